@@ -1,0 +1,70 @@
+# tinyunfold — the two commands: `make demo` and `make test`. Both bootstrap what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.tinyunfold-deps
+APT_PKGS := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm gdb-multiarch cmake ninja-build
+PYTEST_ARGS ?=
+
+.PHONY: all bootstrap apt python-deps cmsis demo test test-all bench lint format clean help
+
+help:
+	@echo "make demo      bootstrap, then run the NMF model end to end on both QEMU boards"
+	@echo "make test      bootstrap, then run the test suite (not the slow experiments)"
+	@echo "make test-all  all tests, slow experiments included"
+	@echo "make bench     instruction/flash/RAM report and long experiments"
+	@echo "make lint      ruff + mypy + clang-format --dry-run"
+
+bootstrap: apt python-deps cmsis
+
+# Debian packages, --no-install-recommends, skipped when every tool is present.
+apt:
+	@if command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null \
+	   && command -v gdb-multiarch >/dev/null && command -v cmake >/dev/null \
+	   && command -v ninja >/dev/null && [ -f /usr/lib/arm-none-eabi/include/stdlib.h ]; then \
+	  echo "apt: toolchain present"; \
+	else \
+	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    --no-install-recommends $(APT_PKGS) || { echo "error: apt-get failed; install: $(APT_PKGS)"; exit 3; }; \
+	fi
+
+python-deps: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade "pip>=23" "setuptools==84.2.1" "wheel==0.48.0"
+	$(PY) -m pip install -q "torch==2.13.0" "numpy==2.4.6"
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+# Pinned CMSIS-DSP sources (sha256-verified) into the cache outside git.
+cmsis: python-deps
+	$(PY) -m tinyunfold setup cmsis
+
+demo: bootstrap
+	$(PY) -m tinyunfold demo
+
+test: bootstrap
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: bootstrap
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: bootstrap
+	$(PY) -m tinyunfold bench --out build/bench
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+lint: python-deps
+	$(PY) -m ruff check host codegen tests
+	$(PY) -m mypy host/tinyunfold
+	@if command -v clang-format >/dev/null; then \
+	  clang-format --dry-run --Werror firmware/*/*.c firmware/*/*/*.c firmware/include/*/*.h boards/*/*.c; \
+	else echo "clang-format not installed: skipped C format check"; fi
+
+format: python-deps
+	$(PY) -m ruff format host codegen tests
+
+clean:
+	rm -rf build

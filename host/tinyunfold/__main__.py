@@ -1,0 +1,3 @@
+from tinyunfold.cli import main
+
+raise SystemExit(main())

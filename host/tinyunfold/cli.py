@@ -1,0 +1,63 @@
+"""The ``tinyunfold`` command line. Each command group lives in ``tinyunfold.commands.<name>``
+and exposes ``register(subparsers)``; add a module there and list it in ``COMMAND_MODULES``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from tinyunfold import __version__
+from tinyunfold.errors import TinyUnfoldError
+
+COMMAND_MODULES = [
+    "tinyunfold.commands.model",
+    "tinyunfold.commands.firmware",
+    "tinyunfold.commands.setup",
+]
+
+DESCRIPTION = """\
+tinyunfold puts deep-unfolded models (NMF, PAD-NMF, Deep-NMFD, Deep Kalman Filter) on Cortex-M.
+
+Typical session:
+  tinyunfold model nmf --features 32 --rank 8 --frames 4 --layers 50 --out m.tum
+  tinyunfold build --model m.tum --board mps2-an386      # generate C, compile firmware
+  tinyunfold run   --model m.tum --board mps2-an386 --input x.npy   # run in QEMU, check bits
+  tinyunfold demo                                          # the whole chain on both boards
+
+Every firmware output is compared bit for bit with the float32 Python reference.
+Run `tinyunfold <command> --help` for each command's options.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tinyunfold",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"tinyunfold {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="<command>")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except TinyUnfoldError as err:
+        print(f"tinyunfold: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

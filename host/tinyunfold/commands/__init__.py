@@ -1,0 +1,1 @@
+"""CLI command groups (see tinyunfold.cli.COMMAND_MODULES)."""

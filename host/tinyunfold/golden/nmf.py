@@ -1,0 +1,78 @@
+"""Float32 golden reference of the ``nmf`` forward pass; mirrors ``tu_nmf_forward_f32`` exactly.
+
+Per layer (thesis eq. 4.2.2 with the ε-projection 3.2.38), in the C's order::
+
+    V   = W H                           arm_mat_mult_f32, F x N
+    Q   = X / (V + ε)                   element-wise, F x N
+    U   = Wᵀ Q                          arm_mat_mult_f32 with the const Wᵀ, R x N
+    H   = max(ε, (H * U) / d)           d = Wᵀ1 + α_H precomputed (generation time), R
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tinyunfold.golden.linalg import F32, as_f32, column_sums_f32, mat_mult_f32, max_f32
+from tinyunfold.modelfile import ModelFile
+from tinyunfold.models.nmf import check_input, initial_h
+
+
+@dataclass(frozen=True)
+class NMFConstants:
+    """What the generator bakes into the firmware as const data."""
+
+    W: np.ndarray  # (F, R) float32
+    Wt: np.ndarray  # (R, F) float32, Wᵀ for the second product
+    denom: np.ndarray  # (R,) float32, Wᵀ1 + α_H
+    eps: np.float32
+    h0: np.float32
+    n_layers: int
+    n_frames: int
+
+    @property
+    def n_features(self) -> int:
+        return int(self.W.shape[0])
+
+    @property
+    def rank(self) -> int:
+        return int(self.W.shape[1])
+
+
+def constants(model: ModelFile) -> NMFConstants:
+    """Precompute the constants of an ``nmf`` model in float32 (shared with the generator)."""
+    p = model.params
+    W = as_f32(model.array("W"))
+    # Denominator Wᵀ1 + α_H of eq. (4.2.2): sequential float32 column sums, then + α_H.
+    denom = (column_sums_f32(W) + F32(p["alpha_h"])).astype(F32)
+    h0 = initial_h(1, 1, p["h0"], p["h0_value"], F32)[0, 0]
+    return NMFConstants(
+        W=W,
+        Wt=np.ascontiguousarray(W.T),
+        denom=denom,
+        eps=F32(p["eps"]),
+        h0=F32(h0),
+        n_layers=int(p["n_layers"]),
+        n_frames=int(p["n_frames"]),
+    )
+
+
+def nmf_forward_f32(c: NMFConstants, X: np.ndarray) -> np.ndarray:
+    """Bit-exact float32 forward pass. X: (F, N) with N = c.n_frames -> H: (R, N)."""
+    X = as_f32(check_input(X, c.n_features))
+    if X.shape[1] != c.n_frames:
+        from tinyunfold.errors import ShapeError
+
+        raise ShapeError(
+            f"X has {X.shape[1]} frames, the model was built for n_frames={c.n_frames}",
+            "pass blocks of exactly n_frames columns",
+        )
+    H = np.full((c.rank, c.n_frames), c.h0, dtype=F32)
+    d = c.denom[:, None]
+    for _ in range(c.n_layers):
+        V = mat_mult_f32(c.W, H)
+        Q = X / (V + c.eps)  # X ⊘ (WH + ε)
+        U = mat_mult_f32(c.Wt, Q)  # Wᵀ(X ⊘ (WH + ε))
+        H = max_f32((H * U) / d, c.eps)  # eq. (4.2.2), projection (3.2.38)
+    return H

@@ -1,0 +1,3 @@
+"""Model families. Importing this package registers every model-file kind's validator."""
+
+from tinyunfold.models import nmf  # noqa: F401

@@ -1,0 +1,147 @@
+"""Sparse KL-NMF activation inference with a fixed dictionary (the ``nmf`` model kind).
+
+Each layer applies the multiplicative KL update of thesis eq. (4.2.2) with the ε-projection of
+eq. (3.2.38)::
+
+    H <- max(ε, H ∘ (Wᵀ (X ⊘ (W H + ε))) ⊘ (Wᵀ 1 + α_H))
+
+for ``K`` layers with the same dictionary ``W`` (F x R). ``X`` is F x N (N frames), ``H`` is R x N.
+The denominator ``Wᵀ1 + α_H`` does not depend on the data and is precomputed (at generation time on
+the device). This module holds the float64 model used for numerical checks; the float32 reference
+that the firmware must match bit for bit lives in :mod:`tinyunfold.golden.nmf`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinyunfold.errors import ShapeError, ValueDomainError
+from tinyunfold.modelfile import ModelFile, register_kind, require_array, require_params
+
+KIND = "nmf"
+H0_RULES = ("ones", "const")
+
+
+def check_input(X: np.ndarray, n_features: int, name: str = "X") -> np.ndarray:
+    """Validate one input block (F x N): 2-D, right F, finite, nonnegative."""
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[0] != n_features:
+        raise ShapeError(
+            f"{name} has shape {X.shape}, the model expects ({n_features}, N)",
+            "pass one spectrogram block with the model's number of frequency bins as rows",
+        )
+    if not np.all(np.isfinite(X)):
+        raise ValueDomainError(f"{name} contains NaN or Inf", "clean the input features")
+    if np.any(X < 0):
+        raise ValueDomainError(f"{name} has negative entries", "NMF inputs must be nonnegative")
+    return X
+
+
+def initial_h(rank: int, n_frames: int, h0: str, h0_value: float, dtype: Any) -> np.ndarray:
+    """Deterministic H⁽⁰⁾: all ones (``ones``) or the constant ``h0_value`` (``const``)."""
+    value = 1.0 if h0 == "ones" else h0_value
+    return np.full((rank, n_frames), value, dtype=dtype)
+
+
+class NMFInference:
+    """Fixed-dictionary sparse KL-NMF unrolled for ``n_layers`` layers (eq. 4.2.2, 3.2.38).
+
+    Parameters
+    ----------
+    W : array (F, R), nonnegative dictionary.
+    n_layers : K, number of unrolled multiplicative updates.
+    alpha_h : α_H ≥ 0, ℓ1 sparsity weight on H.
+    eps : ε > 0, projection floor and division guard.
+    n_frames : N, frames per input block (the device's static buffer width).
+    h0 : ``"ones"`` or ``"const"`` (then ``h0_value``) — the H⁽⁰⁾ rule.
+    """
+
+    def __init__(
+        self,
+        W: np.ndarray,
+        n_layers: int = 100,
+        alpha_h: float = 0.0,
+        eps: float = 1e-9,
+        n_frames: int = 1,
+        h0: str = "ones",
+        h0_value: float = 1.0,
+    ) -> None:
+        self.W = W
+        self.n_layers = n_layers
+        self.alpha_h = alpha_h
+        self.eps = eps
+        self.n_frames = n_frames
+        self.h0 = h0
+        self.h0_value = h0_value
+
+    # ------------------------------------------------------------------ model file
+    def to_modelfile(self) -> ModelFile:
+        W = np.asarray(self.W, dtype=np.float32)
+        return ModelFile(
+            kind=KIND,
+            params={
+                "n_layers": int(self.n_layers),
+                "alpha_h": float(self.alpha_h),
+                "eps": float(self.eps),
+                "n_frames": int(self.n_frames),
+                "h0": self.h0,
+                "h0_value": float(self.h0_value),
+            },
+            arrays={"W": W},
+        )
+
+    @classmethod
+    def from_modelfile(cls, model: ModelFile) -> NMFInference:
+        p = model.params
+        return cls(
+            W=model.array("W"),
+            n_layers=int(p["n_layers"]),
+            alpha_h=float(p["alpha_h"]),
+            eps=float(p["eps"]),
+            n_frames=int(p["n_frames"]),
+            h0=str(p["h0"]),
+            h0_value=float(p["h0_value"]),
+        )
+
+    # ------------------------------------------------------------------ float64 forward
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Float64 forward pass. X: (F, N) -> H: (R, N)."""
+        W = np.asarray(self.W, dtype=np.float64)
+        X = check_input(X, W.shape[0]).astype(np.float64)
+        H = initial_h(W.shape[1], X.shape[1], self.h0, self.h0_value, np.float64)
+        denom = W.sum(axis=0)[:, None] + self.alpha_h  # Wᵀ1 + α_H, eq. (4.2.2)
+        for _ in range(self.n_layers):
+            ratio = X / (W @ H + self.eps)  # X ⊘ (WH + ε)
+            H = np.maximum(self.eps, H * (W.T @ ratio) / denom)  # eq. (4.2.2) + projection (3.2.38)
+        return H
+
+
+@register_kind(KIND)
+def _validate(model: ModelFile) -> None:
+    require_params(model, "n_layers", "alpha_h", "eps", "n_frames", "h0", "h0_value")
+    W = require_array(model, "W", ndim=2, nonneg=True)
+    if W.dtype != np.float32:
+        raise ValueDomainError(f"nmf: W must be float32, got {W.dtype}")
+    p = model.params
+    if W.shape[0] < 1 or W.shape[1] < 1:
+        raise ShapeError(f"nmf: W has empty shape {W.shape}")
+    if not np.all(W.sum(axis=0) > 0):
+        raise ValueDomainError("nmf: every dictionary atom (column of W) needs a positive entry")
+    if not (isinstance(p["n_layers"], int) and p["n_layers"] >= 1):
+        raise ValueDomainError(f"nmf: n_layers must be an integer >= 1, got {p['n_layers']!r}")
+    if not (isinstance(p["n_frames"], int) and p["n_frames"] >= 1):
+        raise ValueDomainError(f"nmf: n_frames must be an integer >= 1, got {p['n_frames']!r}")
+    for name in ("alpha_h", "eps", "h0_value"):
+        v = p[name]
+        if not isinstance(v, (int, float)) or not np.isfinite(v):
+            raise ValueDomainError(f"nmf: {name} must be a finite number, got {v!r}")
+    if p["alpha_h"] < 0:
+        raise ValueDomainError(f"nmf: alpha_h must be >= 0, got {p['alpha_h']}")
+    if not p["eps"] > 0:
+        raise ValueDomainError(f"nmf: eps must be > 0, got {p['eps']}")
+    if p["h0"] not in H0_RULES:
+        raise ValueDomainError(f"nmf: h0 must be one of {H0_RULES}, got {p['h0']!r}")
+    if p["h0_value"] <= 0:
+        raise ValueDomainError("nmf: h0_value must be > 0 (multiplicative updates keep zeros)")
