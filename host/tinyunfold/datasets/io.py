@@ -1,0 +1,559 @@
+"""Dataset folders: loading, validation and writing (layout documented in docs/datasets.md).
+
+A dataset is a folder::
+
+    <root>/
+      targets/<class>/*.wav   clean isolated hit responses of each class (initialisation sets)
+      noise/*.wav             background only
+      mixtures/*.wav          the test/training signals
+      labels.csv              one row per mixture (see below)
+      stems/*.wav             optional: the exact target / noise components of the mixtures
+      dataset.json            optional: free metadata (generator, seed, ...), kept as ``meta``
+
+``labels.csv`` (comma-separated, header row, UTF-8). Required columns: ``file`` (name under
+``mixtures/``), ``classes`` (``""`` or ``none`` for no hit, several classes separated by ``;``).
+Optional columns: ``snr_db`` (float or empty), ``onset_s`` (one onset in seconds per class, ``;``
+separated, in the order of ``classes``), ``target_stem`` / ``noise_stem`` (paths relative to the
+dataset root, e.g. ``stems/mix_0001_target.wav``), ``split`` (``train``, ``test`` or empty),
+``sources`` (``;``-separated target files, relative to ``targets/``, that produced the hits). Any
+other column is kept verbatim in :attr:`Mixture.extra`.
+
+All WAV files must be mono and share one sample rate. They are read with ``scipy.io.wavfile``;
+integer PCM is scaled to [-1, 1), float WAV is taken as is. :func:`write_dataset` writes float32
+WAV.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.io.wavfile
+
+from tinyunfold.errors import TinyUnfoldError
+
+NO_HIT = ("", "none")
+BASE_COLUMNS = (
+    "file",
+    "classes",
+    "snr_db",
+    "onset_s",
+    "target_stem",
+    "noise_stem",
+    "split",
+    "sources",
+)
+SPLITS = ("", "train", "test")
+
+
+class DatasetError(TinyUnfoldError):
+    """A dataset folder, its labels.csv or one of its WAV files is malformed."""
+
+
+@dataclass
+class Mixture:
+    """One labelled mixture.
+
+    Attributes
+    ----------
+    name : str
+        File name under ``mixtures/`` (with ``.wav``).
+    audio : ndarray, shape (n_samples,), float64
+    classes : tuple of str
+        Classes of the hits present; empty for a no-hit mixture.
+    snr_db : float or None
+        Energy ratio of the target component to the noise component over the whole mixture, in
+        dB, where known (see docs/datasets.md).
+    onsets_s : tuple of float
+        Onset of each hit in seconds, aligned with ``classes`` (empty when unknown).
+    target_stem, noise_stem : ndarray or None
+        The exact target (sum of all hits) and noise components, where known.
+    split : str
+        ``"train"``, ``"test"`` or ``""`` (unspecified).
+    sources : tuple of str
+        Target files (relative to ``targets/``) that produced the hits, where known.
+    """
+
+    name: str
+    audio: np.ndarray
+    classes: tuple[str, ...] = ()
+    snr_db: float | None = None
+    onsets_s: tuple[float, ...] = ()
+    target_stem: np.ndarray | None = None
+    noise_stem: np.ndarray | None = None
+    split: str = ""
+    sources: tuple[str, ...] = ()
+    target_stem_file: str | None = None
+    noise_stem_file: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def has_hit(self) -> bool:
+        return len(self.classes) > 0
+
+    @property
+    def stem(self) -> str:
+        """The file name without ``.wav``."""
+        return self.name[:-4] if self.name.lower().endswith(".wav") else self.name
+
+
+@dataclass
+class Dataset:
+    """A loaded dataset folder (see the module docstring).
+
+    Attributes
+    ----------
+    sample_rate : int
+    classes : list of str
+        Class names = the folder names under ``targets/`` (sorted, or in the order of
+        ``meta["classes"]`` when dataset.json lists them).
+    targets : dict of str -> list of ndarray
+        Clean hit responses per class (float64, each (n_samples,)).
+    noise : list of ndarray
+        Background-only recordings.
+    mixtures : list of Mixture
+        In the order of labels.csv.
+    target_files, noise_files : file names matching ``targets`` / ``noise``.
+    meta : dict
+        Contents of dataset.json ({} when absent).
+    """
+
+    sample_rate: int
+    classes: list[str]
+    targets: dict[str, list[np.ndarray]]
+    noise: list[np.ndarray]
+    mixtures: list[Mixture]
+    target_files: dict[str, list[str]] = field(default_factory=dict)
+    noise_files: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    def split(self, name: str) -> list[Mixture]:
+        """Mixtures whose ``split`` column equals ``name`` (``"train"``, ``"test"`` or ``""``)."""
+        return [m for m in self.mixtures if m.split == name]
+
+    def no_hit(self) -> list[Mixture]:
+        """Mixtures without any hit."""
+        return [m for m in self.mixtures if not m.has_hit]
+
+    def with_class(self, cls: str) -> list[Mixture]:
+        """Mixtures containing at least one hit of class ``cls``."""
+        return [m for m in self.mixtures if cls in m.classes]
+
+
+# ----------------------------------------------------------------------------------- reading
+
+
+def read_wav(path: str | Path) -> tuple[int, np.ndarray]:
+    """Read a mono WAV as float64. Integer PCM is scaled to [-1, 1). Raises DatasetError."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(
+            f"missing WAV file {path}", "check the dataset layout (docs/datasets.md)"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", scipy.io.wavfile.WavFileWarning)
+            rate, data = scipy.io.wavfile.read(path)
+    except (ValueError, OSError, EOFError) as err:
+        raise DatasetError(
+            f"{path} is not a readable WAV file ({err})",
+            "re-export it as PCM or float WAV (e.g. with scipy.io.wavfile.write or sox)",
+        ) from None
+    if data.ndim == 2 and data.shape[1] == 1:
+        data = data[:, 0]
+    if data.ndim != 1:
+        raise DatasetError(
+            f"{path} has {data.shape[1]} channels; datasets are mono",
+            "mix down or pick one channel before adding it to the dataset",
+        )
+    if np.issubdtype(data.dtype, np.integer):
+        info = np.iinfo(data.dtype)
+        if info.min == 0:  # unsigned 8-bit PCM
+            x = (data.astype(np.float64) - (info.max + 1) / 2) / ((info.max + 1) / 2)
+        else:
+            x = data.astype(np.float64) / float(-info.min)
+    else:
+        x = data.astype(np.float64)
+    if len(x) == 0:
+        raise DatasetError(f"{path} holds no samples", "remove or replace the file")
+    if not np.all(np.isfinite(x)):
+        raise DatasetError(f"{path} contains NaN or Inf samples", "re-export the file")
+    return int(rate), x
+
+
+def write_wav(path: str | Path, rate: int, x: np.ndarray) -> None:
+    """Write a mono float32 WAV (parent folders are created)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    x = np.asarray(x)
+    if x.ndim != 1 or not np.all(np.isfinite(x)):
+        raise DatasetError(f"cannot write {path}: need a finite 1-D signal", "check the audio")
+    scipy.io.wavfile.write(path, int(rate), x.astype(np.float32))
+
+
+class _RateCheck:
+    def __init__(self) -> None:
+        self.rate: int | None = None
+        self.first: Path | None = None
+
+    def __call__(self, path: Path) -> np.ndarray:
+        rate, x = read_wav(path)
+        if self.rate is None:
+            self.rate, self.first = rate, path
+        elif rate != self.rate:
+            raise DatasetError(
+                f"{path} has sample rate {rate} Hz but {self.first} has {self.rate} Hz",
+                "resample every file of the dataset to one rate",
+            )
+        return x
+
+
+def _wavs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".wav")
+
+
+def _split_list(s: str) -> list[str]:
+    return [t.strip() for t in s.split(";") if t.strip()]
+
+
+def _parse_classes(s: str) -> tuple[str, ...]:
+    s = s.strip()
+    if s.lower() in NO_HIT:
+        return ()
+    return tuple(_split_list(s))
+
+
+def _rel_path(root: Path, rel: str, where: str) -> Path:
+    p = Path(rel)
+    if p.is_absolute() or ".." in p.parts:
+        raise DatasetError(
+            f"{where}: path {rel!r} must be relative to the dataset folder, without '..'",
+            "write stems as e.g. stems/mix_0001_target.wav",
+        )
+    return root / p
+
+
+def load_dataset(path: str | Path, *, load_stems: bool = True) -> Dataset:
+    """Load and validate a dataset folder (layout in the module docstring / docs/datasets.md).
+
+    Parameters
+    ----------
+    path : folder of the dataset.
+    load_stems : also read the ``target_stem`` / ``noise_stem`` WAV files (default True).
+
+    Raises
+    ------
+    DatasetError
+        Naming the file (and labels.csv line) at fault and the fix.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise DatasetError(
+            f"dataset folder {root} does not exist",
+            "create one with `tinyunfold dataset mdof --out DIR` or see docs/datasets.md",
+        )
+    for sub in ("targets", "noise", "mixtures"):
+        if not (root / sub).is_dir():
+            raise DatasetError(
+                f"{root} has no {sub}/ folder",
+                "a dataset needs targets/<class>/*.wav, noise/*.wav, mixtures/*.wav and labels.csv"
+                " (docs/datasets.md)",
+            )
+    meta: dict[str, Any] = {}
+    if (root / "dataset.json").is_file():
+        try:
+            meta = json.loads((root / "dataset.json").read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise DatasetError(
+                f"{root / 'dataset.json'} is not valid JSON ({err})",
+                "fix or delete dataset.json (it is optional)",
+            ) from None
+        if not isinstance(meta, dict):
+            raise DatasetError(
+                f"{root / 'dataset.json'} must hold a JSON object",
+                "fix or delete dataset.json (it is optional)",
+            )
+
+    read = _RateCheck()
+    class_dirs = sorted(p for p in (root / "targets").iterdir() if p.is_dir())
+    if not class_dirs:
+        raise DatasetError(
+            f"{root / 'targets'} has no class folders",
+            "put the clean hit responses of class C in targets/C/*.wav",
+        )
+    names = [d.name for d in class_dirs]
+    order = meta.get("classes")
+    if isinstance(order, list) and sorted(map(str, order)) == sorted(names):
+        names = [str(c) for c in order]
+    for c in names:
+        if c.lower() in NO_HIT or ";" in c or "," in c:
+            raise DatasetError(
+                f"class folder name {c!r} is reserved or contains ';' or ','",
+                "rename the folder under targets/",
+            )
+    targets: dict[str, list[np.ndarray]] = {}
+    target_files: dict[str, list[str]] = {}
+    for c in names:
+        files = _wavs(root / "targets" / c)
+        if not files:
+            raise DatasetError(
+                f"{root / 'targets' / c} holds no .wav file",
+                "add the clean hit responses of this class or remove the folder",
+            )
+        targets[c] = [read(f) for f in files]
+        target_files[c] = [f.name for f in files]
+    noise_paths = _wavs(root / "noise")
+    if not noise_paths:
+        raise DatasetError(
+            f"{root / 'noise'} holds no .wav file", "add at least one background-only recording"
+        )
+    noise = [read(f) for f in noise_paths]
+
+    labels = root / "labels.csv"
+    if not labels.is_file():
+        raise DatasetError(
+            f"{root} has no labels.csv", "add one row per mixture (docs/datasets.md)"
+        )
+    try:
+        text = labels.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise DatasetError(f"{labels} is not UTF-8 text ({err})", "save it as UTF-8 CSV") from None
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    for col in ("file", "classes"):
+        if col not in header:
+            raise DatasetError(
+                f"{labels} has no {col!r} column (header: {header})",
+                "the first line must name the columns, at least: file,classes",
+            )
+    if len(set(header)) != len(header):
+        raise DatasetError(f"{labels} repeats a column name: {header}", "remove the duplicate")
+
+    mixtures: list[Mixture] = []
+    seen: set[str] = set()
+    for lineno, row in enumerate(reader, start=2):
+        where = f"{labels}:{lineno}"
+        if None in row or any(v is None for v in row.values()):
+            raise DatasetError(f"{where}: wrong number of fields", "quote values containing ','")
+        fname = row["file"].strip()
+        if not fname:
+            raise DatasetError(f"{where}: empty file name", "name the WAV under mixtures/")
+        if fname in seen:
+            raise DatasetError(f"{where}: {fname} is listed twice", "keep one row per mixture")
+        seen.add(fname)
+        mpath = _rel_path(root / "mixtures", fname, where)
+        if not mpath.is_file():
+            raise DatasetError(
+                f"{where}: mixtures/{fname} does not exist", "fix the file name or add the WAV"
+            )
+        audio = read(mpath)
+        classes = _parse_classes(row["classes"])
+        for c in classes:
+            if c not in targets:
+                raise DatasetError(
+                    f"{where}: class {c!r} has no folder under targets/ (classes: {names})",
+                    "fix the label or add targets/<class>/*.wav",
+                )
+        snr_txt = (row.get("snr_db") or "").strip()
+        snr: float | None = None
+        if snr_txt and snr_txt.lower() not in ("none", "nan"):
+            try:
+                snr = float(snr_txt)
+            except ValueError:
+                raise DatasetError(
+                    f"{where}: snr_db {snr_txt!r} is not a number",
+                    "write a number in dB or leave it empty",
+                ) from None
+            if not math.isfinite(snr):
+                snr = None
+        onset_txt = _split_list(row.get("onset_s") or "")
+        try:
+            onsets = tuple(float(t) for t in onset_txt)
+        except ValueError:
+            raise DatasetError(
+                f"{where}: onset_s {row.get('onset_s')!r} is not a number list",
+                "write onsets in seconds separated by ';'",
+            ) from None
+        if onsets and len(onsets) != len(classes):
+            raise DatasetError(
+                f"{where}: {len(onsets)} onset(s) for {len(classes)} class(es)",
+                "give one onset per class in classes (same order), or leave onset_s empty",
+            )
+        dur = len(audio) / read.rate if read.rate else 0.0
+        for t in onsets:
+            if not (0.0 <= t < dur):
+                raise DatasetError(
+                    f"{where}: onset {t} s lies outside the {dur:.3f} s mixture",
+                    "onsets are seconds from the start of the mixture file",
+                )
+        split = (row.get("split") or "").strip().lower()
+        if split not in SPLITS:
+            raise DatasetError(
+                f"{where}: split {split!r} is not train, test or empty",
+                "use train, test or leave it empty",
+            )
+        stems: dict[str, np.ndarray | None] = {"target_stem": None, "noise_stem": None}
+        stem_files: dict[str, str | None] = {"target_stem": None, "noise_stem": None}
+        for col in stems:
+            rel = (row.get(col) or "").strip()
+            if not rel:
+                continue
+            spath = _rel_path(root, rel, where)
+            stem_files[col] = rel
+            if not spath.is_file():
+                raise DatasetError(
+                    f"{where}: {col} {rel} does not exist",
+                    "fix the path (relative to the dataset root) or leave it empty",
+                )
+            if load_stems:
+                s = read(spath)
+                if len(s) != len(audio):
+                    raise DatasetError(
+                        f"{where}: {col} {rel} has {len(s)} samples, the mixture {len(audio)}",
+                        "stems must be sample-aligned with their mixture",
+                    )
+                stems[col] = s
+        extra = {k: (v or "") for k, v in row.items() if k not in BASE_COLUMNS}
+        mixtures.append(
+            Mixture(
+                name=fname,
+                audio=audio,
+                classes=classes,
+                snr_db=snr,
+                onsets_s=onsets,
+                target_stem=stems["target_stem"],
+                noise_stem=stems["noise_stem"],
+                split=split,
+                sources=tuple(_split_list(row.get("sources") or "")),
+                target_stem_file=stem_files["target_stem"],
+                noise_stem_file=stem_files["noise_stem"],
+                extra=extra,
+            )
+        )
+    if not mixtures:
+        raise DatasetError(f"{labels} lists no mixture", "add one row per mixtures/*.wav")
+    unlisted = sorted({p.name for p in _wavs(root / "mixtures")} - seen)
+    if unlisted:
+        raise DatasetError(
+            f"mixtures/ holds {len(unlisted)} file(s) without a row in labels.csv: {unlisted[:5]}",
+            "add a row for each (classes empty for a no-hit mixture) or move the files away",
+        )
+    assert read.rate is not None
+    return Dataset(
+        sample_rate=read.rate,
+        classes=names,
+        targets=targets,
+        noise=noise,
+        mixtures=mixtures,
+        target_files=target_files,
+        noise_files=[p.name for p in noise_paths],
+        meta=meta,
+        path=root,
+    )
+
+
+# ----------------------------------------------------------------------------------- writing
+
+
+def _fmt(x: float) -> str:
+    return repr(float(x))
+
+
+def write_dataset(path: str | Path, ds: Dataset, *, overwrite: bool = False) -> Path:
+    """Write ``ds`` as a dataset folder (float32 WAV) and return the folder.
+
+    File names come from ``ds.target_files`` / ``ds.noise_files`` / ``Mixture.name`` when given
+    (``<class>_NNN.wav``, ``noise_NNN.wav`` otherwise). Mixtures with a ``target_stem`` or
+    ``noise_stem`` array get ``stems/<mixture>_target.wav`` / ``_noise.wav`` (or the
+    ``*_stem_file`` path when set). ``ds.meta`` goes to dataset.json (with ``classes`` added).
+
+    Raises DatasetError when the folder exists and is not empty, unless ``overwrite``.
+    """
+    root = Path(path)
+    if root.exists() and any(root.iterdir()) and not overwrite:
+        raise DatasetError(
+            f"{root} exists and is not empty", "choose another --out folder or pass --overwrite"
+        )
+    if overwrite and root.exists():
+        for sub in ("targets", "noise", "mixtures", "stems"):
+            d = root / sub
+            if d.is_dir():
+                for f in sorted(d.rglob("*.wav")):
+                    f.unlink()
+    if not ds.classes:
+        raise DatasetError("dataset has no class", "add at least one target class")
+    rate = int(ds.sample_rate)
+    for c in ds.classes:
+        if c.lower() in NO_HIT or any(ch in c for ch in ";,/\\") or not c.strip():
+            raise DatasetError(
+                f"class name {c!r} is reserved or contains ';', ',' or '/'", "rename the class"
+            )
+        sigs = ds.targets.get(c, [])
+        if not sigs:
+            raise DatasetError(f"class {c!r} has no target signal", "add at least one")
+        names = ds.target_files.get(c) or [f"{c}_{i:03d}.wav" for i in range(len(sigs))]
+        if len(names) != len(sigs):
+            raise DatasetError(
+                f"class {c!r}: {len(names)} names for {len(sigs)} targets",
+                "give one file name per target",
+            )
+        for n, x in zip(names, sigs, strict=True):
+            write_wav(root / "targets" / c / n, rate, x)
+    if not ds.noise:
+        raise DatasetError("dataset has no noise recording", "add at least one")
+    nnames = ds.noise_files or [f"noise_{i:03d}.wav" for i in range(len(ds.noise))]
+    for n, x in zip(nnames, ds.noise, strict=True):
+        write_wav(root / "noise" / n, rate, x)
+    (root / "mixtures").mkdir(parents=True, exist_ok=True)
+    extra_cols: list[str] = []
+    for m in ds.mixtures:
+        for k in m.extra:
+            if k not in extra_cols and k not in BASE_COLUMNS:
+                extra_cols.append(k)
+    rows = []
+    for m in ds.mixtures:
+        name = m.name if m.name.lower().endswith(".wav") else m.name + ".wav"
+        write_wav(root / "mixtures" / name, rate, m.audio)
+        stem_paths = {}
+        for col, arr, rel in (
+            ("target_stem", m.target_stem, m.target_stem_file),
+            ("noise_stem", m.noise_stem, m.noise_stem_file),
+        ):
+            if arr is None:
+                stem_paths[col] = rel or ""
+                continue
+            rel = rel or f"stems/{name[:-4]}_{col.split('_')[0]}.wav"
+            write_wav(_rel_path(root, rel, name), rate, arr)
+            stem_paths[col] = rel
+        row = {
+            "file": name,
+            "classes": ";".join(m.classes) if m.classes else "none",
+            "snr_db": "" if m.snr_db is None else _fmt(m.snr_db),
+            "onset_s": ";".join(_fmt(t) for t in m.onsets_s),
+            "target_stem": stem_paths["target_stem"],
+            "noise_stem": stem_paths["noise_stem"],
+            "split": m.split,
+            "sources": ";".join(m.sources),
+        }
+        for k in extra_cols:
+            row[k] = m.extra.get(k, "")
+        rows.append(row)
+    with open(root / "labels.csv", "w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(BASE_COLUMNS) + extra_cols, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    meta = dict(ds.meta)
+    meta["classes"] = list(ds.classes)
+    meta.setdefault("sample_rate", rate)
+    (root / "dataset.json").write_text(
+        json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    return root

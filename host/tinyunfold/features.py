@@ -1,0 +1,328 @@
+"""The feature front-end: STFT power spectrogram, optional band pooling, Hankel extension.
+
+Defined once here and stored in every model file (``SpectrogramParams.to_dict()``), so training,
+evaluation, detection and the firmware compute the same features. The chain is the one a Cortex-M
+runs with CMSIS-DSP::
+
+    frame n (n_fft samples, hop ``hop``)  x[n*hop : n*hop + n_fft]
+      -> multiply by the scaled window     w[k] / sum(w)               (arm_mult_f32)
+      -> real FFT                           arm_rfft_fast_f32 (n_fft a power of two, 32..4096)
+      -> power |X_f|^2, f = 0..n_fft/2      (arm_cmplx_mag_squared_f32; DC and Nyquist are real)
+      -> pooling B @ P                      fixed nonnegative (n_features x n_fft/2+1) matrix
+      -> optional log compression           log1p(P / log_floor)
+
+Band layout (``band_matrix``): first the rfft bins whose centre frequency
+``f * sample_rate / n_fft`` lies in ``[f_min, f_max]`` are kept (all bins by default). Without
+``n_bands`` the matrix is that 0/1 selection (one row per kept bin). With ``n_bands`` the kept
+bins are split into ``n_bands`` contiguous, non-overlapping rectangular bands and each band is
+the *sum* of the powers of its bins (a 0/1 matrix; every kept bin belongs to exactly one band,
+so total power is preserved). ``band_scale="linear"`` gives bands of (nearly) equal numbers of
+bins; ``"log"`` places the band edges geometrically between the first and the last kept bin (at
+least one bin per band), i.e. finer bands at low frequency.
+
+The Hankel (context) extension H_T of thesis eq. (4.3.1) stacks T consecutive frames per column.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import scipy.signal
+
+from tinyunfold.errors import ShapeError, TinyUnfoldError, ValueDomainError
+
+WINDOWS = ("hann", "hamming", "rect")
+BAND_SCALES = ("linear", "log")
+MIN_FFT, MAX_FFT = 32, 4096  # the sizes arm_rfft_fast_f32 supports
+
+
+class FeatureParamsError(TinyUnfoldError):
+    """Front-end parameters that cannot be computed (or not on a Cortex-M)."""
+
+
+@dataclass(frozen=True)
+class SpectrogramParams:
+    """Parameters of the STFT power-spectrogram front-end (stored in model files).
+
+    Parameters
+    ----------
+    sample_rate : int
+        Sample rate of the audio in Hz (the features are only valid for this rate).
+    n_fft : int
+        Frame length = FFT size, a power of two in [32, 4096] (``arm_rfft_fast_f32`` sizes).
+    hop : int
+        Frame advance in samples, 1 <= hop (hop > n_fft skips samples, which is allowed).
+    window : str
+        ``"hann"`` (periodic), ``"hamming"`` (periodic) or ``"rect"``.
+    n_bands : int or None
+        Pool the kept rfft bins into this many rectangular bands (see the module docstring);
+        None keeps every bin.
+    log : bool
+        Apply ``log1p(P / log_floor)`` after pooling (nonnegative, monotone).
+    f_min, f_max : float
+        Keep only bins with centre frequency in [f_min, f_max] Hz (f_max None = Nyquist).
+    band_scale : str
+        ``"linear"`` or ``"log"`` band edges (only used with ``n_bands``).
+    log_floor : float
+        Power level mapped to log1p(1) = 0.69; powers far below it map to ~0.
+    """
+
+    sample_rate: int
+    n_fft: int
+    hop: int
+    window: str = "hann"
+    n_bands: int | None = None
+    log: bool = False
+    f_min: float = 0.0
+    f_max: float | None = None
+    band_scale: str = "linear"
+    log_floor: float = 1e-8
+
+    def __post_init__(self) -> None:
+        validate_params(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (the ``features`` entry of a model file's params)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SpectrogramParams:
+        """Inverse of :meth:`to_dict`; unknown keys are an error (a newer format)."""
+        if not isinstance(d, dict):
+            raise FeatureParamsError(
+                f"feature parameters must be a dict, got {type(d).__name__}",
+                "store SpectrogramParams.to_dict() in the model params",
+            )
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise FeatureParamsError(
+                f"unknown feature parameter(s) {unknown}",
+                "the model was written by a newer tinyunfold; upgrade tinyunfold",
+            )
+        missing = [k for k in ("sample_rate", "n_fft", "hop") if k not in d]
+        if missing:
+            raise FeatureParamsError(
+                f"feature parameters lack {missing}",
+                "store SpectrogramParams.to_dict() in the model params",
+            )
+        return cls(**d)
+
+    @property
+    def n_bins(self) -> int:
+        """Number of rfft bins, n_fft/2 + 1."""
+        return self.n_fft // 2 + 1
+
+    @property
+    def frame_rate(self) -> float:
+        """Frames per second."""
+        return self.sample_rate / self.hop
+
+
+def _fail(cause: str, fix: str) -> None:
+    raise FeatureParamsError(cause, fix)
+
+
+def validate_params(p: SpectrogramParams) -> None:
+    """Raise :class:`FeatureParamsError` naming the bad field and the fix."""
+    if not isinstance(p.sample_rate, int | np.integer) or p.sample_rate <= 0:
+        _fail(f"sample_rate must be a positive integer, got {p.sample_rate!r}", "use e.g. 48000")
+    n = p.n_fft
+    if not isinstance(n, int | np.integer) or n < MIN_FFT or n > MAX_FFT or n & (n - 1):
+        _fail(
+            f"n_fft={n!r} is not a power of two in [{MIN_FFT}, {MAX_FFT}]",
+            "arm_rfft_fast_f32 needs a power-of-two size: use 256, 512, 1024, ...",
+        )
+    if not isinstance(p.hop, int | np.integer) or p.hop < 1:
+        _fail(f"hop must be a positive integer, got {p.hop!r}", "use e.g. n_fft // 2")
+    if p.window not in WINDOWS:
+        _fail(f"unknown window {p.window!r}", f"use one of {', '.join(WINDOWS)}")
+    if p.band_scale not in BAND_SCALES:
+        _fail(f"unknown band_scale {p.band_scale!r}", f"use one of {', '.join(BAND_SCALES)}")
+    nyq = p.sample_rate / 2
+    f_max = nyq if p.f_max is None else p.f_max
+    if not (0.0 <= p.f_min < f_max <= nyq) or not math.isfinite(p.f_min):
+        _fail(
+            f"frequency range [f_min={p.f_min}, f_max={p.f_max}] is empty or outside [0, {nyq}]",
+            "choose 0 <= f_min < f_max <= sample_rate / 2",
+        )
+    n_kept = len(kept_bins(p))
+    if n_kept == 0:
+        _fail(
+            f"no rfft bin lies in [{p.f_min}, {f_max}] Hz (bin spacing {p.sample_rate / n} Hz)",
+            "widen the frequency range or increase n_fft",
+        )
+    if p.n_bands is not None:
+        if not isinstance(p.n_bands, int | np.integer) or p.n_bands < 1:
+            _fail(f"n_bands must be a positive integer or None, got {p.n_bands!r}", "e.g. 32")
+        if p.n_bands > n_kept:
+            _fail(
+                f"n_bands={p.n_bands} exceeds the {n_kept} rfft bins in the frequency range",
+                "use fewer bands, a larger n_fft or a wider [f_min, f_max]",
+            )
+    if not (p.log_floor > 0 and math.isfinite(p.log_floor)):
+        _fail(f"log_floor must be positive and finite, got {p.log_floor!r}", "use e.g. 1e-8")
+
+
+def kept_bins(p: SpectrogramParams) -> np.ndarray:
+    """Indices of the rfft bins whose centre frequency lies in [f_min, f_max]."""
+    freqs = np.arange(p.n_fft // 2 + 1) * (p.sample_rate / p.n_fft)
+    f_max = p.sample_rate / 2 if p.f_max is None else p.f_max
+    return np.flatnonzero((freqs >= p.f_min - 1e-9) & (freqs <= f_max + 1e-9))
+
+
+def band_edges(p: SpectrogramParams) -> np.ndarray:
+    """Band boundaries as rfft bin indices, shape (n_features + 1,).
+
+    Band b holds the bins [e_b, e_{b+1}).
+    """
+    bins = kept_bins(p)
+    lo, n_kept = int(bins[0]), len(bins)
+    if p.n_bands is None:
+        return np.arange(lo, lo + n_kept + 1)
+    nb = int(p.n_bands)
+    if p.band_scale == "linear":
+        rel = np.round(np.linspace(0, n_kept, nb + 1)).astype(np.int64)
+    else:
+        # geometric edges between the first and the last kept bin (offset 1 so bin 0 is allowed)
+        rel_f = np.geomspace(1.0, n_kept + 1.0, nb + 1) - 1.0
+        rel = np.round(rel_f).astype(np.int64)
+        rel[0], rel[-1] = 0, n_kept
+        for b in range(1, nb + 1):  # at least one bin per band, keep room for the rest
+            rel[b] = min(max(rel[b], rel[b - 1] + 1), n_kept - (nb - b))
+    return lo + rel
+
+
+def band_matrix(p: SpectrogramParams) -> np.ndarray:
+    """Fixed nonnegative pooling matrix B, shape (n_features(p), n_fft//2 + 1), float64.
+
+    ``features = B @ |rfft|^2``. Entries are 0 or 1; each kept bin is in exactly one row; bins
+    outside [f_min, f_max] have an all-zero column.
+    """
+    e = band_edges(p)
+    B = np.zeros((len(e) - 1, p.n_fft // 2 + 1))
+    for b in range(len(e) - 1):
+        B[b, e[b] : e[b + 1]] = 1.0
+    return B
+
+
+def band_frequencies(p: SpectrogramParams) -> np.ndarray:
+    """Centre frequency in Hz of each feature row (mean of its bins' frequencies)."""
+    e = band_edges(p)
+    df = p.sample_rate / p.n_fft
+    return np.array([(e[b] + e[b + 1] - 1) / 2 * df for b in range(len(e) - 1)])
+
+
+def n_features(p: SpectrogramParams) -> int:
+    """Number of feature rows F = n_bands, or the number of kept rfft bins."""
+    return len(band_edges(p)) - 1
+
+
+def window(p: SpectrogramParams) -> np.ndarray:
+    """The scaled analysis window w / sum(w), shape (n_fft,), float64 (periodic/DFT-even)."""
+    if p.window == "rect":
+        w = np.ones(p.n_fft)
+    else:
+        w = scipy.signal.get_window(p.window, p.n_fft, fftbins=True)
+    return w / np.sum(w)
+
+
+def n_frames(n_samples: int, p: SpectrogramParams) -> int:
+    """Frames from ``n_samples`` samples: 1 + (n_samples - n_fft) // hop (no padding), or 0."""
+    if n_samples < p.n_fft:
+        return 0
+    return 1 + (n_samples - p.n_fft) // p.hop
+
+
+def frame_times(p: SpectrogramParams, n: int) -> np.ndarray:
+    """Start time in seconds of each of ``n`` frames (frame j covers [t_j, t_j + n_fft/fs))."""
+    return np.arange(n) * p.hop / p.sample_rate
+
+
+def power_spectrogram(x: np.ndarray, p: SpectrogramParams) -> np.ndarray:
+    """STFT power spectrogram of one signal (see the module docstring for the exact chain).
+
+    Parameters
+    ----------
+    x : ndarray, shape (n_samples,)
+        Audio samples (any float dtype; computed in float64). Needs n_samples >= n_fft.
+    p : SpectrogramParams
+
+    Returns
+    -------
+    ndarray, shape (F, N), float64, nonnegative
+        F = n_features(p), N = n_frames(n_samples, p). Frame j starts at sample j * hop.
+    """
+    x = np.asarray(x)
+    if x.ndim != 1:
+        raise ShapeError(
+            f"power_spectrogram expects a 1-D signal, got shape {x.shape}",
+            "pass one mono channel (e.g. audio[:, 0])",
+        )
+    if not np.issubdtype(x.dtype, np.floating) and not np.issubdtype(x.dtype, np.integer):
+        raise ValueDomainError(f"audio has dtype {x.dtype}", "pass real-valued samples")
+    x = x.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(x)):
+        raise ValueDomainError("audio contains NaN or Inf", "clean the recording")
+    n = n_frames(len(x), p)
+    if n == 0:
+        raise ShapeError(
+            f"signal of {len(x)} samples is shorter than one frame (n_fft={p.n_fft})",
+            "use a longer signal or a smaller n_fft",
+        )
+    frames = np.lib.stride_tricks.sliding_window_view(x, p.n_fft)[:: p.hop][:n]  # (N, n_fft)
+    spec = np.fft.rfft(frames * window(p), axis=1)  # (N, n_fft/2+1)
+    power = spec.real**2 + spec.imag**2
+    B = band_matrix(p)
+    out = B @ power.T  # (F, N)
+    if p.log:
+        out = np.log1p(out / p.log_floor)
+    return out
+
+
+def hankel(X: np.ndarray, T: int) -> np.ndarray:
+    """Column-wise Hankel (context) extension H_T of thesis eq. (4.3.1).
+
+    Block t (t = 0..T-1, rows ``t*F:(t+1)*F``) of column j holds frame ``j - (T-1) + t`` of X,
+    zero when that index is negative: rows are ordered oldest block first, the last block is the
+    current frame, and the first T-1 columns are zero-padded on the left::
+
+        H_T(A) = [[0 ... 0  A_1 ... A_{n-T+1}],
+                  ...
+                  [A_1 A_2 ... A_T ... A_n   ]]                                # eq. (4.3.1)
+
+    Parameters
+    ----------
+    X : ndarray, shape (..., F, N)
+        One spectrogram or a batch (leading axes are kept).
+    T : int
+        Context length, 1 <= T (T > N is allowed: the missing frames are zeros).
+
+    Returns
+    -------
+    ndarray, shape (..., F*T, N), same dtype as X
+    """
+    X = np.asarray(X)
+    if X.ndim < 2:
+        raise ShapeError(f"hankel expects (..., F, N), got shape {X.shape}", "pass a spectrogram")
+    if not isinstance(T, int | np.integer) or T < 1:
+        raise ShapeError(f"context length T must be a positive integer, got {T!r}", "e.g. T=7")
+    F, N = X.shape[-2:]
+    pad = np.zeros(X.shape[:-1] + (T - 1,), dtype=X.dtype)
+    Xp = np.concatenate([pad, X], axis=-1)  # (..., F, N+T-1)
+    win = np.lib.stride_tricks.sliding_window_view(Xp, T, axis=-1)  # (..., F, N, T): [f,j,t]
+    out = np.moveaxis(win, -1, -3)  # (..., T, F, N): [t, f, j] = Xp[f, j + t]
+    return np.ascontiguousarray(out).reshape(X.shape[:-2] + (T * F, N))
+
+
+def unhankel_last(HX: np.ndarray, T: int) -> np.ndarray:
+    """Inverse view of :func:`hankel`: the current-frame (last) block, shape (..., F, N)."""
+    HX = np.asarray(HX)
+    FT = HX.shape[-2]
+    if FT % T:
+        raise ShapeError(f"{FT} rows are not a multiple of T={T}", "pass hankel(X, T) output")
+    F = FT // T
+    return HX[..., (T - 1) * F :, :]
