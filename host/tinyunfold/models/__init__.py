@@ -1,3 +1,4 @@
 """Model families. Importing this package registers every model-file kind's validator."""
 
 from tinyunfold.models import nmf  # noqa: F401
+from tinyunfold.models import dnmfd  # noqa: F401
