@@ -1,0 +1,131 @@
+/*
+ * tinyunfold HAL for the MPS2 boards under QEMU: console and test-vector files through ARM
+ * semihosting, the serial link on CMSDK UART0, measurement on CMSDK TIMER0 (25 MHz, 32-bit).
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "mps2_board.h"
+#include "tinyunfold/hal.h"
+
+#define REG32(addr) (*(volatile uint32_t *)(addr))
+#define UART_DATA REG32(MPS2_UART0_BASE + 0x00)
+#define UART_STATE REG32(MPS2_UART0_BASE + 0x04)
+#define UART_CTRL REG32(MPS2_UART0_BASE + 0x08)
+#define UART_BAUDDIV REG32(MPS2_UART0_BASE + 0x10)
+#define UART_STATE_TXFULL 0x1U
+#define UART_STATE_RXFULL 0x2U
+#define TIMER_CTRL REG32(MPS2_TIMER0_BASE + 0x00)
+#define TIMER_VALUE REG32(MPS2_TIMER0_BASE + 0x04)
+#define TIMER_RELOAD REG32(MPS2_TIMER0_BASE + 0x08)
+
+uint32_t mps2_semihost(uint32_t op, const void *arg) {
+    register uint32_t r0 __asm("r0") = op;
+    register const void *r1 __asm("r1") = arg;
+    __asm volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
+    return r0;
+}
+
+void mps2_uart_init(void) {
+    UART_BAUDDIV = 16U;
+    UART_CTRL = 3U; /* TX and RX enable */
+}
+
+static int console_handle = -1;
+
+void tu_hal_init(void) {
+    /* ":tt" with mode 4 ("w") is the semihosting console. */
+    static const char tt[] = ":tt";
+    uint32_t args[3] = {(uint32_t)tt, 4U, 3U};
+    console_handle = (int)mps2_semihost(SH_SYS_OPEN, args);
+    mps2_uart_init();
+    TIMER_CTRL = 0U;
+}
+
+void tu_hal_console_write(const char *text, size_t len) {
+    if (console_handle < 0) {
+        tu_hal_init();
+    }
+    uint32_t args[3] = {(uint32_t)console_handle, (uint32_t)text, (uint32_t)len};
+    (void)mps2_semihost(SH_SYS_WRITE, args);
+}
+
+int tu_hal_file_open(const char *name, int write) {
+    /* Modes: 1 = "rb", 5 = "wb". */
+    uint32_t args[3] = {(uint32_t)name, write ? 5U : 1U, (uint32_t)strlen(name)};
+    return (int)mps2_semihost(SH_SYS_OPEN, args);
+}
+
+long tu_hal_file_length(int handle) {
+    uint32_t args[1] = {(uint32_t)handle};
+    return (long)(int32_t)mps2_semihost(SH_SYS_FLEN, args);
+}
+
+int tu_hal_file_read(int handle, void *buf, size_t len) {
+    uint32_t args[3] = {(uint32_t)handle, (uint32_t)buf, (uint32_t)len};
+    return mps2_semihost(SH_SYS_READ, args) == 0U ? 0 : -1; /* returns bytes NOT read */
+}
+
+int tu_hal_file_write(int handle, const void *buf, size_t len) {
+    uint32_t args[3] = {(uint32_t)handle, (uint32_t)buf, (uint32_t)len};
+    return mps2_semihost(SH_SYS_WRITE, args) == 0U ? 0 : -1;
+}
+
+void tu_hal_file_close(int handle) {
+    uint32_t args[1] = {(uint32_t)handle};
+    (void)mps2_semihost(SH_SYS_CLOSE, args);
+}
+
+void tu_hal_serial_write(const uint8_t *data, size_t len) {
+    for (size_t i = 0; i < len; ++i) {
+        while (UART_STATE & UART_STATE_TXFULL) {
+        }
+        UART_DATA = data[i];
+    }
+}
+
+uint8_t tu_hal_serial_read(void) {
+    while (!(UART_STATE & UART_STATE_RXFULL)) {
+    }
+    return (uint8_t)UART_DATA;
+}
+
+void tu_hal_counter_start(void) {
+    TIMER_CTRL = 0U;
+    TIMER_RELOAD = 0xFFFFFFFFU;
+    TIMER_VALUE = 0xFFFFFFFFU;
+    TIMER_CTRL = 1U; /* enable, no interrupt */
+}
+
+uint32_t tu_hal_counter_ticks(void) {
+    return 0xFFFFFFFFU - TIMER_VALUE; /* the timer counts down */
+}
+
+void tu_hal_exit(int code) {
+    uint32_t args[2] = {SH_ADP_STOPPED_APPLICATION_EXIT, (uint32_t)code};
+    for (;;) {
+        (void)mps2_semihost(SH_SYS_EXIT_EXTENDED, args);
+    }
+}
+
+static char *put_hex(char *p, uint32_t v) {
+    static const char digits[] = "0123456789abcdef";
+    for (int s = 28; s >= 0; s -= 4) {
+        *p++ = digits[(v >> s) & 0xFU];
+    }
+    return p;
+}
+
+void mps2_fault_report(const uint32_t *frame, uint32_t exc) {
+    char line[96];
+    char *p = line;
+    const char *head = "TU_FAULT exc=";
+    memcpy(p, head, strlen(head));
+    p = put_hex(p + strlen(head), exc);
+    memcpy(p, " pc=", 4);
+    p = put_hex(p + 4, frame[6]);
+    memcpy(p, " cfsr=", 6);
+    p = put_hex(p + 6, REG32(0xE000ED28UL));
+    *p++ = '\n';
+    tu_hal_console_write(line, (size_t)(p - line));
+}

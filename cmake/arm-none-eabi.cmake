@@ -1,0 +1,16 @@
+# Toolchain file: bare-metal Arm with Debian's arm-none-eabi-gcc.
+set(CMAKE_SYSTEM_NAME Generic)
+set(CMAKE_SYSTEM_PROCESSOR arm)
+find_program(TU_ARM_GCC arm-none-eabi-gcc)
+if(NOT TU_ARM_GCC)
+  message(FATAL_ERROR "arm-none-eabi-gcc not found: run `make bootstrap` "
+                      "(apt-get install --no-install-recommends gcc-arm-none-eabi libnewlib-arm-none-eabi)")
+endif()
+set(CMAKE_C_COMPILER arm-none-eabi-gcc)
+set(CMAKE_ASM_COMPILER arm-none-eabi-gcc)
+set(CMAKE_OBJCOPY arm-none-eabi-objcopy)
+set(CMAKE_SIZE arm-none-eabi-size)
+set(CMAKE_TRY_COMPILE_TARGET_TYPE STATIC_LIBRARY)
+set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
+set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)

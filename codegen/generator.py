@@ -1,0 +1,128 @@
+"""Render a model file into C sources (``tu_model_config.h``, ``tu_model.c``).
+
+Generated files carry a do-not-edit banner, the generator version and the input hash, an
+ABI-version ``#error`` guard, and no timestamps: the same model gives the same bytes. They are
+written into the build tree only (``build/<preset>/generated/<name>/``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+
+from tinyunfold import __version__
+from tinyunfold.codegen.cformat import c_float, c_float_array, c_identifier
+from tinyunfold.errors import ModelFileError
+from tinyunfold.modelfile import ModelFile, validate
+
+GENERATOR_VERSION = f"tinyunfold-codegen {__version__}"
+RUNTIME_ABI_VERSION = 1  # must equal TU_RUNTIME_ABI_VERSION in firmware/include/tinyunfold/status.h
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+OUTPUTS = ("tu_model_config.h", "tu_model.c")
+
+
+@dataclass
+class GeneratedModel:
+    """The rendered sources of one model: ``name`` (build-tree folder), file name -> text."""
+
+    name: str
+    kind: str
+    input_hash: str
+    files: dict[str, str]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def write(self, directory: Path) -> Path:
+        """Write the files into ``directory`` (rewriting only what changed); returns it."""
+        directory.mkdir(parents=True, exist_ok=True)
+        for fname, text in self.files.items():
+            path = directory / fname
+            if not path.exists() or path.read_text() != text:
+                path.write_text(text)
+        return directory
+
+
+def model_hash(model: ModelFile) -> str:
+    """sha256 over the kind, params and array bytes: the generator's input hash."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"kind": model.kind, "params": model.params}, sort_keys=True).encode())
+    for name in sorted(model.arrays):
+        arr = np.ascontiguousarray(model.arrays[name])
+        h.update(f"{name}:{arr.dtype.str}:{arr.shape}".encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["c_float"] = c_float
+    env.filters["c_float_array"] = c_float_array
+    env.filters["c_identifier"] = c_identifier
+    return env
+
+
+def _context_nmf(model: ModelFile) -> dict[str, Any]:
+    from tinyunfold.golden.nmf import constants
+
+    c = constants(model)
+    return {
+        "F": c.n_features,
+        "R": c.rank,
+        "N": c.n_frames,
+        "K": c.n_layers,
+        "W": c.W,
+        "Wt": c.Wt,
+        "denom": c.denom,
+        "eps": c.eps,
+        "h0": c.h0,
+        "alpha_h": float(model.params["alpha_h"]),
+        "in_len": c.n_features * c.n_frames,
+        "out_len": c.rank * c.n_frames,
+        "flash_const_bytes": 4 * (2 * c.W.size + c.denom.size),
+        "ram_scratch_bytes": 4 * (c.n_features + c.rank) * c.n_frames,
+    }
+
+
+_CONTEXTS = {"nmf": _context_nmf}
+
+
+def generate(model: ModelFile) -> GeneratedModel:
+    """Validate ``model`` and render its C sources.
+
+    Raises
+    ------
+    ModelFileError : the kind has no code generator, or the model fails validation
+        (NaN/Inf, negative dictionary, wrong shapes are all caught by the kind's validator).
+    """
+    validate(model)
+    if model.kind not in _CONTEXTS:
+        raise ModelFileError(
+            f"no code generator for model kind {model.kind!r} (have: {', '.join(sorted(_CONTEXTS))})",
+            "deploy a supported kind, or add templates under codegen/templates/<kind>/",
+        )
+    digest = model_hash(model)
+    ctx = _CONTEXTS[model.kind](model)
+    ctx.update(
+        kind=model.kind,
+        input_hash=digest,
+        generator_version=GENERATOR_VERSION,
+        abi_version=RUNTIME_ABI_VERSION,
+    )
+    env = _environment()
+    files = {out: env.get_template(f"{model.kind}/{out}.j2").render(**ctx) for out in OUTPUTS}
+    info = {k: ctx[k] for k in ("in_len", "out_len", "flash_const_bytes", "ram_scratch_bytes")}
+    return GeneratedModel(
+        name=f"{model.kind}-{digest[:12]}", kind=model.kind, input_hash=digest, files=files, info=info
+    )

@@ -1,0 +1,1 @@
+"""Build, simulation, serial and flashing tools around the firmware."""

@@ -1,0 +1,79 @@
+"""Generate a model's C into the build tree and compile it for a board with CMake presets.
+
+Layout: ``build/<board>/`` is one CMake tree per board; each model lands in
+``build/<board>/generated/<kind>-<hash12>/`` and gets the targets ``<name>-cmsis`` / ``<name>-ref``
+(plus ``-lib`` shared libraries on the host board). CMSIS-DSP is compiled once per tree.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from tinyunfold.codegen import GeneratedModel, generate
+from tinyunfold.errors import ToolchainError, TinyUnfoldError
+from tinyunfold.modelfile import ModelFile
+from tinyunfold.tools.boards import Board, load_board
+from tinyunfold.tools.cmsis import ensure_cmsis
+from tinyunfold.tools.paths import REPO_ROOT, build_root
+from tinyunfold.tools.toolchain import require
+
+KERNELS = ("cmsis", "ref")
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    board: Board
+    kernels: str
+    generated: GeneratedModel
+    artifact: Path  # the .elf (boards) or executable (host)
+    library: Path | None  # host shared library for ctypes
+    build_dir: Path
+
+
+def _run(cmd: list[str], what: str) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT)
+    if proc.returncode != 0:
+        out = (proc.stdout + proc.stderr).strip()
+        raise ToolchainError(f"{what} failed:\n{out[-4000:]}", "see the compiler output above")
+
+
+def build_dir_for(board: str) -> Path:
+    return build_root() / board
+
+
+def configure(board: Board) -> Path:
+    """Configure (once) the CMake tree of ``board``; returns its build directory."""
+    require("cmake")
+    require("ninja")
+    require("cc" if board.is_host else "arm-none-eabi-gcc")
+    bdir = build_dir_for(board.name)
+    cmsis = ensure_cmsis()
+    cmd = [
+        "cmake", "-S", str(REPO_ROOT), "-B", str(bdir), "-G", "Ninja",
+        f"-DTU_BOARD={board.name}", f"-DTU_CMSIS_DSP_ROOT={cmsis}", "-DCMAKE_BUILD_TYPE=Release",
+    ]  # fmt: skip
+    if not board.is_host:
+        cmd.append(f"-DCMAKE_TOOLCHAIN_FILE={REPO_ROOT / 'cmake' / 'arm-none-eabi.cmake'}")
+    _run(cmd, f"cmake configure for {board.name}")
+    return bdir
+
+
+def build_model(model: ModelFile, board_name: str, kernels: str = "cmsis") -> BuildResult:
+    """Generate + compile ``model`` for ``board_name`` with the ``cmsis`` or ``ref`` kernels."""
+    if kernels not in KERNELS:
+        raise TinyUnfoldError(f"unknown kernel set {kernels!r}", f"use one of {KERNELS}")
+    board = load_board(board_name)
+    gen = generate(model)
+    bdir = build_dir_for(board.name)
+    gen.write(bdir / "generated" / gen.name)
+    configure(board)  # re-globs generated/ so the new model gets its targets
+    target = f"{gen.name}-{kernels}"
+    targets = [target] + ([f"{target}-lib"] if board.is_host else [])
+    jobs = str(os.cpu_count() or 2)
+    _run(["cmake", "--build", str(bdir), "-j", jobs, "--target", *targets], f"build of {target}")
+    artifact = bdir / (target if board.is_host else f"{target}.elf")
+    library = bdir / f"lib{target}-lib.so" if board.is_host else None
+    return BuildResult(board, kernels, gen, artifact, library, bdir)
