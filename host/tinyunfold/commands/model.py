@@ -1,0 +1,55 @@
+"""``tinyunfold model``: create and inspect model files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+from tinyunfold.modelfile import load_model, save_model
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("model", help="create or inspect model files (.tum)")
+    msub = p.add_subparsers(dest="what", metavar="<what>", required=True)
+    n = msub.add_parser(
+        "nmf",
+        help="a fixed-dictionary KL-NMF model (random dictionary, or W from a .npy file)",
+        description="Create an `nmf` model: K layers of eq. (4.2.2) with a fixed dictionary W.",
+    )
+    n.add_argument("--W", help="dictionary .npy (F x R, nonnegative); default: random")
+    n.add_argument("--features", type=int, default=32, help="F for a random dictionary")
+    n.add_argument("--rank", type=int, default=8, help="R for a random dictionary")
+    n.add_argument("--frames", type=int, default=4, help="N, frames per input block")
+    n.add_argument("--layers", type=int, default=50, help="K, unrolled layers")
+    n.add_argument("--alpha-h", type=float, default=0.0, help="α_H, sparsity weight")
+    n.add_argument("--eps", type=float, default=1e-9, help="ε floor")
+    n.add_argument("--seed", type=int, default=0, help="seed of the random dictionary")
+    n.add_argument("--out", required=True, help="output .tum file")
+    n.set_defaults(func=_nmf)
+    i = msub.add_parser("info", help="print a model file's kind, params and arrays")
+    i.add_argument("model")
+    i.set_defaults(func=_info)
+
+
+def _nmf(args: argparse.Namespace) -> int:
+    from tinyunfold.models.nmf import NMFInference
+
+    if args.W:
+        W = np.load(args.W, allow_pickle=False).astype(np.float32)
+    else:
+        W = np.random.default_rng(args.seed).random((args.features, args.rank)).astype(np.float32)
+    model = NMFInference(
+        W, n_layers=args.layers, alpha_h=args.alpha_h, eps=args.eps, n_frames=args.frames
+    ).to_modelfile()
+    save_model(args.out, model)
+    print(f"wrote {args.out}: nmf F={W.shape[0]} R={W.shape[1]} N={args.frames} K={args.layers}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    m = load_model(args.model)
+    arrays = {k: f"{v.dtype}{list(v.shape)}" for k, v in m.arrays.items()}
+    print(json.dumps({"kind": m.kind, "params": m.params, "arrays": arrays}, indent=1))
+    return 0
