@@ -15,6 +15,8 @@ COMMAND_MODULES = [
     "tinyunfold.commands.model",
     "tinyunfold.commands.firmware",
     "tinyunfold.commands.setup",
+    "tinyunfold.commands.train",
+    "tinyunfold.commands.evaluate",
 ]
 
 DESCRIPTION = """\
