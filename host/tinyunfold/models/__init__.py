@@ -2,3 +2,4 @@
 
 from tinyunfold.models import nmf  # noqa: F401
 from tinyunfold.models import dnmfd  # noqa: F401
+from tinyunfold.models import dkf  # noqa: F401
