@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from tinyunfold.errors import ModelFileError
+from tinyunfold.errors import ModelFileError, ShapeError, ValueDomainError
 
 FORMAT_NAME = "tinyunfold-model"
 FORMAT_VERSION = 1
@@ -85,7 +85,10 @@ def validate(model: ModelFile) -> None:
             f"unknown model kind {model.kind!r} (known: {', '.join(sorted(_VALIDATORS))})",
             "use a model file written by tinyunfold, or upgrade tinyunfold",
         )
-    _VALIDATORS[model.kind](model)
+    try:
+        _VALIDATORS[model.kind](model)
+    except (ShapeError, ValueDomainError) as err:
+        raise ModelFileError(f"invalid {model.kind} model: {err.cause}", err.fix) from None
 
 
 def _sha256(data: bytes) -> str:

@@ -77,3 +77,14 @@ def build_model(model: ModelFile, board_name: str, kernels: str = "cmsis") -> Bu
     artifact = bdir / (target if board.is_host else f"{target}.elf")
     library = bdir / f"lib{target}-lib.so" if board.is_host else None
     return BuildResult(board, kernels, gen, artifact, library, bdir)
+
+
+def build_selftest(board_name: str, which: str) -> Path:
+    """Build a board self-test program (``fault``, ``hang`` or ``fpu``); returns the ELF."""
+    board = load_board(board_name)
+    if board.is_host:
+        raise TinyUnfoldError("self-tests exist for the QEMU boards only")
+    bdir = configure(board)
+    target = f"selftest-{which}"
+    _run(["cmake", "--build", str(bdir), "--target", target], f"build of {target}")
+    return bdir / f"{target}.elf"

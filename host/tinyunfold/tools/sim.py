@@ -39,7 +39,7 @@ def qemu_command(board: Board, elf: Path, extra: list[str] | None = None) -> lis
         require("qemu-system-arm"),
         "-M", r["machine"],
         "-display", "none", "-monitor", "none", "-serial", "none",
-        "-nodefaults", "-net", "none",
+        "-nodefaults", "-nic", "none",
         "-icount", f"shift={r['icount_shift']},align=off,sleep=off",
         "-chardev", "stdio,id=con",
         "-semihosting-config", "enable=on,target=native,chardev=con",
@@ -47,6 +47,26 @@ def qemu_command(board: Board, elf: Path, extra: list[str] | None = None) -> lis
         "-kernel", str(elf),
         *(extra or []),
     ]  # fmt: skip
+
+
+def execute(board: Board, cmd: list[str], timeout_s: float, cwd: Path | None = None) -> tuple[int, str]:
+    """Run ``cmd`` (a QEMU or native command line) with a time limit; returns (status, console)."""
+    try:
+        proc = subprocess.run(
+            cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL
+        )
+    except subprocess.TimeoutExpired:
+        raise SimulationError(
+            f"{board.name}: {Path(cmd[-1]).name if board.runner['kind'] == 'native' else 'firmware'} "
+            f"did not finish within {timeout_s:g} s (killed)",
+            "the program hangs, or give it a longer --timeout",
+        ) from None
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def run_elf(board: Board, elf: Path, timeout_s: float, cwd: Path | None = None) -> tuple[int, str]:
+    """Run a board ELF in QEMU; returns (exit status, console text)."""
+    return execute(board, qemu_command(board, elf), timeout_s, cwd)
 
 
 def run_vectors(
@@ -63,25 +83,13 @@ def run_vectors(
     with tempfile.TemporaryDirectory(prefix="tu-run-") as tmp:
         work = Path(tmp)
         inputs.astype("<f4").tofile(work / "input.bin")
-        if board.runner["kind"] == "qemu":
-            cmd = qemu_command(board, artifact)
-        else:
-            cmd = [str(artifact)]
-        try:
-            proc = subprocess.run(
-                cmd, cwd=work, capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL
-            )
-        except subprocess.TimeoutExpired:
-            raise SimulationError(
-                f"{board.name}: firmware did not finish within {timeout_s:.0f} s (QEMU killed)",
-                "the program hangs or the model is too large for the time limit",
-            ) from None
-        console = proc.stdout + proc.stderr
-        if proc.returncode == EXIT_HARDFAULT:
+        cmd = qemu_command(board, artifact) if board.runner["kind"] == "qemu" else [str(artifact)]
+        returncode, console = execute(board, cmd, timeout_s, cwd=work)
+        if returncode == EXIT_HARDFAULT:
             raise SimulationError(f"{board.name}: HardFault in the firmware: {console.strip()}")
-        if proc.returncode != 0:
+        if returncode != 0:
             raise SimulationError(
-                f"{board.name}: firmware exited with status {proc.returncode}: {console.strip()[-2000:]}"
+                f"{board.name}: firmware exited with status {returncode}: {console.strip()[-2000:]}"
             )
         m = _RESULT.search(console)
         if m is None:

@@ -1,0 +1,73 @@
+"""Firmware float32 outputs equal the Python golden reference bit for bit (uint32 views), on both
+QEMU boards and the host build, with the CMSIS-DSP and the portable reference kernels."""
+
+import numpy as np
+import pytest
+
+from tinyunfold.models.nmf import NMFInference
+from tinyunfold.tools.deploy import check_model, golden_forward
+from tinyunfold.tools.hostlib import HostModel
+
+# (F, R, N, K, alpha_h): odd sizes, a rank-1 case, a single frame, sparsity on and off.
+SHAPES = [(13, 5, 3, 20, 0.1), (1, 1, 1, 3, 0.0), (33, 7, 1, 15, 0.0), (64, 6, 8, 40, 0.02)]
+BOARDS = ["mps2-an386", "mps2-an500", "host"]
+
+
+def _case(shape, seed):
+    F, R, N, K, alpha = shape
+    rng = np.random.default_rng(seed)
+    W = rng.random((F, R)).astype(np.float32)
+    W[rng.random((F, R)) < 0.3] = 0.0  # exact zeros in the dictionary
+    W[0] = np.maximum(W[0], 0.05)  # every atom keeps a positive entry (validated)
+    model = NMFInference(W, n_layers=K, alpha_h=alpha, eps=1e-9, n_frames=N).to_modelfile()
+    X = (rng.random((3, F, N)) * rng.choice([1e-3, 1.0, 50.0], size=(3, 1, 1))).astype(np.float32)
+    X[0, 0, 0] = 0.0  # a silent bin
+    return model, X
+
+
+@pytest.mark.parametrize("kernels", ["cmsis", "ref"])
+@pytest.mark.parametrize("board", BOARDS)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "F%d-R%d-N%d-K%d" % s[:4])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_firmware_matches_golden_bits(board, kernels, shape, seed):
+    model, X = _case(shape, seed)
+    res = check_model(model, board, X, kernels)
+    assert res.outputs.shape == res.reference.shape
+    assert np.array_equal(res.outputs.view(np.uint32), res.reference.view(np.uint32)), (
+        f"{res.mismatches} values differ"
+    )
+    assert res.count > 0
+
+
+@pytest.mark.parametrize("kernels", ["cmsis", "ref"])
+def test_host_library_through_ctypes(kernels):
+    model, X = _case(SHAPES[0], 3)
+    hm = HostModel.build(model, kernels)
+    for x in X:
+        out = hm.forward(x)
+        assert np.array_equal(out.view(np.uint32), golden_forward(model, x).view(np.uint32))
+
+
+def test_the_check_can_fail():
+    """A reference computed with BLAS (`@`, other summation order) is not accepted as equal."""
+    model, X = _case(SHAPES[3], 0)
+    res = check_model(model, "host", X, "cmsis")
+    W = model.array("W")
+    H = np.ones((W.shape[1], X.shape[2]), np.float32)
+    eps = np.float32(1e-9)
+    d = (W.sum(axis=0) + np.float32(model.params["alpha_h"]))[:, None]
+    for _ in range(model.params["n_layers"]):
+        H = np.maximum(eps, H * (W.T @ (X[0] / (W @ H + eps))) / d).astype(np.float32)
+    assert not np.array_equal(res.outputs[0].view(np.uint32), H.ravel().view(np.uint32))
+
+
+def test_instruction_count_is_deterministic_and_grows_with_layers():
+    model, X = _case(SHAPES[0], 0)
+    a = check_model(model, "mps2-an386", X).count
+    b = check_model(model, "mps2-an386", X).count
+    F, R, N, K, alpha = SHAPES[0]
+    W = model.array("W")
+    longer = NMFInference(W, n_layers=2 * K, alpha_h=alpha, n_frames=N).to_modelfile()
+    c = check_model(longer, "mps2-an386", X).count
+    assert a == b
+    assert 1.8 * a < c < 2.2 * a
