@@ -124,5 +124,9 @@ def generate(model: ModelFile) -> GeneratedModel:
     files = {out: env.get_template(f"{model.kind}/{out}.j2").render(**ctx) for out in OUTPUTS}
     info = {k: ctx[k] for k in ("in_len", "out_len", "flash_const_bytes", "ram_scratch_bytes")}
     return GeneratedModel(
-        name=f"{model.kind}-{digest[:12]}", kind=model.kind, input_hash=digest, files=files, info=info
+        name=f"{model.kind}-{digest[:12]}",
+        kind=model.kind,
+        input_hash=digest,
+        files=files,
+        info=info,
     )

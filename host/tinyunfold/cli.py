@@ -17,6 +17,8 @@ COMMAND_MODULES = [
     "tinyunfold.commands.setup",
     "tinyunfold.commands.train",
     "tinyunfold.commands.evaluate",
+    "tinyunfold.commands.importers",
+    "tinyunfold.commands.dkf",
 ]
 
 DESCRIPTION = """\

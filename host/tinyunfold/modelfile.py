@@ -241,10 +241,16 @@ def require_array(
     """Check one array of a model and return it."""
     arr = model.array(name)
     if ndim is not None and arr.ndim != ndim:
-        raise ModelFileError(f"{model.kind}: array {name!r} must be {ndim}-D, got shape {arr.shape}")
+        raise ModelFileError(
+            f"{model.kind}: array {name!r} must be {ndim}-D, got shape {arr.shape}"
+        )
     if shape is not None:
-        if arr.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, arr.shape)):
-            raise ModelFileError(f"{model.kind}: array {name!r} has shape {arr.shape}, expected {shape}")
+        if arr.ndim != len(shape) or any(
+            s is not None and s != a for s, a in zip(shape, arr.shape, strict=False)
+        ):
+            raise ModelFileError(
+                f"{model.kind}: array {name!r} has shape {arr.shape}, expected {shape}"
+            )
     if finite and arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
         raise ModelFileError(f"{model.kind}: array {name!r} contains NaN or Inf")
     if nonneg and np.any(arr < 0):

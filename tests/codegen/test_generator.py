@@ -13,13 +13,15 @@ from tinyunfold.models.nmf import NMFInference
 
 
 def _model(rng, F=7, R=3, N=2, K=4):
-    return NMFInference(rng.random((F, R)).astype(np.float32), n_layers=K, n_frames=N).to_modelfile()
+    return NMFInference(
+        rng.random((F, R)).astype(np.float32), n_layers=K, n_frames=N
+    ).to_modelfile()
 
 
 def test_hex_literals_are_exact(rng):
-    vals = np.concatenate(
-        [rng.standard_normal(200), [0.0, -0.0, 1e-45, 3.4e38, 1e-9]]
-    ).astype(np.float32)
+    vals = np.concatenate([rng.standard_normal(200), [0.0, -0.0, 1e-45, 3.4e38, 1e-9]]).astype(
+        np.float32
+    )
     for v in vals:
         lit = c_float(v)
         assert lit.endswith("f")
@@ -35,7 +37,7 @@ def test_output_is_deterministic_and_marked(rng):
     m = _model(rng)
     a, b = generate(m), generate(m)
     assert a.files == b.files and a.name == b.name
-    for fname, text in a.files.items():
+    for _fname, text in a.files.items():
         assert "DO NOT EDIT" in text.splitlines()[1]
         assert GENERATOR_VERSION in text and a.input_hash in text
         assert not re.search(r"20\d\d-\d\d-\d\d", text)  # no timestamps

@@ -27,7 +27,7 @@ def _case(shape, seed):
 
 @pytest.mark.parametrize("kernels", ["cmsis", "ref"])
 @pytest.mark.parametrize("board", BOARDS)
-@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "F%d-R%d-N%d-K%d" % s[:4])
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "F{}-R{}-N{}-K{}".format(*s[:4]))
 @pytest.mark.parametrize("seed", [0, 1])
 def test_firmware_matches_golden_bits(board, kernels, shape, seed):
     model, X = _case(shape, seed)

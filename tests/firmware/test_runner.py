@@ -46,22 +46,57 @@ def test_cli_build_and_run(tmp_path, rng, capsys):
     np.save(tmp_path / "x.npy", rng.random((2, 10, 2)).astype(np.float32))
     assert main(["build", "--model", str(tmp_path / "m.tum"), "--board", "mps2-an500"]) == 0
     assert "flash" in capsys.readouterr().out
-    rc = main(["run", "--model", str(tmp_path / "m.tum"), "--board", "mps2-an386",
-               "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "h.npy")])  # fmt: skip
+    rc = main(
+        [
+            "run",
+            "--model",
+            str(tmp_path / "m.tum"),
+            "--board",
+            "mps2-an386",
+            "--input",
+            str(tmp_path / "x.npy"),
+            "--output",
+            str(tmp_path / "h.npy"),
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0 and "BIT-EXACT" in out and "instructions" in out
     assert np.load(tmp_path / "h.npy").shape == (2, 6)
 
 
 def test_cli_errors_are_clear(tmp_path, rng, capsys):
-    assert main(["run", "--model", str(tmp_path / "none.tum"), "--board", "mps2-an386",
-                 "--input", "x.npy"]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "run",
+                "--model",
+                str(tmp_path / "none.tum"),
+                "--board",
+                "mps2-an386",
+                "--input",
+                "x.npy",
+            ]
+        )
+        == 2
+    )
     assert "does not exist" in capsys.readouterr().err
     W = rng.random((10, 3)).astype(np.float32)
     save_model(tmp_path / "m.tum", NMFInference(W, n_layers=5, n_frames=2).to_modelfile())
     np.save(tmp_path / "x.npy", rng.random((4, 3)).astype(np.float32))
-    assert main(["run", "--model", str(tmp_path / "m.tum"), "--board", "mps2-an386",
-                 "--input", str(tmp_path / "x.npy")]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "run",
+                "--model",
+                str(tmp_path / "m.tum"),
+                "--board",
+                "mps2-an386",
+                "--input",
+                str(tmp_path / "x.npy"),
+            ]
+        )
+        == 2
+    )
     assert "shape" in capsys.readouterr().err
     assert main(["build", "--model", str(tmp_path / "m.tum"), "--board", "nope"]) == 2
     assert "unknown board" in capsys.readouterr().err

@@ -10,7 +10,9 @@ from tinyunfold.models.nmf import NMFInference
 
 
 def _model(rng, F=6, R=3):
-    return NMFInference(rng.random((F, R)).astype(np.float32), n_layers=5, n_frames=2).to_modelfile()
+    return NMFInference(
+        rng.random((F, R)).astype(np.float32), n_layers=5, n_frames=2
+    ).to_modelfile()
 
 
 def test_round_trip_keeps_bits_and_params(tmp_path, rng):

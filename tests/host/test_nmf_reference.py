@@ -57,7 +57,7 @@ def test_updates_reduce_kl_divergence(rng):
         return float(np.sum(X * np.log(X / V) - X + V))
 
     losses = [kl(NMFInference(W, n_layers=k, n_frames=6).transform(X)) for k in (1, 5, 25, 100)]
-    assert all(b <= a for a, b in zip(losses, losses[1:])), losses
+    assert all(b <= a for a, b in zip(losses, losses[1:], strict=False)), losses
     assert losses[-1] < 0.1 * losses[0]
 
 

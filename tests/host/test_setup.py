@@ -48,7 +48,9 @@ def test_missing_tool_names_the_package(monkeypatch):
 
 
 def test_help_teaches():
-    out = subprocess.run([sys.executable, "-m", "tinyunfold", "--help"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "tinyunfold", "--help"], capture_output=True, text=True
+    )
     assert out.returncode == 0
     for word in ("build", "run", "demo", "bit for bit"):
         assert word in out.stdout

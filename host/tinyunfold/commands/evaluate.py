@@ -12,7 +12,7 @@ import importlib
 from tinyunfold.errors import ModelFileError
 from tinyunfold.modelfile import load_model
 
-EVALUATORS: dict[str, str] = {}
+EVALUATORS: dict[str, str] = {"dkf": "tinyunfold.commands.dkf:evaluate_dkf"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:

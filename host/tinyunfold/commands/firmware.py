@@ -34,7 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "with the golden reference. Exit status 1 when any bit differs.",
     )
     _common(r)
-    r.add_argument("--input", required=True, help=".npy input: one block (F, N) or blocks (B, F, N)")
+    r.add_argument(
+        "--input", required=True, help=".npy input: one block (F, N) or blocks (B, F, N)"
+    )
     r.add_argument("--output", help="write the firmware output (.npy)")
     r.add_argument("--timeout", type=float, default=120.0, help="QEMU wall-clock limit, seconds")
     r.set_defaults(func=_run)
@@ -44,7 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--layers", type=int, default=100, help="K, unrolled layers")
     d.set_defaults(func=_demo)
 
-    be = sub.add_parser("bench", help="instruction/flash/RAM report of the demo model on all boards")
+    be = sub.add_parser(
+        "bench", help="instruction/flash/RAM report of the demo model on all boards"
+    )
     be.add_argument("--out", default="build/bench", help="folder for report.json and report.md")
     be.set_defaults(func=_bench)
 
@@ -53,7 +57,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="model file (.tum)")
     p.add_argument("--board", required=True, help=f"one of: {', '.join(available_boards())}")
     p.add_argument(
-        "--kernels", default="cmsis", choices=("cmsis", "ref"), help="CMSIS-DSP or portable C kernels"
+        "--kernels",
+        default="cmsis",
+        choices=("cmsis", "ref"),
+        help="CMSIS-DSP or portable C kernels",
     )
 
 
@@ -66,8 +73,10 @@ def _build(args: argparse.Namespace) -> int:
     print(f"generated sources: {res.build_dir / 'generated' / res.generated.name}")
     if not res.board.is_host:
         mem = memory_usage(res.artifact)
-        print(f"flash {mem.flash} B (text {mem.text}, data {mem.data}), RAM {mem.ram} B "
-              f"(data {mem.data}, bss {mem.bss}) + {mem.reserved} B stack/heap")  # fmt: skip
+        print(
+            f"flash {mem.flash} B (text {mem.text}, data {mem.data}), RAM {mem.ram} B "
+            f"(data {mem.data}, bss {mem.bss}) + {mem.reserved} B stack/heap"
+        )
     return 0
 
 
@@ -75,15 +84,18 @@ def _load_inputs(path: str) -> np.ndarray:
     try:
         x = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise ShapeError(f"cannot read input {path}: {exc}", "pass a .npy file of float32") from None
+        raise ShapeError(
+            f"cannot read input {path}: {exc}", "pass a .npy file of float32"
+        ) from None
     return np.asarray(x, dtype=np.float32)
 
 
 def _run(args: argparse.Namespace) -> int:
     from tinyunfold.tools.deploy import check_model
 
-    res = check_model(load_model(args.model), args.board, _load_inputs(args.input), args.kernels,
-                      args.timeout)  # fmt: skip
+    res = check_model(
+        load_model(args.model), args.board, _load_inputs(args.input), args.kernels, args.timeout
+    )
     if args.output:
         np.save(args.output, res.outputs)
     _print_check(res.report())
@@ -92,7 +104,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _print_check(r: dict[str, Any]) -> None:
     verdict = "BIT-EXACT" if r["bit_exact"] else f"MISMATCH in {r['mismatched_values']} values"
-    count = next((f"{v:,} {k.split('_per_')[0]}" for k, v in r.items() if k.endswith("_per_forward")), "")
+    count = next(
+        (f"{v:,} {k.split('_per_')[0]}" for k, v in r.items() if k.endswith("_per_forward")), ""
+    )
     line = f"{r['board']:11s} {r['kernels']:5s} {verdict:10s} {r['values_compared']} values; {count} per forward pass"
     if "memory_bytes" in r:
         m = r["memory_bytes"]
@@ -105,11 +119,15 @@ def demo_model(layers: int = 100) -> tuple[ModelFile, np.ndarray, np.ndarray]:
     from tinyunfold.tools.synthetic import synthetic_nmf_problem
 
     W, H, X = synthetic_nmf_problem()
-    model = NMFInference(W, n_layers=layers, alpha_h=0.01, eps=1e-9, n_frames=X.shape[2]).to_modelfile()
+    model = NMFInference(
+        W, n_layers=layers, alpha_h=0.01, eps=1e-9, n_frames=X.shape[2]
+    ).to_modelfile()
     return model, H, X
 
 
-def _check_all(model: ModelFile, X: np.ndarray, boards: list[str], kernels: list[str]) -> list[dict[str, Any]]:
+def _check_all(
+    model: ModelFile, X: np.ndarray, boards: list[str], kernels: list[str]
+) -> list[dict[str, Any]]:
     from tinyunfold.tools.deploy import check_model
 
     reports = []
@@ -135,24 +153,37 @@ def _demo(args: argparse.Namespace) -> int:
     save_model(out / "demo.tum", model)
     np.save(out / "inputs.npy", X)
     F, R = model.array("W").shape
-    print(f"demo model: sparse KL-NMF, F={F} bins, R={R} atoms, N={X.shape[2]} frames, "
-          f"K={model.params['n_layers']} layers; {len(X)} synthetic blocks -> {out / 'demo.tum'}")  # fmt: skip
+    print(
+        f"demo model: sparse KL-NMF, F={F} bins, R={R} atoms, N={X.shape[2]} frames, "
+        f"K={model.params['n_layers']} layers; {len(X)} synthetic blocks -> {out / 'demo.tum'}"
+    )
     c = constants(model)
     H32 = np.stack([nmf_forward_f32(c, x) for x in X])
     H64 = np.stack([NMFInference.from_modelfile(model).transform(x) for x in X])
     rel = float(np.max(np.abs(H32 - H64)) / np.max(np.abs(H64)))
     corr = float(np.corrcoef(H32.ravel(), H_true.ravel())[0, 1])
-    print(f"python: float32 golden vs float64 max rel. difference {rel:.2e}; "
-          f"correlation of H with the true activations {corr:.3f}")  # fmt: skip
+    print(
+        f"python: float32 golden vs float64 max rel. difference {rel:.2e}; "
+        f"correlation of H with the true activations {corr:.3f}"
+    )
     reports = _check_all(model, X, ["host", *QEMU_BOARDS], ["cmsis"])
     ok = all(r["bit_exact"] for r in reports)
-    summary = {"model": "demo.tum", "float32_vs_float64_max_rel": rel, "activation_correlation": corr,
-               "checks": reports, "all_bit_exact": ok}  # fmt: skip
+    summary = {
+        "model": "demo.tum",
+        "float32_vs_float64_max_rel": rel,
+        "activation_correlation": corr,
+        "checks": reports,
+        "all_bit_exact": ok,
+    }
     (out / "report.json").write_text(json.dumps(summary, indent=1))
-    print(f"verdict: {'all boards BIT-EXACT with the Python reference' if ok else 'MISMATCH'}; "
-          f"report: {out / 'report.json'}")  # fmt: skip
+    print(
+        f"verdict: {'all boards BIT-EXACT with the Python reference' if ok else 'MISMATCH'}; "
+        f"report: {out / 'report.json'}"
+    )
     if not ok:
-        raise TinyUnfoldError("firmware output differs from the Python reference", "see report.json")
+        raise TinyUnfoldError(
+            "firmware output differs from the Python reference", "see report.json"
+        )
     return 0
 
 
@@ -166,11 +197,16 @@ def _bench(args: argparse.Namespace) -> int:
             r["layers"] = layers
             rows.append(r)
     (out / "report.json").write_text(json.dumps(rows, indent=1))
-    lines = ["| board | kernels | K | bit-exact | instructions/forward | flash B | RAM B |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| board | kernels | K | bit-exact | instructions/forward | flash B | RAM B |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         m = r["memory_bytes"]
-        lines.append(f"| {r['board']} | {r['kernels']} | {r['layers']} | {r['bit_exact']} | "
-                     f"{r['instructions_per_forward']:,} | {m['flash']:,} | {m['ram']:,} |")  # fmt: skip
+        lines.append(
+            f"| {r['board']} | {r['kernels']} | {r['layers']} | {r['bit_exact']} | "
+            f"{r['instructions_per_forward']:,} | {m['flash']:,} | {m['ram']:,} |"
+        )
     (out / "report.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"written: {out / 'report.json'}, {out / 'report.md'}")

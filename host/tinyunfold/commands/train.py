@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-TRAIN_MODULES: list[str] = []
+TRAIN_MODULES: list[str] = ["tinyunfold.commands.dkf"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:

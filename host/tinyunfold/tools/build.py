@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tinyunfold.codegen import GeneratedModel, generate
-from tinyunfold.errors import ToolchainError, TinyUnfoldError
+from tinyunfold.errors import TinyUnfoldError, ToolchainError
 from tinyunfold.modelfile import ModelFile
 from tinyunfold.tools.boards import Board, load_board
 from tinyunfold.tools.cmsis import ensure_cmsis
@@ -52,9 +52,17 @@ def configure(board: Board) -> Path:
     bdir = build_dir_for(board.name)
     cmsis = ensure_cmsis()
     cmd = [
-        "cmake", "-S", str(REPO_ROOT), "-B", str(bdir), "-G", "Ninja",
-        f"-DTU_BOARD={board.name}", f"-DTU_CMSIS_DSP_ROOT={cmsis}", "-DCMAKE_BUILD_TYPE=Release",
-    ]  # fmt: skip
+        "cmake",
+        "-S",
+        str(REPO_ROOT),
+        "-B",
+        str(bdir),
+        "-G",
+        "Ninja",
+        f"-DTU_BOARD={board.name}",
+        f"-DTU_CMSIS_DSP_ROOT={cmsis}",
+        "-DCMAKE_BUILD_TYPE=Release",
+    ]
     if not board.is_host:
         cmd.append(f"-DCMAKE_TOOLCHAIN_FILE={REPO_ROOT / 'cmake' / 'arm-none-eabi.cmake'}")
     _run(cmd, f"cmake configure for {board.name}")

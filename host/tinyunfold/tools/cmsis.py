@@ -37,7 +37,9 @@ def verify_archive(path: Path, expected: str | None = None) -> None:
     """Raise :class:`FetchError` unless ``path`` exists and has the pinned sha256."""
     expected = expected or CMSIS_SHA256
     if not path.is_file():
-        raise FetchError(f"CMSIS-DSP archive {path} is missing", "run `make cmsis` with network access")
+        raise FetchError(
+            f"CMSIS-DSP archive {path} is missing", "run `make cmsis` with network access"
+        )
     got = sha256_file(path)
     if got != expected:
         raise FetchError(
@@ -50,9 +52,19 @@ def download_sdist(dest_dir: Path) -> Path:
     """``pip download`` the pinned sdist into ``dest_dir``; returns the archive path."""
     dest_dir.mkdir(parents=True, exist_ok=True)
     cmd = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-        "--no-build-isolation", "-q", "-d", str(dest_dir), f"{CMSIS_PACKAGE}=={CMSIS_VERSION}",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-binary",
+        ":all:",
+        "--no-build-isolation",
+        "-q",
+        "-d",
+        str(dest_dir),
+        f"{CMSIS_PACKAGE}=={CMSIS_VERSION}",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     archive = dest_dir / SDIST_NAME
     if proc.returncode != 0 or not archive.is_file():

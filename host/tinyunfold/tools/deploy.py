@@ -63,7 +63,11 @@ class CheckResult:
 
 
 def check_model(
-    model: ModelFile, board: str, inputs: np.ndarray, kernels: str = "cmsis", timeout_s: float = 120.0
+    model: ModelFile,
+    board: str,
+    inputs: np.ndarray,
+    kernels: str = "cmsis",
+    timeout_s: float = 120.0,
 ) -> CheckResult:
     """Build ``model`` for ``board``, run it on ``inputs`` (blocks, *input_shape) and compare bits."""
     shape = input_shape(model)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyunfold.errors import SimulationError, ShapeError
+from tinyunfold.errors import ShapeError, SimulationError
 from tinyunfold.modelfile import ModelFile
 from tinyunfold.tools.build import build_model
 
@@ -53,7 +53,9 @@ class HostModel:
         if src.size != self.in_len:
             raise ShapeError(f"input has {src.size} values, the model takes {self.in_len}")
         dst = np.empty(self.out_len, dtype=np.float32)
-        status = self._lib.tu_model_forward(src.ctypes.data_as(_FLOAT_P), dst.ctypes.data_as(_FLOAT_P))
+        status = self._lib.tu_model_forward(
+            src.ctypes.data_as(_FLOAT_P), dst.ctypes.data_as(_FLOAT_P)
+        )
         if status != 0:
             raise SimulationError(f"{self.library.name}: tu_model_forward returned {status}")
         return dst

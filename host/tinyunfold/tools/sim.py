@@ -37,23 +37,42 @@ def qemu_command(board: Board, elf: Path, extra: list[str] | None = None) -> lis
     r = board.runner
     return [
         require("qemu-system-arm"),
-        "-M", r["machine"],
-        "-display", "none", "-monitor", "none", "-serial", "none",
-        "-nodefaults", "-nic", "none",
-        "-icount", f"shift={r['icount_shift']},align=off,sleep=off",
-        "-chardev", "stdio,id=con",
-        "-semihosting-config", "enable=on,target=native,chardev=con",
+        "-M",
+        r["machine"],
+        "-display",
+        "none",
+        "-monitor",
+        "none",
+        "-serial",
+        "none",
+        "-nodefaults",
+        "-nic",
+        "none",
+        "-icount",
+        f"shift={r['icount_shift']},align=off,sleep=off",
+        "-chardev",
+        "stdio,id=con",
+        "-semihosting-config",
+        "enable=on,target=native,chardev=con",
         "-no-reboot",
-        "-kernel", str(elf),
+        "-kernel",
+        str(elf),
         *(extra or []),
-    ]  # fmt: skip
+    ]
 
 
-def execute(board: Board, cmd: list[str], timeout_s: float, cwd: Path | None = None) -> tuple[int, str]:
+def execute(
+    board: Board, cmd: list[str], timeout_s: float, cwd: Path | None = None
+) -> tuple[int, str]:
     """Run ``cmd`` (a QEMU or native command line) with a time limit; returns (status, console)."""
     try:
         proc = subprocess.run(
-            cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL
+            cmd,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired:
         raise SimulationError(
@@ -93,7 +112,9 @@ def run_vectors(
             )
         m = _RESULT.search(console)
         if m is None:
-            raise SimulationError(f"{board.name}: no TU_RESULT line in the output: {console[-2000:]}")
+            raise SimulationError(
+                f"{board.name}: no TU_RESULT line in the output: {console[-2000:]}"
+            )
         blocks, ticks = int(m.group(1)), int(m.group(2))
         out = np.fromfile(work / "output.bin", dtype="<f4")
         if blocks != inputs.shape[0] or out.size != blocks * out_len:

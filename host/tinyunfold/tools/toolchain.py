@@ -26,7 +26,9 @@ def require(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
         pkg = TOOLS.get(tool, tool)
-        raise ToolchainError(f"required tool `{tool}` (Debian package {pkg}) is not installed", APT_HINT)
+        raise ToolchainError(
+            f"required tool `{tool}` (Debian package {pkg}) is not installed", APT_HINT
+        )
     return path
 
 
