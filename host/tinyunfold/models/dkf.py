@@ -496,7 +496,7 @@ class DeepKalmanFilter:
                     with torch.no_grad():  # gain mask (6.4.19): frozen rows keep their value
                         mk = torch.as_tensor(mask)
                         gains.copy_(mk * gains + (1 - mk) * old)
-                    tot += float(out["loss"]) * len(idx)
+                    tot += float(out["loss"].detach()) * len(idx)
                 with torch.no_grad():
                     full = dkf_unroll(
                         gains, C, predictor, p, X0, Y, R_inv_t, P_inv_t, backprop="complete"
@@ -640,8 +640,12 @@ def run_dkf_numpy(
     y: np.ndarray,
     x0: np.ndarray | None = None,
     sindy: Any | None = None,
+    innov: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Float64 DKF forward for a batch y (N, T, m): x̂ (N, T+1, n), x̂[:, 0] = x0."""
+    """Float64 DKF forward for a batch y (N, T, m): x̂ (N, T+1, n), x̂[:, 0] = x0.
+
+    If ``innov`` (N, T, m) is given, the innovations e_y(k) are written into it.
+    """
     y = np.asarray(y, dtype=np.float64)
     if y.ndim == 2:
         y = y[None]
@@ -652,7 +656,10 @@ def run_dkf_numpy(
     for k in range(1, T + 1):
         xp = predict_numpy(system, coefs, x, sindy)  # eq. (6.4.2)
         Kk = gain_for_step(gains, gain_beyond, k)
-        x = xp + (y[:, k - 1] - xp @ C.T) @ Kk.T  # eq. (6.4.3)
+        e = y[:, k - 1] - xp @ C.T
+        if innov is not None:
+            innov[:, k - 1] = e
+        x = xp + e @ Kk.T  # eq. (6.4.3)
         out[:, k] = x
     return out
 
