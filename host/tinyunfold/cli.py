@@ -17,7 +17,6 @@ COMMAND_MODULES = [
     "tinyunfold.commands.setup",
     "tinyunfold.commands.train",
     "tinyunfold.commands.evaluate",
-    "tinyunfold.commands.dkf",
     "tinyunfold.commands.importers",
     "tinyunfold.commands.dkf",
 ]
