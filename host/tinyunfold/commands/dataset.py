@@ -1,0 +1,203 @@
+"""``tinyunfold dataset ...``: generate synthetic hit datasets and check dataset folders."""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from tinyunfold.datasets.io import DatasetError, load_dataset, write_dataset
+
+MDOF_HELP = """\
+Generate a hit-detection dataset from the n-DOF mass-spring-damper chains of thesis 4.3.5.
+
+Presets:
+  dataset1       n=23 chain, engine-order noise on mass 10, hits on masses 1-8 (class m01-m08)
+                 and 14-23 (class m14-m23), SNR -40..10 dB, 96 kHz           (~10 s)
+  dataset2       n=28 chain, noise on masses 4,10,16,22,27, five classes of probed masses,
+                 SNR -40..20 dB, 48 kHz                                       (~5 s)
+  dataset2-hard  dataset2 plus engine run-ups/run-downs (+-15 %), broadband flow noise, 3 %
+                 chain mismatch between the initialisation sets and the mixtures, hits at random
+                 onsets, two-hit mixtures                                    (~1 min)
+
+The folder layout (targets/<class>/*.wav, noise/*.wav, mixtures/*.wav, labels.csv, stems/) and
+every modelling choice (SNR definition, impulse, onsets, sample rate) are in docs/datasets.md.
+The same seed gives the same files.
+
+Examples:
+  tinyunfold dataset mdof --preset dataset1 --out data/d1
+  tinyunfold dataset mdof --preset dataset2-hard --out data/d2h --n-per-snr 5 --n-two-hit 100
+  tinyunfold dataset info data/d1
+"""
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        vals = tuple(float(t) for t in text.replace(";", ",").split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated number list") from None
+    if not vals:
+        raise argparse.ArgumentTypeError("empty list")
+    return vals
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "dataset",
+        help="generate synthetic hit datasets, inspect dataset folders",
+        description="Datasets for the hit detectors (layout: docs/datasets.md).",
+    )
+    ds = p.add_subparsers(dest="dataset_command", metavar="<subcommand>", required=True)
+
+    g = ds.add_parser(
+        "mdof",
+        help="synthetic mechanical hits from the mass-spring-damper chains (thesis 4.3.5)",
+        description=MDOF_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    g.add_argument("--preset", required=True, choices=["dataset1", "dataset2", "dataset2-hard"])
+    g.add_argument("--out", required=True, help="output folder (must be empty or new)")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    g.add_argument("--sample-rate", type=int, help="output rate in Hz (dataset1 96000, else 48000)")
+    g.add_argument("--oversample", type=int, help="internal rate = sample rate x this (8 / 4)")
+    g.add_argument(
+        "--snr-db", type=_floats, help="SNR grid in dB, e.g. -40,-30,-20,-10,0,10 (preset's grid)"
+    )
+    g.add_argument("--n-per-snr", type=int, help="mixtures per probed mass and SNR (default 1)")
+    g.add_argument("--n-nohit-train", type=int, help="no-hit mixtures marked split=train")
+    g.add_argument("--n-nohit-test", type=int, help="no-hit mixtures marked split=test")
+    g.add_argument("--n-two-hit", type=int, help="two-hit test mixtures (dataset2-hard: 20)")
+    g.add_argument(
+        "--onset-s",
+        type=_floats,
+        help="hit onset in s: one value, or lo,hi for uniform random onsets (default 0; hard 0,0.6)",
+    )
+    g.add_argument(
+        "--impulse-s",
+        type=float,
+        help="0 = ideal impulse (default); > 0 = half-sine force pulse of this duration in s",
+    )
+    g.add_argument("--duration-s", type=float, help="acquisition length in s (default 1)")
+    g.add_argument("--speed-range", type=float, help="engine speed range +-r (hard: 0.15)")
+    g.add_argument(
+        "--flow-db", type=float, help="flow-noise level vs engine noise in dB (hard: -6)"
+    )
+    g.add_argument("--mismatch", type=float, help="relative chain mismatch of the mixtures (0.03)")
+    g.add_argument("--overwrite", action="store_true", help="replace the WAV files in --out")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.set_defaults(func=_run_mdof)
+
+    i = ds.add_parser(
+        "info",
+        help="validate a dataset folder and print what it holds",
+        description="Load a dataset folder with all checks (the errors name the file at fault) "
+        "and print classes, counts per split/class/SNR and signal lengths.",
+    )
+    i.add_argument("path", help="dataset folder")
+    i.set_defaults(func=_run_info)
+
+    m = ds.add_parser(
+        "modes",
+        help="print the chain's damped modal frequencies next to the thesis table",
+        description="Modal frequencies and damping ratios of a preset's chain versus thesis "
+        "Table 1 (dataset1) / Table 2 (dataset2).",
+    )
+    m.add_argument("--preset", required=True, choices=["dataset1", "dataset2"])
+    m.set_defaults(func=_run_modes)
+
+
+def _run_mdof(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from tinyunfold.datasets.mdof import generate, preset_config
+
+    onset = None
+    if args.onset_s is not None:
+        if len(args.onset_s) > 2:
+            raise DatasetError("--onset-s takes one value or lo,hi", "e.g. --onset-s 0,0.6")
+        onset = (args.onset_s[0], args.onset_s[-1])
+    cfg = preset_config(
+        args.preset,
+        seed=args.seed,
+        sample_rate=args.sample_rate,
+        oversample=args.oversample,
+        snr_db=args.snr_db,
+        n_per_snr=args.n_per_snr,
+        n_nohit_train=args.n_nohit_train,
+        n_nohit_test=args.n_nohit_test,
+        n_two_hit=args.n_two_hit,
+        onset_s=onset,
+        impulse_s=args.impulse_s,
+        duration_s=args.duration_s,
+        speed_range=args.speed_range,
+        flow_db=args.flow_db,
+        mismatch=args.mismatch,
+    )
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise DatasetError(f"{out} exists and is not empty", "choose another --out or --overwrite")
+    bar = tqdm(desc=f"mdof {cfg.preset}", unit="sig", disable=args.no_progress)
+
+    def total(n: int) -> None:
+        bar.total = n
+        bar.refresh()
+
+    try:
+        ds = generate(cfg, progress=bar.update, total_cb=total)
+    finally:
+        bar.close()
+    write_dataset(out, ds, overwrite=args.overwrite)
+    n_hit = sum(m.has_hit for m in ds.mixtures)
+    print(
+        f"wrote {out}: {len(ds.classes)} classes, {sum(len(v) for v in ds.targets.values())} "
+        f"targets, {len(ds.noise)} noise, {len(ds.mixtures)} mixtures ({n_hit} with hits), "
+        f"{ds.sample_rate} Hz"
+    )
+    return 0
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    ds = load_dataset(args.path)
+    print(f"{args.path}: {ds.sample_rate} Hz, classes: {', '.join(ds.classes)}")
+    for c in ds.classes:
+        lens = [len(x) / ds.sample_rate for x in ds.targets[c]]
+        print(f"  targets/{c}: {len(lens)} files, {min(lens):.3f}-{max(lens):.3f} s")
+    nl = [len(x) / ds.sample_rate for x in ds.noise]
+    print(f"  noise: {len(nl)} files, {min(nl):.3f}-{max(nl):.3f} s")
+    print(f"  mixtures: {len(ds.mixtures)}")
+    for split in ("train", "test", ""):
+        ms = ds.split(split)
+        if not ms:
+            continue
+        per = Counter("+".join(m.classes) if m.classes else "none" for m in ms)
+        label = split or "(no split)"
+        print(f"    {label}: {len(ms)} - " + ", ".join(f"{k}: {v}" for k, v in sorted(per.items())))
+    snrs = sorted({m.snr_db for m in ds.mixtures if m.snr_db is not None})
+    if snrs:
+        print(
+            f"  SNRs (dB): {', '.join(f'{s:g}' for s in snrs[:20])}{' ...' if len(snrs) > 20 else ''}"
+        )
+    n_stem = sum(m.target_stem is not None for m in ds.mixtures)
+    print(f"  target stems: {n_stem} of {sum(m.has_hit for m in ds.mixtures)} hit mixtures")
+    return 0
+
+
+def _run_modes(args: argparse.Namespace) -> int:
+    from tinyunfold.datasets.mdof import CHAINS, THESIS_TABLE1, THESIS_TABLE2
+
+    chain = CHAINS[args.preset]
+    table = THESIS_TABLE1 if args.preset == "dataset1" else THESIS_TABLE2
+    f, xi = chain.modes()
+    print(f"{args.preset}: n={chain.n}; model (last mass grounded) vs thesis table")
+    print(f"{'mode':>4} {'f model Hz':>11} {'xi model':>9} | {'f thesis':>9} {'xi thesis':>9}")
+    for i, (fm, xm) in enumerate(zip(f, xi, strict=True)):
+        ft, xt = table[i]
+        print(f"{i + 1:>4} {fm:11.1f} {xm:9.2e} | {ft:9.0f} {xt:9.1e}")
+    nearest = [float(np.min(np.abs(f - ft))) for ft, _ in table]
+    print("relative distance of each thesis frequency to the nearest model mode (%):")
+    print(
+        " ".join(f"{100 * d / max(ft, 1):.2f}" for d, (ft, _) in zip(nearest, table, strict=True))
+    )
+    return 0
