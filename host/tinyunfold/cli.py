@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "tinyunfold.commands.setup",
     "tinyunfold.commands.train",
     "tinyunfold.commands.evaluate",
+    "tinyunfold.commands.dataset",
     "tinyunfold.commands.importers",
     "tinyunfold.commands.dkf",
 ]
