@@ -1,0 +1,341 @@
+"""Hit detection from the output H⁽ᴷ⁾ of a PAD-NMF / Deep-NMF network (thesis 4.3.3-4.3.4).
+
+Indices (eqs. 4.3.27-4.3.30): for each class l (feature set F_l), the diagonals of the target blocks
+H_{S_lj} of class l are concatenated into D_l and the index is their geometric mean,
+I(l) = GM(D_l). The *time-shifted* variant (4.3.6: hits anywhere in the window) computes the same
+geometric mean on every off-diagonal o (entries H[s, s+o]: the hit started o frames into the window)
+and keeps the maximum over o.
+
+Decision (eq. 4.3.32): l̄ = argmax_{l ∈ 𝓛} I(l), 𝓛 = {l : I(l) > τ_l}; no hit when 𝓛 is empty. With
+``top_k`` the k largest indices of 𝓛 are returned (multiple hits, end of 4.3.5). Thresholds τ_l come
+from no-hit mixtures: ``"gm"`` the geometric mean of their indices (Dataset1/2 rule, 4.3.5), ``"max"``
+their maximum (piano rule, 4.3.6), each times a ``margin`` factor.
+
+Uncertainty reduction (eqs. 4.3.34-4.3.39): a nonnegative Â with I ≈ Â Î is fitted on the training
+mixtures (labels Î_q one-hot, zero for no hit) by minimising D_β(I_Q, Â Î_Q) (4.3.36) with
+multiplicative updates; at inference Î solves min D_β(I, ÂÎ) + α‖Î‖_p^p (4.3.37, prior 4.3.38) with
+the heuristic multiplicative update (3.2.26). β ∈ {0, 1, 2} are the Gamma (Itakura-Saito), Poisson (KL)
+and Normal (Euclidean) noise models of Table 3. A class is reported when Î_l > ``ur_threshold``
+(labels are 0/1, so 0.5 by default). Option ``background``: one extra latent component that is 1 in
+every training mixture (the index level of the background alone); an extension, off by default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tinyunfold.errors import ShapeError, ValueDomainError
+from tinyunfold.models.padnmf import BlockLayout
+
+THRESHOLD_RULES = ("gm", "max")
+_TINY = 1e-300
+
+
+# ------------------------------------------------------------------------------------ indices
+@dataclass
+class IndexResult:
+    """Detection indices of a batch of mixtures.
+
+    Attributes
+    ----------
+    index : (B, L) I(l) of eq. (4.3.30) (maximum over shifts in the shifted variant).
+    shift : (B, L) the off-diagonal (frame offset of the hit onset) that gave the index.
+    partial : (B, I) partial indices I(l_j) = GM(d_{l_j}) of every target block (at ``shift``).
+    """
+
+    index: np.ndarray
+    shift: np.ndarray
+    partial: np.ndarray
+
+
+def detection_indices(
+    H: np.ndarray,
+    layout: BlockLayout,
+    shifted: bool = False,
+    shifts: Sequence[int] | None = None,
+    floor: float = 1e-30,
+) -> IndexResult:
+    """Indices (4.3.28)-(4.3.30) of H⁽ᴷ⁾, shape (B, r, n) or (r, n).
+
+    Parameters
+    ----------
+    shifted : use every off-diagonal and take the maximum (the time-shifted variant).
+    shifts : offsets to scan when ``shifted`` (default 0..n-1: onsets inside the window).
+    floor : entries are clipped below at ``floor`` before the logarithm.
+    """
+    H = np.asarray(H, dtype=np.float64)
+    if H.ndim == 2:
+        H = H[None]
+    if H.ndim != 3 or H.shape[1] != layout.rank:
+        raise ShapeError(f"H has shape {H.shape}, expected (B, {layout.rank}, n)")
+    B, _, n = H.shape
+    offs = layout.offsets()
+    if not shifted:
+        shift_list = [0]
+    else:
+        shift_list = list(range(n)) if shifts is None else [int(s) for s in shifts]
+    L = layout.n_classes
+    best = np.full((B, L), -np.inf)
+    best_shift = np.zeros((B, L), dtype=np.int64)
+    partial = np.zeros((B, layout.n_target_blocks))
+    logH = np.log(np.maximum(H, floor))
+    for o in shift_list:
+        sums = np.zeros((B, L))
+        counts = np.zeros(L)
+        blk_log = np.full((B, layout.n_target_blocks), np.nan)
+        for i, c in enumerate(layout.block_class):
+            blk = logH[:, offs[i] : offs[i + 1], :]
+            d = np.diagonal(blk, offset=o, axis1=1, axis2=2)  # (B, len): d_{l_j}, eq. (4.3.28)
+            if d.shape[1] == 0:
+                continue
+            sums[:, c] += d.sum(1)  # D_l, eq. (4.3.29)
+            counts[c] += d.shape[1]
+            blk_log[:, i] = d.mean(1)
+        ok = counts > 0
+        gm = np.full((B, L), -np.inf)
+        gm[:, ok] = sums[:, ok] / counts[ok]  # log GM(D_l), eq. (4.3.30)
+        better = gm > best
+        best = np.where(better, gm, best)
+        best_shift = np.where(better, o, best_shift)
+        for i, c in enumerate(layout.block_class):
+            upd = better[:, c] & np.isfinite(blk_log[:, i])
+            partial[upd, i] = blk_log[upd, i]
+    return IndexResult(index=np.exp(best), shift=best_shift, partial=np.exp(partial))
+
+
+# ------------------------------------------------------------------------------ thresholds
+def fit_thresholds(I_nohit: np.ndarray, rule: str = "gm", margin: float = 1.0) -> np.ndarray:
+    """Per-class thresholds τ_l (eq. 4.3.32) from the indices of no-hit mixtures, (Q0, L) -> (L,)."""
+    I_nohit = np.asarray(I_nohit, dtype=np.float64)
+    if I_nohit.ndim != 2 or I_nohit.shape[0] == 0:
+        raise ShapeError(
+            f"need indices of at least one no-hit mixture, got shape {I_nohit.shape}",
+            "include background-only mixtures in the training set",
+        )
+    if rule == "gm":
+        tau = np.exp(np.log(np.maximum(I_nohit, _TINY)).mean(0))
+    elif rule == "max":
+        tau = I_nohit.max(0)
+    else:
+        raise ValueDomainError(f"unknown threshold rule {rule!r}", f"use one of {THRESHOLD_RULES}")
+    return tau * float(margin)
+
+
+def decide(index: np.ndarray, thresholds: np.ndarray | None, top_k: int = 1) -> list[list[int]]:
+    """Eq. (4.3.32) per mixture: classes with I(l) > τ_l, the ``top_k`` largest first."""
+    index = np.atleast_2d(np.asarray(index, dtype=np.float64))
+    out = []
+    for row in index:
+        cand = np.arange(row.size) if thresholds is None else np.flatnonzero(row > thresholds)
+        order = cand[np.argsort(-row[cand], kind="stable")]
+        out.append([int(c) for c in order[:top_k]])
+    return out
+
+
+# -------------------------------------------------------------------- uncertainty reduction
+def _beta_parts(V: np.ndarray, X: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]:
+    """Split ∂D_β(X, V)/∂V = V^{β-1} - X V^{β-2} into (+, -) parts."""
+    return V ** (beta - 1.0), X * V ** (beta - 2.0)
+
+
+def beta_divergence(X: np.ndarray, V: np.ndarray, beta: float) -> float:
+    X = np.maximum(X, _TINY)
+    V = np.maximum(V, _TINY)
+    if beta == 0:
+        return float(np.sum(X / V - np.log(X / V) - 1))
+    if beta == 1:
+        return float(np.sum(X * np.log(X / V) - X + V))
+    return float(np.sum((X**beta + (beta - 1) * V**beta - beta * X * V ** (beta - 1))
+                        / (beta * (beta - 1))))
+
+
+def fit_ur_matrix(
+    I_Q: np.ndarray, labels: np.ndarray, beta: float = 1.0, n_iter: int = 2000, eps: float = 1e-12
+) -> np.ndarray:
+    """Â ≥ 0 minimising D_β(I_Q, Â Î_Q), eq. (4.3.36). I_Q: (L, Q) indices, labels: (L', Q) -> (L, L')."""
+    I_Q = np.asarray(I_Q, dtype=np.float64)
+    Lb = np.asarray(labels, dtype=np.float64)
+    if I_Q.shape[1] != Lb.shape[1]:
+        raise ShapeError(f"{I_Q.shape[1]} index vectors but {Lb.shape[1]} label vectors")
+    if not np.any(Lb.sum(1) > 0):
+        raise ValueDomainError("no training mixture has a label", "include hit mixtures")
+    A = np.full((I_Q.shape[0], Lb.shape[0]), max(float(I_Q.mean()), eps))
+    for _ in range(n_iter):
+        V = A @ Lb + eps
+        pos, neg = _beta_parts(V, I_Q, beta)
+        A = np.maximum(eps, A * (neg @ Lb.T) / (pos @ Lb.T + eps))  # (3.2.27)
+    return A
+
+
+def ur_infer(
+    index: np.ndarray,
+    A: np.ndarray,
+    beta: float = 1.0,
+    alpha: float = 0.0,
+    p: float = 0.25,
+    n_iter: int = 500,
+    n_penalized: int | None = None,
+    eps: float = 1e-12,
+) -> np.ndarray:
+    """Î of eq. (4.3.37) with the ℓp prior (4.3.38), multiplicative update (3.2.26).
+
+    index : (B, L) or (L,) detection indices. A : (L, L') from :func:`fit_ur_matrix`.
+    n_penalized : the first ``n_penalized`` latent entries carry the penalty (default: all).
+    Returns Î, (B, L').
+    """
+    Ix = np.atleast_2d(np.asarray(index, dtype=np.float64)).T  # (L, B)
+    A = np.asarray(A, dtype=np.float64)
+    Lp = A.shape[1]
+    npen = Lp if n_penalized is None else int(n_penalized)
+    pen_mask = (np.arange(Lp) < npen)[:, None]
+    Ih = np.ones((Lp, Ix.shape[1]))
+    for _ in range(n_iter):
+        V = A @ Ih + eps
+        pos, neg = _beta_parts(V, Ix, beta)
+        grad_pen = alpha * p * np.maximum(Ih, eps) ** (p - 1.0) * pen_mask  # ∇ α‖Î‖_p^p
+        Ih = np.maximum(eps, Ih * (A.T @ neg) / (A.T @ pos + grad_pen + eps))  # (3.2.26)
+    return Ih.T
+
+
+@dataclass
+class UncertaintyReduction:
+    """Fitted uncertainty-reduction model (4.3.34-4.3.39) — see the module docstring."""
+
+    beta: float = 1.0
+    alpha: float = 0.0
+    p: float = 0.25
+    background: bool = False
+    threshold: float = 0.5
+    scale: float = 1.0
+    A: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+
+    def fit(self, I_Q: np.ndarray, label_sets: Sequence[Sequence[int]], n_classes: int
+            ) -> UncertaintyReduction:
+        """I_Q: (Q, L) indices of the training mixtures; label_sets: classes present per mixture."""
+        Q = len(label_sets)
+        Lb = np.zeros((n_classes + int(self.background), Q))
+        for q, cs in enumerate(label_sets):
+            for c in cs:
+                Lb[c, q] = 1.0
+        if self.background:
+            Lb[n_classes] = 1.0
+        # Indices are divided by their mean over the training set so that α of the prior does
+        # not depend on the (arbitrary) scale of H: the latent Î is on the 0/1 scale of the labels.
+        self.scale = float(np.mean(I_Q))
+        self.A = fit_ur_matrix(np.asarray(I_Q).T / self.scale, Lb, self.beta)
+        return self
+
+    def latent(self, index: np.ndarray) -> np.ndarray:
+        L = self.A.shape[0]
+        Ix = np.asarray(index, dtype=np.float64) / self.scale
+        return ur_infer(Ix, self.A, self.beta, self.alpha, self.p, n_penalized=L)[:, :L]
+
+    def decide(self, index: np.ndarray, top_k: int = 1) -> list[list[int]]:
+        lat = self.latent(index)
+        return decide(lat, np.full(lat.shape[1], self.threshold), top_k)
+
+    def to_params(self) -> dict[str, Any]:
+        return {"beta": float(self.beta), "alpha": float(self.alpha), "p": float(self.p),
+                "background": bool(self.background), "threshold": float(self.threshold),
+                "scale": float(self.scale)}
+
+    @classmethod
+    def from_params(cls, d: dict[str, Any], A: np.ndarray) -> UncertaintyReduction:
+        return cls(beta=float(d["beta"]), alpha=float(d["alpha"]), p=float(d["p"]),
+                   background=bool(d["background"]), threshold=float(d["threshold"]),
+                   scale=float(d.get("scale", 1.0)), A=np.asarray(A, dtype=np.float64))
+
+
+# ---------------------------------------------------------------------------- the detector
+@dataclass
+class Detector:
+    """Indices + thresholds (4.3.32) + optional uncertainty reduction, as stored in a model file.
+
+    Attributes
+    ----------
+    shifted : time-shifted indices (max over off-diagonals).
+    rule, margin : threshold rule and factor used to fit ``thresholds`` (L,).
+    top_k : number of hits reported at most per mixture.
+    ur : fitted :class:`UncertaintyReduction` (or None).
+    train_index : (Q, L) indices of the training mixtures, train_labels their label sets (kept so
+        reports can refit the uncertainty reduction for every β without the training data).
+    """
+
+    shifted: bool
+    rule: str
+    margin: float
+    thresholds: np.ndarray
+    top_k: int = 1
+    ur: UncertaintyReduction | None = None
+    train_index: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    train_labels: list[list[int]] = field(default_factory=list)
+
+    def indices(self, H: np.ndarray, layout: BlockLayout) -> IndexResult:
+        return detection_indices(H, layout, shifted=self.shifted)
+
+    def decide(self, index: np.ndarray, method: str = "threshold") -> list[list[int]]:
+        if method == "threshold":
+            return decide(index, self.thresholds, self.top_k)
+        if method == "ur":
+            if self.ur is None:
+                raise ValueDomainError("this model has no uncertainty-reduction matrix",
+                                       "re-create it with training mixtures")
+            return self.ur.decide(index, self.top_k)
+        raise ValueDomainError(f"unknown decision method {method!r}", "use threshold or ur")
+
+    def to_params(self) -> dict[str, Any]:
+        return {
+            "shifted": bool(self.shifted), "rule": self.rule, "margin": float(self.margin),
+            "top_k": int(self.top_k),
+            "ur": None if self.ur is None else self.ur.to_params(),
+            "train_labels": [[int(c) for c in s] for s in self.train_labels],
+        }
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {"thresholds": np.asarray(self.thresholds, dtype=np.float64),
+               "train_index": np.asarray(self.train_index, dtype=np.float64)}
+        if self.ur is not None:
+            out["ur_matrix"] = np.asarray(self.ur.A, dtype=np.float64)
+        return out
+
+    @classmethod
+    def from_model(cls, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> Detector:
+        d = params["detection"]
+        ur = None
+        if d.get("ur") is not None and "ur_matrix" in arrays:
+            ur = UncertaintyReduction.from_params(d["ur"], arrays["ur_matrix"])
+        return cls(shifted=bool(d["shifted"]), rule=str(d["rule"]), margin=float(d["margin"]),
+                   thresholds=np.asarray(arrays["thresholds"], dtype=np.float64),
+                   top_k=int(d.get("top_k", 1)), ur=ur,
+                   train_index=np.asarray(arrays.get("train_index", np.zeros((0, 0)))),
+                   train_labels=[list(s) for s in d.get("train_labels", [])])
+
+
+def fit_detector(
+    H_train: np.ndarray,
+    label_sets: Sequence[Sequence[int]],
+    layout: BlockLayout,
+    shifted: bool = False,
+    rule: str = "gm",
+    margin: float = 1.0,
+    top_k: int = 1,
+    ur_beta: float | None = 0.0,
+    ur_alpha: float = 0.1,
+    ur_p: float = 0.25,
+    ur_background: bool = False,
+) -> Detector:
+    """Fit thresholds on the no-hit training mixtures and Â on all training mixtures."""
+    res = detection_indices(H_train, layout, shifted=shifted)
+    nohit = np.array([len(s) == 0 for s in label_sets])
+    tau = fit_thresholds(res.index[nohit], rule, margin)
+    ur = None
+    if ur_beta is not None and (~nohit).any():
+        ur = UncertaintyReduction(beta=ur_beta, alpha=ur_alpha, p=ur_p,
+                                  background=ur_background).fit(res.index, label_sets,
+                                                                layout.n_classes)
+    return Detector(shifted=shifted, rule=rule, margin=margin, thresholds=tau, top_k=top_k,
+                    ur=ur, train_index=res.index, train_labels=[list(s) for s in label_sets])
