@@ -95,7 +95,31 @@ def _context_nmf(model: ModelFile) -> dict[str, Any]:
     }
 
 
-_CONTEXTS = {"nmf": _context_nmf}
+def _context_spectrogram(model: ModelFile) -> dict[str, Any]:
+    from tinyunfold.golden.spectrogram import constants
+    from tinyunfold.models.frontend import params_of
+
+    p = params_of(model)
+    if p.log:
+        raise ModelFileError(
+            "spectrogram: log compression is not deployable (no shared log1p definition yet)",
+            "deploy the linear band powers (log=false); see docs/numerics.md on transcendentals",
+        )
+    c = constants(p)
+    return {
+        "n_fft": c.n_fft,
+        "F": c.n_features,
+        "window": c.window,
+        "edges": [int(e) for e in c.edges],
+        "sample_rate": p.sample_rate,
+        "in_len": c.n_fft,
+        "out_len": c.n_features,
+        "flash_const_bytes": 4 * c.n_fft + 2 * len(c.edges),
+        "ram_scratch_bytes": 4 * (2 * c.n_fft + c.n_fft // 2 + 1),
+    }
+
+
+_CONTEXTS = {"nmf": _context_nmf, "spectrogram": _context_spectrogram}
 
 
 def generate(model: ModelFile) -> GeneratedModel:

@@ -20,12 +20,19 @@ def golden_forward(model: ModelFile, x: np.ndarray) -> np.ndarray:
         from tinyunfold.golden.nmf import constants, nmf_forward_f32
 
         return nmf_forward_f32(constants(model), x).ravel()
+    if model.kind == "spectrogram":
+        from tinyunfold.golden import spectrogram
+        from tinyunfold.models.frontend import params_of
+
+        return spectrogram.frame_power_f32(spectrogram.constants(params_of(model)), x).ravel()
     raise ModelFileError(f"no golden reference for model kind {model.kind!r}")
 
 
 def input_shape(model: ModelFile) -> tuple[int, ...]:
     if model.kind == "nmf":
         return (int(model.array("W").shape[0]), int(model.params["n_frames"]))
+    if model.kind == "spectrogram":
+        return (int(model.params["features"]["n_fft"]),)
     raise ModelFileError(f"no input shape for model kind {model.kind!r}")
 
 
