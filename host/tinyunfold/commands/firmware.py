@@ -125,6 +125,20 @@ def demo_model(layers: int = 100) -> tuple[ModelFile, np.ndarray, np.ndarray]:
     return model, H, X
 
 
+def demo_front_end() -> tuple[ModelFile, np.ndarray]:
+    """The feature front-end (features.py) as deployed: 512-point frames, 24 log-spaced bands."""
+    from tinyunfold.features import SpectrogramParams
+    from tinyunfold.models.frontend import frontend_model
+
+    p = SpectrogramParams(sample_rate=16000, n_fft=512, hop=256, n_bands=24, band_scale="log")
+    rng = np.random.default_rng(7)
+    t = np.arange(p.n_fft) / p.sample_rate
+    frames = np.stack(
+        [np.sin(2 * np.pi * 440.0 * t) + 0.1 * rng.standard_normal(p.n_fft) for _ in range(3)]
+    ).astype(np.float32)
+    return frontend_model(p), frames
+
+
 def _check_all(
     model: ModelFile, X: np.ndarray, boards: list[str], kernels: list[str]
 ) -> list[dict[str, Any]]:
@@ -167,6 +181,12 @@ def _demo(args: argparse.Namespace) -> int:
         f"correlation of H with the true activations {corr:.3f}"
     )
     reports = _check_all(model, X, ["host", *QEMU_BOARDS], ["cmsis"])
+    fe_model, frames = demo_front_end()
+    print(
+        f"front-end: {fe_model.params['features']['n_fft']}-point frames -> "
+        f"{fe_model.params['features']['n_bands']} bands (window, arm_rfft_fast_f32, power, band sums)"
+    )
+    reports += _check_all(fe_model, frames, list(QEMU_BOARDS), ["cmsis"])
     ok = all(r["bit_exact"] for r in reports)
     summary = {
         "model": "demo.tum",
