@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from tinyunfold.errors import ModelFileError
 from tinyunfold.modelfile import load_model, save_model
 from tinyunfold.models.dkf import (

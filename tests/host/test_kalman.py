@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from tinyunfold.errors import ValueDomainError
 from tinyunfold.models.kalman import (
     LinearDynamicalSystemEM,
@@ -141,3 +142,21 @@ def test_check_spd_rejects_bad_covariance():
         check_spd(np.array([[1.0, 2.0], [2.0, 1.0]]), "Q")
     with pytest.raises(ValueDomainError):
         check_spd(np.array([[1.0, 0.5], [0.0, 1.0]]), "Q")
+
+
+def test_weak3_kalman_gains_of_table3_need_a02_5p27e_5():
+    """Table 3 prints KF gains 0.6227, 0.0146, 123.9904 at k = 50; only A[0:2, 2] = 5.27e-5
+    (not the printed, rounded 0.0001) reproduces them."""
+    from tinyunfold.models.kalman import kalman_gain_sequence
+
+    def gains(a02):
+        A = np.array([[1.0030, 0.0502, a02], [0.0502, 1.0030, a02], [0.0, 0.0, 1.0005]])
+        C = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+        G = kalman_gain_sequence(A, C, 1e-8 * np.eye(3), 1e-8 * np.eye(2), 25.0 * np.eye(3), 50)
+        return G[0]
+
+    G = gains(5.27e-5)
+    np.testing.assert_allclose(G[0], np.eye(3, 2), atol=1e-4)  # k = 1
+    np.testing.assert_allclose(G[49, :2], [[0.6227, 0.0146], [0.0146, 0.6227]], atol=1e-4)
+    np.testing.assert_allclose(G[49, 2], [123.9904, 123.9904], rtol=1e-3)
+    assert abs(gains(1e-4)[49, 2, 0] - 123.9904) > 10.0
