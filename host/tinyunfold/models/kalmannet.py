@@ -63,9 +63,11 @@ class KalmanNet:
                 "fc_out": torch.nn.Linear(h, n * m),
             }
         ).double()
+        fc_out = self.net_["fc_out"]
+        assert isinstance(fc_out, torch.nn.Linear)
         with torch.no_grad():  # start near a zero gain (pure prediction)
-            self.net_["fc_out"].weight.mul_(0.1)
-            self.net_["fc_out"].bias.zero_()
+            fc_out.weight.mul_(0.1)
+            fc_out.bias.zero_()
         self.hidden_ = h
         self.n_params_ = int(sum(p.numel() for p in self.net_.parameters()))
 
