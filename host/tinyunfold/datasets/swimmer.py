@@ -106,3 +106,39 @@ def distinct_patterns() -> dict[str, int]:
             c0 = min(c for _, c in pix)
             shapes.add(tuple(sorted((r, c - c0) for r, c in pix)))
     return {"nmf_limb_parts": 16, "nmfd_dictionaries": len(shapes) + 1}  # + torso
+
+
+def pattern_templates() -> list[frozenset[tuple[int, int]]]:
+    """The 13 NMFD parts as pixel sets (row, column offset), up to a column shift.
+
+    Torso, the 6 distinct arm segments and the 6 distinct leg segments.
+    """
+    pos = limb_positions()
+    out = {_normalise([(r, TORSO_COL) for r in TORSO_ROWS])}
+    for limb in LIMBS:
+        for pix in pos[limb].values():
+            out.add(_normalise(pix))
+    return sorted(out, key=sorted)
+
+
+def _normalise(pix: list[tuple[int, int]] | set[tuple[int, int]]) -> frozenset[tuple[int, int]]:
+    c0 = min(c for _, c in pix)
+    return frozenset((r, c - c0) for r, c in pix)
+
+
+def recovered_patterns(W: np.ndarray, keep: np.ndarray, rel: float = 0.2) -> list[int]:
+    """Indices of :func:`pattern_templates` found as one whole dictionary of ``W`` (J, 20, R).
+
+    A dictionary W(j) (rows = pixel rows, columns = consecutive image columns) matches a template
+    when its support ``W(j) > rel · max W(j)`` equals the template's pixel set up to a shift.
+    """
+    templates = pattern_templates()
+    found = set()
+    for j in np.nonzero(keep)[0]:
+        Wj = W[j]
+        support = {(int(r), int(c)) for r, c in zip(*np.nonzero(Wj > rel * Wj.max()), strict=True)}
+        if support:
+            s = _normalise(support)
+            if s in templates:
+                found.add(templates.index(s))
+    return sorted(found)
