@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--sample-rate", type=int, help="output rate in Hz (dataset1 96000, else 48000)")
     g.add_argument("--oversample", type=int, help="internal rate = sample rate x this (8 / 4)")
     g.add_argument(
-        "--snr-db", type=_floats, help="SNR grid in dB, e.g. -40,-30,-20,-10,0,10 (preset's grid)"
+        "--snr-db",
+        type=_floats,
+        help="SNR grid in dB, written with =: --snr-db=-40,-30,-20,-10,0,10 (default: the preset grid)",
     )
     g.add_argument("--n-per-snr", type=int, help="mixtures per probed mass and SNR (default 1)")
     g.add_argument("--n-nohit-train", type=int, help="no-hit mixtures marked split=train")
@@ -81,9 +84,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     g.add_argument("--duration-s", type=float, help="acquisition length in s (default 1)")
     g.add_argument("--speed-range", type=float, help="engine speed range +-r (hard: 0.15)")
-    g.add_argument(
-        "--flow-db", type=float, help="flow-noise level vs engine noise in dB (hard: -6)"
-    )
+    g.add_argument("--flow-db", help="flow-noise level vs engine noise in dB, or 'off' (hard: -6)")
     g.add_argument("--mismatch", type=float, help="relative chain mismatch of the mixtures (0.03)")
     g.add_argument("--overwrite", action="store_true", help="replace the WAV files in --out")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -118,6 +119,15 @@ def _run_mdof(args: argparse.Namespace) -> int:
         if len(args.onset_s) > 2:
             raise DatasetError("--onset-s takes one value or lo,hi", "e.g. --onset-s 0,0.6")
         onset = (args.onset_s[0], args.onset_s[-1])
+    flow_off = str(args.flow_db).lower() in ("off", "none")
+    flow_db = None
+    if args.flow_db is not None and not flow_off:
+        try:
+            flow_db = float(args.flow_db)
+        except ValueError:
+            raise DatasetError(
+                f"--flow-db {args.flow_db!r}", "give a level in dB or 'off'"
+            ) from None
     cfg = preset_config(
         args.preset,
         seed=args.seed,
@@ -132,9 +142,11 @@ def _run_mdof(args: argparse.Namespace) -> int:
         impulse_s=args.impulse_s,
         duration_s=args.duration_s,
         speed_range=args.speed_range,
-        flow_db=args.flow_db,
+        flow_db=flow_db,
         mismatch=args.mismatch,
     )
+    if flow_off:
+        cfg = replace(cfg, flow_db=None)
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise DatasetError(f"{out} exists and is not empty", "choose another --out or --overwrite")

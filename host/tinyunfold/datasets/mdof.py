@@ -312,6 +312,7 @@ class MdofConfig:
     flow_db : broadband flow-force response level relative to the engine-order response (dB),
         None = off.
     flow_masses : masses driven by the flow force (default: the noise masses).
+    flow_highpass_hz : the white flow force is high-passed at this frequency (0 = off).
     mismatch : relative +- perturbation of every m, k, c of the chain producing the mixtures
         (targets/ and noise/ use the nominal chain).
     n_two_hit : two-hit test mixtures (two different classes, random onsets).
@@ -344,6 +345,7 @@ class MdofConfig:
     speed_range: float = 0.0
     flow_db: float | None = None
     flow_masses: tuple[int, ...] | None = None
+    flow_highpass_hz: float = 200.0
     mismatch: float = 0.0
     n_two_hit: int = 0
     n_noise_files: int = 1
@@ -560,11 +562,20 @@ class _Sim:
         info = {"speed_start": float(1 + s0), "speed_end": float(1 + s1)}
         if self.flow is not None and cfg.flow_db is not None:
             nf = self.flow.Bd.shape[1]
-            uf = rng.standard_normal((nf, n_int))  # white force, held over each internal step
+            # white force, high-passed (2nd-order Butterworth at flow_highpass_hz) so that the
+            # ~1 Hz suspension modes do not turn it into a sub-audio drift
+            uf = rng.standard_normal((nf, n_int))
+            if cfg.flow_highpass_hz > 0:
+                sos = scipy.signal.butter(
+                    2, cfg.flow_highpass_hz, "highpass", fs=self.fs_int, output="sos"
+                )
+                uf = scipy.signal.sosfilt(sos, uf, axis=1)
             yf, _ = simulate(self.flow, uf, n_int)
-            e_eng = float(np.sum(y[pre:] ** 2))
-            e_flow = float(np.sum(yf[pre:] ** 2))
-            y = y + yf * math.sqrt(10 ** (cfg.flow_db / 10) * e_eng / max(e_flow, 1e-300))
+            eng = self.decimate(y)[pre // cfg.oversample :][:n_out]
+            flow = self.decimate(yf)[pre // cfg.oversample :][:n_out]
+            # level over the output window: 10 log10(||flow||^2 / ||engine||^2) = flow_db
+            g = math.sqrt(10 ** (cfg.flow_db / 10) * _energy(eng) / max(_energy(flow), 1e-300))
+            return eng + g * flow, info
         return self.decimate(y)[pre // cfg.oversample :][:n_out], info
 
 
