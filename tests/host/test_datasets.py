@@ -143,3 +143,10 @@ def test_missing_folder_and_cli_info(written: tuple[Dataset, Path], capsys, tmp_
     (root / "labels.csv").unlink()
     assert main(["dataset", "info", str(root)]) == 2
     assert "no labels.csv" in capsys.readouterr().err
+
+
+def test_cli_plot_writes_png(written: tuple[Dataset, Path], tmp_path: Path) -> None:
+    _, root = written
+    png = tmp_path / "fig" / "d.png"
+    assert main(["dataset", "plot", str(root), "--out", str(png), "--n-fft", "256"]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -99,6 +99,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("path", help="dataset folder")
     i.set_defaults(func=_run_info)
 
+    pl = ds.add_parser(
+        "plot",
+        help="spectrograms of the noise, one target per class and example mixtures (PNG)",
+        description="Draw dB spectrograms (the tinyunfold front-end, Hann window) of the first "
+        "noise file, the first target of each class and up to --mixtures hit mixtures of the "
+        "first class sorted by SNR, plus one no-hit mixture.",
+    )
+    pl.add_argument("path", help="dataset folder")
+    pl.add_argument("--out", required=True, help="PNG file to write")
+    pl.add_argument("--n-fft", type=int, default=1024, help="FFT size (default 1024)")
+    pl.add_argument("--hop", type=int, default=256, help="hop in samples (default 256)")
+    pl.add_argument("--mixtures", type=int, default=6, help="hit mixtures to show (default 6)")
+    pl.set_defaults(func=_run_plot)
+
     m = ds.add_parser(
         "modes",
         help="print the chain's damped modal frequencies next to the thesis table",
@@ -212,4 +226,52 @@ def _run_modes(args: argparse.Namespace) -> int:
     print(
         " ".join(f"{100 * d / max(ft, 1):.2f}" for d, (ft, _) in zip(nearest, table, strict=True))
     )
+    return 0
+
+
+def _run_plot(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tinyunfold.features import SpectrogramParams, power_spectrogram
+
+    ds = load_dataset(args.path, load_stems=False)
+    p = SpectrogramParams(ds.sample_rate, args.n_fft, args.hop)
+    panels: list[tuple[str, np.ndarray]] = [(f"noise/{ds.noise_files[0]}", ds.noise[0])]
+    for c in ds.classes:
+        panels.append((f"targets/{c}/{ds.target_files[c][0]}", ds.targets[c][0]))
+    hits = sorted(
+        ds.with_class(ds.classes[0]), key=lambda m: -1e9 if m.snr_db is None else m.snr_db
+    )
+    if hits:
+        idx = np.unique(np.linspace(0, len(hits) - 1, min(args.mixtures, len(hits))).astype(int))
+        for i in idx:
+            m = hits[int(i)]
+            snr = "?" if m.snr_db is None else f"{m.snr_db:g} dB"
+            panels.append((f"{m.name} ({'+'.join(m.classes)}, {snr})", m.audio))
+    if ds.no_hit():
+        panels.append((f"{ds.no_hit()[0].name} (no hit)", ds.no_hit()[0].audio))
+    ncol = 3
+    nrow = -(-len(panels) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.0 * nrow), squeeze=False)
+    for ax in axes.flat[len(panels) :]:
+        ax.axis("off")
+    for ax, (title, x) in zip(axes.flat, panels, strict=False):
+        if len(x) < p.n_fft:  # short target files: pad to one frame
+            x = np.concatenate([x, np.zeros(p.n_fft - len(x))])
+        P = power_spectrogram(x, p)
+        db = 10 * np.log10(P + 1e-12 * max(float(P.max()), 1e-30))
+        extent = (0.0, len(x) / ds.sample_rate, 0.0, ds.sample_rate / 2000)
+        ax.imshow(db, origin="lower", aspect="auto", extent=extent, vmin=db.max() - 90)
+        ax.set_title(title, fontsize=8)
+        ax.set_xlabel("time (s)", fontsize=7)
+        ax.set_ylabel("kHz", fontsize=7)
+        ax.tick_params(labelsize=6)
+    fig.tight_layout()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out, dpi=110)
+    plt.close(fig)
+    print(f"wrote {args.out}")
     return 0
