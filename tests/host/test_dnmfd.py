@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from tinyunfold.errors import TinyUnfoldError
 from tinyunfold.modelfile import load_model, save_model
 from tinyunfold.models import dnmfd, nmfd
@@ -173,3 +174,20 @@ def test_init_dictionaries_fit_each_source():
     srcs = [rng.uniform(0, 1, (5, 30)), rng.uniform(0, 1, (5, 40))]
     W = dnmfd.init_dictionaries(srcs, (3, 1), n_iter=50)
     assert W.shape == (2, 5, 3) and np.all(W[1, :, 1:] == 0) and np.all(W[0] > 0)
+
+
+def test_cached_fixed_layers_give_the_same_gradients():
+    """Back-propagating through the C trainable layers only (from cached H⁽ᴷ⁻ᶜ⁾) is exact."""
+    rng, W_hat, X, S, _ = _problem(6)
+    K, C, eps = 7, 2, 1e-12
+    W_layers = np.stack([W_hat * rng.uniform(0.7, 1.3, W_hat.shape) for _ in range(C)])
+    full = dnmfd.forward(X, W_hat, W_layers, K, eps)
+    gp, gm, _, _ = dnmfd.backward_split(X, S, W_hat, W_layers, full, 1, 0.2, eps)
+    tail = dnmfd.forward(X, W_hat, W_layers, C, eps, H0=full[K - C])
+    np.testing.assert_allclose(tail[-1], full[-1], rtol=1e-13)
+    tp, tm, _, _ = dnmfd.backward_split(X, S, W_hat, W_layers, tail, 1, 0.2, eps)
+    np.testing.assert_allclose(tp, gp, rtol=1e-12)
+    np.testing.assert_allclose(tm, gm, rtol=1e-12)
+    model = dnmfd.DeepNMFD(ranks=(2, 3, 1), n_layers=K, n_discriminative=C, eps=eps)
+    model.set_dictionary(W_hat)
+    np.testing.assert_allclose(model.fixed_states(X), full[K - C], rtol=1e-13)

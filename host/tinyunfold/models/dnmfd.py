@@ -285,18 +285,38 @@ class DeepNMFD:
             )
         rng = np.random.default_rng(self.random_state)
         Q = X.shape[0]
+        # The K - C layers with the fixed Ŵ do not change during training: run them once.
+        H_fixed = self.fixed_states(X)
         for _ in tqdm(range(self.n_epochs), desc="Deep-NMFD", disable=not self.progress):
             perm = rng.permutation(Q)
             total = 0.0
             for s in range(0, Q, self.batch_size):
                 idx = perm[s : s + self.batch_size]
-                total += self.train_step(X[idx], S[idx])
+                total += self.train_step(X[idx], S[idx], H_fixed[idx])
             self.loss_.append(total / Q)
         return self
 
-    def train_step(self, X: Array, S: Array) -> float:
-        """One mini-batch: forward, split backward, update (4.4.5). Returns the batch loss."""
-        states = forward(X, self.W_hat_, self.W_layers_, self.n_layers, self.eps)
+    def fixed_states(self, X: Array, chunk: int = 64) -> Array:
+        """H⁽ᴷ⁻ᶜ⁾ of every input: the output of the non-discriminative layers, (Q, J̄, n)."""
+        X = _as_batch(X)
+        K0 = self.n_layers - self.n_discriminative
+        empty = np.zeros((0, *self.W_hat_.shape))
+        out = [
+            forward(X[i : i + chunk], self.W_hat_, empty, K0, self.eps)[-1]
+            for i in range(0, X.shape[0], chunk)
+        ]
+        return np.concatenate(out, axis=0)
+
+    def train_step(self, X: Array, S: Array, H_start: Array | None = None) -> float:
+        """One mini-batch: forward, split backward, update (4.4.5). Returns the batch loss.
+
+        H_start : H⁽ᴷ⁻ᶜ⁾ of the batch (from :meth:`fixed_states`); computed when None.
+        """
+        if H_start is None:
+            H_start = self.fixed_states(X)
+        # only the C trainable layers are run (and back-propagated through)
+        C = self.n_discriminative
+        states = forward(X, self.W_hat_, self.W_layers_, C, self.eps, H0=H_start)
         value = loss(X, S, self.W_hat_, states[-1], self.n_targets, self.alpha_s, self.eps)
         if self.n_discriminative == 0:
             return value
@@ -329,7 +349,11 @@ class DeepNMFD:
         return loss(Xb, Sb, self.W_hat_, H, self.n_targets, self.alpha_s, self.eps) / len(Xb)
 
     # ------------------------------------------------------------------ model file
-    def to_modelfile(self, extra_params: dict[str, Any] | None = None) -> ModelFile:
+    def to_modelfile(
+        self,
+        extra_params: dict[str, Any] | None = None,
+        extra_arrays: dict[str, Array] | None = None,
+    ) -> ModelFile:
         params: dict[str, Any] = {
             "n_layers": int(self.n_layers),
             "n_discriminative": int(self.n_discriminative),
@@ -339,15 +363,13 @@ class DeepNMFD:
             "h0": "ones",
         }
         params.update(extra_params or {})
-        return ModelFile(
-            kind=KIND,
-            params=params,
-            arrays={
-                "ranks": np.asarray(self.ranks, dtype=np.int32),
-                "W_hat": np.asarray(self.W_hat_, dtype=np.float32),
-                "W_layers": np.asarray(self.W_layers_, dtype=np.float32),
-            },
-        )
+        arrays = {
+            "ranks": np.asarray(self.ranks, dtype=np.int32),
+            "W_hat": np.asarray(self.W_hat_, dtype=np.float32),
+            "W_layers": np.asarray(self.W_layers_, dtype=np.float32),
+        }
+        arrays.update(extra_arrays or {})
+        return ModelFile(kind=KIND, params=params, arrays=arrays)
 
     @classmethod
     def from_modelfile(cls, model: ModelFile) -> DeepNMFD:
