@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from tinyunfold import complexity as cx
 from tinyunfold.models import nmfd
 
