@@ -107,6 +107,27 @@ def detection_indices(
     return IndexResult(index=np.exp(best), shift=best_shift, partial=np.exp(partial))
 
 
+def activation_indices(H: np.ndarray, layout: BlockLayout, floor: float = 1e-30) -> IndexResult:
+    """Class score for models without the diagonal structure (plain NMF baselines, T = 1).
+
+    I(l) = geometric mean over frames of the total activation Σ_{s ∈ blocks of l} H[s, j]. Not in
+    the thesis: the score of the fixed-dictionary KL-NMF baselines.
+    """
+    H = np.asarray(H, dtype=np.float64)
+    if H.ndim == 2:
+        H = H[None]
+    offs = layout.offsets()
+    B = H.shape[0]
+    act = np.zeros((B, layout.n_classes, H.shape[2]))
+    partial = np.zeros((B, layout.n_target_blocks))
+    for i, c in enumerate(layout.block_class):
+        blk = H[:, offs[i] : offs[i + 1], :].sum(1)
+        act[:, c] += blk
+        partial[:, i] = np.exp(np.log(np.maximum(blk, floor)).mean(1))
+    index = np.exp(np.log(np.maximum(act, floor)).mean(2))
+    return IndexResult(index=index, shift=np.zeros(index.shape, dtype=np.int64), partial=partial)
+
+
 # ------------------------------------------------------------------------------ thresholds
 def fit_thresholds(I_nohit: np.ndarray, rule: str = "gm", margin: float = 1.0) -> np.ndarray:
     """Per-class thresholds τ_l (eq. 4.3.32) from the indices of no-hit mixtures, (Q0, L) -> (L,)."""
@@ -273,8 +294,11 @@ class Detector:
     ur: UncertaintyReduction | None = None
     train_index: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     train_labels: list[list[int]] = field(default_factory=list)
+    activation: bool = False
 
     def indices(self, H: np.ndarray, layout: BlockLayout) -> IndexResult:
+        if self.activation:
+            return activation_indices(H, layout)
         return detection_indices(H, layout, shifted=self.shifted)
 
     def decide(self, index: np.ndarray, method: str = "threshold") -> list[list[int]]:
@@ -290,7 +314,7 @@ class Detector:
     def to_params(self) -> dict[str, Any]:
         return {
             "shifted": bool(self.shifted), "rule": self.rule, "margin": float(self.margin),
-            "top_k": int(self.top_k),
+            "top_k": int(self.top_k), "activation": bool(self.activation),
             "ur": None if self.ur is None else self.ur.to_params(),
             "train_labels": [[int(c) for c in s] for s in self.train_labels],
         }
@@ -312,7 +336,8 @@ class Detector:
                    thresholds=np.asarray(arrays["thresholds"], dtype=np.float64),
                    top_k=int(d.get("top_k", 1)), ur=ur,
                    train_index=np.asarray(arrays.get("train_index", np.zeros((0, 0)))),
-                   train_labels=[list(s) for s in d.get("train_labels", [])])
+                   train_labels=[list(s) for s in d.get("train_labels", [])],
+                   activation=bool(d.get("activation", False)))
 
 
 def fit_detector(
@@ -327,9 +352,11 @@ def fit_detector(
     ur_alpha: float = 0.1,
     ur_p: float = 0.25,
     ur_background: bool = False,
+    activation: bool = False,
 ) -> Detector:
     """Fit thresholds on the no-hit training mixtures and Â on all training mixtures."""
-    res = detection_indices(H_train, layout, shifted=shifted)
+    res = (activation_indices(H_train, layout) if activation
+           else detection_indices(H_train, layout, shifted=shifted))
     nohit = np.array([len(s) == 0 for s in label_sets])
     tau = fit_thresholds(res.index[nohit], rule, margin)
     ur = None
@@ -338,4 +365,5 @@ def fit_detector(
                                   background=ur_background).fit(res.index, label_sets,
                                                                 layout.n_classes)
     return Detector(shifted=shifted, rule=rule, margin=margin, thresholds=tau, top_k=top_k,
-                    ur=ur, train_index=res.index, train_labels=[list(s) for s in label_sets])
+                    ur=ur, train_index=res.index, train_labels=[list(s) for s in label_sets],
+                    activation=activation)

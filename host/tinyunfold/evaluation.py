@@ -123,3 +123,340 @@ def piano_report(
     return {"text": "\n".join(lines),
             "json": {"classes": names, "n_mixtures": len(true), "shifted": det.shifted,
                      "thresholds": det.thresholds.tolist(), "methods": table}}
+
+
+# ============================================================================ dataset pipeline
+def model_front_end(params: dict[str, Any]) -> tuple[Any, float]:
+    """(SpectrogramParams, input_scale) of a trained model; error for imported feature-less ones."""
+    from tinyunfold.features import SpectrogramParams
+
+    if params.get("features") is None:
+        raise TinyUnfoldError(
+            "this model has no feature front-end (imported from precomputed spectrograms)",
+            "run it on spectrograms (.npy) or train a model with `tinyunfold train padnmf`",
+        )
+    return SpectrogramParams.from_dict(params["features"]), float(params.get("input_scale", 1.0))
+
+
+def spectrogram(x: np.ndarray, feats: Any, scale: float) -> np.ndarray:
+    from tinyunfold.features import power_spectrogram
+
+    return power_spectrogram(x, feats) * scale
+
+
+def _bar(total: int, desc: str, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not enabled, leave=False)
+
+
+def transform_many(est: Any, specs: list[np.ndarray], desc: str = "forward",
+                   progress: bool = True, chunk: int = 16) -> np.ndarray:
+    """est.transform in chunks with a progress bar -> (B, r, n)."""
+    out = []
+    with _bar(len(specs), desc, progress) as bar:
+        for i in range(0, len(specs), chunk):
+            out.append(est.transform(specs[i : i + chunk]))
+            bar.update(len(specs[i : i + chunk]))
+    return np.concatenate(out, axis=0)
+
+
+def train_split(ds: Any) -> tuple[list[Any], list[Any]]:
+    """(training mixtures, test mixtures): split=train / the rest (all test if nothing marked)."""
+    train = [m for m in ds.mixtures if m.split == "train"]
+    test = [m for m in ds.mixtures if m.split != "train"]
+    if not train:
+        raise TinyUnfoldError(
+            "the dataset marks no mixture with split=train",
+            "mark training mixtures in labels.csv (column split) — `dataset mdof` does",
+        )
+    return train, test or list(ds.mixtures)
+
+
+def build_estimator(kind: str, cfg: dict[str, dict[str, Any]]) -> Any:
+    from tinyunfold.models.padnmf import PADNMF
+
+    mc = {k: v for k, v in cfg["model"].items() if k not in ("noise_blocks", "h_mask")}
+    if kind == "deepnmf":
+        mc.setdefault("batch_size", 1)
+    return PADNMF(kind=kind, use_h_mask=cfg["model"].get("h_mask"), **mc)
+
+
+def init_sets(ds: Any, feats: Any, scale: float, noise_blocks: str = "one"
+              ) -> tuple[list[tuple[int, np.ndarray]], list[Any]]:
+    targets = [(ci, spectrogram(x, feats, scale)) for ci, c in enumerate(ds.classes)
+               for x in ds.targets[c]]
+    nspecs = [spectrogram(x, feats, scale) for x in ds.noise]
+    if noise_blocks == "one":
+        return targets, [nspecs]
+    if noise_blocks == "each":
+        return targets, nspecs
+    raise TinyUnfoldError(f"noise_blocks must be 'one' or 'each', got {noise_blocks!r}")
+
+
+def train_from_dataset(
+    ds: Any, kind: str, cfg: dict[str, dict[str, Any]], progress: bool = True
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Initialise (4.3.2-4.3.4), train (Algorithm 4.3.2) and fit the detector on ``ds``.
+
+    Returns (estimator, detector, extra model params).
+    """
+    from tinyunfold.detection import fit_detector
+    from tinyunfold.features import SpectrogramParams
+
+    fcfg = {"n_fft": 1024, "hop": 4096, **cfg["features"]}
+    feats = SpectrogramParams(sample_rate=int(ds.sample_rate), **fcfg)
+    noise0 = np.concatenate([spectrogram(x, feats, 1.0) for x in ds.noise], axis=1)
+    # inputs are scaled so the mean noise power is 1: ε = 1e-16 then means the same thing for
+    # every dataset (KL-NMF is scale covariant, so only ε's relative size changes)
+    scale = 1.0 / max(float(noise0.mean()), 1e-300)
+    est = build_estimator(kind, cfg)
+    targets, noise = init_sets(ds, feats, scale, cfg["model"].get("noise_blocks", "one"))
+    with _bar(len(targets) + len(noise), f"init {kind}", progress) as bar:
+        est.init_dictionary(targets, noise, list(ds.classes), feats.to_dict(),
+                            progress=lambda i, n: bar.update(1))
+    train, _ = train_split(ds)
+    X = [spectrogram(m.audio, feats, scale) for m in train]
+    S = [spectrogram(m.target_stem, feats, scale) if m.target_stem is not None
+         else np.zeros_like(x) for m, x in zip(train, X, strict=True)]
+    missing = [m.name for m in train if m.has_hit and m.target_stem is None]
+    if missing:
+        raise TinyUnfoldError(
+            f"{len(missing)} training mixtures with hits have no target stem (e.g. {missing[0]})",
+            "give target_stem in labels.csv: the loss (4.3.20) needs the clean target",
+        )
+    if est.n_discriminative > 1:
+        with _bar(est.n_epochs * -(-len(X) // max(1, min(est.batch_size, len(X)))),
+                  f"train {kind}", progress) as bar:
+            def cb(step: int, total: int, loss: float) -> None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.4g}")
+
+            est.fit(X, S, progress=cb)
+    H = transform_many(est, X, "forward (train)", progress)
+    dc = cfg["detection"]
+    det = fit_detector(
+        H, label_sets_of(train, ds.classes), est.layout_,
+        shifted=bool(dc.get("shifted", not est.h_mask_on)),
+        rule=str(dc.get("threshold_rule", "gm")), margin=float(dc.get("margin", 1.0)),
+        top_k=int(dc.get("top_k", 1)), ur_beta=float(dc.get("ur_beta", 0.0)),
+        ur_alpha=float(dc.get("ur_alpha", 0.1)), ur_p=float(dc.get("ur_p", 0.25)),
+        ur_background=bool(dc.get("ur_background", False)),
+    )
+    extra = {"input_scale": scale, "config": cfg,
+             "noise_blocks": cfg["model"].get("noise_blocks", "one")}
+    return est, det, extra
+
+
+def label_sets_of(mixtures: Sequence[Any], classes: Sequence[str]) -> list[list[int]]:
+    return [[list(classes).index(c) for c in m.classes] for m in mixtures]
+
+
+# ========================================================================== dataset evaluation
+def _snr_key(s: float | None) -> str:
+    return "n/a" if s is None else f"{s:g}"
+
+
+def score_mixtures(
+    index: np.ndarray, mixtures: Sequence[Any], classes: Sequence[str], det: Detector
+) -> dict[str, Any]:
+    """Per-class x per-SNR detection rates, false positives and two-hit results of one method."""
+    L = len(classes)
+    out: dict[str, Any] = {}
+    rules = {"threshold": det.decide(index, "threshold")}
+    if det.ur is not None:
+        rules[f"UR beta={det.ur.beta:g}"] = det.decide(index, "ur")
+    true = label_sets_of(mixtures, classes)
+    for rname, pred in rules.items():
+        table: dict[str, dict[str, list[int]]] = {c: {} for c in classes}
+        fp = [0, 0]
+        two = [0, 0, 0]  # count, top-2 pair correct (count known), thresholded exact
+        for q, (mx, t) in enumerate(zip(mixtures, true, strict=True)):
+            p = pred[q]
+            if not t:
+                fp[0] += 1
+                fp[1] += int(bool(p))
+            elif len(t) == 1:
+                cell = table[classes[t[0]]].setdefault(_snr_key(mx.snr_db), [0, 0])
+                cell[0] += 1
+                cell[1] += int(p[:1] == t)
+            else:
+                two[0] += 1
+                top2 = [int(c) for c in np.argsort(-index[q], kind="stable")[: len(t)]]
+                two[1] += int(sorted(top2) == sorted(t))
+                pk = decide(index[q : q + 1], det.thresholds, len(t))[0]
+                two[2] += int(sorted(pk) == sorted(t))
+        rates = {c: {s: v[1] / v[0] for s, v in sorted(cells.items(), key=lambda kv: _num(kv[0]))}
+                 for c, cells in table.items()}
+        n_hit = sum(v[0] for cells in table.values() for v in cells.values())
+        n_ok = sum(v[1] for cells in table.values() for v in cells.values())
+        out[rname] = {
+            "rate": rates,
+            "counts": {c: {s: v for s, v in cells.items()} for c, cells in table.items()},
+            "hit_accuracy": n_ok / n_hit if n_hit else None,
+            "false_positive_rate": fp[1] / fp[0] if fp[0] else None,
+            "n_nohit": fp[0],
+            "two_hit": None if not two[0] else {
+                "n": two[0], "top2_known_count": two[1] / two[0], "thresholded": two[2] / two[0]},
+        }
+    del L
+    return out
+
+
+def _num(s: str) -> float:
+    try:
+        return float(s)
+    except ValueError:
+        return float("inf")
+
+
+def decide(index: np.ndarray, thresholds: np.ndarray, top_k: int) -> list[list[int]]:
+    from tinyunfold.detection import decide as _decide
+
+    return _decide(index, thresholds, top_k)
+
+
+def format_table(name: str, res: dict[str, Any]) -> str:
+    lines = []
+    for rname, r in res.items():
+        snrs = sorted({s for c in r["rate"].values() for s in c}, key=_num)
+        head = f"  {name} [{rname}]"
+        lines.append(head)
+        lines.append("    " + f"{'class':<14}" + "".join(f"{s + ' dB':>9}" for s in snrs))
+        for c, cells in r["rate"].items():
+            row = "".join(f"{100 * cells[s]:8.0f}%" if s in cells else f"{'-':>9}" for s in snrs)
+            lines.append("    " + f"{c:<14}" + row)
+        fpr = r["false_positive_rate"]
+        extra = f"    hits correct {100 * (r['hit_accuracy'] or 0):.1f}%"
+        extra += f", false positives {'-' if fpr is None else f'{100 * fpr:.1f}%'}"
+        extra += f" of {r['n_nohit']} no-hit mixtures"
+        if r["two_hit"]:
+            t = r["two_hit"]
+            extra += (f", two-hit pairs: {100 * t['top2_known_count']:.0f}% (top-2, count known),"
+                      f" {100 * t['thresholded']:.0f}% (thresholds)")
+        lines.append(extra)
+    return "\n".join(lines)
+
+
+def evaluate_methods(
+    methods: dict[str, tuple[Any, Detector | None, dict[str, Any]]],
+    ds: Any, feats: Any, scale: float, progress: bool = True,
+    which: str = "test",
+) -> dict[str, Any]:
+    """Run each (estimator, detector or None, detector options) on the dataset's mixtures.
+
+    A method without a detector gets one fitted on the training mixtures (thresholds from the
+    no-hit ones). Returns {method: {"scores": ..., "index": (B, L), "mixtures": names}}.
+    """
+    from tinyunfold.detection import fit_detector
+
+    train, test = train_split(ds)
+    mixes = test if which == "test" else list(ds.mixtures)
+    Xte = [spectrogram(m.audio, feats, scale) for m in mixes]
+    Xtr = None
+    out: dict[str, Any] = {}
+    for name, (est, det, opts) in methods.items():
+        if det is None:
+            if Xtr is None:
+                Xtr = [spectrogram(m.audio, feats, scale) for m in train]
+            Htr = transform_many(est, Xtr, f"{name} (train)", progress)
+            det = fit_detector(Htr, label_sets_of(train, ds.classes), est.layout_, **opts)
+        H = transform_many(est, Xte, f"{name} (test)", progress)
+        res = det.indices(H, est.layout_)
+        out[name] = {"scores": score_mixtures(res.index, mixes, ds.classes, det),
+                     "index": res.index, "thresholds": det.thresholds,
+                     "mixtures": [m.name for m in mixes], "snr": [m.snr_db for m in mixes],
+                     "classes": [list(m.classes) for m in mixes]}
+    return out
+
+
+def plot_indices(results: dict[str, Any], classes: Sequence[str], path: str) -> None:
+    """Fig. 4.11-style: detection indices (dB) vs SNR for the single-hit mixtures of each class."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results)
+    fig, axes = plt.subplots(len(names), len(classes), figsize=(4 * len(classes),
+                             2.8 * len(names)), squeeze=False)
+    markers = "*os^Dv<>p"
+    for i, n in enumerate(names):
+        r = results[n]
+        idx = 10 * np.log10(np.maximum(r["index"], 1e-300))
+        for j, c in enumerate(classes):
+            ax = axes[i][j]
+            sel = [q for q, cl in enumerate(r["classes"]) if cl == [c] and r["snr"][q] is not None]
+            snr = np.array([r["snr"][q] for q in sel])
+            for lc, cname in enumerate(classes):
+                ax.scatter(snr, idx[sel, lc], marker=markers[lc % len(markers)], s=18,
+                           label=cname, alpha=0.8 if cname == c else 0.4)
+                ax.axhline(10 * np.log10(max(r["thresholds"][lc], 1e-300)),
+                           ls="--", lw=1.8 if cname == c else 0.8, color=f"C{lc}")
+            ax.set_title(f"{n}: hits of {c}", fontsize=8)
+            ax.set_xlabel("SNR (dB)")
+            ax.set_ylabel("index (dB)")
+            if i == 0 and j == 0:
+                ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def report(results: dict[str, Any], ds: Any, out_dir: str | None, plots: bool = True
+           ) -> str:
+    """Print-ready text; JSON (+ plots) into ``out_dir``."""
+    import json
+    from pathlib import Path
+
+    text = "\n".join(format_table(n, r["scores"]) for n, r in results.items())
+    if out_dir:
+        d = Path(out_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        js = {n: {"scores": r["scores"], "thresholds": np.asarray(r["thresholds"]).tolist(),
+                  "index": np.asarray(r["index"]).tolist(), "mixtures": r["mixtures"]}
+              for n, r in results.items()}
+        (d / "report.json").write_text(json.dumps({"classes": list(ds.classes), "methods": js},
+                                                  indent=1))
+        (d / "report.txt").write_text(text + "\n")
+        if plots:
+            plot_indices(results, ds.classes, str(d / "indices_vs_snr.png"))
+    return text
+
+
+def evaluate_model(model: Any, args: Any) -> int:
+    """``tinyunfold evaluate --model M --dataset D`` for the padnmf/deepnmf kinds (EVALUATORS).
+
+    Reports the model and, on the same test mixtures, the fixed-dictionary KL-NMF baselines
+    (same Ŵ and context without trained layers; single-frame KL-NMF), thresholds of every baseline
+    fitted on the training mixtures the same way.
+    """
+    from tinyunfold.datasets import load_dataset
+    from tinyunfold.models import baselines
+    from tinyunfold.models.padnmf import PADNMF
+
+    if not args.dataset:
+        raise TinyUnfoldError("evaluating a hit detector needs --dataset")
+    ds = load_dataset(args.dataset)
+    feats, scale = model_front_end(model.params)
+    if feats.sample_rate != ds.sample_rate:
+        raise TinyUnfoldError(f"model front-end is for {feats.sample_rate} Hz, dataset is "
+                              f"{ds.sample_rate} Hz", "evaluate on a dataset of the same rate")
+    est = PADNMF.from_modelfile(model)
+    det = Detector.from_model(model.params, model.arrays)
+    opts = {"shifted": det.shifted, "rule": det.rule, "margin": det.margin, "top_k": det.top_k,
+            "ur_beta": None}
+    cfg = model.params.get("config", {}).get("model", {})
+    targets, noise = init_sets(ds, feats, scale, model.params.get("noise_blocks", "one"))
+    methods: dict[str, Any] = {
+        model.kind: (est, det, {}),
+        "KL-NMF fixed W, T context": (baselines.fixed_dictionary(est), None, opts),
+        "KL-NMF fixed W, T=1": (
+            baselines.no_context(targets, noise, ds.classes, est.n_layers,
+                                 int(cfg.get("target_rank", 8)), int(cfg.get("noise_rank", 7)),
+                                 est.alpha_h, est.eps, int(cfg.get("init_iter", 200))),
+            None, {**opts, "activation": True, "shifted": False}),
+    }
+    results = evaluate_methods(methods, ds, feats, scale, progress=True)
+    print(report(results, ds, args.out, plots=not args.no_plots))
+    return 0

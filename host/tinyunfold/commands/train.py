@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-TRAIN_MODULES: list[str] = ["tinyunfold.commands.dkf"]
+TRAIN_MODULES: list[str] = ["tinyunfold.commands.dkf", "tinyunfold.commands.padnmf"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
