@@ -41,6 +41,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--timeout", type=float, default=120.0, help="QEMU wall-clock limit, seconds")
     r.set_defaults(func=_run)
 
+    f = sub.add_parser(
+        "flash",
+        help="load a model's streaming firmware onto a board through GDB and serve its serial link",
+        description="Build the streaming firmware (docs/protocol.md), start the board (QEMU halted "
+        "with a GDB server), load the ELF with gdb-multiarch, and keep it serving the serial link "
+        "on socket://127.0.0.1:<port> until the board stops or Ctrl-C.",
+    )
+    _common(f)
+    f.add_argument(
+        "--serial-port", type=int, help="TCP port of the board's UART (default: free port)"
+    )
+    f.add_argument(
+        "--timeout", type=float, default=3600.0, help="stop the board after this many seconds"
+    )
+    f.set_defaults(func=_flash)
+
+    st = sub.add_parser(
+        "stream",
+        help="stream input blocks (or audio frames) to a board over the serial link; check bits",
+        description="Flash the streaming firmware, send each block of --input over the serial "
+        "protocol, print the results and compare them bit for bit with the Python reference. "
+        "For a `spectrogram` model, --input may be a WAV file: it is cut into frames.",
+    )
+    _common(st)
+    st.add_argument(
+        "--input", required=True, help=".npy blocks (B, ...) or, for spectrogram models, a .wav"
+    )
+    st.add_argument("--output", help="write the device outputs (.npy)")
+    st.add_argument("--timeout", type=float, default=300.0, help="wall-clock limit, seconds")
+    st.set_defaults(func=_stream)
+
     d = sub.add_parser("demo", help="the whole chain on built-in synthetic data, both boards")
     d.add_argument("--out", default="build/demo", help="folder for model, inputs and report.json")
     d.add_argument("--layers", type=int, default=100, help="K, unrolled layers")
@@ -231,3 +262,80 @@ def _bench(args: argparse.Namespace) -> int:
     print("\n".join(lines))
     print(f"written: {out / 'report.json'}, {out / 'report.md'}")
     return 0 if all(r["bit_exact"] for r in rows) else 1
+
+
+def _flash(args: argparse.Namespace) -> int:
+    from tinyunfold.tools.build import build_model
+    from tinyunfold.tools.link import open_board
+
+    res = build_model(load_model(args.model), args.board, args.kernels, program="stream")
+    if res.board.is_host:
+        raise TinyUnfoldError("flash needs a board", f"choose one of {', '.join(QEMU_BOARDS)}")
+    with open_board(res.board, res.artifact, args.timeout, args.serial_port) as session:
+        print(session.gdb_log.strip().splitlines()[-1])
+        print(f"{res.board.name}: running {res.artifact.name}; serial link on {session.serial_url}")
+        print("connect with tinyunfold.tools.link.SerialTransport(url) + DeviceLink; Ctrl-C stops")
+        try:
+            time.sleep(args.timeout)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def _stream_blocks(model: ModelFile, path: str) -> np.ndarray:
+    from tinyunfold.tools.deploy import input_shape
+
+    if path.lower().endswith(".wav"):
+        if model.kind != "spectrogram":
+            raise ShapeError("a WAV input needs a `spectrogram` model", "pass .npy blocks instead")
+        from scipy.io import wavfile
+
+        from tinyunfold.models.frontend import frames_of, params_of
+
+        p = params_of(model)
+        rate, audio = wavfile.read(path)
+        if rate != p.sample_rate:
+            raise ShapeError(f"{path} is sampled at {rate} Hz, the model at {p.sample_rate} Hz")
+        audio = audio.astype(np.float32)
+        if audio.ndim > 1:
+            audio = audio[:, 0]
+        return frames_of(audio, p)
+    x = _load_inputs(path)
+    shape = input_shape(model)
+    x = x[None] if x.shape == shape else x
+    if x.shape[1:] != shape:
+        raise ShapeError(
+            f"{path} holds shape {x.shape}, the model takes blocks of shape {shape}",
+            "pass one block or an array of blocks (B, ...)",
+        )
+    return x
+
+
+def _stream(args: argparse.Namespace) -> int:
+    from tinyunfold.tools.build import build_model
+    from tinyunfold.tools.deploy import bits_equal, golden_forward
+    from tinyunfold.tools.link import open_board
+
+    model = load_model(args.model)
+    blocks = _stream_blocks(model, args.input)
+    res = build_model(model, args.board, args.kernels, program="stream")
+    outs, exact = [], 0
+    with open_board(res.board, res.artifact, args.timeout) as session:
+        info = session.link.hello()
+        print(
+            f"{res.board.name}: {info.kind} model, {info.in_len} -> {info.out_len} values (ABI {info.abi})"
+        )
+        for i, x in enumerate(blocks):
+            out, ticks = session.link.infer(x.ravel(), info.out_len)
+            ok = bits_equal(out, golden_forward(model, x))
+            exact += ok
+            outs.append(out)
+            print(
+                f"block {i:4d}: {res.board.ticks_to_units(ticks):,} {res.board.counter_unit}, "
+                f"{'bit-exact' if ok else 'MISMATCH'}, max {float(np.max(out)):.4g}"
+            )
+        session.link.bye()
+    if args.output:
+        np.save(args.output, np.stack(outs))
+    print(f"{exact}/{len(blocks)} blocks bit-exact with the Python reference")
+    return 0 if exact == len(blocks) else 1

@@ -21,6 +21,7 @@ from tinyunfold.tools.paths import REPO_ROOT, build_root
 from tinyunfold.tools.toolchain import require
 
 KERNELS = ("cmsis", "ref")
+PROGRAMS = ("vectors", "stream")
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,16 @@ def configure(board: Board) -> Path:
     return bdir
 
 
-def build_model(model: ModelFile, board_name: str, kernels: str = "cmsis") -> BuildResult:
-    """Generate + compile ``model`` for ``board_name`` with the ``cmsis`` or ``ref`` kernels."""
+def build_model(
+    model: ModelFile, board_name: str, kernels: str = "cmsis", program: str = "vectors"
+) -> BuildResult:
+    """Generate + compile ``model`` for ``board_name`` with the ``cmsis`` or ``ref`` kernels.
+
+    ``program`` is ``"vectors"`` (test vectors through semihosting files) or ``"stream"`` (the
+    serial-link firmware of docs/protocol.md).
+    """
+    if program not in PROGRAMS:
+        raise TinyUnfoldError(f"unknown program {program!r}", f"use one of {PROGRAMS}")
     if kernels not in KERNELS:
         raise TinyUnfoldError(f"unknown kernel set {kernels!r}", f"use one of {KERNELS}")
     board = load_board(board_name)
@@ -78,12 +87,13 @@ def build_model(model: ModelFile, board_name: str, kernels: str = "cmsis") -> Bu
     bdir = build_dir_for(board.name)
     gen.write(bdir / "generated" / gen.name)
     configure(board)  # re-globs generated/ so the new model gets its targets
-    target = f"{gen.name}-{kernels}"
-    targets = [target] + ([f"{target}-lib"] if board.is_host else [])
+    base = f"{gen.name}-{kernels}"
+    target = base if program == "vectors" else f"{base}-stream"
+    targets = [target] + ([f"{base}-lib"] if board.is_host and program == "vectors" else [])
     jobs = str(os.cpu_count() or 2)
     _run(["cmake", "--build", str(bdir), "-j", jobs, "--target", *targets], f"build of {target}")
     artifact = bdir / (target if board.is_host else f"{target}.elf")
-    library = bdir / f"lib{target}-lib.so" if board.is_host else None
+    library = bdir / f"lib{base}-lib.so" if board.is_host else None
     return BuildResult(board, kernels, gen, artifact, library, bdir)
 
 

@@ -32,33 +32,25 @@ class RunResult:
     console: str
 
 
-def qemu_command(board: Board, elf: Path, extra: list[str] | None = None) -> list[str]:
-    """The QEMU command line of a board: FPU machine, semihosting console, deterministic icount."""
+def qemu_command(board: Board, elf: Path | None, serial: str = "none") -> list[str]:
+    """The QEMU command line of a board: FPU machine, semihosting console, deterministic icount.
+
+    ``elf`` None starts no program (it is loaded through GDB); ``serial`` is the UART0 backend.
+    """
     r = board.runner
-    return [
+    cmd = [
         require("qemu-system-arm"),
-        "-M",
-        r["machine"],
-        "-display",
-        "none",
-        "-monitor",
-        "none",
-        "-serial",
-        "none",
-        "-nodefaults",
-        "-nic",
-        "none",
-        "-icount",
-        f"shift={r['icount_shift']},align=off,sleep=off",
-        "-chardev",
-        "stdio,id=con",
-        "-semihosting-config",
-        "enable=on,target=native,chardev=con",
+        "-M", r["machine"],
+        "-display", "none", "-monitor", "none", "-serial", serial,
+        "-nodefaults", "-nic", "none",
+        "-icount", f"shift={r['icount_shift']},align=off,sleep=off",
+        "-chardev", "stdio,id=con",
+        "-semihosting-config", "enable=on,target=native,chardev=con",
         "-no-reboot",
-        "-kernel",
-        str(elf),
-        *(extra or []),
-    ]
+    ]  # fmt: skip
+    if elf is not None:
+        cmd += ["-kernel", str(elf)]
+    return cmd
 
 
 def execute(
