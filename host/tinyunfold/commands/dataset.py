@@ -16,12 +16,12 @@ Generate a hit-detection dataset from the n-DOF mass-spring-damper chains of the
 
 Presets:
   dataset1       n=23 chain, engine-order noise on mass 10, hits on masses 1-8 (class m01-m08)
-                 and 14-23 (class m14-m23), SNR -40..10 dB, 96 kHz           (~10 s)
+                 and 14-23 (class m14-m23), SNR -40..10 dB, 96 kHz            (~5 s)
   dataset2       n=28 chain, noise on masses 4,10,16,22,27, five classes of probed masses,
-                 SNR -40..20 dB, 48 kHz                                       (~5 s)
+                 SNR -40..20 dB, 48 kHz                                       (~3 s)
   dataset2-hard  dataset2 plus engine run-ups/run-downs (+-15 %), broadband flow noise, 3 %
                  chain mismatch between the initialisation sets and the mixtures, hits at random
-                 onsets, two-hit mixtures                                    (~1 min)
+                 onsets, two-hit mixtures                                    (~15 s)
 
 The folder layout (targets/<class>/*.wav, noise/*.wav, mixtures/*.wav, labels.csv, stems/) and
 every modelling choice (SNR definition, impulse, onsets, sample rate) are in docs/datasets.md.
@@ -126,7 +126,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run_mdof(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from tinyunfold.datasets.mdof import generate, preset_config
+    from tinyunfold.datasets.mdof import check_config, generate, preset_config
 
     onset = None
     if args.onset_s is not None:
@@ -161,6 +161,7 @@ def _run_mdof(args: argparse.Namespace) -> int:
     )
     if flow_off:
         cfg = replace(cfg, flow_db=None)
+    check_config(cfg)
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise DatasetError(f"{out} exists and is not empty", "choose another --out or --overwrite")

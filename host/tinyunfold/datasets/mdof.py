@@ -430,7 +430,8 @@ def preset_config(name: str, **overrides: Any) -> MdofConfig:
 # ---------------------------------------------------------------------------------- generator
 
 
-def _check_config(cfg: MdofConfig) -> None:
+def check_config(cfg: MdofConfig) -> None:
+    """Raise DatasetError (with the fix) when ``cfg`` cannot be generated."""
     chain = CHAINS.get(cfg.chain)
     if chain is None:
         raise DatasetError(f"unknown chain {cfg.chain!r}", f"use one of {', '.join(CHAINS)}")
@@ -444,23 +445,43 @@ def _check_config(cfg: MdofConfig) -> None:
     if len(set(probed)) != len(probed):
         raise DatasetError("a probed mass belongs to two classes", "fix the class definition")
     checks = [
-        (cfg.sample_rate >= 1000, "sample_rate must be >= 1000 Hz"),
-        (cfg.oversample >= 1, "oversample must be >= 1"),
-        (cfg.duration_s > 0, "duration_s must be positive"),
-        (cfg.n_per_snr >= 1, "n_per_snr must be >= 1"),
-        (cfg.n_nohit_train >= 0 and cfg.n_nohit_test >= 0, "no-hit counts must be >= 0"),
-        (len(cfg.snr_db) >= 1, "need at least one SNR"),
-        (0 <= cfg.onset_s[0] <= cfg.onset_s[1] < cfg.duration_s, "onset range outside window"),
-        (cfg.impulse_s >= 0, "impulse_s must be >= 0"),
-        (0 <= cfg.speed_range < 1, "speed_range must be in [0, 1)"),
-        (0 <= cfg.mismatch < 0.5, "mismatch must be in [0, 0.5)"),
-        (cfg.n_two_hit >= 0 and cfg.n_noise_files >= 1, "counts must be nonnegative"),
-        (cfg.n_two_hit == 0 or len(cfg.classes) >= 2, "two-hit mixtures need two classes"),
-        (cfg.settle_s >= 0 and cfg.jitter_s >= 0 and cfg.preroll_s >= 0, "times must be >= 0"),
+        (cfg.sample_rate >= 1000, "sample_rate must be >= 1000 Hz", "e.g. --sample-rate 48000"),
+        (cfg.oversample >= 1, "oversample must be >= 1", "e.g. --oversample 8"),
+        (cfg.duration_s > 0, "duration_s must be positive", "e.g. --duration-s 1"),
+        (cfg.n_per_snr >= 1, "n_per_snr must be >= 1", "e.g. --n-per-snr 1"),
+        (
+            cfg.n_nohit_train >= 0 and cfg.n_nohit_test >= 0,
+            "no-hit counts must be >= 0",
+            "use --n-nohit-train/--n-nohit-test >= 0",
+        ),
+        (len(cfg.snr_db) >= 1, "need at least one SNR", "e.g. --snr-db=-20,0,10"),
+        (
+            0 <= cfg.onset_s[0] <= cfg.onset_s[1] < cfg.duration_s,
+            f"onset range {cfg.onset_s} s is not inside the {cfg.duration_s} s window",
+            "use --onset-s t or --onset-s lo,hi with 0 <= lo <= hi < --duration-s",
+        ),
+        (cfg.impulse_s >= 0, "impulse_s must be >= 0", "0 = ideal impulse"),
+        (0 <= cfg.speed_range < 1, "speed_range must be in [0, 1)", "e.g. --speed-range 0.15"),
+        (0 <= cfg.mismatch < 0.5, "mismatch must be in [0, 0.5)", "e.g. --mismatch 0.03"),
+        (
+            cfg.n_two_hit >= 0 and cfg.n_noise_files >= 1,
+            "n_two_hit must be >= 0 and n_noise_files >= 1",
+            "fix the counts",
+        ),
+        (
+            cfg.n_two_hit == 0 or len(cfg.classes) >= 2,
+            "two-hit mixtures need two classes",
+            "use --n-two-hit 0",
+        ),
+        (
+            cfg.settle_s >= 0 and cfg.jitter_s >= 0 and cfg.preroll_s >= 0,
+            "settle_s, jitter_s and preroll_s must be >= 0",
+            "fix the configuration",
+        ),
     ]
-    for ok, msg in checks:
+    for ok, msg, fix in checks:
         if not ok:
-            raise DatasetError(f"invalid mdof configuration: {msg}", "fix the option")
+            raise DatasetError(f"invalid mdof configuration: {msg}", fix)
     nyq_int = cfg.sample_rate * cfg.oversample / 2
     top = cfg.n_harmonics * cfg.omega * (1 + cfg.speed_range) / (2 * np.pi)
     if top >= nyq_int:
@@ -601,7 +622,7 @@ def generate(
     ``progress(n)`` is called after each unit of work (for a progress bar); ``total_cb(n)`` once
     with the total number of units.
     """
-    _check_config(cfg)
+    check_config(cfg)
     rng = np.random.default_rng(cfg.seed)
     fs = cfg.sample_rate
     n_out = int(round(cfg.duration_s * fs))
