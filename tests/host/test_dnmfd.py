@@ -191,3 +191,19 @@ def test_cached_fixed_layers_give_the_same_gradients():
     model = dnmfd.DeepNMFD(ranks=(2, 3, 1), n_layers=K, n_discriminative=C, eps=eps)
     model.set_dictionary(W_hat)
     np.testing.assert_allclose(model.fixed_states(X), full[K - C], rtol=1e-13)
+
+
+def test_train_step_is_the_split_gradient_update():
+    """guard = 0, lr = 1: W ← W ∘ [∇]₋ ⊘ [∇]₊ (4.4.5) on the trainable layers; Ŵ unchanged."""
+    rng, W_hat, X, S, mask = _problem(8)
+    eps = 1e-12
+    model = dnmfd.DeepNMFD(
+        ranks=(2, 3, 1), n_layers=5, n_discriminative=2, alpha_s=0.3, eps=eps, lr=1.0, guard=0.0
+    ).set_dictionary(W_hat)
+    W0 = model.W_layers_.copy()
+    states = dnmfd.forward(X, W_hat, W0, 5, eps)
+    gp, gm, _, _ = dnmfd.backward_split(X, S, W_hat, W0, states, 1, 0.3, eps)
+    model.train_step(X, S)
+    expected = np.maximum(eps, W0 * (gm + eps) / (gp + eps)) * mask
+    np.testing.assert_allclose(model.W_layers_, expected, rtol=1e-10)
+    assert np.array_equal(model.W_hat_, W_hat)

@@ -15,6 +15,7 @@ from tinyunfold.modelfile import load_model
 EVALUATORS: dict[str, str] = {"dkf": "tinyunfold.commands.dkf:evaluate_dkf",
     "padnmf": "tinyunfold.evaluation:evaluate_model",
     "deepnmf": "tinyunfold.evaluation:evaluate_model",
+    "dnmfd": "tinyunfold.commands.nmfd:evaluate_dnmfd",
 }
 
 

@@ -352,3 +352,397 @@ def _cmd_complexity(args: argparse.Namespace) -> int:
         print(f"Table 4 ({args.variant} variant)")
         print(format_table4(rows))
     return 0
+
+
+# ============================================================================ train dnmfd
+DNMFD_CONFIG_HELP = """\
+Deep-NMFD hit detector (thesis 4.4): NMFD (beta = 1) unrolled into K layers, the last C with
+trained dictionaries (split-gradient updates 4.4.5), one dictionary W(j) per clean target file
+(rank target_rank) and noise_dicts dictionaries per noise block (rank noise_rank). Detection
+indices: one row H(j) per dictionary, so the index of class l is the geometric mean over the
+class's target dictionaries of H(j) at the onset frame (the diagonal indices of PAD-NMF with
+rank-1 blocks; `shifted` takes the maximum over onset frames). Thresholds from the no-hit
+training mixtures, exactly as for PAD-NMF.
+
+A TOML config (every key optional)::
+
+    [features]              # as `train padnmf` (sample_rate = the dataset's)
+    n_fft = 1024
+    hop = 4096
+    n_bands = 48
+    [model]
+    n_layers = 100          # K (NMFD updates)
+    n_discriminative = 10   # C trained layers (the last ones)
+    target_rank = 7         # r_j of the target dictionaries (frames of a hit pattern)
+    noise_rank = 7          # r_j of the noise dictionaries
+    noise_dicts = 1         # dictionaries per noise block
+    noise_blocks = "one"    # "one": all noise files in one block; "each": one block per file
+    alpha_s = 0.1           # alpha_S of the loss (4.4.4)
+    eps = 1e-9
+    n_epochs = 5
+    batch_size = 8
+    lr = 1.0                # exponent of the multiplicative step (1 = eq. 4.4.5)
+    guard = 0.01            # ratio ([grad]- + d)/([grad]+ + d), d = guard x mean gradient part
+    init_iter = 200         # NMFD iterations of the dictionary initialisation
+    seed = 0
+    [detection]             # as `train padnmf`
+    shifted = false
+    threshold_rule = "gm"
+    margin = 1.0
+    top_k = 1
+    ur_beta = 0.0
+"""
+
+DNMFD_MODEL_KEYS = {
+    "n_layers",
+    "n_discriminative",
+    "target_rank",
+    "noise_rank",
+    "noise_dicts",
+    "noise_blocks",
+    "alpha_s",
+    "eps",
+    "n_epochs",
+    "batch_size",
+    "lr",
+    "guard",
+    "init_iter",
+    "seed",
+}
+DNMFD_DETECTION_KEYS = {
+    "shifted",
+    "threshold_rule",
+    "margin",
+    "top_k",
+    "ur_beta",
+    "ur_alpha",
+    "ur_p",
+    "ur_background",
+}
+DNMFD_DEFAULTS: dict[str, Any] = {
+    "n_layers": 100,
+    "n_discriminative": 10,
+    "target_rank": 7,
+    "noise_rank": 7,
+    "noise_dicts": 1,
+    "noise_blocks": "one",
+    "alpha_s": 0.1,
+    "eps": 1e-9,
+    "n_epochs": 5,
+    "batch_size": 8,
+    "lr": 1.0,
+    "guard": 0.01,
+    "init_iter": 200,
+    "seed": 0,
+}
+
+
+def register_train(fam: argparse._SubParsersAction) -> None:
+    p = fam.add_parser(
+        "dnmfd",
+        help="Deep-NMFD hit detector (thesis 4.4): unrolled NMFD, trained last C layers",
+        description=DNMFD_CONFIG_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "examples:\n"
+            "  tinyunfold dataset mdof --preset dataset1 --out data/d1\n"
+            "  tinyunfold train dnmfd --dataset data/d1 --config cfg.toml --out d1-nmfd.tum\n"
+            "  tinyunfold evaluate --model d1-nmfd.tum --dataset data/d1 --out report/\n"
+        ),
+    )
+    p.add_argument("--dataset", required=True, help="dataset folder (see docs/datasets.md)")
+    p.add_argument("--config", help="TOML config (see above); defaults when omitted")
+    p.add_argument("--out", required=True, help="model file to write (.tum)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one config value, e.g. --set model.n_layers=50 (repeat)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_train_dnmfd)
+
+
+def load_dnmfd_config(path: str | None, overrides: list[str]) -> dict[str, dict[str, Any]]:
+    """[features]/[model]/[detection] of a TOML file plus --set overrides, keys checked."""
+    import tomllib
+
+    cfg: dict[str, dict[str, Any]] = {"features": {}, "model": {}, "detection": {}}
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                raw = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise TinyUnfoldError(
+                f"cannot read config {path}: {exc}",
+                "pass a TOML file with [features], [model], [detection]",
+            ) from None
+        for k, v in raw.items():
+            if k not in cfg or not isinstance(v, dict):
+                raise TinyUnfoldError(
+                    f"config {path}: unknown section {k!r}", "use [features], [model], [detection]"
+                )
+            cfg[k].update(v)
+    for item in overrides:
+        key, sep, val = item.partition("=")
+        sec, dot, name = key.partition(".")
+        if not sep or not dot or sec not in cfg:
+            raise TinyUnfoldError(f"bad --set {item!r}", "use e.g. --set model.n_layers=50")
+        try:
+            cfg[sec][name] = tomllib.loads(f"v = {val}")["v"]
+        except tomllib.TOMLDecodeError:
+            cfg[sec][name] = val
+    unknown = set(cfg["model"]) - DNMFD_MODEL_KEYS
+    unknown |= set(cfg["detection"]) - DNMFD_DETECTION_KEYS
+    if unknown:
+        raise TinyUnfoldError(
+            f"unknown config keys {sorted(unknown)}",
+            "see `tinyunfold train dnmfd --help` for the keys",
+        )
+    return cfg
+
+
+class DNMFDDetector:
+    """Adapter giving a :class:`~tinyunfold.models.dnmfd.DeepNMFD` the interface of the shared
+    detection/evaluation code: ``layout_`` (rank-1 blocks: one row H(j) per dictionary) and
+    ``transform(list of (m, n) spectrograms) -> (B, J̄, n)``."""
+
+    def __init__(self, est: Any, layout: Any) -> None:
+        self.est = est
+        self.layout_ = layout
+
+    def transform(self, specs: list[np.ndarray]) -> np.ndarray:
+        X = np.stack([np.asarray(s, dtype=float) for s in specs])
+        return self.est.transform(X)
+
+
+def dnmfd_layout(m: int, block_class: list[int], n_dicts: int, classes: list[str]) -> Any:
+    """BlockLayout with one rank-1 block per NMFD dictionary (targets first)."""
+    from tinyunfold.models.padnmf import BlockLayout
+
+    return BlockLayout(
+        n_bins=m,
+        context=1,
+        ranks=(1,) * n_dicts,
+        block_class=tuple(block_class),
+        class_names=tuple(classes),
+    )
+
+
+def dnmfd_init(
+    targets: list[tuple[int, np.ndarray]],
+    noise: list[Any],
+    mc: dict[str, Any],
+    progress: bool = False,
+) -> tuple[np.ndarray, list[int], list[int]]:
+    """Ŵ from the initialisation sets: KL-NMFD per target file (J = 1) and per noise block.
+
+    Returns (Ŵ (J̄, m, R), ranks, block_class of the target dictionaries).
+    """
+    from tinyunfold.models.nmfd import NMFD
+
+    rt, rn, nd = int(mc["target_rank"]), int(mc["noise_rank"]), int(mc["noise_dicts"])
+    R = max(rt, rn)
+    dicts: list[np.ndarray] = []
+    ranks: list[int] = []
+    classes: list[int] = []
+    seed = int(mc["seed"])
+    blocks: list[tuple[np.ndarray, int, int]] = [(s, 1, rt) for _, s in targets]
+    for b in noise:
+        spec = np.concatenate(list(b), axis=1) if isinstance(b, list) else b
+        blocks.append((spec, nd, rn))
+    from tqdm import tqdm
+
+    for i, (spec, J, r) in enumerate(
+        tqdm(blocks, desc="init dnmfd", disable=not progress, leave=False)
+    ):
+        model = NMFD(
+            ranks=(r,) * J,
+            beta=1.0,
+            n_iter=int(mc["init_iter"]),
+            eps=float(mc["eps"]),
+            random_state=seed + i,
+        ).fit(np.asarray(spec, float) + float(mc["eps"]))
+        for j in range(J):
+            W = np.zeros((spec.shape[0], R))
+            W[:, :r] = model.W_[j, :, :r]
+            # scale: unit largest column sum (activations absorb the scale)
+            dicts.append(W / max(W.sum(axis=0).max(), 1e-300))
+            ranks.append(r)
+    classes = [c for c, _ in targets]
+    return np.stack(dicts), ranks, classes
+
+
+def train_dnmfd_from_dataset(
+    ds: Any, cfg: dict[str, dict[str, Any]], progress: bool = True
+) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """Initialise, train and fit the detector. Returns (DeepNMFD, adapter, Detector, extra)."""
+    from tinyunfold.detection import fit_detector
+    from tinyunfold.evaluation import init_sets, label_sets_of, spectrogram, train_split
+    from tinyunfold.features import SpectrogramParams
+    from tinyunfold.models.dnmfd import DeepNMFD
+
+    mc = {**DNMFD_DEFAULTS, **cfg["model"]}
+    fcfg = {"n_fft": 1024, "hop": 4096, **cfg["features"]}
+    feats = SpectrogramParams(sample_rate=int(ds.sample_rate), **fcfg)
+    noise0 = np.concatenate([spectrogram(x, feats, 1.0) for x in ds.noise], axis=1)
+    scale = 1.0 / max(float(noise0.mean()), 1e-300)  # mean noise power 1, as PAD-NMF
+    targets, noise = init_sets(ds, feats, scale, str(mc["noise_blocks"]))
+    W_hat, ranks, block_class = dnmfd_init(targets, noise, mc, progress)
+    est = DeepNMFD(
+        ranks=ranks,
+        n_targets=len(block_class),
+        n_layers=int(mc["n_layers"]),
+        n_discriminative=int(mc["n_discriminative"]),
+        alpha_s=float(mc["alpha_s"]),
+        eps=float(mc["eps"]),
+        n_epochs=int(mc["n_epochs"]),
+        batch_size=int(mc["batch_size"]),
+        lr=float(mc["lr"]),
+        guard=float(mc["guard"]),
+        random_state=int(mc["seed"]),
+        progress=progress,
+    )
+    est.set_dictionary(W_hat)
+    train, _ = train_split(ds)
+    missing = [m.name for m in train if m.has_hit and m.target_stem is None]
+    if missing:
+        raise TinyUnfoldError(
+            f"{len(missing)} training mixtures with hits have no target stem (e.g. {missing[0]})",
+            "give target_stem in labels.csv: the loss (4.4.4) needs the clean target",
+        )
+    X = [spectrogram(m.audio, feats, scale) for m in train]
+    if len({x.shape for x in X}) != 1:
+        raise TinyUnfoldError(
+            "training mixtures have different lengths", "cut every mixture to the same duration"
+        )
+    S = [
+        spectrogram(m.target_stem, feats, scale) if m.target_stem is not None else np.zeros_like(x)
+        for m, x in zip(train, X, strict=True)
+    ]
+    t0 = time.time()
+    if est.n_discriminative > 0 and est.n_epochs > 0:
+        est.fit(np.stack(X), np.stack(S))
+    train_s = time.time() - t0
+    layout = dnmfd_layout(W_hat.shape[1], block_class, len(ranks), list(ds.classes))
+    adapter = DNMFDDetector(est, layout)
+    H = adapter.transform(X)
+    dc = cfg["detection"]
+    det = fit_detector(
+        H,
+        label_sets_of(train, ds.classes),
+        layout,
+        shifted=bool(dc.get("shifted", False)),
+        rule=str(dc.get("threshold_rule", "gm")),
+        margin=float(dc.get("margin", 1.0)),
+        top_k=int(dc.get("top_k", 1)),
+        ur_beta=float(dc.get("ur_beta", 0.0)),
+        ur_alpha=float(dc.get("ur_alpha", 0.1)),
+        ur_p=float(dc.get("ur_p", 0.25)),
+        ur_background=bool(dc.get("ur_background", False)),
+    )
+    extra = {
+        "input_scale": scale,
+        "features": feats.to_dict(),
+        "config": cfg,
+        "layout": layout.to_params(),
+        "train_seconds": round(train_s, 2),
+    }
+    return est, adapter, det, extra
+
+
+def _cmd_train_dnmfd(args: argparse.Namespace) -> int:
+    from tinyunfold.datasets import load_dataset
+    from tinyunfold.modelfile import save_model
+
+    cfg = load_dnmfd_config(args.config, args.set)
+    ds = load_dataset(args.dataset)
+    t0 = time.time()
+    est, _, det, extra = train_dnmfd_from_dataset(ds, cfg, progress=not args.no_progress)
+    out = Path(args.out)
+    params = {"detection": det.to_params(), **extra}
+    save_model(out, est.to_modelfile(params, det.arrays()))
+    (out.parent / (out.name + ".loss.json")).write_text(json.dumps({"loss": est.loss_}))
+    if est.loss_:
+        plt = _plt()
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.semilogy(range(1, len(est.loss_) + 1), est.loss_, marker=".")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("mean loss (4.4.4)")
+        ax.set_title(f"train dnmfd: {Path(args.dataset).name}")
+        fig.tight_layout()
+        fig.savefig(out.parent / (out.name + ".loss.png"), dpi=100)
+        plt.close(fig)
+    print(f"wrote {out} ({time.time() - t0:.1f} s; thresholds {det.thresholds.tolist()})")
+    return 0
+
+
+def load_dnmfd_detector(model: Any) -> tuple[Any, Any, Any, float]:
+    """(adapter, Detector, SpectrogramParams, input scale) of a dnmfd model file."""
+    from tinyunfold.detection import Detector
+    from tinyunfold.evaluation import model_front_end
+    from tinyunfold.models.dnmfd import DeepNMFD
+    from tinyunfold.models.padnmf import BlockLayout
+
+    if "layout" not in model.params or "detection" not in model.params:
+        raise TinyUnfoldError(
+            "this dnmfd model has no detector (layout/thresholds)",
+            "train it with `tinyunfold train dnmfd --dataset ...`",
+        )
+    feats, scale = model_front_end(model.params)
+    est = DeepNMFD.from_modelfile(model)
+    adapter = DNMFDDetector(est, BlockLayout.from_params(model.params["layout"]))
+    det = Detector.from_model(model.params, model.arrays)
+    return adapter, det, feats, scale
+
+
+def fixed_dictionary_baseline(adapter: Any) -> Any:
+    """The same Ŵ for all K layers, nothing trained: plain KL-NMFD with a fixed dictionary."""
+    from tinyunfold.models.dnmfd import DeepNMFD
+
+    e = adapter.est
+    base = DeepNMFD(
+        ranks=e.ranks,
+        n_targets=e.n_targets,
+        n_layers=e.n_layers,
+        n_discriminative=0,
+        alpha_s=e.alpha_s,
+        eps=e.eps,
+    )
+    base.set_dictionary(e.W_hat_)
+    return DNMFDDetector(base, adapter.layout_)
+
+
+def evaluate_dnmfd(model: Any, args: argparse.Namespace) -> int:
+    """``tinyunfold evaluate --model M.tum --dataset D`` for ``dnmfd`` models (EVALUATORS).
+
+    Reports the model and the fixed-dictionary KL-NMFD baseline (same Ŵ, K layers, nothing
+    trained; thresholds fitted on the training mixtures the same way), per class and SNR.
+    """
+    from tinyunfold.datasets import load_dataset
+    from tinyunfold.evaluation import evaluate_methods, report
+
+    if not args.dataset:
+        raise TinyUnfoldError("evaluating a hit detector needs --dataset")
+    ds = load_dataset(args.dataset)
+    adapter, det, feats, scale = load_dnmfd_detector(model)
+    if feats.sample_rate != ds.sample_rate:
+        raise TinyUnfoldError(
+            f"model front-end is for {feats.sample_rate} Hz, dataset is {ds.sample_rate} Hz",
+            "evaluate on a dataset of the same rate",
+        )
+    opts = {
+        "shifted": det.shifted,
+        "rule": det.rule,
+        "margin": det.margin,
+        "top_k": det.top_k,
+        "ur_beta": None,
+    }
+    methods: dict[str, Any] = {
+        "dnmfd": (adapter, det, {}),
+        "KL-NMFD fixed W": (fixed_dictionary_baseline(adapter), None, opts),
+    }
+    results = evaluate_methods(methods, ds, feats, scale, progress=True)
+    print(report(results, ds, args.out, plots=not args.no_plots))
+    return 0

@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 import importlib
 
-TRAIN_MODULES: list[str] = ["tinyunfold.commands.dkf", "tinyunfold.commands.padnmf"]
+TRAIN_MODULES: list[str] = ["tinyunfold.commands.dkf", "tinyunfold.commands.padnmf",
+                           "tinyunfold.commands.nmfd"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:

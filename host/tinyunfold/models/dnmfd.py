@@ -218,6 +218,7 @@ class DeepNMFD:
     eps : ε of the projection and division guard.
     n_epochs, batch_size : training schedule (mini-batches of training triplets).
     lr : exponent η of the multiplicative step ``W <- W ∘ ([∇]₋/[∇]₊)^η`` (η = 1 is (4.4.5)).
+    guard : δ/mean([∇]₊ + [∇]₋) of the ratio ``([∇]₋ + δ)/([∇]₊ + δ)``; 0 is the plain rule.
     random_state : seed of the per-epoch permutation.
 
     Attributes
@@ -237,6 +238,7 @@ class DeepNMFD:
         n_epochs: int = 10,
         batch_size: int = 8,
         lr: float = 1.0,
+        guard: float = 0.01,
         random_state: int | None = 0,
         progress: bool = False,
     ) -> None:
@@ -249,6 +251,7 @@ class DeepNMFD:
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.guard = guard
         self.random_state = random_state
         self.progress = progress
 
@@ -324,7 +327,11 @@ class DeepNMFD:
             X, S, self.W_hat_, self.W_layers_, states, self.n_targets, self.alpha_s, self.eps
         )
         mask = rank_mask(self.ranks)
-        ratio = (gWm + self.eps) / (gWp + self.eps)
+        # Guard δ relative to the layer's gradient scale: entries whose gradient parts are both
+        # negligible (e.g. dictionaries no mixture of the mini-batch uses) keep their value
+        # instead of jumping by an arbitrary ratio of two tiny numbers.
+        delta = self.guard * (gWp + gWm).mean(axis=(1, 2, 3), keepdims=True) + self.eps
+        ratio = (gWm + delta) / (gWp + delta)
         Wn = self.W_layers_ * ratio**self.lr  # eq. (4.4.5)
         self.W_layers_ = np.maximum(self.eps, Wn) * mask
         return value

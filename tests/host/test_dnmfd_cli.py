@@ -1,0 +1,104 @@
+"""`tinyunfold train dnmfd` + `tinyunfold evaluate` on a small synthetic mdof dataset."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tinyunfold.cli import main
+from tinyunfold.errors import TinyUnfoldError
+from tinyunfold.modelfile import load_model
+
+
+@pytest.fixture(scope="module")
+def d1(tmp_path_factory):
+    root = tmp_path_factory.mktemp("d1") / "d1"
+    rc = main(["dataset", "mdof", "--preset", "dataset1", "--out", str(root), "--no-progress"])
+    assert rc == 0
+    return root
+
+
+def test_train_and_evaluate_dnmfd(d1, tmp_path, capsys):
+    out = tmp_path / "m.tum"
+    rc = main(
+        [
+            "train",
+            "dnmfd",
+            "--dataset",
+            str(d1),
+            "--out",
+            str(out),
+            "--no-progress",
+            "--set",
+            "features.n_bands=32",
+            "--set",
+            "model.n_layers=30",
+            "--set",
+            "model.n_discriminative=3",
+            "--set",
+            "model.n_epochs=2",
+            "--set",
+            "model.init_iter=60",
+        ]
+    )
+    assert rc == 0
+    model = load_model(out, kind="dnmfd")
+    p = model.params
+    assert p["n_layers"] == 30 and p["n_discriminative"] == 3
+    assert model.arrays["W_layers"].shape[0] == 3
+    assert len(p["layout"]["ranks"]) == model.arrays["W_hat"].shape[0]  # one row per dictionary
+    assert model.arrays["thresholds"].shape == (2,)
+    loss = json.loads((tmp_path / "m.tum.loss.json").read_text())["loss"]
+    assert len(loss) == 2 and loss[1] <= loss[0]
+    capsys.readouterr()
+    rep_dir = tmp_path / "rep"
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(out),
+                "--dataset",
+                str(d1),
+                "--out",
+                str(rep_dir),
+                "--no-plots",
+            ]
+        )
+        == 0
+    )
+    text = capsys.readouterr().out
+    assert "dnmfd [threshold]" in text and "KL-NMFD fixed W" in text
+    rep = json.loads((rep_dir / "report.json").read_text())
+    scores = rep["methods"]["dnmfd"]["scores"]["threshold"]
+    assert 0 <= scores["hit_accuracy"] <= 1
+    idx = np.array(rep["methods"]["dnmfd"]["index"])
+    assert idx.shape[1] == 2 and np.all(idx > 0)
+
+
+def test_config_errors(tmp_path, capsys):
+    from tinyunfold.commands.nmfd import load_dnmfd_config
+
+    with pytest.raises(TinyUnfoldError, match="unknown config keys"):
+        load_dnmfd_config(None, ["model.context=7"])
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[modle]\nn_layers = 3\n")
+    with pytest.raises(TinyUnfoldError, match="unknown section"):
+        load_dnmfd_config(str(bad), [])
+    cfg = load_dnmfd_config(None, ["model.lr=0.5", "detection.shifted=true"])
+    assert cfg["model"]["lr"] == 0.5 and cfg["detection"]["shifted"] is True
+    rc = main(
+        [
+            "train",
+            "dnmfd",
+            "--dataset",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "x.tum"),
+            "--set",
+            "model.nope=1",
+        ]
+    )
+    assert rc == 2 and "unknown config keys" in capsys.readouterr().err
