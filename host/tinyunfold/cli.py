@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "tinyunfold.commands.evaluate",
     "tinyunfold.commands.dataset",
     "tinyunfold.commands.importers",
+    "tinyunfold.commands.detect",
     "tinyunfold.commands.dkf",
     "tinyunfold.commands.nmfd",
 ]

@@ -244,7 +244,8 @@ def train_from_dataset(
         ur_background=bool(dc.get("ur_background", False)),
     )
     extra = {"input_scale": scale, "config": cfg,
-             "noise_blocks": cfg["model"].get("noise_blocks", "one")}
+             "noise_blocks": cfg["model"].get("noise_blocks", "one"),
+             "window_samples": int(len(train[0].audio)), "n_frames": int(X[0].shape[1])}
     return est, det, extra
 
 
@@ -261,7 +262,6 @@ def score_mixtures(
     index: np.ndarray, mixtures: Sequence[Any], classes: Sequence[str], det: Detector
 ) -> dict[str, Any]:
     """Per-class x per-SNR detection rates, false positives and two-hit results of one method."""
-    L = len(classes)
     out: dict[str, Any] = {}
     rules = {"threshold": det.decide(index, "threshold")}
     if det.ur is not None:
@@ -299,7 +299,6 @@ def score_mixtures(
             "two_hit": None if not two[0] else {
                 "n": two[0], "top2_known_count": two[1] / two[0], "thresholded": two[2] / two[0]},
         }
-    del L
     return out
 
 

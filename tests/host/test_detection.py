@@ -1,0 +1,117 @@
+"""Detection indices (4.3.28-4.3.30), the time-shifted variant, thresholds (4.3.32), top-k and the
+uncertainty reduction (4.3.34-4.3.38)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tinyunfold.detection import (
+    Detector,
+    UncertaintyReduction,
+    activation_indices,
+    beta_divergence,
+    decide,
+    detection_indices,
+    fit_thresholds,
+    fit_ur_matrix,
+    ur_infer,
+)
+from tinyunfold.evaluation import confusion, label_sets
+from tinyunfold.models.padnmf import BlockLayout
+
+LAY = BlockLayout(n_bins=3, context=2, ranks=(3, 3, 2, 2), block_class=(0, 1, 1),
+                  class_names=("a", "b"))
+
+
+def _gm(v: np.ndarray) -> float:
+    return float(np.exp(np.mean(np.log(v))))
+
+
+def test_diagonal_indices_by_hand() -> None:
+    rng = np.random.default_rng(0)
+    H = rng.uniform(0.1, 2.0, (LAY.rank, 5))
+    res = detection_indices(H, LAY)
+    d_a = np.diag(H[0:3, :3])
+    d_b = np.concatenate([np.diag(H[3:6, :3]), np.diag(H[6:8, :2])])
+    np.testing.assert_allclose(res.index[0], [_gm(d_a), _gm(d_b)], rtol=1e-12)
+    np.testing.assert_allclose(res.partial[0], [_gm(d_a), _gm(np.diag(H[3:6, :3])),
+                                                 _gm(np.diag(H[6:8, :2]))], rtol=1e-12)
+
+
+def test_shifted_indices_find_a_late_onset() -> None:
+    H = np.full((LAY.rank, 6), 1e-3)
+    for s in range(3):  # class a hit starting at frame 2: atom s active at frame 2+s
+        H[s, 2 + s] = 5.0
+    plain = detection_indices(H, LAY)
+    shifted = detection_indices(H, LAY, shifted=True)
+    assert plain.index[0, 0] == pytest.approx(1e-3)
+    assert shifted.index[0, 0] == pytest.approx(5.0)
+    assert shifted.shift[0, 0] == 2
+    assert shifted.index[0, 1] == pytest.approx(1e-3)
+    # batch of two gives the same per-item answer
+    both = detection_indices(np.stack([H, H * 2]), LAY, shifted=True)
+    np.testing.assert_allclose(both.index[1], 2 * shifted.index[0])
+
+
+def test_activation_indices() -> None:
+    H = np.ones((LAY.rank, 4))
+    H[6:8] = 3.0
+    res = activation_indices(H, LAY)
+    np.testing.assert_allclose(res.index[0], [3.0, 3.0 + 6.0])
+
+
+def test_thresholds_and_decision() -> None:
+    I0 = np.array([[1.0, 4.0], [4.0, 1.0], [2.0, 2.0]])
+    np.testing.assert_allclose(fit_thresholds(I0, "gm"), [2.0, 2.0])
+    np.testing.assert_allclose(fit_thresholds(I0, "max", margin=2.0), [8.0, 8.0])
+    with pytest.raises(Exception, match="no-hit"):
+        fit_thresholds(np.zeros((0, 2)))
+    tau = np.array([1.0, 1.0, 5.0])
+    idx = np.array([[3.0, 2.0, 4.0], [0.5, 0.2, 0.1], [3.0, 2.0, 6.0]])
+    assert decide(idx, tau) == [[0], [], [2]]  # 4.0 <= tau_2: class 2 is not a candidate
+    assert decide(idx, tau, top_k=2) == [[0, 1], [], [2, 0]]
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0, 2.0])
+def test_uncertainty_reduction_recovers_labels(beta: float) -> None:
+    rng = np.random.default_rng(1)
+    A_true = np.array([[5.0, 0.5, 0.3], [0.4, 4.0, 0.6], [0.2, 0.7, 6.0]])
+    labels = np.eye(3)[:, rng.integers(0, 3, 30)]
+    I_Q = A_true @ labels * rng.uniform(0.95, 1.05, labels.shape)
+    A = fit_ur_matrix(I_Q, labels, beta, n_iter=3000)
+    # each column of Â is the (β-)mean of the indices of its class: close to A_true
+    np.testing.assert_allclose(A, A_true, rtol=0.06)
+    lat = ur_infer((A_true @ np.eye(3)).T, A, beta, alpha=0.0, n_iter=3000)
+    assert np.all(np.argmax(lat, axis=1) == [0, 1, 2])
+    assert np.all(np.diag(lat) > 0.8)
+    # the ℓp prior shrinks the latent vector
+    lat_p = ur_infer((A_true @ np.eye(3)).T, A, beta, alpha=2.0, p=0.5, n_iter=3000)
+    assert lat_p.sum() < lat.sum()
+
+
+def test_beta_divergence_is_zero_on_equal_arguments() -> None:
+    X = np.array([1.0, 2.0, 3.0])
+    for beta in (0.0, 1.0, 2.0, 0.5):
+        assert beta_divergence(X, X, beta) == pytest.approx(0.0, abs=1e-12)
+        assert beta_divergence(X, X * 1.5, beta) > 0
+
+
+def test_detector_roundtrip_and_ur_decision() -> None:
+    rng = np.random.default_rng(2)
+    idx = np.abs(rng.normal(size=(6, 2))) * 1e-6
+    ur = UncertaintyReduction(beta=1.0).fit(idx, [[0], [1], [], [0], [1], []], 2)
+    det = Detector(shifted=True, rule="max", margin=1.0, thresholds=np.array([1e-6, 2e-6]),
+                   ur=ur, train_index=idx, train_labels=[[0], [1], [], [0], [1], []])
+    det2 = Detector.from_model({"detection": det.to_params()}, det.arrays())
+    assert det2.shifted and det2.ur is not None and det2.ur.scale == pytest.approx(ur.scale)
+    assert det2.decide(idx, "ur") == det.decide(idx, "ur")
+    assert det2.decide(idx) == decide(idx, det.thresholds)
+
+
+def test_confusion_counts() -> None:
+    true = label_sets(["a", "b", "none", "none", "a"], ["a", "b"])
+    pred = [[0], [0], [], [1], []]
+    c = confusion(pred, true, 2)
+    assert c["tp_rate"] == [0.5, 0.0] and c["tn_rate"] == 0.5
+    assert c["fp_rate"] == [0.0, 0.5] and c["accuracy"] == pytest.approx(2 / 5)
