@@ -61,7 +61,7 @@ training mixtures only. The loss curve is written next to the model (<out>.loss.
 
 MODEL_KEYS = {"n_layers", "n_discriminative", "context", "target_rank", "noise_rank", "alpha_h",
               "alpha_s", "eps", "n_epochs", "batch_size", "init_iter", "seed", "device",
-              "dtype"}
+              "dtype", "n_threads"}
 DETECTION_KEYS = {"shifted", "threshold_rule", "margin", "top_k", "ur_beta", "ur_alpha", "ur_p",
                   "ur_background"}
 

@@ -44,7 +44,8 @@ on numpy arrays and on torch tensors (CPU or GPU) alike.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -350,6 +351,20 @@ def block_nmf(
     return W
 
 
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Temporarily set torch's CPU thread count (None: leave it)."""
+    import torch
+
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
 # -------------------------------------------------------------------------------- the model
 class PADNMF:
     """PAD-NMF / Deep-NMF hit detector (thesis 4.3 / 4.2), one class for both kinds.
@@ -366,6 +381,8 @@ class PADNMF:
     n_epochs, batch_size : Algorithm 4.3.2. init_iter : NMF iterations per initialisation block.
     seed : permutation of the training set and the initialisation's W⁽⁰⁾.
     device, dtype : torch device/dtype for training ("cpu"/"cuda", "float64"/"float32").
+    n_threads : torch CPU threads while this model computes (1 is fastest on a shared 2-core
+        machine: BLAS threads spinning against other processes cost far more than they give).
 
     Attributes
     ----------
@@ -391,6 +408,7 @@ class PADNMF:
         seed: int = 0,
         device: str = "cpu",
         dtype: str = "float64",
+        n_threads: int = 1,
     ) -> None:
         self.kind = kind
         self.n_layers = n_layers
@@ -408,6 +426,7 @@ class PADNMF:
         self.seed = seed
         self.device = device
         self.dtype = dtype
+        self.n_threads = n_threads
 
     # ---------------------------------------------------------------- derived switches
     @property
@@ -523,20 +542,30 @@ class PADNMF:
     ) -> np.ndarray:
         """Forward pass of every mixture. specs: list of (m', n) -> H⁽ᴷ⁾: (B, r, n).
 
-        ``dtype=np.float32`` runs the same operations in float32 (numpy/BLAS summation order, not
-        the CMSIS order of the firmware golden model) to measure the precision loss.
+        Runs in torch (``device``, ``n_threads``). ``dtype=np.float32`` runs the same operations in
+        float32 (BLAS summation order, not the CMSIS order of a firmware golden model) to measure
+        the precision loss.
         """
         n = self._check_specs(specs)
         _, MH = self._masks(n)
-        sched = [(np.asarray(W, dtype=dtype), c) for W, c in self._schedule()]
-        eps = dtype(self.eps) if dtype is np.float32 else self.eps
+        import torch
+
+        tdt = torch.float32 if dtype is np.float32 else torch.float64
+        dev = torch.device(self.device)
+
+        def conv(a: np.ndarray) -> Any:
+            return torch.as_tensor(np.ascontiguousarray(a), dtype=tdt, device=dev)
+
+        sched = [(conv(W), c) for W, c in self._schedule()]
+        eps, alpha = float(self.eps), float(self.alpha_h)
         out = []
         for b0 in range(0, len(specs), batch):
             chunk = specs[b0 : b0 + batch]
-            X = stack_columns(chunk, self.context).astype(dtype)
-            M = None if MH is None else np.tile(MH, (1, len(chunk))).astype(dtype)
-            H0 = self._h0(n, len(chunk)).astype(dtype)
-            H = run_layers(H0, X, sched, dtype(self.alpha_h), eps, M)
+            X = conv(stack_columns(chunk, self.context))
+            M = None if MH is None else conv(np.tile(MH, (1, len(chunk))))
+            with torch_threads(self.n_threads):
+                H = run_layers(conv(self._h0(n, len(chunk))), X, sched, alpha, eps, M)
+            H = H.cpu().numpy()
             out.append(H.reshape(H.shape[0], len(chunk), n).transpose(1, 0, 2))
         return np.concatenate(out, axis=0)
 
@@ -561,6 +590,15 @@ class PADNMF:
         targets : Q clean target spectrograms S̃_q (zeros for a no-hit mixture), each (m', n).
         progress : called as progress(batch_index, n_batches_total, loss).
         """
+        with torch_threads(self.n_threads):
+            return self._fit(mixtures, targets, progress)
+
+    def _fit(
+        self,
+        mixtures: Sequence[np.ndarray],
+        targets: Sequence[np.ndarray],
+        progress: Callable[[int, int, float], None] | None,
+    ) -> PADNMF:
         import torch
 
         if not hasattr(self, "layout_"):
