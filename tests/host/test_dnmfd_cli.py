@@ -102,3 +102,20 @@ def test_config_errors(tmp_path, capsys):
         ]
     )
     assert rc == 2 and "unknown config keys" in capsys.readouterr().err
+
+
+def test_dnmfd_detection_index_definition():
+    """I(l) = GM over the class's target dictionaries of H(j) at the onset frame (rank-1 blocks
+    of the shared PAD-NMF indices); shifted: maximum of that GM over onset frames."""
+    from tinyunfold.commands.nmfd import dnmfd_layout
+    from tinyunfold.detection import detection_indices
+
+    rng = np.random.default_rng(0)
+    H = rng.uniform(0.01, 1.0, (3, 5, 9))  # B = 3, J̄ = 5 (4 targets: classes 0,0,1,1), n = 9
+    layout = dnmfd_layout(m=7, block_class=[0, 0, 1, 1], n_dicts=5, classes=["a", "b"])
+    res = detection_indices(H, layout)
+    np.testing.assert_allclose(res.index[:, 0], np.sqrt(H[:, 0, 0] * H[:, 1, 0]))
+    np.testing.assert_allclose(res.index[:, 1], np.sqrt(H[:, 2, 0] * H[:, 3, 0]))
+    sh = detection_indices(H, layout, shifted=True)
+    np.testing.assert_allclose(sh.index[:, 1], np.sqrt(H[:, 2] * H[:, 3]).max(axis=1))
+    np.testing.assert_array_equal(sh.shift[:, 1], np.sqrt(H[:, 2] * H[:, 3]).argmax(axis=1))

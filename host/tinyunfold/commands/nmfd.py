@@ -91,6 +91,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--variant", choices=("printed", "thesis"), default="thesis")
     c.add_argument("--json", action="store_true", help="print JSON instead of a table")
     c.set_defaults(func=_cmd_complexity)
+    register_bench(ns)
 
 
 def _feature_args(p: argparse.ArgumentParser) -> None:
@@ -648,6 +649,8 @@ def train_dnmfd_from_dataset(
         "config": cfg,
         "layout": layout.to_params(),
         "train_seconds": round(train_s, 2),
+        "window_samples": int(len(train[0].audio)),
+        "n_frames": int(X[0].shape[1]),
     }
     return est, adapter, det, extra
 
@@ -746,3 +749,209 @@ def evaluate_dnmfd(model: Any, args: argparse.Namespace) -> int:
     results = evaluate_methods(methods, ds, feats, scale, progress=True)
     print(report(results, ds, args.out, plots=not args.no_plots))
     return 0
+
+
+# ============================================================================ bench
+BENCH_HELP = """\
+The NMFD experiments of docs/nmfd.md (long; `make bench` runs them through pytest -m slow).
+
+  swimmer  ARD-NMF (Fig. 3.3) and ARD-NMFD (Fig. 3.4) on the swimmer data for several seeds:
+           r-hat, J-hat, ranks, how many of the 13 parts come out whole.
+  detect   Deep-NMFD vs PAD-NMF vs Deep-NMF vs fixed-dictionary KL-NMF / KL-NMFD on the mdof
+           presets (dataset1, dataset2, dataset2-hard): hit accuracy per SNR, false positives,
+           training time and forward-pass MFLOPs (eqs. 4.5.1, 4.5.3, 4.5.5).
+"""
+
+
+def register_bench(ns: argparse._SubParsersAction) -> None:
+    b = ns.add_parser(
+        "bench",
+        help="run the NMFD experiments (swimmer ARD, detection comparison)",
+        description=BENCH_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    b.add_argument("what", choices=("swimmer", "detect"), help="which experiment")
+    b.add_argument("--out", default="bench-nmfd", help="output folder (datasets are cached here)")
+    b.add_argument("--seeds", type=int, default=3, help="swimmer: number of seeds (default 3)")
+    b.add_argument(
+        "--presets",
+        default="dataset1,dataset2,dataset2-hard",
+        help="detect: comma-separated mdof presets",
+    )
+    b.add_argument(
+        "--methods",
+        default="padnmf,deepnmf,dnmfd",
+        help="detect: comma-separated trained models (baselines come with them)",
+    )
+    b.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KIND.SECTION.KEY=VALUE",
+        help="detect: override a config value of one kind, e.g. "
+        "--set padnmf.model.n_layers=200 (repeat)",
+    )
+    b.set_defaults(func=_cmd_bench)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.what == "swimmer":
+        rows = bench_swimmer(args.seeds)
+        (out / "swimmer.json").write_text(json.dumps(rows, indent=1))
+        print(format_swimmer_bench(rows))
+        return 0
+    res = bench_detect(out, args.presets.split(","), args.methods.split(","), args.set)
+    (out / "detect.json").write_text(json.dumps(res, indent=1))
+    print(format_detect_bench(res))
+    (out / "detect.md").write_text(format_detect_bench(res) + "\n")
+    return 0
+
+
+def bench_swimmer(n_seeds: int, nmf_iter: int = 1000, nmfd_iter: int = 500) -> list[dict[str, Any]]:
+    rows = []
+    for seed in range(n_seeds):
+        rep, _, _ = run_swimmer(seed=seed, nmf_iter=nmf_iter, nmfd_iter=nmfd_iter, progress=False)
+        rows.append(
+            {
+                "seed": seed,
+                "r_hat": rep["ard_nmf"]["r_hat"],
+                "J_hat": rep["ard_nmfd"]["J_hat"],
+                "ranks_hat": rep["ard_nmfd"]["ranks_hat"],
+                "parts_recovered": rep["ard_nmfd"]["parts_recovered"],
+                "seconds_nmf": rep["ard_nmf"]["seconds"],
+                "seconds_nmfd": rep["ard_nmfd"]["seconds"],
+            }
+        )
+    return rows
+
+
+def format_swimmer_bench(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| seed | ARD-NMF r-hat (thesis 16) | ARD-NMFD J-hat (thesis 13) | ranks r_j-hat | "
+        "whole parts of 13 | s NMF / NMFD |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['seed']} | {r['r_hat']} | {r['J_hat']} | "
+            f"{' '.join(map(str, sorted(r['ranks_hat'])))} | {r['parts_recovered']} | "
+            f"{r['seconds_nmf']:.0f} / {r['seconds_nmfd']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def _forward_mflops(kind: str, est: Any, n_frames: int) -> float:
+    """Forward-pass cost of a trained model by the formulas of section 4.5 (MFLOPs)."""
+    from tinyunfold import complexity as cx
+
+    if kind == "dnmfd":
+        e = est.est if hasattr(est, "est") else est
+        return cx.cost_deep_nmfd(list(e.ranks), n_frames, e.W_hat_.shape[1], e.n_layers) / 1e6
+    lay = est.layout_
+    r, m, T = lay.rank, lay.n_bins, lay.context
+    if kind == "padnmf":
+        return cx.cost_pad_nmf(r, n_frames, m, T, est.n_layers) / 1e6
+    return cx.cost_deep_nmf(r, n_frames, m, T, est.n_layers, est.n_discriminative) / 1e6
+
+
+def bench_detect(
+    out: Path, presets: list[str], methods: list[str], overrides: list[str]
+) -> dict[str, Any]:
+    """Train each method on each preset, evaluate it with its baselines on the test mixtures."""
+    from tinyunfold.commands.padnmf import load_config
+    from tinyunfold.datasets import load_dataset
+    from tinyunfold.evaluation import evaluate_methods, train_from_dataset
+    from tinyunfold.models import baselines
+
+    results: dict[str, Any] = {}
+    for preset in presets:
+        root = out / preset
+        if not (root / "labels.csv").is_file():
+            from tinyunfold.cli import main as cli_main
+
+            rc = cli_main(
+                ["dataset", "mdof", "--preset", preset, "--out", str(root), "--no-progress"]
+            )
+            if rc != 0:
+                raise TinyUnfoldError(f"could not generate the {preset} dataset")
+        ds = load_dataset(root)
+        res_p: dict[str, Any] = {}
+        for kind in methods:
+            sets = [s.split(".", 1)[1] for s in overrides if s.startswith(kind + ".")]
+            t0 = time.time()
+            if kind == "dnmfd":
+                cfg = load_dnmfd_config(None, sets)
+                est, adapter, det, extra = train_dnmfd_from_dataset(ds, cfg, progress=False)
+                model_est: Any = adapter
+                base = {"KL-NMFD fixed W": fixed_dictionary_baseline(adapter)}
+            else:
+                cfg = load_config(None, sets)
+                model_est, det, extra = train_from_dataset(ds, kind, cfg, progress=False)
+                base = {f"KL-NMF fixed W ({kind} init)": baselines.fixed_dictionary(model_est)}
+            train_s = time.time() - t0
+            from tinyunfold.features import SpectrogramParams
+
+            feats = SpectrogramParams.from_dict(
+                extra["features"] if "features" in extra else model_est.features_
+            )
+            scale = float(extra["input_scale"])
+            opts = {
+                "shifted": det.shifted,
+                "rule": det.rule,
+                "margin": det.margin,
+                "top_k": det.top_k,
+                "ur_beta": None,
+            }
+            meths: dict[str, Any] = {kind: (model_est, det, {})}
+            meths.update({k: (v, None, opts) for k, v in base.items()})
+            ev = evaluate_methods(meths, ds, feats, scale, progress=False)
+            n_frames = int(extra.get("n_frames", 0))
+            for name, r in ev.items():
+                sc = r["scores"]["threshold"]
+                res_p[name] = {
+                    "rate": sc["rate"],
+                    "hit_accuracy": sc["hit_accuracy"],
+                    "false_positive_rate": sc["false_positive_rate"],
+                    "two_hit": sc["two_hit"],
+                    "train_seconds": round(train_s, 1) if name == kind else 0.0,
+                    "forward_mflops": _forward_mflops(kind, model_est, n_frames),
+                }
+            print(f"[{preset}] {kind}: trained in {train_s:.1f} s", flush=True)
+        results[preset] = res_p
+    return results
+
+
+def format_detect_bench(results: dict[str, Any]) -> str:
+    lines = []
+    for preset, res in results.items():
+        snrs = sorted(
+            {s for r in res.values() for c in r["rate"].values() for s in c},
+            key=lambda s: float(s) if s != "n/a" else 1e9,
+        )
+        lines.append(
+            f"\n**{preset}** — hit accuracy (correct class) per SNR, false positives "
+            "on no-hit test mixtures, training time, forward MFLOPs (4.5.x)\n"
+        )
+        lines.append(
+            "| method | "
+            + " | ".join(f"{s} dB" for s in snrs)
+            + " | all hits | FP | train s | MFLOP |"
+        )
+        lines.append("|---" * (len(snrs) + 5) + "|")
+        for name, r in res.items():
+            cells = []
+            for s in snrs:
+                vals = [c[s] for c in r["rate"].values() if s in c]
+                cells.append(f"{100 * float(np.mean(vals)):.0f}%" if vals else "-")
+            fp = r["false_positive_rate"]
+            ha = r["hit_accuracy"]
+            lines.append(
+                f"| {name} | "
+                + " | ".join(cells)
+                + f" | {'-' if ha is None else f'{100 * ha:.1f}%'}"
+                + f" | {'-' if fp is None else f'{100 * fp:.0f}%'}"
+                + f" | {r['train_seconds']:.0f} | {r['forward_mflops']:.2f} |"
+            )
+    return "\n".join(lines)
