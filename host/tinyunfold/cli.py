@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "tinyunfold.commands.dataset",
     "tinyunfold.commands.importers",
     "tinyunfold.commands.detect",
+    "tinyunfold.commands.padnmf",
     "tinyunfold.commands.dkf",
     "tinyunfold.commands.nmfd",
 ]

@@ -233,7 +233,10 @@ def train_from_dataset(
                 bar.set_postfix(loss=f"{loss:.4g}")
 
             est.fit(X, S, progress=cb)
-    H = transform_many(est, X, "forward (train)", progress)
+    if est.n_discriminative > 1 and est.dtype == "float64":
+        H = est.transform_training_set()  # reuses the cached fixed layers of the training
+    else:
+        H = transform_many(est, X, "forward (train)", progress)
     dc = cfg["detection"]
     det = fit_detector(
         H, label_sets_of(train, ds.classes), est.layout_,
@@ -459,3 +462,112 @@ def evaluate_model(model: Any, args: Any) -> int:
     results = evaluate_methods(methods, ds, feats, scale, progress=True)
     print(report(results, ds, args.out, plots=not args.no_plots))
     return 0
+
+
+# ================================================================================== bench
+def speed_comparison(est: Any, ds: Any, feats: Any, scale: float, batch: int,
+                     repeats: int = 1) -> dict[str, float]:
+    """Seconds per mini-batch: hand-derived split gradients with cached fixed layers (ours) vs a
+    straightforward torch-autograd implementation (all K layers every batch, backward by
+    autograd; it yields only ∇, not the [∇]± the multiplicative update (4.3.9) needs)."""
+    import time
+
+    import torch
+
+    from tinyunfold.models.padnmf import kl_layer, split_gradients, stack_columns, torch_threads
+
+    train, _ = train_split(ds)
+    mix = train[:batch]
+    X = [spectrogram(m.audio, feats, scale) for m in mix]
+    S = [spectrogram(m.target_stem, feats, scale) if m.target_stem is not None
+         else np.zeros_like(x) for m, x in zip(mix, X, strict=True)]
+    n = X[0].shape[1]
+    Xs = stack_columns(X, est.context)
+    Ss = stack_columns(S, est.context)
+    t = lambda a: torch.as_tensor(a, dtype=torch.float64)  # noqa: E731
+    _, MH = est._masks(n)
+    M = None if MH is None else t(np.tile(MH, (1, len(mix))))
+    Wd = [t(W) for W in est.W_disc_]
+    Wf = t(est.W_fixed_)
+    out: dict[str, float] = {}
+    with torch_threads(est.n_threads):
+        t0 = time.perf_counter()
+        Hf = est.cached_fixed_states(Xs, len(mix), n, torch.float64, torch.device("cpu"))
+        out["fixed_layers_once_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            split_gradients(Hf, Wd, Wf, t(Xs), t(Ss), est.layout_.target_rank, est.alpha_h,
+                            est.alpha_s_eff, est.eps, M)
+        out["split_gradients_per_batch_s"] = (time.perf_counter() - t0) / repeats
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            Wg = [W.clone().requires_grad_(True) for W in Wd]
+            H = t(est._h0(n, len(mix)))
+            Xt = t(Xs)
+            for _k in range(est.n_layers - est.n_discriminative):
+                H = kl_layer(H, Wf, Xt, Wf.sum(0)[:, None] + est.alpha_h, est.eps, M)
+            for W in Wg:
+                H = kl_layer(H, W, Xt, W.sum(0)[:, None] + est.alpha_h, est.eps, M)
+            rs = est.layout_.target_rank
+            Vs = Wf[:, :rs] @ H[:rs]
+            Y = Vs + Wf[:, rs:] @ H[rs:] + est.eps
+            St = t(Ss)
+            loss = 0.5 * ((Vs / Y * Xt - St) ** 2).sum() + 0.5 * est.alpha_s_eff * (
+                (St - Vs) ** 2).sum()
+            loss.backward()
+        out["autograd_all_layers_per_batch_s"] = (time.perf_counter() - t0) / repeats
+    out["batch"] = float(len(mix))
+    return out
+
+
+def bench(ds_path: str, cfg: dict[str, dict[str, Any]], out_dir: str,
+          kinds: Sequence[str] = ("padnmf", "deepnmf"), progress: bool = True,
+          speed: bool = True, plots: bool = True) -> dict[str, Any]:
+    """Train every kind on the dataset, evaluate them and the fixed-dictionary baselines."""
+    import copy
+    import json
+    import time
+    from pathlib import Path
+
+    from tinyunfold.datasets import load_dataset
+    from tinyunfold.modelfile import save_model
+    from tinyunfold.models import baselines
+
+    ds = load_dataset(ds_path)
+    d = Path(out_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    methods: dict[str, Any] = {}
+    timing: dict[str, Any] = {}
+    first = None
+    for kind in kinds:
+        kc = copy.deepcopy(cfg)
+        t0 = time.perf_counter()
+        est, det, extra = train_from_dataset(ds, kind, kc, progress)
+        timing[f"train_{kind}_s"] = time.perf_counter() - t0
+        save_model(d / f"{kind}.tum",
+                   est.to_modelfile({"detection": det.to_params(), **extra}, det.arrays()))
+        methods[kind] = (est, det, {})
+        if first is None:
+            first = (est, det, extra)
+    assert first is not None
+    est, det, extra = first
+    feats, scale = model_front_end(est.to_modelfile({"input_scale": extra["input_scale"]}
+                                                    ).params)
+    opts = {"shifted": det.shifted, "rule": det.rule, "margin": det.margin, "top_k": det.top_k,
+            "ur_beta": None}
+    targets, noise = init_sets(ds, feats, scale, extra["noise_blocks"])
+    methods["KL-NMF fixed W, T context"] = (baselines.fixed_dictionary(est), None, opts)
+    methods["KL-NMF fixed W, T=1"] = (
+        baselines.no_context(targets, noise, ds.classes, est.n_layers, est.target_rank,
+                             est.noise_rank, est.alpha_h, est.eps, est.init_iter),
+        None, {**opts, "activation": True, "shifted": False})
+    t0 = time.perf_counter()
+    results = evaluate_methods(methods, ds, feats, scale, progress)
+    timing["evaluate_all_s"] = time.perf_counter() - t0
+    if speed:
+        timing["speed"] = speed_comparison(est, ds, feats, scale,
+                                           min(est.batch_size, len(train_split(ds)[0])))
+    text = report(results, ds, str(d), plots)
+    (d / "timing.json").write_text(json.dumps(timing, indent=1))
+    (d / "config.json").write_text(json.dumps(cfg, indent=1))
+    return {"text": text, "timing": timing, "results": results}

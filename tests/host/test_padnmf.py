@@ -169,3 +169,11 @@ def test_transform_equals_cached_fixed_states_plus_disc_layers() -> None:
     MH = np.tile(h_mask(est.layout_, 8), (1, 2))
     H2 = run_layers(Hf, X, [(W, 1) for W in est.W_disc_], 0.0, 1e-12, MH)
     np.testing.assert_allclose(H.transpose(1, 0, 2).reshape(H2.shape), H2, rtol=1e-12)
+
+
+def test_training_set_outputs_from_cache_equal_transform() -> None:
+    targets, noise, mixes, stems, _ = _toy_data(2)
+    est = PADNMF(n_layers=30, n_discriminative=3, context=3, target_rank=4, noise_rank=3,
+                 alpha_s=10.0, eps=1e-12, n_epochs=1, batch_size=8, init_iter=20)
+    est.init_dictionary(targets, noise, ["a", "b"]).fit(mixes, stems)
+    np.testing.assert_allclose(est.transform_training_set(), est.transform(mixes), rtol=1e-10)

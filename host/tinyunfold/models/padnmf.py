@@ -628,6 +628,7 @@ class PADNMF:
         total = n_batches * self.n_epochs
         step = 0
         self.loss_history_ = []
+        self._train_cache = (H_fix, X_all, Q, n)
         if not Wd:
             return self
         for _ in range(self.n_epochs):
@@ -650,7 +651,24 @@ class PADNMF:
                 if progress is not None:
                     progress(step, total, loss)
         self.W_disc_ = [W.detach().cpu().numpy().astype(np.float64) for W in Wd]
+        # kept (not saved) so the training set's outputs need no second K-C-layer pass
+        self._train_cache = (H_fix, X_all, Q, n)
         return self
+
+    def transform_training_set(self) -> np.ndarray:
+        """H⁽ᴷ⁾ of the mixtures of the last :meth:`fit`, (Q, r, n), from the cached H⁽ᴷ⁻ᶜ⁾."""
+        import torch
+
+        H_fix, X_all, Q, n = self._train_cache
+        _, MH = self._masks(n)
+        dt, dev = H_fix.dtype, H_fix.device
+        conv = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dt, device=dev)  # noqa: E731
+        M = None if MH is None else conv(np.tile(MH, (1, Q)))
+        with torch_threads(self.n_threads):
+            H = run_layers(H_fix, conv(X_all), [(conv(W), 1) for W in self.W_disc_],
+                           self.alpha_h, self.eps, M)
+        H = H.cpu().numpy().astype(np.float64)
+        return H.reshape(H.shape[0], Q, n).transpose(1, 0, 2)
 
     def cached_fixed_states(self, X_all: np.ndarray, Q: int, n: int, dt: Any, dev: Any) -> Any:
         """H⁽ᴷ⁻ᶜ⁾ of every column-stacked mixture, as a torch tensor (r, Q n)."""
