@@ -105,7 +105,8 @@ def test_ard_nmf_objective_decreases_l2():
     assert 1 <= model.rank_ <= 10
 
 
-def test_ard_nmfd_small_planted_problem():
+@pytest.mark.parametrize("prior", ["l1", "l2"])
+def test_ard_nmfd_small_planted_problem(prior):
     """Two planted patterns (ranks 3 and 1) among J = 5 candidates of rank 4."""
     rng = np.random.default_rng(4)
     W0 = np.zeros((2, 8, 3))
@@ -113,7 +114,7 @@ def test_ard_nmfd_small_planted_problem():
     W0[1, 6, 0] = 4.0
     H0 = (rng.uniform(size=(2, 400)) < 0.05) * 5.0
     X = rng.poisson(nmfd.convolve(W0, H0)).astype(float)
-    model = ard.ARDNMFD(n_dicts=5, max_rank=4, a=1e3, tau=1e-3, n_iter=150).fit(X)
+    model = ard.ARDNMFD(n_dicts=5, max_rank=4, prior=prior, a=1e3, tau=1e-3, n_iter=150).fit(X)
     assert model.n_dicts_ == 2
     assert sorted(model.ranks_[model.relevant_].tolist()) == [1, 3]
     assert np.all(model.ranks_[~model.relevant_] == 0)
