@@ -165,7 +165,7 @@ class TorchPredictor:
         return c
 
     def prepare(self, p: Any) -> dict[str, Any]:
-        """Per-forward constants (coefficients, the IMEX system matrix)."""
+        """Per-forward constants (coefficients, the IMEX system matrix or M⁻¹)."""
         torch = _torch()
         c = self.coefs(p)
         sysm = self.system
@@ -175,21 +175,37 @@ class TorchPredictor:
             return {"A": A, "Bu": Bu}
         M = c.get("M", torch.eye(sysm.n, dtype=torch.float64))
         Lin = c["K"] if sysm.kind == "continuous" else c["L"]
+        if sysm.scheme == "rk4":
+            return {"c": c, "M": M, "Lin": Lin, "M_inv": torch.linalg.inv(M)}
         lhs = M - sysm.dt * Lin  # (M - Δt L) x(k) = M x(k-1) + Δt (N + d), eq. (6.4.25)
         return {"c": c, "M": M, "lhs_inv": torch.linalg.inv(lhs)}
+
+    def _forcing(self, x: Any, c: dict[str, Any]) -> Any:
+        forcing = nonlinear_term(self.system.kind, c, x, _torch())
+        if "d" in c:
+            forcing = forcing + c["d"]
+        if self.sindy is not None:
+            forcing = forcing + self.sindy.term_torch(x)  # s^T Φ(x), eq. (6.4.15)
+        return forcing
 
     def __call__(self, x: Any, prep: dict[str, Any]) -> Any:
         sysm = self.system
         if sysm.kind == "linear":
             return x @ prep["A"].T + prep["Bu"]
         c = prep["c"]
+        if sysm.scheme == "rk4":
+
+            def rhs_fn(z: Any) -> Any:  # x' = M⁻¹ (L x + N(x) + d)
+                return (z @ prep["Lin"].T + self._forcing(z, c)) @ prep["M_inv"].T
+
+            h = sysm.dt
+            k1 = rhs_fn(x)
+            k2 = rhs_fn(x + 0.5 * h * k1)
+            k3 = rhs_fn(x + 0.5 * h * k2)
+            k4 = rhs_fn(x + h * k3)
+            return x + h / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
         rhs = x @ prep["M"].T
-        forcing = nonlinear_term(sysm.kind, c, x, _torch())
-        if "d" in c:
-            forcing = forcing + c["d"]
-        if self.sindy is not None:
-            forcing = forcing + self.sindy.term_torch(x)  # s^T Φ(x), eq. (6.4.15)
-        return (rhs + sysm.dt * forcing) @ prep["lhs_inv"].T
+        return (rhs + sysm.dt * self._forcing(x, c)) @ prep["lhs_inv"].T
 
 
 def predict_numpy(
@@ -204,12 +220,28 @@ def predict_numpy(
         return out
     M = coefs.get("M", np.eye(system.n))
     Lin = coefs["K"] if system.kind == "continuous" else coefs["L"]
-    forcing = nonlinear_term(system.kind, coefs, x)
-    if "d" in coefs:
-        forcing = forcing + coefs["d"]
-    if sindy is not None:
-        forcing = forcing + sindy.term_numpy(x)
-    rhs = x @ M.T + system.dt * forcing
+
+    def forcing_fn(z: np.ndarray) -> np.ndarray:
+        f = nonlinear_term(system.kind, coefs, z)
+        if "d" in coefs:
+            f = f + coefs["d"]
+        if sindy is not None:
+            f = f + sindy.term_numpy(z)
+        return f
+
+    if system.scheme == "rk4":
+        Minv = np.linalg.inv(M)
+
+        def rhs_fn(z: np.ndarray) -> np.ndarray:
+            return (z @ Lin.T + forcing_fn(z)) @ Minv.T
+
+        h = system.dt
+        k1 = rhs_fn(x)
+        k2 = rhs_fn(x + 0.5 * h * k1)
+        k3 = rhs_fn(x + 0.5 * h * k2)
+        k4 = rhs_fn(x + h * k3)
+        return x + h / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
+    rhs = x @ M.T + system.dt * forcing_fn(x)
     return np.linalg.solve(M - system.dt * Lin, rhs.T).T
 
 
@@ -569,7 +601,7 @@ class DeepKalmanFilter:
     def to_modelfile(self) -> ModelFile:
         s = self.system
         coefs = self.learned_coefs()
-        predictor = "linear" if s.is_linear else "imex"
+        predictor = "linear" if s.is_linear else s.scheme
         A, B, u = s.discrete_linear(coefs)  # learned p included; nonlinear: linear part only
         Bu = B @ u if B is not None and u is not None else np.zeros(s.n)
         arrays = {
@@ -688,9 +720,9 @@ def _validate(model: ModelFile) -> None:
     if gains.dtype != np.float32:
         raise ValueDomainError(f"dkf: gains must be float32, got {gains.dtype}")
     require_array(model, "p", ndim=1)
-    if pr["predictor"] not in ("linear", "imex"):
+    if pr["predictor"] not in ("linear", "imex", "rk4"):
         raise ValueDomainError(
-            f"dkf: predictor must be 'linear' or 'imex', got {pr['predictor']!r}"
+            f"dkf: predictor must be 'linear', 'imex' or 'rk4', got {pr['predictor']!r}"
         )
     if pr["backprop"] not in BACKPROP:
         raise ValueDomainError(f"dkf: backprop must be one of {BACKPROP}")
