@@ -255,7 +255,14 @@ def run_swimmer(
             "n_iter": nmf_iter,
             "seconds": round(t_nmf, 2),
         },
-        "ard_nmfd": dict(_ardd_report(nmfd, t_nmfd), thesis_J_hat=13, initial_J=26, initial_rank=6),
+        "ard_nmfd": dict(
+            _ardd_report(nmfd, t_nmfd),
+            thesis_J_hat=13,
+            initial_J=26,
+            initial_rank=6,
+            parts_recovered=len(swimmer.recovered_patterns(nmfd.W_, nmfd.relevant_)),
+            parts_total=len(swimmer.pattern_templates()),
+        ),
     }
     return report, nmf, nmfd
 
@@ -272,9 +279,11 @@ def _cmd_swimmer(args: argparse.Namespace) -> int:
         plot_ardd(nmfd, out / "ard_nmfd.png", image_shape=None)
     r = report
     print(f"ARD-NMF : r-hat = {r['ard_nmf']['r_hat']} (thesis 16), initial r = 32")
+    d = r["ard_nmfd"]
     print(
-        f"ARD-NMFD: J-hat = {r['ard_nmfd']['J_hat']} (thesis 13), initial J = 26; "
-        f"ranks of the survivors {r['ard_nmfd']['ranks_hat']}"
+        f"ARD-NMFD: J-hat = {d['J_hat']} (thesis 13), initial J = 26; ranks of the survivors "
+        f"{d['ranks_hat']}; {d['parts_recovered']} of the {d['parts_total']} swimmer parts "
+        "are one whole dictionary"
     )
     print(f"wrote {out}/report.json" + ("" if args.no_plots else " and figures"))
     return 0
