@@ -946,9 +946,9 @@ def format_detect_bench(results: dict[str, Any]) -> str:
         lines.append(
             "| method | "
             + " | ".join(f"{s} dB" for s in snrs)
-            + " | all hits | FP | train s | MFLOP |"
+            + " | all hits | FP | 2-hit top-2 | train s | MFLOP |"
         )
-        lines.append("|---" * (len(snrs) + 5) + "|")
+        lines.append("|---" * (len(snrs) + 6) + "|")
         for name, r in res.items():
             cells = []
             for s in snrs:
@@ -956,11 +956,14 @@ def format_detect_bench(results: dict[str, Any]) -> str:
                 cells.append(f"{100 * float(np.mean(vals)):.0f}%" if vals else "-")
             fp = r["false_positive_rate"]
             ha = r["hit_accuracy"]
+            th = r["two_hit"]
+            two = "-" if not th else f"{100 * th['top2_known_count']:.0f}%"
             lines.append(
                 f"| {name} | "
                 + " | ".join(cells)
                 + f" | {'-' if ha is None else f'{100 * ha:.1f}%'}"
                 + f" | {'-' if fp is None else f'{100 * fp:.0f}%'}"
+                + f" | {two}"
                 + f" | {r['train_seconds']:.0f} | {r['forward_mflops']:.2f} |"
             )
     return "\n".join(lines)
