@@ -53,13 +53,9 @@ __attribute__((naked)) void HardFault_Handler(void) {
                    "b tu_fault_report\n");
 }
 
-void Default_Handler(void) {
-    __asm volatile("tst lr, #4\n"
-                   "ite eq\n"
-                   "mrseq r0, msp\n"
-                   "mrsne r0, psp\n"
-                   "mrs r1, ipsr\n"
-                   "b tu_fault_report\n");
+/* Every other exception is reported the same way: a tail branch keeps LR (EXC_RETURN) intact. */
+__attribute__((naked)) void Default_Handler(void) {
+    __asm volatile("b HardFault_Handler\n");
 }
 
 __attribute__((section(".vectors"), used)) static void (*const vectors[16 + 32])(void) = {

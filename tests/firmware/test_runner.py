@@ -40,63 +40,32 @@ def test_wrong_input_size_is_reported(rng):
         run_vectors(b.board, b.artifact, np.ones((1, 17), np.float32), 6)
 
 
+def _cli(cmd: str, **paths) -> int:
+    """Run the CLI on a command line whose {name} fields are filled with ``paths``."""
+    return main(cmd.format(**{k: str(v) for k, v in paths.items()}).split())
+
+
 def test_cli_build_and_run(tmp_path, rng, capsys):
     W = rng.random((10, 3)).astype(np.float32)
-    save_model(tmp_path / "m.tum", NMFInference(W, n_layers=5, n_frames=2).to_modelfile())
-    np.save(tmp_path / "x.npy", rng.random((2, 10, 2)).astype(np.float32))
-    assert main(["build", "--model", str(tmp_path / "m.tum"), "--board", "mps2-an500"]) == 0
+    m, x, h = tmp_path / "m.tum", tmp_path / "x.npy", tmp_path / "h.npy"
+    save_model(m, NMFInference(W, n_layers=5, n_frames=2).to_modelfile())
+    np.save(x, rng.random((2, 10, 2)).astype(np.float32))
+    assert _cli("build --model {m} --board mps2-an500", m=m) == 0
     assert "flash" in capsys.readouterr().out
-    rc = main(
-        [
-            "run",
-            "--model",
-            str(tmp_path / "m.tum"),
-            "--board",
-            "mps2-an386",
-            "--input",
-            str(tmp_path / "x.npy"),
-            "--output",
-            str(tmp_path / "h.npy"),
-        ]
-    )
+    assert _cli("run --model {m} --board mps2-an386 --input {x} --output {h}", m=m, x=x, h=h) == 0
     out = capsys.readouterr().out
-    assert rc == 0 and "BIT-EXACT" in out and "instructions" in out
-    assert np.load(tmp_path / "h.npy").shape == (2, 6)
+    assert "BIT-EXACT" in out and "instructions" in out
+    assert np.load(h).shape == (2, 6)
 
 
 def test_cli_errors_are_clear(tmp_path, rng, capsys):
-    assert (
-        main(
-            [
-                "run",
-                "--model",
-                str(tmp_path / "none.tum"),
-                "--board",
-                "mps2-an386",
-                "--input",
-                "x.npy",
-            ]
-        )
-        == 2
-    )
+    m, x = tmp_path / "m.tum", tmp_path / "x.npy"
+    assert _cli("run --model {m} --board mps2-an386 --input {x}", m=m, x=x) == 2
     assert "does not exist" in capsys.readouterr().err
     W = rng.random((10, 3)).astype(np.float32)
-    save_model(tmp_path / "m.tum", NMFInference(W, n_layers=5, n_frames=2).to_modelfile())
-    np.save(tmp_path / "x.npy", rng.random((4, 3)).astype(np.float32))
-    assert (
-        main(
-            [
-                "run",
-                "--model",
-                str(tmp_path / "m.tum"),
-                "--board",
-                "mps2-an386",
-                "--input",
-                str(tmp_path / "x.npy"),
-            ]
-        )
-        == 2
-    )
+    save_model(m, NMFInference(W, n_layers=5, n_frames=2).to_modelfile())
+    np.save(x, rng.random((4, 3)).astype(np.float32))
+    assert _cli("run --model {m} --board mps2-an386 --input {x}", m=m, x=x) == 2
     assert "shape" in capsys.readouterr().err
-    assert main(["build", "--model", str(tmp_path / "m.tum"), "--board", "nope"]) == 2
+    assert _cli("build --model {m} --board nope", m=m) == 2
     assert "unknown board" in capsys.readouterr().err

@@ -63,21 +63,9 @@ def test_cli_stream(tmp_path, capsys):
     from tinyunfold.modelfile import save_model
 
     model, X = _model()
-    save_model(tmp_path / "m.tum", model)
-    np.save(tmp_path / "x.npy", X)
-    rc = main(
-        [
-            "stream",
-            "--model",
-            str(tmp_path / "m.tum"),
-            "--board",
-            "mps2-an386",
-            "--input",
-            str(tmp_path / "x.npy"),
-            "--output",
-            str(tmp_path / "o.npy"),
-        ]
-    )
-    assert rc == 0
+    m, x, o = tmp_path / "m.tum", tmp_path / "x.npy", tmp_path / "o.npy"
+    save_model(m, model)
+    np.save(x, X)
+    assert main(f"stream --model {m} --board mps2-an386 --input {x} --output {o}".split()) == 0
     assert "3/3 blocks bit-exact" in capsys.readouterr().out
-    assert np.load(tmp_path / "o.npy").shape == (3, 12)
+    assert np.load(o).shape == (3, 12)
