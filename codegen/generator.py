@@ -22,7 +22,7 @@ from tinyunfold.errors import ModelFileError
 from tinyunfold.modelfile import ModelFile, validate
 
 GENERATOR_VERSION = f"tinyunfold-codegen {__version__}"
-RUNTIME_ABI_VERSION = 1  # must equal TU_RUNTIME_ABI_VERSION in firmware/include/tinyunfold/status.h
+RUNTIME_ABI_VERSION = 2  # must equal TU_RUNTIME_ABI_VERSION in firmware/include/tinyunfold/status.h
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 OUTPUTS = ("tu_model_config.h", "tu_model.c")
 
@@ -83,15 +83,14 @@ def _context_nmf(model: ModelFile) -> dict[str, Any]:
         "N": c.n_frames,
         "K": c.n_layers,
         "W": c.W,
-        "Wt": c.Wt,
         "denom": c.denom,
         "eps": c.eps,
         "h0": c.h0,
         "alpha_h": float(model.params["alpha_h"]),
         "in_len": c.n_features * c.n_frames,
         "out_len": c.rank * c.n_frames,
-        "flash_const_bytes": 4 * (2 * c.W.size + c.denom.size),
-        "ram_scratch_bytes": 4 * (c.n_features + c.rank) * c.n_frames,
+        "flash_const_bytes": 4 * (c.W.size + c.denom.size),
+        "ram_scratch_bytes": 4 * (2 * c.n_features + c.rank) * c.n_frames,
     }
 
 

@@ -4,7 +4,7 @@ Per layer (thesis eq. 4.2.2 with the ε-projection 3.2.38), in the C's order::
 
     V   = W H                           arm_mat_mult_f32, F x N
     Q   = X / (V + ε)                   element-wise, F x N
-    U   = Wᵀ Q                          arm_mat_mult_f32 with the const Wᵀ, R x N
+    U   = Wᵀ Q                          as (Qᵀ W)ᵀ with arm_mat_mult_f32: W is stored once
     H   = max(ε, (H * U) / d)           d = Wᵀ1 + α_H precomputed (generation time), R
 """
 
@@ -24,7 +24,6 @@ class NMFConstants:
     """What the generator bakes into the firmware as const data."""
 
     W: np.ndarray  # (F, R) float32
-    Wt: np.ndarray  # (R, F) float32, Wᵀ for the second product
     denom: np.ndarray  # (R,) float32, Wᵀ1 + α_H
     eps: np.float32
     h0: np.float32
@@ -49,7 +48,6 @@ def constants(model: ModelFile) -> NMFConstants:
     h0 = initial_h(1, 1, p["h0"], p["h0_value"], F32)[0, 0]
     return NMFConstants(
         W=W,
-        Wt=np.ascontiguousarray(W.T),
         denom=denom,
         eps=F32(p["eps"]),
         h0=F32(h0),
@@ -73,6 +71,6 @@ def nmf_forward_f32(c: NMFConstants, X: np.ndarray) -> np.ndarray:
     for _ in range(c.n_layers):
         V = mat_mult_f32(c.W, H)
         Q = X / (V + c.eps)  # X ⊘ (WH + ε)
-        U = mat_mult_f32(c.Wt, Q)  # Wᵀ(X ⊘ (WH + ε))
+        U = mat_mult_f32(c.W.T, Q)  # Wᵀ(X ⊘ (WH + ε)); the C forms (Qᵀ W)ᵀ: same sums, same bits
         H = max_f32((H * U) / d, c.eps)  # eq. (4.2.2), projection (3.2.38)
     return H
