@@ -379,7 +379,7 @@ A TOML config (every key optional)::
     [features]              # as `train padnmf` (sample_rate = the dataset's)
     n_fft = 1024
     hop = 4096
-    n_bands = 48
+    n_bands = 48            # omit for the full spectrum (default)
     [model]
     n_layers = 100          # K (NMFD updates)
     n_discriminative = 10   # C trained layers (the last ones)
