@@ -21,6 +21,16 @@ from tinyunfold.models.dkf import (
 from tinyunfold.models.kalman import kalman_filter
 from tinyunfold.models.systems import simulate, system_from_toml
 
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny matrices: torch's thread pool only adds overhead (and contention on shared CPUs)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 DOC = {
     "name": "toy",
     "kind": "linear",

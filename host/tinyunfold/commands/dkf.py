@@ -129,6 +129,9 @@ def _train(args: argparse.Namespace) -> int:
     from tinyunfold.models.dkf import DeepKalmanFilter
     from tinyunfold.models.systems import load_system, load_trajectories
 
+    import torch
+
+    torch.set_num_threads(1)  # n x m matrices: a thread pool only adds overhead
     system = load_system(args.system)
     data = load_trajectories(args.trajectories, system)
     t0 = time.perf_counter()
