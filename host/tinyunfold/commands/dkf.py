@@ -126,10 +126,10 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    import torch
+
     from tinyunfold.models.dkf import DeepKalmanFilter
     from tinyunfold.models.systems import load_system, load_trajectories
-
-    import torch
 
     torch.set_num_threads(1)  # n x m matrices: a thread pool only adds overhead
     system = load_system(args.system)
