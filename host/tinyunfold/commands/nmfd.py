@@ -782,6 +782,7 @@ def register_bench(ns: argparse._SubParsersAction) -> None:
     b.add_argument("what", choices=("swimmer", "detect"), help="which experiment")
     b.add_argument("--out", default="bench-nmfd", help="output folder (datasets are cached here)")
     b.add_argument("--seeds", type=int, default=3, help="swimmer: number of seeds (default 3)")
+    b.add_argument("--nmfd-iter", type=int, default=500, help="swimmer: ARD-NMFD iterations")
     b.add_argument(
         "--presets",
         default="dataset1,dataset2,dataset2-hard",
@@ -807,7 +808,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.what == "swimmer":
-        rows = bench_swimmer(args.seeds)
+        rows = bench_swimmer(args.seeds, nmfd_iter=args.nmfd_iter)
         (out / "swimmer.json").write_text(json.dumps(rows, indent=1))
         print(format_swimmer_bench(rows))
         return 0
