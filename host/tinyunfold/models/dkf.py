@@ -369,6 +369,7 @@ class DeepKalmanFilter:
     sindy_cycles : number of SINDy re-initialisation cycles in step 2 (0 = skip).
     beyond : gain used after layer K (``"last"`` or ``"kalman"``).
     seed : batch order seed.
+    verbose : show a progress bar per training stage.
     """
 
     def __init__(
@@ -502,7 +503,11 @@ class DeepKalmanFilter:
         def run_stage(stage: int, opt: Any, controlled: bool) -> None:
             mask = np.ones((s.n, s.m))
             w_prev = None
-            for _ in range(self.epochs):
+            from tqdm import tqdm
+
+            bar = tqdm(range(self.epochs), desc=f"dkf stage {stage}", disable=not self.verbose,
+                       leave=False)  # fmt: skip
+            for _ in bar:
                 order = rng.permutation(N)
                 tot = 0.0
                 for b0 in range(0, N, self.batch_size):
@@ -535,6 +540,7 @@ class DeepKalmanFilter:
                     )
                 w = whiteness_deviation(np.moveaxis(full["innov"].numpy(), 1, 2)).mean(0)
                 log.loss.append(tot / N)
+                bar.set_postfix(loss=f"{tot / N:.4g}")
                 log.whiteness.append(w.tolist())
                 log.stage.append(stage)
                 if controlled and w_prev is not None:
