@@ -81,7 +81,9 @@ def test_integer_pcm_and_none_label(tmp_path: Path) -> None:
     for f in ("targets/knock/k.wav", "noise/n.wav", "mixtures/m1.wav", "mixtures/m2.wav"):
         scipy.io.wavfile.write(root / f, 16000, pcm)
     (root / "labels.csv").write_text("file,classes\nm1.wav,knock\nm2.wav,NONE\n")
+    (root / "targets" / ".ipynb_checkpoints").mkdir()  # hidden folders are not classes
     ds = load_dataset(root)
+    assert ds.classes == ["knock"]
     np.testing.assert_array_equal(ds.noise[0], pcm / 32768.0)
     assert ds.mixtures[0].classes == ("knock",) and ds.mixtures[1].classes == ()
     assert ds.mixtures[0].snr_db is None and ds.mixtures[0].onsets_s == ()

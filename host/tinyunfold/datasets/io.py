@@ -283,7 +283,9 @@ def load_dataset(path: str | Path, *, load_stems: bool = True) -> Dataset:
             )
 
     read = _RateCheck()
-    class_dirs = sorted(p for p in (root / "targets").iterdir() if p.is_dir())
+    class_dirs = sorted(
+        p for p in (root / "targets").iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
     if not class_dirs:
         raise DatasetError(
             f"{root / 'targets'} has no class folders",
