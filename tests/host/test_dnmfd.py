@@ -207,3 +207,12 @@ def test_train_step_is_the_split_gradient_update():
     expected = np.maximum(eps, W0 * (gm + eps) / (gp + eps)) * mask
     np.testing.assert_allclose(model.W_layers_, expected, rtol=1e-10)
     assert np.array_equal(model.W_hat_, W_hat)
+
+
+def test_float32_forward_stays_float32_and_close():
+    rng, W_hat, X, _, _ = _problem(10)
+    model = dnmfd.DeepNMFD(ranks=(2, 3, 1), n_layers=20, n_discriminative=3).set_dictionary(W_hat)
+    h64 = model.transform(X)
+    h32 = model.transform(X, dtype=np.float32)
+    assert h32.dtype == np.float32
+    np.testing.assert_allclose(h32, h64, rtol=1e-3, atol=1e-6)

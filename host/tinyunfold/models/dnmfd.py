@@ -61,7 +61,7 @@ def forward(
 ) -> list[Array]:
     """All states H⁽⁰⁾..H⁽ᴷ⁾ (each (B, J, n)) for inputs X (B, m, n)."""
     J = W_hat.shape[0]
-    H = np.ones((X.shape[0], J, X.shape[-1])) if H0 is None else H0
+    H = np.ones((X.shape[0], J, X.shape[-1]), dtype=X.dtype) if H0 is None else H0
     states = [H]
     for W in layer_dictionaries(W_hat, W_layers, n_layers):
         H = layer(X, W, H, eps)  # eq. (4.4.3)
@@ -336,10 +336,16 @@ class DeepNMFD:
         self.W_layers_ = np.maximum(self.eps, Wn) * mask
         return value
 
-    def transform(self, X: Array) -> Array:
-        """H⁽ᴷ⁾ for X (m, n) or (B, m, n): (J̄, n) or (B, J̄, n)."""
-        Xb = _as_batch(X)
-        H = forward(Xb, self.W_hat_, self.W_layers_, self.n_layers, self.eps)[-1]
+    def transform(self, X: Array, dtype: Any = np.float64) -> Array:
+        """H⁽ᴷ⁾ for X (m, n) or (B, m, n): (J̄, n) or (B, J̄, n).
+
+        ``dtype=np.float32`` runs the same operations in float32 (numpy summation order, not the
+        firmware's) to measure the precision loss.
+        """
+        Xb = _as_batch(X).astype(dtype)
+        Wh = self.W_hat_.astype(dtype)
+        Wl = self.W_layers_.astype(dtype)
+        H = forward(Xb, Wh, Wl, self.n_layers, dtype(self.eps))[-1]
         return H[0] if np.ndim(X) == 2 else H
 
     def separate(self, X: Array) -> Array:
