@@ -22,7 +22,7 @@ NONE_LABELS = ("none", "", "-")
 
 def label_sets(labels: Sequence[str], class_names: Sequence[str]) -> list[list[int]]:
     """'C4' / 'none' / 'a+b' labels -> lists of class indices."""
-    out = []
+    out: list[list[int]] = []
     for lab in labels:
         lab = lab.strip()
         if lab.lower() in NONE_LABELS:

@@ -84,6 +84,11 @@ def test_train_evaluate_detect(tmp_path: Path, dataset: Path, kind: str,
     m = load_model(out, kind=kind)
     assert m.params["features"]["n_fft"] == 128 and m.params["window_samples"] == N
     assert m.array("W_disc").shape[0] == 2 and m.array("thresholds").shape == (2,)
+    if kind == "padnmf":
+        assert m.array("W_mask").shape == m.array("W_fixed").shape
+        assert m.array("H_mask").shape == (m.array("W_fixed").shape[1], m.params["n_frames"])
+    else:
+        assert "W_mask" not in m.arrays and "H_mask" not in m.arrays
     hist = json.loads((tmp_path / "m.tum.loss.json").read_text())["loss"]
     assert len(hist) == 2 * 3 and (tmp_path / "m.tum.loss.png").stat().st_size > 0
     capsys.readouterr()

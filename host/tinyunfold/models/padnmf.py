@@ -712,6 +712,11 @@ class PADNMF:
                 np.stack(self.W_disc_) if self.W_disc_ else
                 np.zeros((0,) + self.W_fixed_.shape), dtype=np.float64),
         }
+        if self.w_mask_on:  # M^W (4.3.8), stored for code generators (derivable from layout)
+            arrays["W_mask"] = w_mask(self.layout_).astype(np.uint8)
+        n_frames = params.get("n_frames")
+        if self.h_mask_on and isinstance(n_frames, int):  # M^H (4.3.13) at the window length
+            arrays["H_mask"] = h_mask(self.layout_, n_frames).astype(np.uint8)
         arrays.update(extra_arrays or {})
         return ModelFile(kind=self.kind, params=params, arrays=arrays)
 
@@ -764,6 +769,14 @@ def _validate(model: ModelFile) -> None:
         raise ValueDomainError(f"{model.kind}: h0 must be 'ones', got {p['h0']!r}")
     if not np.all(model.array("W_fixed").sum(0) > 0):
         raise ValueDomainError(f"{model.kind}: every atom of W_fixed needs a positive entry")
+    if "W_mask" in model.arrays:
+        MW = require_array(model, "W_mask", shape=(m, r))
+        if not np.array_equal(MW, w_mask(lay)) or np.any(model.array("W_fixed")[MW == 0] != 0):
+            raise ValueDomainError(f"{model.kind}: W_mask is not M^W of the layout (4.3.8)")
+    if "H_mask" in model.arrays:
+        MH = require_array(model, "H_mask", ndim=2)
+        if not np.array_equal(MH, h_mask(lay, MH.shape[1])):
+            raise ValueDomainError(f"{model.kind}: H_mask is not M^H of the layout (4.3.13)")
     if "thresholds" in model.arrays:
         require_array(model, "thresholds", shape=(lay.n_classes,), nonneg=True)
     if "ur_matrix" in model.arrays:
