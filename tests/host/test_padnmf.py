@@ -145,6 +145,7 @@ def test_training_keeps_structure_and_lowers_the_loss(kind: str) -> None:
     hist = est.loss_history_
     assert len(hist) == 6 * 2 and np.all(np.isfinite(hist))
     assert np.mean(hist[-2:]) < np.mean(hist[:2])
+    assert len(est.epoch_loss_) == 7 and est.epoch_loss_[-1] < est.epoch_loss_[0]
     assert any(np.abs(W - W0[i]).max() > 0 for i, W in enumerate(est.W_disc_))
     MW = w_mask(est.layout_)
     for W in est.W_disc_:

@@ -122,18 +122,23 @@ def _train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     save_model(out, est.to_modelfile({"detection": det.to_params(), **extra}, det.arrays()))
     hist = est.loss_history_
-    (out.parent / (out.name + ".loss.json")).write_text(json.dumps({"loss": hist}))
+    ep = getattr(est, "epoch_loss_", [])
+    (out.parent / (out.name + ".loss.json")).write_text(
+        json.dumps({"loss": hist, "epoch_loss": ep}))
     if hist:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(6, 3.5))
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
         ax.semilogy(range(1, len(hist) + 1), hist, marker=".")
         ax.set_xlabel("mini-batch")
-        ax.set_ylabel("loss (4.3.21)")
+        ax.set_ylabel("mini-batch loss")
         ax.set_title(f"train {args.kind}: {Path(args.dataset).name}")
+        ax2.semilogy(range(len(ep)), ep, marker="o")
+        ax2.set_xlabel("epoch (0 = before training)")
+        ax2.set_ylabel("loss (4.3.21), training set")
         fig.tight_layout()
         fig.savefig(out.parent / (out.name + ".loss.png"), dpi=100)
         plt.close(fig)

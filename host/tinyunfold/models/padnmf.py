@@ -387,7 +387,8 @@ class PADNMF:
     Attributes
     ----------
     layout_ : BlockLayout.  W_fixed_ : Ŵ (m, r).  W_disc_ : list of C-1 (m, r).
-    loss_history_ : loss per mini-batch.  features_ : front-end params dict (or None).
+    loss_history_ : loss per mini-batch.  epoch_loss_ : (4.3.21) on the whole training set
+        before training and after each epoch.  features_ : front-end params dict (or None).
     """
 
     def __init__(
@@ -631,6 +632,15 @@ class PADNMF:
         self._train_cache = (H_fix, X_all, Q, n)
         if not Wd:
             return self
+        Xt_all, St_all = T_(X_all), T_(S_all)
+        Mt_all = None if MH is None else T_(np.tile(MH, (1, Q)))
+
+        def full_loss() -> float:  # (4.3.21) over the whole training set
+            H = run_layers(H_fix, Xt_all, [(W, 1) for W in Wd], self.alpha_h, self.eps, Mt_all)
+            return loss_terms(H, Wf, Xt_all, St_all, self.layout_.target_rank,
+                              self.alpha_s_eff, self.eps)[0]
+
+        self.epoch_loss_ = [full_loss()]
         for _ in range(self.n_epochs):
             perm = rng.permutation(Q)  # Algorithm 4.3.2 step 2
             for b0 in range(0, Q, bs):
@@ -650,6 +660,7 @@ class PADNMF:
                 step += 1
                 if progress is not None:
                     progress(step, total, loss)
+            self.epoch_loss_.append(full_loss())
         self.W_disc_ = [W.detach().cpu().numpy().astype(np.float64) for W in Wd]
         # kept (not saved) so the training set's outputs need no second K-C-layer pass
         self._train_cache = (H_fix, X_all, Q, n)
@@ -703,6 +714,7 @@ class PADNMF:
                 "init_iter": int(self.init_iter),
                 "seed": int(self.seed),
                 "loss_history": [float(v) for v in getattr(self, "loss_history_", [])],
+                "epoch_loss": [float(v) for v in getattr(self, "epoch_loss_", [])],
             },
         }
         params.update(extra_params or {})
