@@ -170,8 +170,9 @@ def beta_divergence(X: np.ndarray, V: np.ndarray, beta: float) -> float:
         return float(np.sum(X / V - np.log(X / V) - 1))
     if beta == 1:
         return float(np.sum(X * np.log(X / V) - X + V))
-    return float(np.sum((X**beta + (beta - 1) * V**beta - beta * X * V ** (beta - 1))
-                        / (beta * (beta - 1))))
+    return float(
+        np.sum((X**beta + (beta - 1) * V**beta - beta * X * V ** (beta - 1)) / (beta * (beta - 1)))
+    )
 
 
 def fit_ur_matrix(
@@ -234,8 +235,9 @@ class UncertaintyReduction:
     scale: float = 1.0
     A: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
-    def fit(self, I_Q: np.ndarray, label_sets: Sequence[Sequence[int]], n_classes: int
-            ) -> UncertaintyReduction:
+    def fit(
+        self, I_Q: np.ndarray, label_sets: Sequence[Sequence[int]], n_classes: int
+    ) -> UncertaintyReduction:
         """I_Q: (Q, L) indices of the training mixtures; label_sets: classes present per mixture."""
         Q = len(label_sets)
         Lb = np.zeros((n_classes + int(self.background), Q))
@@ -260,15 +262,26 @@ class UncertaintyReduction:
         return decide(lat, np.full(lat.shape[1], self.threshold), top_k)
 
     def to_params(self) -> dict[str, Any]:
-        return {"beta": float(self.beta), "alpha": float(self.alpha), "p": float(self.p),
-                "background": bool(self.background), "threshold": float(self.threshold),
-                "scale": float(self.scale)}
+        return {
+            "beta": float(self.beta),
+            "alpha": float(self.alpha),
+            "p": float(self.p),
+            "background": bool(self.background),
+            "threshold": float(self.threshold),
+            "scale": float(self.scale),
+        }
 
     @classmethod
     def from_params(cls, d: dict[str, Any], A: np.ndarray) -> UncertaintyReduction:
-        return cls(beta=float(d["beta"]), alpha=float(d["alpha"]), p=float(d["p"]),
-                   background=bool(d["background"]), threshold=float(d["threshold"]),
-                   scale=float(d.get("scale", 1.0)), A=np.asarray(A, dtype=np.float64))
+        return cls(
+            beta=float(d["beta"]),
+            alpha=float(d["alpha"]),
+            p=float(d["p"]),
+            background=bool(d["background"]),
+            threshold=float(d["threshold"]),
+            scale=float(d.get("scale", 1.0)),
+            A=np.asarray(A, dtype=np.float64),
+        )
 
 
 # ---------------------------------------------------------------------------- the detector
@@ -306,22 +319,29 @@ class Detector:
             return decide(index, self.thresholds, self.top_k)
         if method == "ur":
             if self.ur is None:
-                raise ValueDomainError("this model has no uncertainty-reduction matrix",
-                                       "re-create it with training mixtures")
+                raise ValueDomainError(
+                    "this model has no uncertainty-reduction matrix",
+                    "re-create it with training mixtures",
+                )
             return self.ur.decide(index, self.top_k)
         raise ValueDomainError(f"unknown decision method {method!r}", "use threshold or ur")
 
     def to_params(self) -> dict[str, Any]:
         return {
-            "shifted": bool(self.shifted), "rule": self.rule, "margin": float(self.margin),
-            "top_k": int(self.top_k), "activation": bool(self.activation),
+            "shifted": bool(self.shifted),
+            "rule": self.rule,
+            "margin": float(self.margin),
+            "top_k": int(self.top_k),
+            "activation": bool(self.activation),
             "ur": None if self.ur is None else self.ur.to_params(),
             "train_labels": [[int(c) for c in s] for s in self.train_labels],
         }
 
     def arrays(self) -> dict[str, np.ndarray]:
-        out = {"thresholds": np.asarray(self.thresholds, dtype=np.float64),
-               "train_index": np.asarray(self.train_index, dtype=np.float64)}
+        out = {
+            "thresholds": np.asarray(self.thresholds, dtype=np.float64),
+            "train_index": np.asarray(self.train_index, dtype=np.float64),
+        }
         if self.ur is not None:
             out["ur_matrix"] = np.asarray(self.ur.A, dtype=np.float64)
         return out
@@ -332,12 +352,17 @@ class Detector:
         ur = None
         if d.get("ur") is not None and "ur_matrix" in arrays:
             ur = UncertaintyReduction.from_params(d["ur"], arrays["ur_matrix"])
-        return cls(shifted=bool(d["shifted"]), rule=str(d["rule"]), margin=float(d["margin"]),
-                   thresholds=np.asarray(arrays["thresholds"], dtype=np.float64),
-                   top_k=int(d.get("top_k", 1)), ur=ur,
-                   train_index=np.asarray(arrays.get("train_index", np.zeros((0, 0)))),
-                   train_labels=[list(s) for s in d.get("train_labels", [])],
-                   activation=bool(d.get("activation", False)))
+        return cls(
+            shifted=bool(d["shifted"]),
+            rule=str(d["rule"]),
+            margin=float(d["margin"]),
+            thresholds=np.asarray(arrays["thresholds"], dtype=np.float64),
+            top_k=int(d.get("top_k", 1)),
+            ur=ur,
+            train_index=np.asarray(arrays.get("train_index", np.zeros((0, 0)))),
+            train_labels=[list(s) for s in d.get("train_labels", [])],
+            activation=bool(d.get("activation", False)),
+        )
 
 
 def fit_detector(
@@ -355,15 +380,26 @@ def fit_detector(
     activation: bool = False,
 ) -> Detector:
     """Fit thresholds on the no-hit training mixtures and Â on all training mixtures."""
-    res = (activation_indices(H_train, layout) if activation
-           else detection_indices(H_train, layout, shifted=shifted))
+    res = (
+        activation_indices(H_train, layout)
+        if activation
+        else detection_indices(H_train, layout, shifted=shifted)
+    )
     nohit = np.array([len(s) == 0 for s in label_sets])
     tau = fit_thresholds(res.index[nohit], rule, margin)
     ur = None
     if ur_beta is not None and (~nohit).any():
-        ur = UncertaintyReduction(beta=ur_beta, alpha=ur_alpha, p=ur_p,
-                                  background=ur_background).fit(res.index, label_sets,
-                                                                layout.n_classes)
-    return Detector(shifted=shifted, rule=rule, margin=margin, thresholds=tau, top_k=top_k,
-                    ur=ur, train_index=res.index, train_labels=[list(s) for s in label_sets],
-                    activation=activation)
+        ur = UncertaintyReduction(
+            beta=ur_beta, alpha=ur_alpha, p=ur_p, background=ur_background
+        ).fit(res.index, label_sets, layout.n_classes)
+    return Detector(
+        shifted=shifted,
+        rule=rule,
+        margin=margin,
+        thresholds=tau,
+        top_k=top_k,
+        ur=ur,
+        train_index=res.index,
+        train_labels=[list(s) for s in label_sets],
+        activation=activation,
+    )

@@ -37,8 +37,9 @@ def label_sets(labels: Sequence[str], class_names: Sequence[str]) -> list[list[i
     return out
 
 
-def confusion(pred: Sequence[Sequence[int]], true: Sequence[Sequence[int]], n_classes: int
-              ) -> dict[str, Any]:
+def confusion(
+    pred: Sequence[Sequence[int]], true: Sequence[Sequence[int]], n_classes: int
+) -> dict[str, Any]:
     """TP/FN per class, TN and FP per class on no-hit mixtures, exact-match accuracy."""
     tp = np.zeros(n_classes)
     npos = np.zeros(n_classes)
@@ -78,8 +79,10 @@ def _pct(v: float | None) -> str:
 def format_confusion(name: str, c: dict[str, Any]) -> str:
     tp = "/".join(_pct(v) for v in c["tp_rate"])
     fp = "/".join(_pct(v) for v in c["fp_rate"])
-    return (f"{name:<28} TP {tp} ({_pct(c['tp_overall'])})  TN {_pct(c['tn_rate'])}  "
-            f"FP {fp} ({_pct(c['fp_overall'])})  acc {_pct(c['accuracy'])}")
+    return (
+        f"{name:<28} TP {tp} ({_pct(c['tp_overall'])})  TN {_pct(c['tn_rate'])}  "
+        f"FP {fp} ({_pct(c['fp_overall'])})  acc {_pct(c['accuracy'])}"
+    )
 
 
 def detector_methods(det: Detector, n_classes: int) -> dict[str, Any]:
@@ -89,7 +92,9 @@ def detector_methods(det: Detector, n_classes: int) -> dict[str, Any]:
         base = det.ur
         for beta in (0.0, 1.0, 2.0):
             ur = UncertaintyReduction(
-                beta=beta, alpha=base.alpha if base else 0.1, p=base.p if base else 0.25,
+                beta=beta,
+                alpha=base.alpha if base else 0.1,
+                p=base.p if base else 0.25,
                 background=base.background if base else False,
                 threshold=base.threshold if base else 0.5,
             ).fit(det.train_index, det.train_labels, n_classes)
@@ -100,13 +105,17 @@ def detector_methods(det: Detector, n_classes: int) -> dict[str, Any]:
 def decide_all(det: Detector, index: np.ndarray, n_classes: int) -> dict[str, list[list[int]]]:
     out = {}
     for name, (kind, ur) in detector_methods(det, n_classes).items():
-        out[name] = det.decide(index, "threshold") if kind == "threshold" else ur.decide(
-            index, det.top_k)
+        out[name] = (
+            det.decide(index, "threshold") if kind == "threshold" else ur.decide(index, det.top_k)
+        )
     return out
 
 
 def piano_report(
-    H: np.ndarray, labels: Sequence[str], layout: BlockLayout, det: Detector,
+    H: np.ndarray,
+    labels: Sequence[str],
+    layout: BlockLayout,
+    det: Detector,
     train_H: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Table-3-style report of a detector on labelled mixtures (one label per mixture)."""
@@ -114,15 +123,24 @@ def piano_report(
     true = label_sets(labels, names)
     res = det.indices(H, layout)
     table: dict[str, Any] = {}
-    lines = [f"{len(true)} mixtures; classes {'/'.join(names)}; "
-             f"{'shifted' if det.shifted else 'diagonal'} indices"]
+    lines = [
+        f"{len(true)} mixtures; classes {'/'.join(names)}; "
+        f"{'shifted' if det.shifted else 'diagonal'} indices"
+    ]
     for name, pred in decide_all(det, res.index, layout.n_classes).items():
         c = confusion(pred, true, layout.n_classes)
         table[name] = c
         lines.append(format_confusion(name, c))
-    return {"text": "\n".join(lines),
-            "json": {"classes": names, "n_mixtures": len(true), "shifted": det.shifted,
-                     "thresholds": det.thresholds.tolist(), "methods": table}}
+    return {
+        "text": "\n".join(lines),
+        "json": {
+            "classes": names,
+            "n_mixtures": len(true),
+            "shifted": det.shifted,
+            "thresholds": det.thresholds.tolist(),
+            "methods": table,
+        },
+    }
 
 
 # ============================================================================ dataset pipeline
@@ -150,8 +168,9 @@ def _bar(total: int, desc: str, enabled: bool) -> Any:
     return tqdm(total=total, desc=desc, disable=not enabled, leave=False)
 
 
-def transform_many(est: Any, specs: list[np.ndarray], desc: str = "forward",
-                   progress: bool = True, chunk: int = 16) -> np.ndarray:
+def transform_many(
+    est: Any, specs: list[np.ndarray], desc: str = "forward", progress: bool = True, chunk: int = 16
+) -> np.ndarray:
     """est.transform in chunks with a progress bar -> (B, r, n)."""
     out = []
     with _bar(len(specs), desc, progress) as bar:
@@ -182,10 +201,12 @@ def build_estimator(kind: str, cfg: dict[str, dict[str, Any]]) -> Any:
     return PADNMF(kind=kind, use_h_mask=cfg["model"].get("h_mask"), **mc)
 
 
-def init_sets(ds: Any, feats: Any, scale: float, noise_blocks: str = "one"
-              ) -> tuple[list[tuple[int, np.ndarray]], list[Any]]:
-    targets = [(ci, spectrogram(x, feats, scale)) for ci, c in enumerate(ds.classes)
-               for x in ds.targets[c]]
+def init_sets(
+    ds: Any, feats: Any, scale: float, noise_blocks: str = "one"
+) -> tuple[list[tuple[int, np.ndarray]], list[Any]]:
+    targets = [
+        (ci, spectrogram(x, feats, scale)) for ci, c in enumerate(ds.classes) for x in ds.targets[c]
+    ]
     nspecs = [spectrogram(x, feats, scale) for x in ds.noise]
     if noise_blocks == "one":
         return targets, [nspecs]
@@ -213,12 +234,15 @@ def train_from_dataset(
     est = build_estimator(kind, cfg)
     targets, noise = init_sets(ds, feats, scale, cfg["model"].get("noise_blocks", "one"))
     with _bar(len(targets) + len(noise), f"init {kind}", progress) as bar:
-        est.init_dictionary(targets, noise, list(ds.classes), feats.to_dict(),
-                            progress=lambda i, n: bar.update(1))
+        est.init_dictionary(
+            targets, noise, list(ds.classes), feats.to_dict(), progress=lambda i, n: bar.update(1)
+        )
     train, _ = train_split(ds)
     X = [spectrogram(m.audio, feats, scale) for m in train]
-    S = [spectrogram(m.target_stem, feats, scale) if m.target_stem is not None
-         else np.zeros_like(x) for m, x in zip(train, X, strict=True)]
+    S = [
+        spectrogram(m.target_stem, feats, scale) if m.target_stem is not None else np.zeros_like(x)
+        for m, x in zip(train, X, strict=True)
+    ]
     missing = [m.name for m in train if m.has_hit and m.target_stem is None]
     if missing:
         raise TinyUnfoldError(
@@ -226,8 +250,12 @@ def train_from_dataset(
             "give target_stem in labels.csv: the loss (4.3.20) needs the clean target",
         )
     if est.n_discriminative > 1:
-        with _bar(est.n_epochs * -(-len(X) // max(1, min(est.batch_size, len(X)))),
-                  f"train {kind}", progress) as bar:
+        with _bar(
+            est.n_epochs * -(-len(X) // max(1, min(est.batch_size, len(X)))),
+            f"train {kind}",
+            progress,
+        ) as bar:
+
             def cb(step: int, total: int, loss: float) -> None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4g}")
@@ -239,16 +267,25 @@ def train_from_dataset(
         H = transform_many(est, X, "forward (train)", progress)
     dc = cfg["detection"]
     det = fit_detector(
-        H, label_sets_of(train, ds.classes), est.layout_,
+        H,
+        label_sets_of(train, ds.classes),
+        est.layout_,
         shifted=bool(dc.get("shifted", not est.h_mask_on)),
-        rule=str(dc.get("threshold_rule", "gm")), margin=float(dc.get("margin", 1.0)),
-        top_k=int(dc.get("top_k", 1)), ur_beta=float(dc.get("ur_beta", 0.0)),
-        ur_alpha=float(dc.get("ur_alpha", 0.1)), ur_p=float(dc.get("ur_p", 0.25)),
+        rule=str(dc.get("threshold_rule", "gm")),
+        margin=float(dc.get("margin", 1.0)),
+        top_k=int(dc.get("top_k", 1)),
+        ur_beta=float(dc.get("ur_beta", 0.0)),
+        ur_alpha=float(dc.get("ur_alpha", 0.1)),
+        ur_p=float(dc.get("ur_p", 0.25)),
         ur_background=bool(dc.get("ur_background", False)),
     )
-    extra = {"input_scale": scale, "config": cfg,
-             "noise_blocks": cfg["model"].get("noise_blocks", "one"),
-             "window_samples": int(len(train[0].audio)), "n_frames": int(X[0].shape[1])}
+    extra = {
+        "input_scale": scale,
+        "config": cfg,
+        "noise_blocks": cfg["model"].get("noise_blocks", "one"),
+        "window_samples": int(len(train[0].audio)),
+        "n_frames": int(X[0].shape[1]),
+    }
     return est, det, extra
 
 
@@ -289,8 +326,10 @@ def score_mixtures(
                 two[1] += int(sorted(top2) == sorted(t))
                 pk = decide(index[q : q + 1], det.thresholds, len(t))[0]
                 two[2] += int(sorted(pk) == sorted(t))
-        rates = {c: {s: v[1] / v[0] for s, v in sorted(cells.items(), key=lambda kv: _num(kv[0]))}
-                 for c, cells in table.items()}
+        rates = {
+            c: {s: v[1] / v[0] for s, v in sorted(cells.items(), key=lambda kv: _num(kv[0]))}
+            for c, cells in table.items()
+        }
         n_hit = sum(v[0] for cells in table.values() for v in cells.values())
         n_ok = sum(v[1] for cells in table.values() for v in cells.values())
         out[rname] = {
@@ -299,8 +338,9 @@ def score_mixtures(
             "hit_accuracy": n_ok / n_hit if n_hit else None,
             "false_positive_rate": fp[1] / fp[0] if fp[0] else None,
             "n_nohit": fp[0],
-            "two_hit": None if not two[0] else {
-                "n": two[0], "top2_known_count": two[1] / two[0], "thresholded": two[2] / two[0]},
+            "two_hit": None
+            if not two[0]
+            else {"n": two[0], "top2_known_count": two[1] / two[0], "thresholded": two[2] / two[0]},
         }
     return out
 
@@ -334,15 +374,20 @@ def format_table(name: str, res: dict[str, Any]) -> str:
         extra += f" of {r['n_nohit']} no-hit mixtures"
         if r["two_hit"]:
             t = r["two_hit"]
-            extra += (f", two-hit pairs: {100 * t['top2_known_count']:.0f}% (top-2, count known),"
-                      f" {100 * t['thresholded']:.0f}% (thresholds)")
+            extra += (
+                f", two-hit pairs: {100 * t['top2_known_count']:.0f}% (top-2, count known),"
+                f" {100 * t['thresholded']:.0f}% (thresholds)"
+            )
         lines.append(extra)
     return "\n".join(lines)
 
 
 def evaluate_methods(
     methods: dict[str, tuple[Any, Detector | None, dict[str, Any]]],
-    ds: Any, feats: Any, scale: float, progress: bool = True,
+    ds: Any,
+    feats: Any,
+    scale: float,
+    progress: bool = True,
     which: str = "test",
 ) -> dict[str, Any]:
     """Run each (estimator, detector or None, detector options) on the dataset's mixtures.
@@ -365,10 +410,14 @@ def evaluate_methods(
             det = fit_detector(Htr, label_sets_of(train, ds.classes), est.layout_, **opts)
         H = transform_many(est, Xte, f"{name} (test)", progress)
         res = det.indices(H, est.layout_)
-        out[name] = {"scores": score_mixtures(res.index, mixes, ds.classes, det),
-                     "index": res.index, "thresholds": det.thresholds,
-                     "mixtures": [m.name for m in mixes], "snr": [m.snr_db for m in mixes],
-                     "classes": [list(m.classes) for m in mixes]}
+        out[name] = {
+            "scores": score_mixtures(res.index, mixes, ds.classes, det),
+            "index": res.index,
+            "thresholds": det.thresholds,
+            "mixtures": [m.name for m in mixes],
+            "snr": [m.snr_db for m in mixes],
+            "classes": [list(m.classes) for m in mixes],
+        }
     return out
 
 
@@ -380,8 +429,9 @@ def plot_indices(results: dict[str, Any], classes: Sequence[str], path: str) -> 
     import matplotlib.pyplot as plt
 
     names = list(results)
-    fig, axes = plt.subplots(len(names), len(classes), figsize=(4 * len(classes),
-                             2.8 * len(names)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(names), len(classes), figsize=(4 * len(classes), 2.8 * len(names)), squeeze=False
+    )
     markers = "*os^Dv<>p"
     for i, n in enumerate(names):
         r = results[n]
@@ -391,10 +441,20 @@ def plot_indices(results: dict[str, Any], classes: Sequence[str], path: str) -> 
             sel = [q for q, cl in enumerate(r["classes"]) if cl == [c] and r["snr"][q] is not None]
             snr = np.array([r["snr"][q] for q in sel])
             for lc, cname in enumerate(classes):
-                ax.scatter(snr, idx[sel, lc], marker=markers[lc % len(markers)], s=18,
-                           label=cname, alpha=0.8 if cname == c else 0.4)
-                ax.axhline(10 * np.log10(max(r["thresholds"][lc], 1e-300)),
-                           ls="--", lw=1.8 if cname == c else 0.8, color=f"C{lc}")
+                ax.scatter(
+                    snr,
+                    idx[sel, lc],
+                    marker=markers[lc % len(markers)],
+                    s=18,
+                    label=cname,
+                    alpha=0.8 if cname == c else 0.4,
+                )
+                ax.axhline(
+                    10 * np.log10(max(r["thresholds"][lc], 1e-300)),
+                    ls="--",
+                    lw=1.8 if cname == c else 0.8,
+                    color=f"C{lc}",
+                )
             ax.set_title(f"{n}: hits of {c}", fontsize=8)
             ax.set_xlabel("SNR (dB)")
             ax.set_ylabel("index (dB)")
@@ -405,8 +465,7 @@ def plot_indices(results: dict[str, Any], classes: Sequence[str], path: str) -> 
     plt.close(fig)
 
 
-def report(results: dict[str, Any], ds: Any, out_dir: str | None, plots: bool = True
-           ) -> str:
+def report(results: dict[str, Any], ds: Any, out_dir: str | None, plots: bool = True) -> str:
     """Print-ready text; JSON (+ plots) into ``out_dir``."""
     import json
     from pathlib import Path
@@ -415,11 +474,18 @@ def report(results: dict[str, Any], ds: Any, out_dir: str | None, plots: bool = 
     if out_dir:
         d = Path(out_dir)
         d.mkdir(parents=True, exist_ok=True)
-        js = {n: {"scores": r["scores"], "thresholds": np.asarray(r["thresholds"]).tolist(),
-                  "index": np.asarray(r["index"]).tolist(), "mixtures": r["mixtures"]}
-              for n, r in results.items()}
-        (d / "report.json").write_text(json.dumps({"classes": list(ds.classes), "methods": js},
-                                                  indent=1))
+        js = {
+            n: {
+                "scores": r["scores"],
+                "thresholds": np.asarray(r["thresholds"]).tolist(),
+                "index": np.asarray(r["index"]).tolist(),
+                "mixtures": r["mixtures"],
+            }
+            for n, r in results.items()
+        }
+        (d / "report.json").write_text(
+            json.dumps({"classes": list(ds.classes), "methods": js}, indent=1)
+        )
         (d / "report.txt").write_text(text + "\n")
         if plots:
             plot_indices(results, ds.classes, str(d / "indices_vs_snr.png"))
@@ -442,22 +508,39 @@ def evaluate_model(model: Any, args: Any) -> int:
     ds = load_dataset(args.dataset)
     feats, scale = model_front_end(model.params)
     if feats.sample_rate != ds.sample_rate:
-        raise TinyUnfoldError(f"model front-end is for {feats.sample_rate} Hz, dataset is "
-                              f"{ds.sample_rate} Hz", "evaluate on a dataset of the same rate")
+        raise TinyUnfoldError(
+            f"model front-end is for {feats.sample_rate} Hz, dataset is {ds.sample_rate} Hz",
+            "evaluate on a dataset of the same rate",
+        )
     est = PADNMF.from_modelfile(model)
     det = Detector.from_model(model.params, model.arrays)
-    opts = {"shifted": det.shifted, "rule": det.rule, "margin": det.margin, "top_k": det.top_k,
-            "ur_beta": None}
+    opts = {
+        "shifted": det.shifted,
+        "rule": det.rule,
+        "margin": det.margin,
+        "top_k": det.top_k,
+        "ur_beta": None,
+    }
     cfg = model.params.get("config", {}).get("model", {})
     targets, noise = init_sets(ds, feats, scale, model.params.get("noise_blocks", "one"))
     methods: dict[str, Any] = {
         model.kind: (est, det, {}),
         "KL-NMF fixed W, T context": (baselines.fixed_dictionary(est), None, opts),
         "KL-NMF fixed W, T=1": (
-            baselines.no_context(targets, noise, ds.classes, est.n_layers,
-                                 int(cfg.get("target_rank", 8)), int(cfg.get("noise_rank", 7)),
-                                 est.alpha_h, est.eps, int(cfg.get("init_iter", 200))),
-            None, {**opts, "activation": True, "shifted": False}),
+            baselines.no_context(
+                targets,
+                noise,
+                ds.classes,
+                est.n_layers,
+                int(cfg.get("target_rank", 8)),
+                int(cfg.get("noise_rank", 7)),
+                est.alpha_h,
+                est.eps,
+                int(cfg.get("init_iter", 200)),
+            ),
+            None,
+            {**opts, "activation": True, "shifted": False},
+        ),
     }
     results = evaluate_methods(methods, ds, feats, scale, progress=True)
     print(report(results, ds, args.out, plots=not args.no_plots))
@@ -465,8 +548,9 @@ def evaluate_model(model: Any, args: Any) -> int:
 
 
 # ================================================================================== bench
-def speed_comparison(est: Any, ds: Any, feats: Any, scale: float, batch: int,
-                     repeats: int = 1) -> dict[str, float]:
+def speed_comparison(
+    est: Any, ds: Any, feats: Any, scale: float, batch: int, repeats: int = 1
+) -> dict[str, float]:
     """Seconds per mini-batch: hand-derived split gradients with cached fixed layers (ours) vs a
     straightforward torch-autograd implementation (all K layers every batch, backward by
     autograd; it yields only ∇, not the [∇]± the multiplicative update (4.3.9) needs)."""
@@ -479,8 +563,10 @@ def speed_comparison(est: Any, ds: Any, feats: Any, scale: float, batch: int,
     train, _ = train_split(ds)
     mix = train[:batch]
     X = [spectrogram(m.audio, feats, scale) for m in mix]
-    S = [spectrogram(m.target_stem, feats, scale) if m.target_stem is not None
-         else np.zeros_like(x) for m, x in zip(mix, X, strict=True)]
+    S = [
+        spectrogram(m.target_stem, feats, scale) if m.target_stem is not None else np.zeros_like(x)
+        for m, x in zip(mix, X, strict=True)
+    ]
     n = X[0].shape[1]
     Xs = stack_columns(X, est.context)
     Ss = stack_columns(S, est.context)
@@ -496,8 +582,18 @@ def speed_comparison(est: Any, ds: Any, feats: Any, scale: float, batch: int,
         out["fixed_layers_once_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         for _ in range(repeats):
-            split_gradients(Hf, Wd, Wf, t(Xs), t(Ss), est.layout_.target_rank, est.alpha_h,
-                            est.alpha_s_eff, est.eps, M)
+            split_gradients(
+                Hf,
+                Wd,
+                Wf,
+                t(Xs),
+                t(Ss),
+                est.layout_.target_rank,
+                est.alpha_h,
+                est.alpha_s_eff,
+                est.eps,
+                M,
+            )
         out["split_gradients_per_batch_s"] = (time.perf_counter() - t0) / repeats
         t0 = time.perf_counter()
         for _ in range(repeats):
@@ -512,17 +608,25 @@ def speed_comparison(est: Any, ds: Any, feats: Any, scale: float, batch: int,
             Vs = Wf[:, :rs] @ H[:rs]
             Y = Vs + Wf[:, rs:] @ H[rs:] + est.eps
             St = t(Ss)
-            loss = 0.5 * ((Vs / Y * Xt - St) ** 2).sum() + 0.5 * est.alpha_s_eff * (
-                (St - Vs) ** 2).sum()
+            loss = (
+                0.5 * ((Vs / Y * Xt - St) ** 2).sum()
+                + 0.5 * est.alpha_s_eff * ((St - Vs) ** 2).sum()
+            )
             loss.backward()
         out["autograd_all_layers_per_batch_s"] = (time.perf_counter() - t0) / repeats
     out["batch"] = float(len(mix))
     return out
 
 
-def bench(ds_path: str, cfg: dict[str, dict[str, Any]], out_dir: str,
-          kinds: Sequence[str] = ("padnmf", "deepnmf"), progress: bool = True,
-          speed: bool = True, plots: bool = True) -> dict[str, Any]:
+def bench(
+    ds_path: str,
+    cfg: dict[str, dict[str, Any]],
+    out_dir: str,
+    kinds: Sequence[str] = ("padnmf", "deepnmf"),
+    progress: bool = True,
+    speed: bool = True,
+    plots: bool = True,
+) -> dict[str, Any]:
     """Train every kind on the dataset, evaluate them and the fixed-dictionary baselines."""
     import copy
     import json
@@ -544,29 +648,47 @@ def bench(ds_path: str, cfg: dict[str, dict[str, Any]], out_dir: str,
         t0 = time.perf_counter()
         est, det, extra = train_from_dataset(ds, kind, kc, progress)
         timing[f"train_{kind}_s"] = time.perf_counter() - t0
-        save_model(d / f"{kind}.tum",
-                   est.to_modelfile({"detection": det.to_params(), **extra}, det.arrays()))
+        save_model(
+            d / f"{kind}.tum",
+            est.to_modelfile({"detection": det.to_params(), **extra}, det.arrays()),
+        )
         methods[kind] = (est, det, {})
         if first is None:
             first = (est, det, extra)
     assert first is not None
     est, det, extra = first
-    feats, scale = model_front_end(est.to_modelfile({"input_scale": extra["input_scale"]}
-                                                    ).params)
-    opts = {"shifted": det.shifted, "rule": det.rule, "margin": det.margin, "top_k": det.top_k,
-            "ur_beta": None}
+    feats, scale = model_front_end(est.to_modelfile({"input_scale": extra["input_scale"]}).params)
+    opts = {
+        "shifted": det.shifted,
+        "rule": det.rule,
+        "margin": det.margin,
+        "top_k": det.top_k,
+        "ur_beta": None,
+    }
     targets, noise = init_sets(ds, feats, scale, extra["noise_blocks"])
     methods["KL-NMF fixed W, T context"] = (baselines.fixed_dictionary(est), None, opts)
     methods["KL-NMF fixed W, T=1"] = (
-        baselines.no_context(targets, noise, ds.classes, est.n_layers, est.target_rank,
-                             est.noise_rank, est.alpha_h, est.eps, est.init_iter),
-        None, {**opts, "activation": True, "shifted": False})
+        baselines.no_context(
+            targets,
+            noise,
+            ds.classes,
+            est.n_layers,
+            est.target_rank,
+            est.noise_rank,
+            est.alpha_h,
+            est.eps,
+            est.init_iter,
+        ),
+        None,
+        {**opts, "activation": True, "shifted": False},
+    )
     t0 = time.perf_counter()
     results = evaluate_methods(methods, ds, feats, scale, progress)
     timing["evaluate_all_s"] = time.perf_counter() - t0
     if speed:
-        timing["speed"] = speed_comparison(est, ds, feats, scale,
-                                           min(est.batch_size, len(train_split(ds)[0])))
+        timing["speed"] = speed_comparison(
+            est, ds, feats, scale, min(est.batch_size, len(train_split(ds)[0]))
+        )
     text = report(results, ds, str(d), plots)
     (d / "timing.json").write_text(json.dumps(timing, indent=1))
     (d / "config.json").write_text(json.dumps(cfg, indent=1))

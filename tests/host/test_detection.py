@@ -20,8 +20,9 @@ from tinyunfold.detection import (
 from tinyunfold.evaluation import confusion, label_sets
 from tinyunfold.models.padnmf import BlockLayout
 
-LAY = BlockLayout(n_bins=3, context=2, ranks=(3, 3, 2, 2), block_class=(0, 1, 1),
-                  class_names=("a", "b"))
+LAY = BlockLayout(
+    n_bins=3, context=2, ranks=(3, 3, 2, 2), block_class=(0, 1, 1), class_names=("a", "b")
+)
 
 
 def _gm(v: np.ndarray) -> float:
@@ -35,8 +36,9 @@ def test_diagonal_indices_by_hand() -> None:
     d_a = np.diag(H[0:3, :3])
     d_b = np.concatenate([np.diag(H[3:6, :3]), np.diag(H[6:8, :2])])
     np.testing.assert_allclose(res.index[0], [_gm(d_a), _gm(d_b)], rtol=1e-12)
-    np.testing.assert_allclose(res.partial[0], [_gm(d_a), _gm(np.diag(H[3:6, :3])),
-                                                 _gm(np.diag(H[6:8, :2]))], rtol=1e-12)
+    np.testing.assert_allclose(
+        res.partial[0], [_gm(d_a), _gm(np.diag(H[3:6, :3])), _gm(np.diag(H[6:8, :2]))], rtol=1e-12
+    )
 
 
 def test_shifted_indices_find_a_late_onset() -> None:
@@ -101,8 +103,15 @@ def test_detector_roundtrip_and_ur_decision() -> None:
     rng = np.random.default_rng(2)
     idx = np.abs(rng.normal(size=(6, 2))) * 1e-6
     ur = UncertaintyReduction(beta=1.0).fit(idx, [[0], [1], [], [0], [1], []], 2)
-    det = Detector(shifted=True, rule="max", margin=1.0, thresholds=np.array([1e-6, 2e-6]),
-                   ur=ur, train_index=idx, train_labels=[[0], [1], [], [0], [1], []])
+    det = Detector(
+        shifted=True,
+        rule="max",
+        margin=1.0,
+        thresholds=np.array([1e-6, 2e-6]),
+        ur=ur,
+        train_index=idx,
+        train_labels=[[0], [1], [], [0], [1], []],
+    )
     det2 = Detector.from_model({"detection": det.to_params()}, det.arrays())
     assert det2.shifted and det2.ur is not None and det2.ur.scale == pytest.approx(ur.scale)
     assert det2.decide(idx, "ur") == det.decide(idx, "ur")

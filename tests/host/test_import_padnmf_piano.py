@@ -26,14 +26,17 @@ DATA = Path(__file__).resolve().parents[3] / "shared" / "external" / "padnmf-pia
 
 @pytest.fixture(scope="module")
 def data() -> Path:
-    assert DATA.is_dir(), f"published piano data missing: {DATA} (../shared/external beside the repo)"
+    assert DATA.is_dir(), (
+        f"published piano data missing: {DATA} (../shared/external beside the repo)"
+    )
     return DATA
 
 
 @pytest.fixture(scope="module")
 def net(data: Path) -> PADNMF:
-    return import_padnmf_mat(data / "NetParameters_ARM.mat", data / "NetWeights_ARM.mat",
-                             ["C4", "E4", "G4"])
+    return import_padnmf_mat(
+        data / "NetParameters_ARM.mat", data / "NetWeights_ARM.mat", ["C4", "E4", "G4"]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -82,12 +85,24 @@ def test_float32_forward_bound(net: PADNMF, data: Path, ref: dict) -> None:
 
 def test_modelfile_roundtrip_and_cli(tmp_path: Path, net: PADNMF, data: Path, ref: dict) -> None:
     out = tmp_path / "piano.tum"
-    rc = main([
-        "import", "padnmf-mat", "--params", str(data / "NetParameters_ARM.mat"),
-        "--weights", str(data / "NetWeights_ARM.mat"), "--classes", "C4,E4,G4",
-        "--training-set", str(data / "TrainingSetPiano_ARM.mat"),
-        "--train-labels", str(data / "train_labels.csv"), "--out", str(out),
-    ])
+    rc = main(
+        [
+            "import",
+            "padnmf-mat",
+            "--params",
+            str(data / "NetParameters_ARM.mat"),
+            "--weights",
+            str(data / "NetWeights_ARM.mat"),
+            "--classes",
+            "C4,E4,G4",
+            "--training-set",
+            str(data / "TrainingSetPiano_ARM.mat"),
+            "--train-labels",
+            str(data / "train_labels.csv"),
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     m = load_model(out, kind="padnmf")
     est = PADNMF.from_modelfile(m)
@@ -110,14 +125,28 @@ def test_piano_detection_all_277(tmp_path: Path, data: Path) -> None:
     """Full Table-3-style evaluation (numbers in docs/padnmf.md)."""
     import json
 
-    rc = main([
-        "import", "padnmf-mat", "--params", str(data / "NetParameters_ARM.mat"),
-        "--weights", str(data / "NetWeights_ARM.mat"), "--classes", "C4,E4,G4",
-        "--training-set", str(data / "TrainingSetPiano_ARM.mat"),
-        "--train-labels", str(data / "train_labels.csv"),
-        "--test-set", str(data / "TestingSetPiano_ARM.mat"),
-        "--test-labels", str(data / "test_labels.csv"), "--report", str(tmp_path),
-    ])
+    rc = main(
+        [
+            "import",
+            "padnmf-mat",
+            "--params",
+            str(data / "NetParameters_ARM.mat"),
+            "--weights",
+            str(data / "NetWeights_ARM.mat"),
+            "--classes",
+            "C4,E4,G4",
+            "--training-set",
+            str(data / "TrainingSetPiano_ARM.mat"),
+            "--train-labels",
+            str(data / "train_labels.csv"),
+            "--test-set",
+            str(data / "TestingSetPiano_ARM.mat"),
+            "--test-labels",
+            str(data / "test_labels.csv"),
+            "--report",
+            str(tmp_path),
+        ]
+    )
     assert rc == 0
     rep = json.loads((tmp_path / "report.json").read_text())
     assert rep["n_mixtures"] == 277

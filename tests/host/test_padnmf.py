@@ -23,9 +23,7 @@ from tinyunfold.models.padnmf import (
 
 def test_masks_follow_eqs_4_3_6_to_4_3_13() -> None:
     Mh = block_h_mask(3, 5)
-    np.testing.assert_array_equal(
-        Mh, [[1, 0, 0, 0, 0], [0, 1, 0, 0, 0], [0, 0, 1, 1, 1]]
-    )
+    np.testing.assert_array_equal(Mh, [[1, 0, 0, 0, 0], [0, 1, 0, 0, 0], [0, 0, 1, 1, 1]])
     lay = BlockLayout(n_bins=2, context=3, ranks=(4, 3), block_class=(0,), class_names=("a",))
     MW = w_mask(lay)
     assert MW.shape == (6, 7)
@@ -49,8 +47,9 @@ def test_layers_equal_the_nmf_kind_update() -> None:
 
 def _problem(masked: bool, seed: int = 0):
     rng = np.random.default_rng(seed)
-    lay = BlockLayout(n_bins=4, context=3, ranks=(4, 4, 3), block_class=(0, 1),
-                      class_names=("a", "b"))
+    lay = BlockLayout(
+        n_bins=4, context=3, ranks=(4, 4, 3), block_class=(0, 1), class_names=("a", "b")
+    )
     n, B = 5, 3
     m, r = lay.n_features, lay.rank
     MW = w_mask(lay) if masked else np.ones((m, r))
@@ -136,9 +135,20 @@ def _toy_data(seed: int = 0):
 @pytest.mark.parametrize("kind", ["padnmf", "deepnmf"])
 def test_training_keeps_structure_and_lowers_the_loss(kind: str) -> None:
     targets, noise, mixes, stems, _ = _toy_data()
-    est = PADNMF(kind=kind, n_layers=60, n_discriminative=4, context=3, target_rank=4,
-                 noise_rank=3, alpha_s=10.0, eps=1e-12, n_epochs=6, batch_size=8,
-                 init_iter=50, seed=0)
+    est = PADNMF(
+        kind=kind,
+        n_layers=60,
+        n_discriminative=4,
+        context=3,
+        target_rank=4,
+        noise_rank=3,
+        alpha_s=10.0,
+        eps=1e-12,
+        n_epochs=6,
+        batch_size=8,
+        init_iter=50,
+        seed=0,
+    )
     est.init_dictionary(targets, noise, ["a", "b"])
     W0 = [W.copy() for W in est.W_disc_]
     est.fit(mixes, stems)
@@ -160,8 +170,15 @@ def test_training_keeps_structure_and_lowers_the_loss(kind: str) -> None:
 
 def test_transform_equals_cached_fixed_states_plus_disc_layers() -> None:
     targets, noise, mixes, stems, _ = _toy_data(1)
-    est = PADNMF(n_layers=40, n_discriminative=3, context=3, target_rank=4, noise_rank=3,
-                 eps=1e-12, init_iter=20)
+    est = PADNMF(
+        n_layers=40,
+        n_discriminative=3,
+        context=3,
+        target_rank=4,
+        noise_rank=3,
+        eps=1e-12,
+        init_iter=20,
+    )
     est.init_dictionary(targets, noise, ["a", "b"])
     est.W_disc_ = [W * 1.1 for W in est.W_disc_]
     H = est.transform(mixes[:2])
@@ -174,7 +191,17 @@ def test_transform_equals_cached_fixed_states_plus_disc_layers() -> None:
 
 def test_training_set_outputs_from_cache_equal_transform() -> None:
     targets, noise, mixes, stems, _ = _toy_data(2)
-    est = PADNMF(n_layers=30, n_discriminative=3, context=3, target_rank=4, noise_rank=3,
-                 alpha_s=10.0, eps=1e-12, n_epochs=1, batch_size=8, init_iter=20)
+    est = PADNMF(
+        n_layers=30,
+        n_discriminative=3,
+        context=3,
+        target_rank=4,
+        noise_rank=3,
+        alpha_s=10.0,
+        eps=1e-12,
+        n_epochs=1,
+        batch_size=8,
+        init_iter=20,
+    )
     est.init_dictionary(targets, noise, ["a", "b"]).fit(mixes, stems)
     np.testing.assert_allclose(est.transform_training_set(), est.transform(mixes), rtol=1e-10)

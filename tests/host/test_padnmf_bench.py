@@ -39,17 +39,30 @@ threshold_rule = "gm"
 @pytest.mark.slow
 def test_dataset1_thesis_configuration_pooled(tmp_path: Path) -> None:
     data = tmp_path / "d1"
-    assert main(["dataset", "mdof", "--preset", "dataset1", "--out", str(data),
-                 "--no-progress"]) == 0
+    assert (
+        main(["dataset", "mdof", "--preset", "dataset1", "--out", str(data), "--no-progress"]) == 0
+    )
     cfg = tmp_path / "cfg.toml"
     cfg.write_text(D1_BANDS48)
     out = tmp_path / "bench"
-    assert main(["padnmf-bench", "--dataset", str(data), "--config", str(cfg), "--out", str(out),
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "padnmf-bench",
+                "--dataset",
+                str(data),
+                "--config",
+                str(cfg),
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     rep = json.loads((out / "report.json").read_text())
     methods = rep["methods"]
-    assert set(methods) == {"padnmf", "deepnmf", "KL-NMF fixed W, T context",
-                            "KL-NMF fixed W, T=1"}
+    assert set(methods) == {"padnmf", "deepnmf", "KL-NMF fixed W, T context", "KL-NMF fixed W, T=1"}
     names = {tuple(m["mixtures"]) for m in methods.values()}
     assert len(names) == 1  # every method is scored on the same test mixtures
     pad = methods["padnmf"]["scores"]["threshold"]

@@ -23,8 +23,9 @@ def _hit(f0: float, rng: np.random.Generator) -> np.ndarray:
 
 def _noise(rng: np.random.Generator) -> np.ndarray:
     t = np.arange(N) / FS + rng.uniform(0, 1)
-    return 0.3 * (np.sin(2 * np.pi * 500 * t) + 0.5 * np.sin(2 * np.pi * 1500 * t)) \
-        + 0.01 * rng.normal(size=N)
+    return 0.3 * (
+        np.sin(2 * np.pi * 500 * t) + 0.5 * np.sin(2 * np.pi * 1500 * t)
+    ) + 0.01 * rng.normal(size=N)
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +41,21 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     s = _hit(f, rng)
                     nz = _noise(rng)
                     s *= np.sqrt(10 ** (snr / 10) * np.sum(nz**2) / np.sum(s**2))
-                    mixtures.append(Mixture(name=f"{split}_{c}_{int(f)}_{int(-snr)}.wav",
-                                            audio=nz + s, classes=(c,), snr_db=snr,
-                                            target_stem=s, split=split))
+                    mixtures.append(
+                        Mixture(
+                            name=f"{split}_{c}_{int(f)}_{int(-snr)}.wav",
+                            audio=nz + s,
+                            classes=(c,),
+                            snr_db=snr,
+                            target_stem=s,
+                            split=split,
+                        )
+                    )
         for i in range(3):
-            mixtures.append(Mixture(name=f"{split}_none_{i}.wav", audio=_noise(rng),
-                                    split=split))
-    ds = Dataset(sample_rate=FS, classes=list(freqs), targets=targets, noise=[_noise(rng)],
-                 mixtures=mixtures)
+            mixtures.append(Mixture(name=f"{split}_none_{i}.wav", audio=_noise(rng), split=split))
+    ds = Dataset(
+        sample_rate=FS, classes=list(freqs), targets=targets, noise=[_noise(rng)], mixtures=mixtures
+    )
     return write_dataset(tmp_path_factory.mktemp("tiny") / "ds", ds)
 
 
@@ -74,13 +82,28 @@ margin = 1.5
 
 
 @pytest.mark.parametrize("kind", ["padnmf", "deepnmf"])
-def test_train_evaluate_detect(tmp_path: Path, dataset: Path, kind: str,
-                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_train_evaluate_detect(
+    tmp_path: Path, dataset: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = tmp_path / "cfg.toml"
     cfg.write_text(CFG)
     out = tmp_path / "m.tum"
-    assert main(["train", kind, "--dataset", str(dataset), "--config", str(cfg), "--out",
-                 str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                kind,
+                "--dataset",
+                str(dataset),
+                "--config",
+                str(cfg),
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     m = load_model(out, kind=kind)
     assert m.params["features"]["n_fft"] == 128 and m.params["window_samples"] == N
     assert m.array("W_disc").shape[0] == 2 and m.array("thresholds").shape == (2,)
@@ -94,8 +117,9 @@ def test_train_evaluate_detect(tmp_path: Path, dataset: Path, kind: str,
     capsys.readouterr()
 
     rep = tmp_path / "rep"
-    assert main(["evaluate", "--model", str(out), "--dataset", str(dataset), "--out",
-                 str(rep)]) == 0
+    assert (
+        main(["evaluate", "--model", str(out), "--dataset", str(dataset), "--out", str(rep)]) == 0
+    )
     text = capsys.readouterr().out
     assert "KL-NMF fixed W, T context" in text and "KL-NMF fixed W, T=1" in text
     js = json.loads((rep / "report.json").read_text())
@@ -115,11 +139,23 @@ def test_train_evaluate_detect(tmp_path: Path, dataset: Path, kind: str,
         assert [h["class"] for h in res[0]["windows"][0]["hits"]] == ["high"]
 
 
-def test_bad_config_key_is_a_clear_error(tmp_path: Path, dataset: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_config_key_is_a_clear_error(
+    tmp_path: Path, dataset: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = tmp_path / "cfg.toml"
     cfg.write_text("[model]\nn_layer = 3\n")
-    rc = main(["train", "padnmf", "--dataset", str(dataset), "--config", str(cfg), "--out",
-               str(tmp_path / "x.tum"), "--no-progress"])
+    rc = main(
+        [
+            "train",
+            "padnmf",
+            "--dataset",
+            str(dataset),
+            "--config",
+            str(cfg),
+            "--out",
+            str(tmp_path / "x.tum"),
+            "--no-progress",
+        ]
+    )
     assert rc != 0
     assert "unknown config keys" in capsys.readouterr().err

@@ -27,28 +27,42 @@ examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("detect", help="detect hits in WAV files with a padnmf/deepnmf model",
-                       description=__doc__, epilog=EPILOG,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "detect",
+        help="detect hits in WAV files with a padnmf/deepnmf model",
+        description=__doc__,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--model", required=True, help="padnmf or deepnmf model file (.tum)")
     p.add_argument("files", nargs="+", help=".wav recordings or .npy spectrogram windows")
-    p.add_argument("--method", choices=("threshold", "ur"), default="threshold",
-                   help="decision: per-class thresholds (4.3.32) or uncertainty reduction (4.3.37)")
-    p.add_argument("--top-k", type=int, help="report at most this many hits per window "
-                   "(default: the model's top_k)")
+    p.add_argument(
+        "--method",
+        choices=("threshold", "ur"),
+        default="threshold",
+        help="decision: per-class thresholds (4.3.32) or uncertainty reduction (4.3.37)",
+    )
+    p.add_argument(
+        "--top-k",
+        type=int,
+        help="report at most this many hits per window (default: the model's top_k)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=_detect)
 
 
-def detect_windows(model: Any, windows: list[np.ndarray], method: str = "threshold",
-                   top_k: int | None = None) -> list[dict[str, Any]]:
+def detect_windows(
+    model: Any, windows: list[np.ndarray], method: str = "threshold", top_k: int | None = None
+) -> list[dict[str, Any]]:
     """Run the detector on spectrogram windows; one dict per window."""
     from tinyunfold.detection import Detector
     from tinyunfold.models.padnmf import PADNMF
 
     if "detection" not in model.params:
-        raise TinyUnfoldError("the model has no fitted detector (thresholds)",
-                              "train it with `tinyunfold train`, or import with --training-set")
+        raise TinyUnfoldError(
+            "the model has no fitted detector (thresholds)",
+            "train it with `tinyunfold train`, or import with --training-set",
+        )
     est = PADNMF.from_modelfile(model)
     det = Detector.from_model(model.params, model.arrays)
     if top_k is not None:
@@ -59,12 +73,20 @@ def detect_windows(model: Any, windows: list[np.ndarray], method: str = "thresho
     names = est.layout_.class_names
     out = []
     for q, hits in enumerate(dec):
-        out.append({
-            "hits": [{"class": names[c], "index": float(res.index[q, c]),
-                      "threshold": float(det.thresholds[c]), "onset_frame": int(res.shift[q, c])}
-                     for c in hits],
-            "indices": {names[c]: float(res.index[q, c]) for c in range(len(names))},
-        })
+        out.append(
+            {
+                "hits": [
+                    {
+                        "class": names[c],
+                        "index": float(res.index[q, c]),
+                        "threshold": float(det.thresholds[c]),
+                        "onset_frame": int(res.shift[q, c]),
+                    }
+                    for c in hits
+                ],
+                "indices": {names[c]: float(res.index[q, c]) for c in range(len(names))},
+            }
+        )
     return out
 
 
@@ -87,8 +109,10 @@ def _detect(args: argparse.Namespace) -> int:
         feats, scale = model_front_end(model.params)
         rate, x = read_wav(path)
         if rate != feats.sample_rate:
-            raise TinyUnfoldError(f"{f} is sampled at {rate} Hz, the model at "
-                                  f"{feats.sample_rate} Hz", "resample the recording")
+            raise TinyUnfoldError(
+                f"{f} is sampled at {rate} Hz, the model at {feats.sample_rate} Hz",
+                "resample the recording",
+            )
         wlen = int(model.params.get("window_samples", len(x)))
         starts = list(range(0, len(x) - wlen + 1, wlen))
         if not starts:
@@ -106,10 +130,15 @@ def _detect(args: argparse.Namespace) -> int:
     else:
         for r in report:
             for w in r["windows"]:
-                hits = ", ".join(
-                    f"{h['class']} (index {h['index']:.3g} > {h['threshold']:.3g}"
-                    + (f", t={h['time_s']:.3f} s" if "time_s" in h else "") + ")"
-                    for h in w["hits"]) or "no hit"
+                hits = (
+                    ", ".join(
+                        f"{h['class']} (index {h['index']:.3g} > {h['threshold']:.3g}"
+                        + (f", t={h['time_s']:.3f} s" if "time_s" in h else "")
+                        + ")"
+                        for h in w["hits"]
+                    )
+                    or "no hit"
+                )
                 at = "" if w["start_s"] is None else f" @ {w['start_s']:.2f} s"
                 print(f"{r['file']}{at}: {hits}")
     return 0

@@ -47,23 +47,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     m.add_argument("--params", required=True, help="NetParameters*.mat (struct NetParameters)")
     m.add_argument("--weights", required=True, help="NetWeights*.mat (cell NetWeights)")
-    m.add_argument("--classes", help="comma-separated names of the target blocks' classes, in "
-                   "block order (default: class0,class1,...)")
+    m.add_argument(
+        "--classes",
+        help="comma-separated names of the target blocks' classes, in "
+        "block order (default: class0,class1,...)",
+    )
     m.add_argument("--eps", type=float, default=1e-16, help="ε of the projection (3.2.38)")
     m.add_argument("--training-set", help="TrainingSet*.mat: fit thresholds and Â on it")
     m.add_argument("--train-labels", help="CSV 'mixture,label' for the training set")
     m.add_argument("--test-set", help="TestingSet*.mat: evaluate the detector on it")
     m.add_argument("--test-labels", help="CSV 'mixture,label' for the test set")
-    m.add_argument("--threshold-rule", choices=("max", "gm"), default="max",
-                   help="τ_l from the no-hit training mixtures: max (thesis 4.3.6) or "
-                   "geometric mean (4.3.5)")
-    m.add_argument("--no-shift", action="store_true",
-                   help="use only the main diagonals (hits at the window start); default scans "
-                   "every off-diagonal (time-shifted variant of 4.3.6)")
+    m.add_argument(
+        "--threshold-rule",
+        choices=("max", "gm"),
+        default="max",
+        help="τ_l from the no-hit training mixtures: max (thesis 4.3.6) or geometric mean (4.3.5)",
+    )
+    m.add_argument(
+        "--no-shift",
+        action="store_true",
+        help="use only the main diagonals (hits at the window start); default scans "
+        "every off-diagonal (time-shifted variant of 4.3.6)",
+    )
     m.add_argument("--ur-alpha", type=float, default=0.1, help="α of the ℓp prior (4.3.37)")
     m.add_argument("--ur-p", type=float, default=0.25, help="p of the ℓp prior (4.3.38)")
-    m.add_argument("--ur-beta", type=float, default=0.0, choices=(0.0, 1.0, 2.0),
-                   help="β of the stored uncertainty-reduction model (Table 3: 0 = Gamma)")
+    m.add_argument(
+        "--ur-beta",
+        type=float,
+        default=0.0,
+        choices=(0.0, 1.0, 2.0),
+        help="β of the stored uncertainty-reduction model (Table 3: 0 = Gamma)",
+    )
     m.add_argument("--out", help="model file to write (.tum)")
     m.add_argument("--report", help="folder for the evaluation JSON and plots")
     m.set_defaults(func=_padnmf_mat)
@@ -97,8 +111,9 @@ def read_net_parameters(path: str | Path) -> dict[str, Any]:
             out[name] = np.asarray(v).ravel().astype(int).tolist()
         else:
             s = _scalar(v)
-            out[name] = s.item() if isinstance(s, np.generic) else (
-                str(s) if isinstance(s, str) else s)
+            out[name] = (
+                s.item() if isinstance(s, np.generic) else (str(s) if isinstance(s, str) else s)
+            )
     return out
 
 
@@ -115,7 +130,9 @@ def read_cell(path: str | Path, name: str) -> np.ndarray:
 
 
 def import_padnmf_mat(
-    params_path: str | Path, weights_path: str | Path, classes: list[str] | None = None,
+    params_path: str | Path,
+    weights_path: str | Path,
+    classes: list[str] | None = None,
     eps: float = 1e-16,
 ) -> PADNMF:
     """Build a :class:`PADNMF` from the authors' .mat network files (see module docstring)."""
@@ -133,19 +150,29 @@ def import_padnmf_mat(
     if r != sum(t_ranks) + sum(n_ranks) or m % T:
         raise ShapeError(f"weights {Ws[0].shape} do not fit ranks {init_ranks} and T={T}")
     if np.max(np.abs(Ws[-1] - Ws[0])) > 0:
-        raise ModelFileError("the reconstruction dictionary W{C+1} differs from W{1}",
-                             "this format stores W^(K) = Ŵ; such a network is not supported")
+        raise ModelFileError(
+            "the reconstruction dictionary W{C+1} differs from W{1}",
+            "this format stores W^(K) = Ŵ; such a network is not supported",
+        )
     names = classes or [f"class{i}" for i in range(len(t_ranks))]
     if len(names) != len(t_ranks):
         raise ShapeError(f"{len(names)} class names for {len(t_ranks)} target blocks")
-    lay = BlockLayout(m // T, T, tuple(t_ranks) + tuple(n_ranks), tuple(range(len(t_ranks))),
-                      tuple(names))
+    lay = BlockLayout(
+        m // T, T, tuple(t_ranks) + tuple(n_ranks), tuple(range(len(t_ranks))), tuple(names)
+    )
     MW = w_mask(lay)
     w_masked = all(float(np.abs(W * (1 - MW)).max()) == 0.0 for W in Ws)
     causal = str(P.get("ForwardAndBackPropagation", "")) != "NoCausalityPreserving"
-    est = PADNMF(kind="padnmf", n_layers=K, n_discriminative=C, context=T,
-                 alpha_h=float(P.get("SparsePenalty", 0.0)), alpha_s=0.0, eps=eps,
-                 use_h_mask=causal)
+    est = PADNMF(
+        kind="padnmf",
+        n_layers=K,
+        n_discriminative=C,
+        context=T,
+        alpha_h=float(P.get("SparsePenalty", 0.0)),
+        alpha_s=0.0,
+        eps=eps,
+        use_h_mask=causal,
+    )
     est.layout_ = lay
     est.W_fixed_ = Ws[0]
     est.W_disc_ = Ws[1:C]
@@ -192,9 +219,16 @@ def _padnmf_mat(args: argparse.Namespace) -> int:
         tl = read_labels(args.train_labels, len(train))
         print(f"forward pass of {len(train)} training mixtures ...")
         H = est.transform(train)
-        det = fit_detector(H, label_sets(tl, names), est.layout_, shifted=not args.no_shift,
-                           rule=args.threshold_rule, ur_beta=args.ur_beta, ur_alpha=args.ur_alpha,
-                           ur_p=args.ur_p)
+        det = fit_detector(
+            H,
+            label_sets(tl, names),
+            est.layout_,
+            shifted=not args.no_shift,
+            rule=args.threshold_rule,
+            ur_beta=args.ur_beta,
+            ur_alpha=args.ur_alpha,
+            ur_p=args.ur_p,
+        )
         extra_p["detection"] = det.to_params()
         extra_a.update(det.arrays())
     if args.out:
@@ -204,7 +238,9 @@ def _padnmf_mat(args: argparse.Namespace) -> int:
         print(f"wrote {args.out}")
     if args.test_set:
         if det is None or not args.test_labels:
-            raise TinyUnfoldError("--test-set needs --training-set/--train-labels and --test-labels")
+            raise TinyUnfoldError(
+                "--test-set needs --training-set/--train-labels and --test-labels"
+            )
         test = read_mat_mixtures(args.test_set, "TestingSet")
         labels = read_labels(args.test_labels, len(test))
         print(f"forward pass of {len(test)} test mixtures ...")

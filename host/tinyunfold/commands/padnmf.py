@@ -59,23 +59,57 @@ their target stems (the loss needs the clean target S); the thresholds are fitte
 training mixtures only. The loss curve is written next to the model (<out>.loss.png/.json).
 """
 
-MODEL_KEYS = {"n_layers", "n_discriminative", "context", "target_rank", "noise_rank", "alpha_h",
-              "alpha_s", "eps", "n_epochs", "batch_size", "init_iter", "seed", "device",
-              "dtype", "n_threads"}
-DETECTION_KEYS = {"shifted", "threshold_rule", "margin", "top_k", "ur_beta", "ur_alpha", "ur_p",
-                  "ur_background"}
+MODEL_KEYS = {
+    "n_layers",
+    "n_discriminative",
+    "context",
+    "target_rank",
+    "noise_rank",
+    "alpha_h",
+    "alpha_s",
+    "eps",
+    "n_epochs",
+    "batch_size",
+    "init_iter",
+    "seed",
+    "device",
+    "dtype",
+    "n_threads",
+}
+DETECTION_KEYS = {
+    "shifted",
+    "threshold_rule",
+    "margin",
+    "top_k",
+    "ur_beta",
+    "ur_alpha",
+    "ur_p",
+    "ur_background",
+}
 
 
 def register_train(fam: argparse._SubParsersAction) -> None:
-    for kind, title in (("padnmf", "physics-aware Deep-NMF hit detector (thesis 4.3)"),
-                        ("deepnmf", "Deep-NMF baseline (thesis 4.2): no masks, Wiener loss")):
-        p = fam.add_parser(kind, help=title, description=__doc__, epilog=EPILOG,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    for kind, title in (
+        ("padnmf", "physics-aware Deep-NMF hit detector (thesis 4.3)"),
+        ("deepnmf", "Deep-NMF baseline (thesis 4.2): no masks, Wiener loss"),
+    ):
+        p = fam.add_parser(
+            kind,
+            help=title,
+            description=__doc__,
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         p.add_argument("--dataset", required=True, help="dataset folder (see docs/datasets.md)")
         p.add_argument("--config", help="TOML config (see above); defaults when omitted")
         p.add_argument("--out", required=True, help="model file to write (.tum)")
-        p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                       help="override one config value, e.g. --set model.n_layers=200 (repeat)")
+        p.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="SECTION.KEY=VALUE",
+            help="override one config value, e.g. --set model.n_layers=200 (repeat)",
+        )
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
         p.set_defaults(func=_train, kind=kind)
 
@@ -87,13 +121,16 @@ def load_config(path: str | None, overrides: list[str]) -> dict[str, dict[str, A
             with open(path, "rb") as fh:
                 raw = tomllib.load(fh)
         except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise TinyUnfoldError(f"cannot read config {path}: {exc}",
-                                  "pass a TOML file with [features], [model], [detection]"
-                                  ) from None
+            raise TinyUnfoldError(
+                f"cannot read config {path}: {exc}",
+                "pass a TOML file with [features], [model], [detection]",
+            ) from None
         for k, v in raw.items():
             if k not in cfg or not isinstance(v, dict):
-                raise TinyUnfoldError(f"config {path}: unknown section {k!r}",
-                                      "use [features], [model] and [detection]")
+                raise TinyUnfoldError(
+                    f"config {path}: unknown section {k!r}",
+                    "use [features], [model] and [detection]",
+                )
             cfg[k].update(v)
     for item in overrides:
         key, sep, val = item.partition("=")
@@ -104,8 +141,10 @@ def load_config(path: str | None, overrides: list[str]) -> dict[str, dict[str, A
     unknown = set(cfg["model"]) - MODEL_KEYS - {"noise_blocks", "h_mask"}
     unknown |= set(cfg["detection"]) - DETECTION_KEYS
     if unknown:
-        raise TinyUnfoldError(f"unknown config keys {sorted(unknown)}",
-                              "see `tinyunfold train padnmf --help` for the keys")
+        raise TinyUnfoldError(
+            f"unknown config keys {sorted(unknown)}",
+            "see `tinyunfold train padnmf --help` for the keys",
+        )
     return cfg
 
 
@@ -124,7 +163,8 @@ def _train(args: argparse.Namespace) -> int:
     hist = est.loss_history_
     ep = getattr(est, "epoch_loss_", [])
     (out.parent / (out.name + ".loss.json")).write_text(
-        json.dumps({"loss": hist, "epoch_loss": ep}))
+        json.dumps({"loss": hist, "epoch_loss": ep})
+    )
     if hist:
         import matplotlib
 
@@ -162,11 +202,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         "KL-NMF baselines (with and without the T-frame context) on the test mixtures, time the "
         "training against a straightforward autograd implementation, and write report.txt, "
         "report.json, indices_vs_snr.png, timing.json and the models into --out.",
-        epilog=BENCH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=BENCH_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--dataset", required=True, help="dataset folder")
     p.add_argument("--config", help="TOML config (see `tinyunfold train padnmf --help`)")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="override one config value (repeat)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one config value (repeat)",
+    )
     p.add_argument("--kinds", default="padnmf,deepnmf", help="comma-separated kinds to train")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--no-speed", action="store_true", help="skip the autograd timing")
@@ -178,8 +225,14 @@ def _bench(args: argparse.Namespace) -> int:
     from tinyunfold.evaluation import bench
 
     cfg = load_config(args.config, args.set)
-    res = bench(args.dataset, cfg, args.out, [k for k in args.kinds.split(",") if k],
-                progress=not args.no_progress, speed=not args.no_speed)
+    res = bench(
+        args.dataset,
+        cfg,
+        args.out,
+        [k for k in args.kinds.split(",") if k],
+        progress=not args.no_progress,
+        speed=not args.no_speed,
+    )
     print(res["text"])
     print(json.dumps(res["timing"], indent=1))
     return 0

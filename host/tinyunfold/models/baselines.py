@@ -20,9 +20,16 @@ from tinyunfold.models.padnmf import PADNMF
 
 def fixed_dictionary(est: PADNMF) -> PADNMF:
     """PAD-NMF/Deep-NMF ``est`` with its trained layers removed (C = 1): K-1 layers of Ŵ."""
-    base = PADNMF(kind=est.kind, n_layers=est.n_layers, n_discriminative=1, context=est.context,
-                  alpha_h=est.alpha_h, alpha_s=est.alpha_s, eps=est.eps,
-                  use_h_mask=est.h_mask_on)
+    base = PADNMF(
+        kind=est.kind,
+        n_layers=est.n_layers,
+        n_discriminative=1,
+        context=est.context,
+        alpha_h=est.alpha_h,
+        alpha_s=est.alpha_s,
+        eps=est.eps,
+        use_h_mask=est.h_mask_on,
+    )
     base.layout_ = est.layout_
     base.W_fixed_ = est.W_fixed_
     base.W_disc_ = []
@@ -32,14 +39,30 @@ def fixed_dictionary(est: PADNMF) -> PADNMF:
 
 
 def no_context(
-    targets: Sequence[tuple[int, Any]], noise: Sequence[Any], class_names: Sequence[str],
-    n_layers: int, target_rank: int, noise_rank: int, alpha_h: float = 0.0, eps: float = 1e-16,
-    init_iter: int = 200, seed: int = 0,
+    targets: Sequence[tuple[int, Any]],
+    noise: Sequence[Any],
+    class_names: Sequence[str],
+    n_layers: int,
+    target_rank: int,
+    noise_rank: int,
+    alpha_h: float = 0.0,
+    eps: float = 1e-16,
+    init_iter: int = 200,
+    seed: int = 0,
 ) -> PADNMF:
     """Single-frame (T = 1) KL-NMF with a fixed dictionary from the same initialisation sets."""
-    base = PADNMF(kind="deepnmf", n_layers=n_layers, n_discriminative=1, context=1,
-                  target_rank=target_rank, noise_rank=noise_rank, alpha_h=alpha_h, eps=eps,
-                  use_h_mask=False, init_iter=init_iter, seed=seed)
+    base = PADNMF(
+        kind="deepnmf",
+        n_layers=n_layers,
+        n_discriminative=1,
+        context=1,
+        target_rank=target_rank,
+        noise_rank=noise_rank,
+        alpha_h=alpha_h,
+        eps=eps,
+        use_h_mask=False,
+        init_iter=init_iter,
+        seed=seed,
+    )
     base.init_dictionary(targets, noise, list(class_names))
     return base
-

@@ -217,7 +217,13 @@ def stack_columns(specs: Sequence[np.ndarray], context: int) -> np.ndarray:
 
 # ------------------------------------------------------------------------------ backward maps
 def layer_backward(
-    gp: Array, gm: Array, H: Array, W: Array, X: Array, alpha_h: float, eps: float,
+    gp: Array,
+    gm: Array,
+    H: Array,
+    W: Array,
+    X: Array,
+    alpha_h: float,
+    eps: float,
     mask: Array | None,
 ) -> tuple[Array, Array, Array, Array]:
     """Split back-propagation through one layer (eqs. 4.3.22 and 4.3.23, appendix 4.A).
@@ -291,8 +297,16 @@ def _cat0(a: Array, b: Array) -> Array:
 
 
 def split_gradients(
-    H_start: Array, W_disc: Sequence[Array], W_final: Array, X: Array, S: Array,
-    target_rank: int, alpha_h: float, alpha_s: float, eps: float, mask: Array | None,
+    H_start: Array,
+    W_disc: Sequence[Array],
+    W_final: Array,
+    X: Array,
+    S: Array,
+    target_rank: int,
+    alpha_h: float,
+    alpha_s: float,
+    eps: float,
+    mask: Array | None,
 ) -> tuple[float, list[Array], list[Array]]:
     """Forward through the discriminative layers from H⁽ᴷ⁻ᶜ⁾ and back (Algorithm 4.3.2, 9-16).
 
@@ -305,13 +319,13 @@ def split_gradients(
     wps: list[Array] = [None] * len(W_disc)
     wms: list[Array] = [None] * len(W_disc)
     for k in range(len(W_disc) - 1, -1, -1):
-        gp, gm, wps[k], wms[k] = layer_backward(
-            gp, gm, trace[k], W_disc[k], X, alpha_h, eps, mask
-        )
+        gp, gm, wps[k], wms[k] = layer_backward(gp, gm, trace[k], W_disc[k], X, alpha_h, eps, mask)
     return loss, wps, wms
 
 
-def multiplicative_w_update(W: Array, wp: Array, wm: Array, eps: float, mask: Array | None) -> Array:
+def multiplicative_w_update(
+    W: Array, wp: Array, wm: Array, eps: float, mask: Array | None
+) -> Array:
     """W <- max(ε, W ∘ [∇]₋ ⊘ [∇]₊) ∘ M^W, eq. (4.3.9) (entries with [∇]₊ = 0 are kept)."""
     pos = wp > 0
     safe = wp * pos + (~pos)  # 1 where [∇]₊ = 0
@@ -322,8 +336,15 @@ def multiplicative_w_update(W: Array, wp: Array, wm: Array, eps: float, mask: Ar
 
 # --------------------------------------------------------------- discriminative initialisation
 def block_nmf(
-    Z: np.ndarray, rank: int, context: int, n_bins: int, frames: Sequence[int], n_iter: int,
-    eps: float, masked: bool, seed: int,
+    Z: np.ndarray,
+    rank: int,
+    context: int,
+    n_bins: int,
+    frames: Sequence[int],
+    n_iter: int,
+    eps: float,
+    masked: bool,
+    seed: int,
 ) -> np.ndarray:
     """KL-NMF of one Initialization-Set block (eqs. 4.3.3/4.3.4), masks applied after each update.
 
@@ -488,21 +509,36 @@ class PADNMF:
         for b in blocks:
             for s in b:
                 s = np.asarray(s)
-                if s.ndim != 2 or s.shape[0] != n_bins or not np.all(np.isfinite(s)) or (s < 0).any():
+                if (
+                    s.ndim != 2
+                    or s.shape[0] != n_bins
+                    or not np.all(np.isfinite(s))
+                    or (s < 0).any()
+                ):
                     raise TrainingDataError(
                         f"initialisation spectrogram of shape {s.shape}: expected finite, "
                         f"nonnegative ({n_bins}, n)",
                         "compute all spectrograms with the same front-end",
                     )
         ranks = [self.target_rank] * len(classes) + [self.noise_rank] * (len(blocks) - len(classes))
-        self.layout_ = BlockLayout(n_bins, self.context, tuple(ranks), tuple(classes),
-                                   tuple(class_names))
+        self.layout_ = BlockLayout(
+            n_bins, self.context, tuple(ranks), tuple(classes), tuple(class_names)
+        )
         Ws = []
         for i, (b, r) in enumerate(zip(blocks, ranks, strict=True)):
             Z = stack_columns(b, self.context)
             Ws.append(
-                block_nmf(Z, r, self.context, n_bins, [s.shape[1] for s in b], self.init_iter,
-                          self.eps, self.w_mask_on, self.seed + i)
+                block_nmf(
+                    Z,
+                    r,
+                    self.context,
+                    n_bins,
+                    [s.shape[1] for s in b],
+                    self.init_iter,
+                    self.eps,
+                    self.w_mask_on,
+                    self.seed + i,
+                )
             )
             if progress is not None:
                 progress(i + 1, len(blocks))
@@ -637,8 +673,9 @@ class PADNMF:
 
         def full_loss() -> float:  # (4.3.21) over the whole training set
             H = run_layers(H_fix, Xt_all, [(W, 1) for W in Wd], self.alpha_h, self.eps, Mt_all)
-            return loss_terms(H, Wf, Xt_all, St_all, self.layout_.target_rank,
-                              self.alpha_s_eff, self.eps)[0]
+            return loss_terms(
+                H, Wf, Xt_all, St_all, self.layout_.target_rank, self.alpha_s_eff, self.eps
+            )[0]
 
         self.epoch_loss_ = [full_loss()]
         for _ in range(self.n_epochs):
@@ -651,8 +688,16 @@ class PADNMF:
                 S = T_(S_all[:, cols])
                 M = None if MH is None else T_(np.tile(MH, (1, len(idx))))
                 loss, wps, wms = split_gradients(
-                    H_fix[:, colt], Wd, Wf, X, S, self.layout_.target_rank, self.alpha_h,
-                    self.alpha_s_eff, self.eps, M,
+                    H_fix[:, colt],
+                    Wd,
+                    Wf,
+                    X,
+                    S,
+                    self.layout_.target_rank,
+                    self.alpha_h,
+                    self.alpha_s_eff,
+                    self.eps,
+                    M,
                 )
                 for k in range(len(Wd)):  # Algorithm 4.3.2 steps 17-19, eq. (4.3.9)
                     Wd[k] = multiplicative_w_update(Wd[k], wps[k], wms[k], self.eps, MWt)
@@ -676,8 +721,9 @@ class PADNMF:
         conv = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dt, device=dev)  # noqa: E731
         M = None if MH is None else conv(np.tile(MH, (1, Q)))
         with torch_threads(self.n_threads):
-            H = run_layers(H_fix, conv(X_all), [(conv(W), 1) for W in self.W_disc_],
-                           self.alpha_h, self.eps, M)
+            H = run_layers(
+                H_fix, conv(X_all), [(conv(W), 1) for W in self.W_disc_], self.alpha_h, self.eps, M
+            )
         H = H.cpu().numpy().astype(np.float64)
         return H.reshape(H.shape[0], Q, n).transpose(1, 0, 2)
 
@@ -690,12 +736,16 @@ class PADNMF:
         H0 = torch.as_tensor(self._h0(n, Q), dtype=dt, device=dev)
         M = None if MH is None else torch.as_tensor(np.tile(MH, (1, Q)), dtype=dt, device=dev)
         W = torch.as_tensor(self.W_fixed_, dtype=dt, device=dev)
-        return run_layers(H0, X, [(W, self.n_layers - self.n_discriminative)], self.alpha_h,
-                          self.eps, M)
+        return run_layers(
+            H0, X, [(W, self.n_layers - self.n_discriminative)], self.alpha_h, self.eps, M
+        )
 
     # ------------------------------------------------------------------ model file
-    def to_modelfile(self, extra_params: dict[str, Any] | None = None,
-                     extra_arrays: dict[str, np.ndarray] | None = None) -> ModelFile:
+    def to_modelfile(
+        self,
+        extra_params: dict[str, Any] | None = None,
+        extra_arrays: dict[str, np.ndarray] | None = None,
+    ) -> ModelFile:
         """The ``padnmf``/``deepnmf`` model file (float64 weights: training precision)."""
         params: dict[str, Any] = {
             "n_layers": int(self.n_layers),
@@ -721,8 +771,9 @@ class PADNMF:
         arrays = {
             "W_fixed": np.asarray(self.W_fixed_, dtype=np.float64),
             "W_disc": np.asarray(
-                np.stack(self.W_disc_) if self.W_disc_ else
-                np.zeros((0,) + self.W_fixed_.shape), dtype=np.float64),
+                np.stack(self.W_disc_) if self.W_disc_ else np.zeros((0,) + self.W_fixed_.shape),
+                dtype=np.float64,
+            ),
         }
         if self.w_mask_on:  # M^W (4.3.8), stored for code generators (derivable from layout)
             arrays["W_mask"] = w_mask(self.layout_).astype(np.uint8)
@@ -760,8 +811,19 @@ class PADNMF:
 
 
 def _validate(model: ModelFile) -> None:
-    require_params(model, "n_layers", "n_discriminative", "alpha_h", "alpha_s", "eps", "h_mask",
-                   "w_mask", "h0", "layout", "features")
+    require_params(
+        model,
+        "n_layers",
+        "n_discriminative",
+        "alpha_h",
+        "alpha_s",
+        "eps",
+        "h_mask",
+        "w_mask",
+        "h0",
+        "layout",
+        "features",
+    )
     p = model.params
     try:
         lay = BlockLayout.from_params(p["layout"])
