@@ -160,3 +160,22 @@ def test_weak3_kalman_gains_of_table3_need_a02_5p27e_5():
     np.testing.assert_allclose(G[49, :2], [[0.6227, 0.0146], [0.0146, 0.6227]], atol=1e-4)
     np.testing.assert_allclose(G[49, 2], [123.9904, 123.9904], rtol=1e-3)
     assert abs(gains(1e-4)[49, 2, 0] - 123.9904) > 10.0
+
+
+def test_enkf_approaches_the_kalman_filter_for_a_linear_system():
+    from tinyunfold.models.kalman import ensemble_kalman_filter
+
+    rng = np.random.default_rng(7)
+    A, C, Q, R, mu0, P0 = _random_system(rng, n=2, m=2)
+    _, y = simulate_linear(A, C, Q, R, mu0, P0, 20, 1, rng)
+    kf = kalman_filter(y[0], A, C, Q, R, mu0, P0)
+    errs = []
+    for n_ens in (50, 5000):
+        mean, cov = ensemble_kalman_filter(
+            y[0], lambda X: X @ A.T, C, Q, R, mu0, P0, n_ens, np.random.default_rng(0)
+        )
+        errs.append(np.abs(mean - kf.x_filt).max())
+    scale = np.sqrt(np.max(np.diagonal(kf.P_filt, axis1=1, axis2=2)))
+    assert errs[1] < 0.1 * scale  # Monte Carlo error ~ 1/sqrt(N)
+    assert errs[1] < errs[0]
+    np.testing.assert_allclose(cov[-1], kf.P_filt[-1], rtol=0.15, atol=0.02 * scale**2)

@@ -218,6 +218,20 @@ def compare_filters(dkf: Any, data: dict[str, np.ndarray]) -> dict[str, Any]:
             wh[name] = whiteness_deviation(np.moveaxis(inn, 1, 2)).mean(0).tolist()
             if name == "kf_true" and B is None:
                 est["rts_true"] = xr
+    else:  # nonlinear predictor: the Ensemble Kalman filter (5.4.1) as classical baseline
+        from tinyunfold.models.dkf import predict_numpy
+        from tinyunfold.models.kalman import ensemble_kalman_filter
+
+        coefs = dkf.system.model
+
+        def f(X: np.ndarray) -> np.ndarray:
+            return predict_numpy(s, coefs, X)
+
+        rng = np.random.default_rng(0)
+        est["enkf_assumed"] = np.array([
+            ensemble_kalman_filter(y[i], f, s.C, s.Qf, s.Rf, x0[i], s.P0f, 200, rng)[0]
+            for i in range(N)
+        ])  # fmt: skip
     if "x" in data:
         x = data["x"]
         report["mse"] = {k: mse(v[:, 1:], x[:, 1:]) for k, v in est.items()}

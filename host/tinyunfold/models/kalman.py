@@ -18,6 +18,7 @@ positive definite in floating point.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -338,3 +339,46 @@ def observability_gramian(A: np.ndarray, C: np.ndarray, n_terms: int | None = No
         M = M @ A
     obs = np.vstack(blocks)
     return obs.T @ obs
+
+
+def ensemble_kalman_filter(
+    y: np.ndarray,
+    f: Callable[[np.ndarray], np.ndarray],
+    C: np.ndarray,
+    Q: np.ndarray,
+    R: np.ndarray,
+    mu0: np.ndarray,
+    P0: np.ndarray,
+    n_ensemble: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stochastic Ensemble Kalman filter (thesis 5.4.1) with additive Gaussian noise.
+
+    f maps an ensemble (N, n) to (N, n) (the deterministic forward operator); the observation
+    model is linear, h(x, v) = C x + v. Returns the ensemble means x̂_En (K+1, n) (5.4.13) and
+    covariances P_En (K+1, n, n) (5.4.14); entry 0 is the initial ensemble.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    n = np.asarray(P0).shape[0]
+    K = y.shape[0]
+
+    def draw(cov: np.ndarray, size: int) -> np.ndarray:
+        w, V = np.linalg.eigh(_sym(np.asarray(cov, dtype=np.float64)))
+        return rng.standard_normal((size, cov.shape[0])) @ (V * np.sqrt(np.clip(w, 0, None))).T
+
+    X = np.asarray(mu0, dtype=np.float64) + draw(P0, n_ensemble)
+    means = np.zeros((K + 1, n))
+    covs = np.zeros((K + 1, n, n))
+    means[0], covs[0] = X.mean(0), np.cov(X.T, bias=True).reshape(n, n)
+    for k in range(K):
+        Xp = f(X) + draw(Q, n_ensemble)  # eq. (5.4.8)
+        Yp = Xp @ C.T + draw(R, n_ensemble)  # eq. (5.4.9)
+        dX = Xp - Xp.mean(0)  # eq. (5.4.11)
+        dY = Yp - Yp.mean(0)
+        Cxy = dX.T @ dY / n_ensemble  # eq. (5.4.12)
+        Cyy = dY.T @ dY / n_ensemble
+        G = np.linalg.solve(_sym(Cyy), Cxy.T).T
+        X = Xp + (y[k] - Yp) @ G.T  # eq. (5.4.10)
+        means[k + 1] = X.mean(0)  # eq. (5.4.13)
+        covs[k + 1] = _sym(np.cov(X.T, bias=True).reshape(n, n))  # eq. (5.4.14)
+    return means, covs
