@@ -100,6 +100,12 @@ def register_train(fam: argparse._SubParsersAction) -> None:
         action="store_true",
         help="gain mask from the whiteness index (6.4.16-6.4.19) + three-step Algorithm 6.3.3",
     )
+    p.add_argument(
+        "--whiteness-patience",
+        type=int,
+        default=1,
+        help="epochs in a row the whiteness stop condition must hold before a gain row freezes",
+    )
     p.add_argument("--sindy-cycles", type=int, default=0, help="SINDy cycles in step 2")
     p.add_argument(
         "--beyond",
@@ -148,6 +154,7 @@ def _train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         whiteness_control=args.whiteness_control,
+        whiteness_patience=args.whiteness_patience,
         sindy_cycles=args.sindy_cycles,
         beyond=args.beyond,
         seed=args.seed,

@@ -366,6 +366,9 @@ class DeepKalmanFilter:
     batch_size : trajectories per Adam update (1 = Algorithm 6.3.3).
     whiteness_control : use the gain mask (6.4.17)-(6.4.19) and the three-step schedule; when
         False, train all learnable weights for ``epochs`` epochs.
+    whiteness_patience : epochs in a row the stop condition (6.4.18) must hold before a row is
+        frozen; 1 is the thesis' rule (the index of a single noisy trajectory fluctuates, so 1
+        often freezes everything after a few epochs).
     sindy_cycles : number of SINDy re-initialisation cycles in step 2 (0 = skip).
     beyond : gain used after layer K (``"last"`` or ``"kalman"``).
     seed : batch order seed.
@@ -387,6 +390,7 @@ class DeepKalmanFilter:
         epochs: int = 100,
         batch_size: int = 1,
         whiteness_control: bool = False,
+        whiteness_patience: int = 1,
         sindy_cycles: int = 0,
         sindy_options: dict[str, Any] | None = None,
         beyond: str = "last",
@@ -406,6 +410,7 @@ class DeepKalmanFilter:
         self.epochs = epochs
         self.batch_size = batch_size
         self.whiteness_control = whiteness_control
+        self.whiteness_patience = whiteness_patience
         self.sindy_cycles = sindy_cycles
         self.sindy_options = sindy_options
         self.beyond = beyond
@@ -503,6 +508,7 @@ class DeepKalmanFilter:
         def run_stage(stage: int, opt: Any, controlled: bool) -> None:
             mask = np.ones((s.n, s.m))
             w_prev = None
+            strikes = np.zeros(s.m, dtype=int)
             from tqdm import tqdm
 
             bar = tqdm(range(self.epochs), desc=f"dkf stage {stage}", disable=not self.verbose,
@@ -545,7 +551,8 @@ class DeepKalmanFilter:
                 log.stage.append(stage)
                 if controlled and w_prev is not None:
                     stop = w >= w_prev  # stop condition (6.4.18), mean over trajectories
-                    mask[gain_mask_rows(s.C, stop)] = 0.0
+                    strikes = np.where(stop, strikes + 1, 0)
+                    mask[gain_mask_rows(s.C, strikes >= self.whiteness_patience)] = 0.0
                 log.mask_rows.append((mask[:, 0] == 0).tolist())
                 w_prev = w
                 if controlled and np.all(mask[rows_obs] == 0):
