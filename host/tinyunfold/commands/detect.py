@@ -3,7 +3,10 @@
 A recording is cut into consecutive windows of the training window length (the model's
 ``window_samples``; a shorter last piece is dropped), each window goes through the network
 (K layers), the detection indices (4.3.28-4.3.30) and the decision rule (thresholds 4.3.32, or the
-uncertainty reduction 4.3.37 with ``--method ur``). A ``.npy`` file is taken as one precomputed
+uncertainty reduction 4.3.37 with ``--method ur``). Each hit reports its class, the detection
+index, the decision score (the index, or the latent Î_l with ``ur``) and the threshold it beat, the
+onset frame within the window (the best off-diagonal; 0 without the shifted variant) and its time.
+A ``.npy`` file is taken as one precomputed
 spectrogram window (m' x n), e.g. for models imported with ``tinyunfold import padnmf-mat``.
 """
 
@@ -71,6 +74,11 @@ def detect_windows(
     res = det.indices(H, est.layout_)
     dec = det.decide(res.index, method)
     names = est.layout_.class_names
+    if method == "ur":
+        assert det.ur is not None
+        score, thr = det.ur.latent(res.index), np.full(len(names), det.ur.threshold)
+    else:
+        score, thr = res.index, det.thresholds
     out = []
     for q, hits in enumerate(dec):
         out.append(
@@ -79,7 +87,8 @@ def detect_windows(
                     {
                         "class": names[c],
                         "index": float(res.index[q, c]),
-                        "threshold": float(det.thresholds[c]),
+                        "score": float(score[q, c]),
+                        "threshold": float(thr[c]),
                         "onset_frame": int(res.shift[q, c]),
                     }
                     for c in hits
@@ -132,7 +141,7 @@ def _detect(args: argparse.Namespace) -> int:
             for w in r["windows"]:
                 hits = (
                     ", ".join(
-                        f"{h['class']} (index {h['index']:.3g} > {h['threshold']:.3g}"
+                        f"{h['class']} (score {h['score']:.4g} > {h['threshold']:.4g}"
                         + (f", t={h['time_s']:.3f} s" if "time_s" in h else "")
                         + ")"
                         for h in w["hits"]
