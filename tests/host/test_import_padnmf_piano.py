@@ -6,6 +6,7 @@ into the repo). reference_outputs_float64.npz holds H^(K) of the authors' MATLAB
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -83,7 +84,9 @@ def test_float32_forward_bound(net: PADNMF, data: Path, ref: dict) -> None:
     assert err.max() < 1e-4  # measured 2.8e-5 over all 289 mixtures (docs/padnmf.md)
 
 
-def test_modelfile_roundtrip_and_cli(tmp_path: Path, net: PADNMF, data: Path, ref: dict) -> None:
+def test_modelfile_roundtrip_and_cli(
+    tmp_path: Path, net: PADNMF, data: Path, ref: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "piano.tum"
     rc = main(
         [
@@ -116,6 +119,16 @@ def test_modelfile_roundtrip_and_cli(tmp_path: Path, net: PADNMF, data: Path, re
     nohit = np.array([lab == "none" for lab in labels])
     assert np.all(idx[nohit] <= det.thresholds * (1 + 1e-9))
     assert np.allclose(idx[nohit].max(0), det.thresholds, rtol=1e-9)
+    # detect on one precomputed window (.npy): same indices as the library path
+    np.save(tmp_path / "w.npy", train[0])
+    capsys.readouterr()
+    assert main(["detect", "--model", str(out), str(tmp_path / "w.npy"), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)[0]["windows"][0]
+    got = [res["indices"][c] for c in ("C4", "E4", "G4")]
+    np.testing.assert_allclose(got, idx[0], rtol=1e-9)
+    assert [h["class"] for h in res["hits"]] == [
+        ["C4", "E4", "G4"][c] for c in det.decide(idx[:1])[0]
+    ]
     save_model(tmp_path / "again.tum", m)
     assert load_model(tmp_path / "again.tum").params == m.params
 
