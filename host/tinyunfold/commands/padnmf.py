@@ -2,13 +2,13 @@
 
 Both train through :class:`tinyunfold.models.padnmf.PADNMF` (Algorithm 4.3.2); the kinds differ in
 the masks, the loss and the default batch size. A TOML config chooses the front-end, the network
-and the detector; every key is optional (defaults below)::
+and the detector; every key is optional (the values shown are the defaults)::
 
     [features]              # SpectrogramParams (tinyunfold.features); sample_rate = the dataset's
     n_fft = 1024
     hop = 4096
     window = "hann"
-    n_bands = 48            # omit for the full spectrum
+    # n_bands = 48          # pool into 48 bands (default: the full spectrum)
     [model]
     n_layers = 1000         # K
     n_discriminative = 20   # C (C-1 trained dictionaries)
@@ -25,6 +25,8 @@ and the detector; every key is optional (defaults below)::
     init_iter = 200
     seed = 0
     device = "cpu"          # "cuda" when torch sees a GPU
+    dtype = "float64"       # training precision
+    n_threads = 1           # torch CPU threads (1 is fastest on a loaded 2-core machine)
     [detection]
     shifted = false         # max over off-diagonals (hits anywhere in the window)
     threshold_rule = "gm"   # "gm" (thesis 4.3.5) or "max" (4.3.6) over no-hit training mixtures
@@ -33,6 +35,7 @@ and the detector; every key is optional (defaults below)::
     ur_beta = 0.0
     ur_alpha = 0.1
     ur_p = 0.25
+    ur_background = false   # extra always-on latent component in the uncertainty reduction
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ examples:
   tinyunfold evaluate --model d1.tum --dataset data/d1 --out report/
   tinyunfold detect --model d1.tum mixture.wav --json
 
-Training uses the mixtures with split=train in labels.csv (all mixtures if none is marked) and
+Training uses the mixtures with split=train in labels.csv (an error if none is marked) and
 their target stems (the loss needs the clean target S); the thresholds are fitted on the no-hit
 training mixtures only. The loss curve is written next to the model (<out>.loss.png/.json).
 """
