@@ -56,6 +56,25 @@ def cost_deep_nmfd(ranks: Sequence[int], n: int, m: int, K: int) -> int:
     return K * (Jb * n * (m + Jb - 1) + (Jb + 1) * m * ((2 * n + 1) * s1 - s2 - n * Jb))
 
 
+def cost_deep_nmfd_adjoint(ranks: Sequence[int], n: int, m: int, K: int) -> int:
+    """K layers of (4.4.3) computed with one convolution and one adjoint per layer.
+
+    Per layer, with P = m Σ_j Σ_{r<r_j} (n − r) (the products of W*H that do not hit the zero
+    padding of the shifts; the adjoint Σ_r W(j)_rᵀ(←r Q) has the same P products):
+
+    * W*H: P multiplications + (P − m n) additions (every output has at least one term);
+    * Q = X ⊘ (W*H + ε): 2 m n;
+    * adjoint: P multiplications + (P − J̄ n) additions;
+    * H ∘ N ⊘ D (D precomputed, eq. 4.5.6's curly term): 2 J̄ n.
+
+    Total ``K (4P + m n + J̄ n)``; compare eq. (4.5.5), which multiplies the convolution count by
+    (J̄ + 1) (docs/nmfd.md). The ε-projection (J̄ n comparisons) is not counted, as in 4.5.
+    """
+    Jb = len(ranks)
+    P = m * sum(n * r - r * (r - 1) // 2 for r in ranks)
+    return K * (4 * P + m * n + Jb * n)
+
+
 def memory_deep_nmfd(
     ranks: Sequence[int], m: int, C: int, include_denominators: bool = True
 ) -> int:
@@ -133,6 +152,7 @@ def table4(variant: str = "printed") -> list[dict[str, Any]]:
                 "C": sc.C,
                 "C_pad_mflops": c_pad / 1e6,
                 "C_dnmfd_mflops": cost_deep_nmfd(sc.ranks, sc.n, sc.m, sc.K) / 1e6,
+                "C_dnmfd_adjoint_mflops": cost_deep_nmfd_adjoint(sc.ranks, sc.n, sc.m, sc.K) / 1e6,
                 "M_pad_mb": memory_pad_nmf(sc.r, sc.m, sc.T, cm) * BYTES_PER_FLOAT / MB,
                 "M_dnmfd_mb": memory_deep_nmfd(sc.ranks, sc.m, cm) * BYTES_PER_FLOAT / MB,
             }
@@ -143,14 +163,20 @@ def table4(variant: str = "printed") -> list[dict[str, Any]]:
 def format_table4(rows: list[dict[str, Any]], with_thesis: bool = True) -> str:
     """Plain-text Table 4 (optionally with the thesis' printed numbers in brackets)."""
     keys = ("C_pad_mflops", "C_dnmfd_mflops", "M_pad_mb", "M_dnmfd_mb")
-    lines = [f"{'scenario':32s} {'C_PAD':>16s} {'C_DNMFD':>16s} {'M_PAD':>14s} {'M_DNMFD':>14s}"]
+    lines = [
+        f"{'scenario':32s} {'C_PAD':>16s} {'C_DNMFD':>16s} {'M_PAD':>14s} {'M_DNMFD':>14s}"
+        f" {'C_DNMFD adjoint':>16s}"
+    ]
     for row, ref in zip(rows, TABLE4_THESIS, strict=True):
         cells = []
         for k, v in zip(keys, ref, strict=True):
             cells.append(f"{row[k]:8.2f} [{v:6.2f}]" if with_thesis else f"{row[k]:8.2f}")
         lines.append(
             f"{row['scenario']:32s} {cells[0]:>16s} {cells[1]:>16s} {cells[2]:>14s} {cells[3]:>14s}"
+            f" {row['C_dnmfd_adjoint_mflops']:16.2f}"
         )
+
     unit = "MFLOPS / MiB of float32" + ("; thesis numbers in [brackets]" if with_thesis else "")
+    unit += "; C_DNMFD adjoint: one convolution + one adjoint per layer (cost_deep_nmfd_adjoint)"
     lines.append(unit)
     return "\n".join(lines)

@@ -54,3 +54,31 @@ def test_table4_thesis_variant_reproduces_every_printed_number():
 def test_bad_variant():
     with pytest.raises(ValueError):
         cx.table4("nope")
+
+
+def _count_layer_ops(ranks, n, m):
+    """Literal operation count of one layer (4.4.3) with exact shifts (no zero products)."""
+    Jb = len(ranks)
+    ops = 0
+    for t in range(n):  # W*H: every output (i, t) sums its nonzero terms
+        terms = sum(min(r, t + 1) for r in ranks)
+        ops += m * (2 * terms - 1)
+    ops += 2 * m * n  # + ε, ⊘
+    for r_j in ranks:  # adjoint: N(j)_t = Σ_{r, t+r<n} Σ_i W(j)_{i,r} Q_{i,t+r}
+        for t in range(n):
+            terms = m * sum(1 for r in range(r_j) if t + r < n)
+            ops += 2 * terms - 1
+    ops += 2 * Jb * n  # H ∘ N ⊘ D
+    return ops
+
+
+def test_adjoint_cost_matches_a_literal_count():
+    for ranks, n, m in (([3, 1, 4], 7, 5), ([2] * 6, 3, 4), ([5], 12, 2)):
+        K = 3
+        assert cx.cost_deep_nmfd_adjoint(ranks, n, m, K) == K * _count_layer_ops(ranks, n, m)
+    # (4.5.5) counts far more for many sources: about (J̄ + 1)/2 convolutions per layer
+    sc = cx.SCENARIOS[0]
+    ratio = cx.cost_deep_nmfd(sc.ranks, sc.n, sc.m, sc.K) / cx.cost_deep_nmfd_adjoint(
+        sc.ranks, sc.n, sc.m, sc.K
+    )
+    assert 30 < ratio < 60
