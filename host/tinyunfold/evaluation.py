@@ -165,7 +165,8 @@ def spectrogram(x: np.ndarray, feats: Any, scale: float) -> np.ndarray:
 def _bar(total: int, desc: str, enabled: bool) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, disable=not enabled, leave=False)
+    # disable=None: tqdm switches itself off when stderr is not a terminal (logs, CI)
+    return tqdm(total=total, desc=desc, disable=None if enabled else True, leave=False)
 
 
 def transform_many(
