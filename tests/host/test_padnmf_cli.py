@@ -159,3 +159,23 @@ def test_bad_config_key_is_a_clear_error(
     )
     assert rc != 0
     assert "unknown config keys" in capsys.readouterr().err
+
+
+def test_bench_reports_every_method(tmp_path: Path, dataset: Path) -> None:
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(CFG)
+    out = tmp_path / "bench"
+    argv = ["padnmf-bench", "--dataset", str(dataset), "--config", str(cfg), "--out", str(out)]
+    assert main([*argv, "--no-progress"]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert set(rep["methods"]) == {
+        "padnmf",
+        "deepnmf",
+        "KL-NMF fixed W, T context",
+        "KL-NMF fixed W, T=1",
+    }
+    timing = json.loads((out / "timing.json").read_text())
+    speed = timing["speed"]
+    assert speed["batch"] == 4 and speed["split_gradients_per_batch_s"] > 0
+    assert load_model(out / "padnmf.tum").kind == "padnmf"
+    assert load_model(out / "deepnmf.tum").kind == "deepnmf"
