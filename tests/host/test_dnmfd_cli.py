@@ -76,6 +76,13 @@ def test_train_and_evaluate_dnmfd(d1, tmp_path, capsys):
     assert 0 <= scores["hit_accuracy"] <= 1
     idx = np.array(rep["methods"]["dnmfd"]["index"])
     assert idx.shape[1] == 2 and np.all(idx > 0)
+    # the same model detects hits in a recording
+    labels = (d1 / "labels.csv").read_text().splitlines()
+    wav = d1 / "mixtures" / labels[1].split(",")[0]
+    capsys.readouterr()
+    assert main(["detect", "--model", str(out), str(wav), "--json"]) == 0
+    windows = json.loads(capsys.readouterr().out)[0]["windows"]
+    assert windows and set(windows[0]["indices"]) == set(p["layout"]["class_names"])
 
 
 def test_config_errors(tmp_path, capsys):

@@ -21,6 +21,8 @@ import numpy as np
 
 from tinyunfold.errors import TinyUnfoldError
 
+DETECTOR_KINDS = ("padnmf", "deepnmf", "dnmfd")
+
 EPILOG = """\
 examples:
   tinyunfold detect --model d1.tum mixtures/m09_-20dB_0.wav
@@ -32,12 +34,12 @@ examples:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "detect",
-        help="detect hits in WAV files with a padnmf/deepnmf model",
+        help="detect hits in WAV files with a padnmf/deepnmf/dnmfd model",
         description=__doc__,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", required=True, help="padnmf or deepnmf model file (.tum)")
+    p.add_argument("--model", required=True, help="padnmf, deepnmf or dnmfd model file (.tum)")
     p.add_argument("files", nargs="+", help=".wav recordings or .npy spectrogram windows")
     p.add_argument(
         "--method",
@@ -66,8 +68,13 @@ def detect_windows(
             "the model has no fitted detector (thresholds)",
             "train it with `tinyunfold train`, or import with --training-set",
         )
-    est = PADNMF.from_modelfile(model)
-    det = Detector.from_model(model.params, model.arrays)
+    if model.kind == "dnmfd":  # one rank-1 block per NMFD dictionary (docs/nmfd.md)
+        from tinyunfold.commands.nmfd import load_dnmfd_detector
+
+        est, det, _, _ = load_dnmfd_detector(model)
+    else:
+        est = PADNMF.from_modelfile(model)
+        det = Detector.from_model(model.params, model.arrays)
     if top_k is not None:
         det.top_k = int(top_k)
     H = est.transform(windows)
@@ -105,8 +112,11 @@ def _detect(args: argparse.Namespace) -> int:
     from tinyunfold.modelfile import load_model
 
     model = load_model(args.model)
-    if model.kind not in ("padnmf", "deepnmf"):
-        raise TinyUnfoldError(f"detect needs a padnmf or deepnmf model, got {model.kind!r}")
+    if model.kind not in DETECTOR_KINDS:
+        raise TinyUnfoldError(
+            f"detect needs a {', '.join(DETECTOR_KINDS)} model, got {model.kind!r}",
+            "train a hit detector with `tinyunfold train padnmf|deepnmf|dnmfd`",
+        )
     report = []
     for f in args.files:
         path = Path(f)
