@@ -39,6 +39,34 @@ def check_input(X: np.ndarray, n_features: int, name: str = "X") -> np.ndarray:
     return X
 
 
+Array = Any  # numpy.ndarray or torch.Tensor: the layer is written with operators only
+
+
+def project_floor(x: Array, eps: float) -> Array:
+    """ε-projection max(ε, x) of eq. (3.2.38), for numpy arrays and torch tensors."""
+    if isinstance(x, np.ndarray):
+        return np.maximum(x, eps)
+    return x.clamp_min(eps)
+
+
+def denominator(W: Array, alpha_h: float) -> Array:
+    """Wᵀ1 + α_H of eq. (4.2.2), shape (r, 1) (data independent: precomputed per dictionary)."""
+    return W.sum(0)[:, None] + alpha_h
+
+
+def kl_layer(
+    H: Array, W: Array, X: Array, denom: Array, eps: float, mask: Array | None = None
+) -> Array:
+    """One layer, eq. (4.2.2) / (4.3.15) with the ε-projection (3.2.38).
+
+    H: (r, N), W: (m, r), X: (m, N), denom: (r, 1); ``mask`` is M^H of eq. (4.3.14) or None.
+    Float64/float32 model code (numpy or torch); the firmware's order is in golden/nmf.py.
+    """
+    U = W.T @ (X / (W @ H + eps))  # Wᵀ(X ⊘ (WH + ε))
+    Hn = project_floor(H * U / denom, eps)  # eq. (4.2.2) + projection (3.2.38)
+    return Hn if mask is None else Hn * mask  # M^H, eq. (4.3.14)
+
+
 def initial_h(rank: int, n_frames: int, h0: str, h0_value: float, dtype: Any) -> np.ndarray:
     """Deterministic H⁽⁰⁾: all ones (``ones``) or the constant ``h0_value`` (``const``)."""
     value = 1.0 if h0 == "ones" else h0_value
@@ -111,10 +139,9 @@ class NMFInference:
         W = np.asarray(self.W, dtype=np.float64)
         X = check_input(X, W.shape[0]).astype(np.float64)
         H = initial_h(W.shape[1], X.shape[1], self.h0, self.h0_value, np.float64)
-        denom = W.sum(axis=0)[:, None] + self.alpha_h  # Wᵀ1 + α_H, eq. (4.2.2)
+        denom = denominator(W, self.alpha_h)  # Wᵀ1 + α_H, eq. (4.2.2)
         for _ in range(self.n_layers):
-            ratio = X / (W @ H + self.eps)  # X ⊘ (WH + ε)
-            H = np.maximum(self.eps, H * (W.T @ ratio) / denom)  # eq. (4.2.2) + projection (3.2.38)
+            H = kl_layer(H, W, X, denom, self.eps)
         return H
 
 

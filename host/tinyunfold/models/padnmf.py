@@ -54,7 +54,8 @@ import numpy as np
 from tinyunfold.errors import ShapeError, TinyUnfoldError, ValueDomainError
 from tinyunfold.features import hankel
 from tinyunfold.modelfile import ModelFile, register_kind, require_array, require_params
-from tinyunfold.models.nmf import check_input
+from tinyunfold.models.nmf import check_input, denominator, kl_layer
+from tinyunfold.models.nmf import project_floor as _floor
 
 KINDS = ("padnmf", "deepnmf")
 Array = Any  # numpy.ndarray or torch.Tensor
@@ -172,25 +173,6 @@ def h_mask(layout: BlockLayout, n_frames: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------- forward pass
-def _floor(x: Array, eps: float) -> Array:
-    """ε-projection max(ε, x) of eq. (3.2.38), for numpy arrays and torch tensors."""
-    if isinstance(x, np.ndarray):
-        return np.maximum(x, eps)
-    return x.clamp_min(eps)
-
-
-def denominator(W: Array, alpha_h: float) -> Array:
-    """Wᵀ1 + α_H of eq. (4.2.2), shape (r, 1) (data independent: precomputed per dictionary)."""
-    return W.sum(0)[:, None] + alpha_h
-
-
-def kl_layer(H: Array, W: Array, X: Array, denom: Array, eps: float, mask: Array | None) -> Array:
-    """One layer, eq. (4.3.15) with the ε-projection (3.2.38). H: (r, N), W: (m, r), X: (m, N)."""
-    U = W.T @ (X / (W @ H + eps))  # Wᵀ(X ⊘ (WH + ε))
-    Hn = _floor(H * U / denom, eps)  # eq. (4.2.2) + projection (3.2.38)
-    return Hn if mask is None else Hn * mask  # M^H, eq. (4.3.14)
-
-
 def run_layers(
     H: Array,
     X: Array,
