@@ -72,3 +72,11 @@ def test_fitzhugh_nagumo_parameters():
     rows = _run("fhn")["rows"]
     low = rows[0]
     assert abs(low["estimate"][1] - 1.0) < 0.1  # β is well identified at low noise
+
+
+def test_fig66_final_state_weight_beats_kf_with_wrong_q():
+    rows = _run("fig66")["rows"]
+    kf_wrong = rows["KF assumed cov."]["vs_true_states"]
+    # λ_K = 0, λ_D = 1: truncated backprop reproduces the KF of the (wrong) loss weights
+    assert abs(rows["DKF λ_K=0 λ_D=1"]["vs_true_states"] / kf_wrong - 1) < 0.05
+    assert rows["DKF λ_K=1000 λ_D=250000"]["vs_true_states"] < 0.85 * kf_wrong
