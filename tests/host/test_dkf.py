@@ -264,3 +264,52 @@ def test_gain_mask_freezes_rows():
     # once a row is frozen it stays frozen; training stops when all observed rows are frozen
     assert np.all(rows[1:] >= rows[:-1])
     assert rows[-1].any()
+
+
+def test_implicit_euler_discretisation_6_4_25_and_predictors_agree():
+    import tomllib
+    from pathlib import Path
+
+    from tinyunfold.models.dkf import predict_numpy
+    from tinyunfold.models.systems import load_system
+
+    root = Path(__file__).resolve().parents[2] / "examples" / "dkf"
+    s = load_system(root / "heat_continuous.toml")
+    A, B, u = s.discrete_linear()
+    M, Km, d, dt = s.model["M"], s.model["K"], s.model["d"], s.dt
+    Minv = np.linalg.inv(M)
+    np.testing.assert_allclose(A, np.linalg.inv(np.eye(3) - dt * Minv @ Km), rtol=1e-12)
+    np.testing.assert_allclose(B, A @ (dt * Minv), rtol=1e-12)
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    # implicit Euler: M (x⁺ - x)/Δt = K x⁺ + d
+    xp = predict_numpy(s, s.model, x)
+    np.testing.assert_allclose((xp - x) / dt @ M.T, xp @ Km.T + d, atol=1e-12)
+    np.testing.assert_allclose(xp, x @ A.T + B @ u, atol=1e-12)
+    pred = TorchPredictor(s)
+    xt = pred(torch.tensor(x), pred.prepare(torch.zeros(1, dtype=torch.float64))).numpy()
+    np.testing.assert_allclose(xt, xp, atol=1e-12)
+    # nonlinear kinds: torch and numpy RK4 predictors agree
+    for name in ("fitzhugh_nagumo.toml", "lorenz63.toml"):
+        sn = system_from_toml(tomllib.loads((root / name).read_text()))
+        xn = np.random.default_rng(1).standard_normal((3, sn.n))
+        p = np.linspace(0.01, 0.02, len(sn.learn))
+        from tinyunfold.models.systems import with_params
+
+        ref = predict_numpy(sn, with_params(sn.model, sn.learn, p), xn)
+        pr = TorchPredictor(sn)
+        got = pr(torch.tensor(xn), pr.prepare(torch.tensor(p))).numpy()
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_beyond_kalman_stores_the_stationary_gain():
+    from tinyunfold.models.kalman import steady_state_gain
+
+    s = system_from_toml({**DOC, "steps": 5, "learn": [], "learn_C": False})
+    data = simulate(s, 2, None, seed=0)
+    m = DeepKalmanFilter(s, beyond="kalman", epochs=1).fit(data)
+    np.testing.assert_allclose(m.gain_beyond_, steady_state_gain(s.model["A"], s.C, s.Qf, s.Rf))
+    x = m.transform(np.concatenate([data["y"], data["y"]], 1))  # 10 steps, K = 5
+    # step 6 uses gain_beyond
+    xp = x[:, 5] @ s.model["A"].T
+    y6 = data["y"][:, 0]
+    np.testing.assert_allclose(x[:, 6], xp + (y6 - xp @ s.C.T) @ m.gain_beyond_.T, atol=1e-12)
