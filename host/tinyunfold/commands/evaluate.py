@@ -12,7 +12,8 @@ import importlib
 from tinyunfold.errors import ModelFileError
 from tinyunfold.modelfile import load_model
 
-EVALUATORS: dict[str, str] = {"dkf": "tinyunfold.commands.dkf:evaluate_dkf",
+EVALUATORS: dict[str, str] = {
+    "dkf": "tinyunfold.commands.dkf:evaluate_dkf",
     "padnmf": "tinyunfold.evaluation:evaluate_model",
     "deepnmf": "tinyunfold.evaluation:evaluate_model",
     "dnmfd": "tinyunfold.commands.nmfd:evaluate_dnmfd",

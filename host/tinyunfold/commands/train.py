@@ -8,8 +8,11 @@ from __future__ import annotations
 import argparse
 import importlib
 
-TRAIN_MODULES: list[str] = ["tinyunfold.commands.dkf", "tinyunfold.commands.padnmf",
-                           "tinyunfold.commands.nmfd"]
+TRAIN_MODULES: list[str] = [
+    "tinyunfold.commands.dkf",
+    "tinyunfold.commands.padnmf",
+    "tinyunfold.commands.nmfd",
+]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
