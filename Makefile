@@ -57,14 +57,16 @@ bench: bootstrap
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 lint: python-deps
+	@command -v clang-format >/dev/null || { if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
+	  $$SUDO apt-get install -y -qq --no-install-recommends clang-format; }
 	$(PY) -m ruff check host codegen tests
-	$(PY) -m mypy host/tinyunfold
-	@if command -v clang-format >/dev/null; then \
-	  clang-format --dry-run --Werror firmware/*/*.c firmware/*/*/*.c firmware/include/*/*.h boards/*/*.c; \
-	else echo "clang-format not installed: skipped C format check"; fi
+	$(PY) -m ruff format --check host codegen tests
+	$(PY) -m mypy host/tinyunfold codegen
+	clang-format --dry-run --Werror $$(git ls-files 'firmware/*.[ch]' 'boards/*.[ch]')
 
 format: python-deps
 	$(PY) -m ruff format host codegen tests
+	clang-format -i $$(git ls-files 'firmware/*.[ch]' 'boards/*.[ch]')
 
 clean:
 	rm -rf build

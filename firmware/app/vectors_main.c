@@ -32,8 +32,8 @@ int main(void) {
     const long len = tu_hal_file_length(fin);
     const long block_bytes = (long)sizeof(in_block);
     if (len <= 0 || len % block_bytes != 0) {
-        snprintf(line, sizeof line, "TU_ERROR input.bin has %ld bytes, not a multiple of %ld\n", len,
-                 block_bytes);
+        snprintf(line, sizeof line, "TU_ERROR input.bin has %ld bytes, not a multiple of %ld\n",
+                 len, block_bytes);
         say(line);
         return TU_EXIT_BAD_INPUT;
     }

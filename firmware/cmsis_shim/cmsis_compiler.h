@@ -13,8 +13,8 @@
 #error "tinyunfold cmsis_compiler.h shim: GCC for Arm only (host builds define __GNUC_PYTHON__)"
 #endif
 
-#include <stdint.h>
 #include <arm_acle.h>
+#include <stdint.h>
 
 #define __ASM __asm
 #define __INLINE inline
@@ -65,8 +65,10 @@ __STATIC_FORCEINLINE uint32_t __ROR(uint32_t op1, uint32_t op2) {
 #define __SMLALD(a, b, c) __smlald((a), (b), (c))
 #define __SMLALDX(a, b, c) __smlaldx((a), (b), (c))
 #define __SXTB16(a) __sxtb16((a))
-#define __PKHBT(a, b, s) ((((uint32_t)(a)) & 0x0000FFFFUL) | ((((uint32_t)(b)) << (s)) & 0xFFFF0000UL))
-#define __PKHTB(a, b, s) ((((uint32_t)(a)) & 0xFFFF0000UL) | ((((uint32_t)(b)) >> (s)) & 0x0000FFFFUL))
+#define __PKHBT(a, b, s)                                                                           \
+    ((((uint32_t)(a)) & 0x0000FFFFUL) | ((((uint32_t)(b)) << (s)) & 0xFFFF0000UL))
+#define __PKHTB(a, b, s)                                                                           \
+    ((((uint32_t)(a)) & 0xFFFF0000UL) | ((((uint32_t)(b)) >> (s)) & 0x0000FFFFUL))
 
 __STATIC_FORCEINLINE int32_t __SMMLA(int32_t op1, int32_t op2, int32_t op3) {
     int32_t result;

@@ -38,7 +38,7 @@ tu_status tu_nmf_forward_f32(const tu_nmf_instance_f32 *S, const float *pSrc, fl
             float *h = &pDst[r * N];
             for (uint32_t n = 0; n < N; ++n) {
                 const float v = (h[n] * Ut[n * R + r]) / d; /* eq. (4.2.2) */
-                h[n] = (v > S->eps) ? v : S->eps;          /* ε-projection, eq. (3.2.38) */
+                h[n] = (v > S->eps) ? v : S->eps;           /* ε-projection, eq. (3.2.38) */
             }
         }
     }

@@ -9,8 +9,9 @@ tu_status tu_spectrogram_frame_f32(const tu_spectrogram_instance_f32 *S, const f
         return TU_ERROR_ARG;
     }
     const uint32_t n = S->n_fft, half = n / 2U;
-    arm_mult_f32(pSrc, S->window, S->scratch, n);             /* y = x ∘ w */
-    arm_rfft_fast_f32(S->rfft, S->scratch, S->spectrum, 0U); /* packed: [Re0, Re(n/2), Re1, Im1, ...] */
+    arm_mult_f32(pSrc, S->window, S->scratch, n); /* y = x ∘ w */
+    arm_rfft_fast_f32(S->rfft, S->scratch, S->spectrum,
+                      0U); /* packed: [Re0, Re(n/2), Re1, Im1, ...] */
     S->power[0] = S->spectrum[0] * S->spectrum[0];
     S->power[half] = S->spectrum[1] * S->spectrum[1];
     arm_cmplx_mag_squared_f32(&S->spectrum[2], &S->power[1], half - 1U); /* re² + im² */

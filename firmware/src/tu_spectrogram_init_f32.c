@@ -3,9 +3,9 @@
 #include "tinyunfold/spectrogram.h"
 
 tu_status tu_spectrogram_init_f32(tu_spectrogram_instance_f32 *S, uint16_t n_fft,
-                                  uint16_t n_features, const float *window,
-                                  const uint16_t *edges, arm_rfft_fast_instance_f32 *rfft,
-                                  float *scratch, float *spectrum, float *power) {
+                                  uint16_t n_features, const float *window, const uint16_t *edges,
+                                  arm_rfft_fast_instance_f32 *rfft, float *scratch, float *spectrum,
+                                  float *power) {
     if (S == NULL || window == NULL || edges == NULL || rfft == NULL || scratch == NULL ||
         spectrum == NULL || power == NULL || n_features == 0U) {
         return TU_ERROR_ARG;

@@ -55,9 +55,9 @@ typedef struct {
  * @return TU_OK or TU_ERROR_ARG
  */
 tu_status tu_nmf_init_f32(tu_nmf_instance_f32 *S, uint16_t n_features, uint16_t rank,
-                          uint16_t n_frames, uint32_t n_layers, const float *W,
-                          const float *denom, float eps, float h0, float *scratch_fn,
-                          float *scratch_nf, float *scratch_rn);
+                          uint16_t n_frames, uint32_t n_layers, const float *W, const float *denom,
+                          float eps, float h0, float *scratch_fn, float *scratch_nf,
+                          float *scratch_rn);
 
 /**
  * @brief Run the K-layer forward pass.

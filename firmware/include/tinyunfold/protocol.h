@@ -33,11 +33,11 @@ enum {
 
 /** @brief Error codes carried by TU_MSG_ERROR. */
 enum {
-    TU_PROTO_ERR_CRC = 1,       /**< frame CRC mismatch: frame dropped */
-    TU_PROTO_ERR_LENGTH = 2,    /**< payload length wrong for the message type */
-    TU_PROTO_ERR_TYPE = 3,      /**< unknown message type */
-    TU_PROTO_ERR_TOO_LONG = 4,  /**< payload longer than the receive buffer */
-    TU_PROTO_ERR_MODEL = 5,     /**< the model returned an error status */
+    TU_PROTO_ERR_CRC = 1,      /**< frame CRC mismatch: frame dropped */
+    TU_PROTO_ERR_LENGTH = 2,   /**< payload length wrong for the message type */
+    TU_PROTO_ERR_TYPE = 3,     /**< unknown message type */
+    TU_PROTO_ERR_TOO_LONG = 4, /**< payload longer than the receive buffer */
+    TU_PROTO_ERR_MODEL = 5,    /**< the model returned an error status */
 };
 
 /** @brief What tu_proto_parser_push() found. */
@@ -50,15 +50,15 @@ typedef enum {
 
 /** @brief Byte-at-a-time frame parser; resynchronises on the sync bytes after any error. */
 typedef struct {
-    uint8_t *payload;   /**< receive buffer */
-    uint16_t capacity;  /**< its size in bytes */
-    uint8_t state;      /**< internal */
-    uint8_t type;       /**< last frame's type */
-    uint8_t seq;        /**< last frame's sequence number */
-    uint16_t len;       /**< last frame's payload length */
-    uint16_t index;     /**< internal */
-    uint16_t crc;       /**< internal: running CRC */
-    uint16_t crc_rx;    /**< internal: received CRC */
+    uint8_t *payload;  /**< receive buffer */
+    uint16_t capacity; /**< its size in bytes */
+    uint8_t state;     /**< internal */
+    uint8_t type;      /**< last frame's type */
+    uint8_t seq;       /**< last frame's sequence number */
+    uint16_t len;      /**< last frame's payload length */
+    uint16_t index;    /**< internal */
+    uint16_t crc;      /**< internal: running CRC */
+    uint16_t crc_rx;   /**< internal: received CRC */
 } tu_proto_parser;
 
 /**

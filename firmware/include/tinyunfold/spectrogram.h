@@ -46,9 +46,9 @@ typedef struct {
  * @return TU_OK, TU_ERROR_ARG or TU_ERROR_SIZE
  */
 tu_status tu_spectrogram_init_f32(tu_spectrogram_instance_f32 *S, uint16_t n_fft,
-                                  uint16_t n_features, const float *window,
-                                  const uint16_t *edges, arm_rfft_fast_instance_f32 *rfft,
-                                  float *scratch, float *spectrum, float *power);
+                                  uint16_t n_features, const float *window, const uint16_t *edges,
+                                  arm_rfft_fast_instance_f32 *rfft, float *scratch, float *spectrum,
+                                  float *power);
 
 /**
  * @brief Band powers of one frame.

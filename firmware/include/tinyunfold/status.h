@@ -10,10 +10,10 @@
 
 /** @brief Result of every tinyunfold kernel. */
 typedef enum {
-    TU_OK = 0,               /**< success */
-    TU_ERROR_ARG = -1,       /**< NULL pointer or zero size */
-    TU_ERROR_SIZE = -2,      /**< matrix sizes do not agree (CMSIS ARM_MATH_SIZE_MISMATCH) */
-    TU_ERROR_NUMERIC = -3,   /**< NaN/Inf or negative input where forbidden */
+    TU_OK = 0,             /**< success */
+    TU_ERROR_ARG = -1,     /**< NULL pointer or zero size */
+    TU_ERROR_SIZE = -2,    /**< matrix sizes do not agree (CMSIS ARM_MATH_SIZE_MISMATCH) */
+    TU_ERROR_NUMERIC = -3, /**< NaN/Inf or negative input where forbidden */
 } tu_status;
 
 #endif /* TINYUNFOLD_STATUS_H */
