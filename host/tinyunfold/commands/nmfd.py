@@ -475,42 +475,10 @@ def register_train(fam: argparse._SubParsersAction) -> None:
 
 
 def load_dnmfd_config(path: str | None, overrides: list[str]) -> dict[str, dict[str, Any]]:
-    """[features]/[model]/[detection] of a TOML file plus --set overrides, keys checked."""
-    import tomllib
+    """The dnmfd training config (see :mod:`tinyunfold.commands.config`)."""
+    from tinyunfold.commands.config import load_sections
 
-    cfg: dict[str, dict[str, Any]] = {"features": {}, "model": {}, "detection": {}}
-    if path:
-        try:
-            with open(path, "rb") as fh:
-                raw = tomllib.load(fh)
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise TinyUnfoldError(
-                f"cannot read config {path}: {exc}",
-                "pass a TOML file with [features], [model], [detection]",
-            ) from None
-        for k, v in raw.items():
-            if k not in cfg or not isinstance(v, dict):
-                raise TinyUnfoldError(
-                    f"config {path}: unknown section {k!r}", "use [features], [model], [detection]"
-                )
-            cfg[k].update(v)
-    for item in overrides:
-        key, sep, val = item.partition("=")
-        sec, dot, name = key.partition(".")
-        if not sep or not dot or sec not in cfg:
-            raise TinyUnfoldError(f"bad --set {item!r}", "use e.g. --set model.n_layers=50")
-        try:
-            cfg[sec][name] = tomllib.loads(f"v = {val}")["v"]
-        except tomllib.TOMLDecodeError:
-            cfg[sec][name] = val
-    unknown = set(cfg["model"]) - DNMFD_MODEL_KEYS
-    unknown |= set(cfg["detection"]) - DNMFD_DETECTION_KEYS
-    if unknown:
-        raise TinyUnfoldError(
-            f"unknown config keys {sorted(unknown)}",
-            "see `tinyunfold train dnmfd --help` for the keys",
-        )
-    return cfg
+    return load_sections(path, overrides, DNMFD_MODEL_KEYS, DNMFD_DETECTION_KEYS, "dnmfd")
 
 
 class DNMFDDetector:

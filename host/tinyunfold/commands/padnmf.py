@@ -43,11 +43,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import tomllib
 from pathlib import Path
 from typing import Any
-
-from tinyunfold.errors import TinyUnfoldError
 
 EPILOG = """\
 examples:
@@ -118,37 +115,11 @@ def register_train(fam: argparse._SubParsersAction) -> None:
 
 
 def load_config(path: str | None, overrides: list[str]) -> dict[str, dict[str, Any]]:
-    cfg: dict[str, dict[str, Any]] = {"features": {}, "model": {}, "detection": {}}
-    if path:
-        try:
-            with open(path, "rb") as fh:
-                raw = tomllib.load(fh)
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise TinyUnfoldError(
-                f"cannot read config {path}: {exc}",
-                "pass a TOML file with [features], [model], [detection]",
-            ) from None
-        for k, v in raw.items():
-            if k not in cfg or not isinstance(v, dict):
-                raise TinyUnfoldError(
-                    f"config {path}: unknown section {k!r}",
-                    "use [features], [model] and [detection]",
-                )
-            cfg[k].update(v)
-    for item in overrides:
-        key, sep, val = item.partition("=")
-        sec, dot, name = key.partition(".")
-        if not sep or not dot or sec not in cfg:
-            raise TinyUnfoldError(f"bad --set {item!r}", "use --set model.n_layers=200")
-        cfg[sec][name] = tomllib.loads(f"v = {val}")["v"] if val not in ("", None) else val
-    unknown = set(cfg["model"]) - MODEL_KEYS - {"noise_blocks", "h_mask"}
-    unknown |= set(cfg["detection"]) - DETECTION_KEYS
-    if unknown:
-        raise TinyUnfoldError(
-            f"unknown config keys {sorted(unknown)}",
-            "see `tinyunfold train padnmf --help` for the keys",
-        )
-    return cfg
+    """The padnmf/deepnmf training config (see :mod:`tinyunfold.commands.config`)."""
+    from tinyunfold.commands.config import load_sections
+
+    model_keys = MODEL_KEYS | {"noise_blocks", "h_mask"}
+    return load_sections(path, overrides, model_keys, DETECTION_KEYS, "padnmf")
 
 
 def _train(args: argparse.Namespace) -> int:
