@@ -403,3 +403,26 @@ def fit_detector(
         train_labels=[list(s) for s in label_sets],
         activation=activation,
     )
+
+
+def fit_detector_from_config(
+    H_train: np.ndarray,
+    label_sets: Sequence[Sequence[int]],
+    layout: BlockLayout,
+    dc: dict[str, Any],
+    shifted_default: bool = False,
+) -> Detector:
+    """:func:`fit_detector` with the options of a training config's ``[detection]`` section."""
+    return fit_detector(
+        H_train,
+        label_sets,
+        layout,
+        shifted=bool(dc.get("shifted", shifted_default)),
+        rule=str(dc.get("threshold_rule", "gm")),
+        margin=float(dc.get("margin", 1.0)),
+        top_k=int(dc.get("top_k", 1)),
+        ur_beta=float(dc.get("ur_beta", 0.0)),
+        ur_alpha=float(dc.get("ur_alpha", 0.1)),
+        ur_p=float(dc.get("ur_p", 0.25)),
+        ur_background=bool(dc.get("ur_background", False)),
+    )

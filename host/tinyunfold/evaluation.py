@@ -223,7 +223,7 @@ def train_from_dataset(
 
     Returns (estimator, detector, extra model params).
     """
-    from tinyunfold.detection import fit_detector
+    from tinyunfold.detection import fit_detector_from_config
     from tinyunfold.features import SpectrogramParams
 
     fcfg = {"n_fft": 1024, "hop": 4096, **cfg["features"]}
@@ -267,18 +267,8 @@ def train_from_dataset(
     else:
         H = transform_many(est, X, "forward (train)", progress)
     dc = cfg["detection"]
-    det = fit_detector(
-        H,
-        label_sets_of(train, ds.classes),
-        est.layout_,
-        shifted=bool(dc.get("shifted", not est.h_mask_on)),
-        rule=str(dc.get("threshold_rule", "gm")),
-        margin=float(dc.get("margin", 1.0)),
-        top_k=int(dc.get("top_k", 1)),
-        ur_beta=float(dc.get("ur_beta", 0.0)),
-        ur_alpha=float(dc.get("ur_alpha", 0.1)),
-        ur_p=float(dc.get("ur_p", 0.25)),
-        ur_background=bool(dc.get("ur_background", False)),
+    det = fit_detector_from_config(
+        H, label_sets_of(train, ds.classes), est.layout_, dc, shifted_default=not est.h_mask_on
     )
     extra = {
         "input_scale": scale,

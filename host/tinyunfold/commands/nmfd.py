@@ -556,7 +556,7 @@ def train_dnmfd_from_dataset(
     ds: Any, cfg: dict[str, dict[str, Any]], progress: bool = True
 ) -> tuple[Any, Any, Any, dict[str, Any]]:
     """Initialise, train and fit the detector. Returns (DeepNMFD, adapter, Detector, extra)."""
-    from tinyunfold.detection import fit_detector
+    from tinyunfold.detection import fit_detector_from_config
     from tinyunfold.evaluation import init_sets, label_sets_of, spectrogram, train_split
     from tinyunfold.features import SpectrogramParams
     from tinyunfold.models.dnmfd import DeepNMFD
@@ -607,19 +607,7 @@ def train_dnmfd_from_dataset(
     adapter = DNMFDDetector(est, layout)
     H = adapter.transform(X)
     dc = cfg["detection"]
-    det = fit_detector(
-        H,
-        label_sets_of(train, ds.classes),
-        layout,
-        shifted=bool(dc.get("shifted", False)),
-        rule=str(dc.get("threshold_rule", "gm")),
-        margin=float(dc.get("margin", 1.0)),
-        top_k=int(dc.get("top_k", 1)),
-        ur_beta=float(dc.get("ur_beta", 0.0)),
-        ur_alpha=float(dc.get("ur_alpha", 0.1)),
-        ur_p=float(dc.get("ur_p", 0.25)),
-        ur_background=bool(dc.get("ur_background", False)),
-    )
+    det = fit_detector_from_config(H, label_sets_of(train, ds.classes), layout, dc)
     extra = {
         "input_scale": scale,
         "features": feats.to_dict(),
