@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from tinyunfold.commands.config import add_training_arguments
 from tinyunfold.errors import TinyUnfoldError
 
 NMFD_HELP = """\
@@ -460,17 +461,7 @@ def register_train(fam: argparse._SubParsersAction) -> None:
             "  tinyunfold evaluate --model d1-nmfd.tum --dataset data/d1 --out report/\n"
         ),
     )
-    p.add_argument("--dataset", required=True, help="dataset folder (see docs/datasets.md)")
-    p.add_argument("--config", help="TOML config (see above); defaults when omitted")
-    p.add_argument("--out", required=True, help="model file to write (.tum)")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override one config value, e.g. --set model.n_layers=50 (repeat)",
-    )
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_training_arguments(p)
     p.set_defaults(func=_cmd_train_dnmfd)
 
 

@@ -46,6 +46,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tinyunfold.commands.config import add_training_arguments
+
 EPILOG = """\
 examples:
   tinyunfold dataset mdof --preset dataset1 --out data/d1
@@ -100,17 +102,7 @@ def register_train(fam: argparse._SubParsersAction) -> None:
             epilog=EPILOG,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        p.add_argument("--dataset", required=True, help="dataset folder (see docs/datasets.md)")
-        p.add_argument("--config", help="TOML config (see above); defaults when omitted")
-        p.add_argument("--out", required=True, help="model file to write (.tum)")
-        p.add_argument(
-            "--set",
-            action="append",
-            default=[],
-            metavar="SECTION.KEY=VALUE",
-            help="override one config value, e.g. --set model.n_layers=200 (repeat)",
-        )
-        p.add_argument("--no-progress", action="store_true", help="no progress bars")
+        add_training_arguments(p)
         p.set_defaults(func=_train, kind=kind)
 
 
