@@ -22,7 +22,7 @@ from tinyunfold.errors import ModelFileError
 from tinyunfold.modelfile import ModelFile, validate
 
 GENERATOR_VERSION = f"tinyunfold-codegen {__version__}"
-RUNTIME_ABI_VERSION = 2  # must equal TU_RUNTIME_ABI_VERSION in firmware/include/tinyunfold/status.h
+RUNTIME_ABI_VERSION = 3  # must equal TU_RUNTIME_ABI_VERSION in firmware/include/tinyunfold/status.h
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 OUTPUTS = ("tu_model_config.h", "tu_model.c")
 
@@ -118,7 +118,37 @@ def _context_spectrogram(model: ModelFile) -> dict[str, Any]:
     }
 
 
-_CONTEXTS = {"nmf": _context_nmf, "spectrogram": _context_spectrogram}
+def _context_padnmf(model: ModelFile) -> dict[str, Any]:
+    from tinyunfold.golden.padnmf import constants
+
+    c = constants(model)
+    F, R, N = c.n_features, c.rank, c.n_frames
+    return {
+        "m": c.n_bins,
+        "T": c.context,
+        "F": F,
+        "R": R,
+        "N": N,
+        "dictionaries": c.dictionaries,
+        "denominators": c.denominators,
+        "counts": c.counts,
+        "mask": c.mask,
+        "eps": c.eps,
+        "in_len": c.n_bins * N,
+        "out_len": R * N,
+        "flash_const_bytes": 4
+        * (len(c.dictionaries) * (F + 1) * R + (R * N if c.mask is not None else 0)),
+        "ram_scratch_bytes": 4 * (3 * F * N + R * N),
+    }
+
+
+_CONTEXTS = {
+    "nmf": _context_nmf,
+    "spectrogram": _context_spectrogram,
+    "padnmf": _context_padnmf,
+    "deepnmf": _context_padnmf,
+}
+_TEMPLATES = {"deepnmf": "padnmf"}  # kinds that share another kind's templates
 
 
 def generate(model: ModelFile) -> GeneratedModel:
@@ -144,7 +174,8 @@ def generate(model: ModelFile) -> GeneratedModel:
         abi_version=RUNTIME_ABI_VERSION,
     )
     env = _environment()
-    files = {out: env.get_template(f"{model.kind}/{out}.j2").render(**ctx) for out in OUTPUTS}
+    tdir = _TEMPLATES.get(model.kind, model.kind)
+    files = {out: env.get_template(f"{tdir}/{out}.j2").render(**ctx) for out in OUTPUTS}
     info = {k: ctx[k] for k in ("in_len", "out_len", "flash_const_bytes", "ram_scratch_bytes")}
     return GeneratedModel(
         name=f"{model.kind}-{digest[:12]}",

@@ -231,6 +231,7 @@ def _padnmf_mat(args: argparse.Namespace) -> int:
         )
         extra_p["detection"] = det.to_params()
         extra_a.update(det.arrays())
+        extra_p["n_frames"] = int(train[0].shape[1])  # the window length a device build needs
     if args.out:
         from tinyunfold.modelfile import save_model
 

@@ -1,11 +1,12 @@
-"""Float32 golden reference of the ``nmf`` forward pass; mirrors ``tu_nmf_forward_f32`` exactly.
+"""Float32 golden reference of the ``nmf`` forward pass; mirrors the generated ``tu_model_forward``
+(H⁽⁰⁾ = h0 everywhere, then ``tu_nmf_layers_f32``) exactly.
 
-Per layer (thesis eq. 4.2.2 with the ε-projection 3.2.38), in the C's order::
+Per layer (thesis eq. 4.2.2 with the ε-projection 3.2.38, optional mask 4.3.14), in the C's order::
 
     V   = W H                           arm_mat_mult_f32, F x N
     Q   = X / (V + ε)                   element-wise, F x N
     U   = Wᵀ Q                          as (Qᵀ W)ᵀ with arm_mat_mult_f32: W is stored once
-    H   = max(ε, (H * U) / d)           d = Wᵀ1 + α_H precomputed (generation time), R
+    H   = max(ε, (H * U) / d) [* M^H]   d = Wᵀ1 + α_H precomputed (generation time), R
 """
 
 from __future__ import annotations
@@ -67,10 +68,28 @@ def nmf_forward_f32(c: NMFConstants, X: np.ndarray) -> np.ndarray:
             "pass blocks of exactly n_frames columns",
         )
     H = np.full((c.rank, c.n_frames), c.h0, dtype=F32)
-    d = c.denom[:, None]
-    for _ in range(c.n_layers):
-        V = mat_mult_f32(c.W, H)
-        Q = X / (V + c.eps)  # X ⊘ (WH + ε)
-        U = mat_mult_f32(c.W.T, Q)  # Wᵀ(X ⊘ (WH + ε)); the C forms (Qᵀ W)ᵀ: same sums, same bits
-        H = max_f32((H * U) / d, c.eps)  # eq. (4.2.2), projection (3.2.38)
+    return nmf_layers_f32(c.W, c.denom, c.eps, X, H, c.n_layers)
+
+
+def nmf_layers_f32(
+    W: np.ndarray,
+    denom: np.ndarray,
+    eps: np.float32,
+    X: np.ndarray,
+    H: np.ndarray,
+    n_layers: int,
+    mask: np.ndarray | None = None,
+) -> np.ndarray:
+    """``tu_nmf_layers_f32``: ``n_layers`` layers with one dictionary from H; returns the new H.
+
+    W: (F, R), denom: (R,), X: (F, N), H: (R, N), mask: (R, N) of 0/1 or None; all float32.
+    """
+    d = denom[:, None]
+    for _ in range(n_layers):
+        V = mat_mult_f32(W, H)
+        Q = X / (V + eps)  # X ⊘ (WH + ε)
+        U = mat_mult_f32(W.T, Q)  # Wᵀ(X ⊘ (WH + ε)); the C forms (Qᵀ W)ᵀ: same sums, same bits
+        H = max_f32((H * U) / d, eps)  # eq. (4.2.2), projection (3.2.38)
+        if mask is not None:
+            H = H * mask  # M^H, eq. (4.3.14)
     return H

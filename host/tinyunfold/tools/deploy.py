@@ -20,6 +20,10 @@ def golden_forward(model: ModelFile, x: np.ndarray) -> np.ndarray:
         from tinyunfold.golden.nmf import constants, nmf_forward_f32
 
         return nmf_forward_f32(constants(model), x).ravel()
+    if model.kind in ("padnmf", "deepnmf"):
+        from tinyunfold.golden import padnmf
+
+        return padnmf.padnmf_forward_f32(padnmf.constants(model), x).ravel()
     if model.kind == "spectrogram":
         from tinyunfold.golden import spectrogram
         from tinyunfold.models.frontend import params_of
@@ -33,6 +37,11 @@ def input_shape(model: ModelFile) -> tuple[int, ...]:
         return (int(model.array("W").shape[0]), int(model.params["n_frames"]))
     if model.kind == "spectrogram":
         return (int(model.params["features"]["n_fft"]),)
+    if model.kind in ("padnmf", "deepnmf"):
+        from tinyunfold.golden.padnmf import constants
+
+        c = constants(model)  # names what is missing (n_frames) for models that cannot deploy
+        return (c.n_bins, c.n_frames)
     raise ModelFileError(f"no input shape for model kind {model.kind!r}")
 
 
