@@ -1,6 +1,7 @@
 /*
  * tinyunfold HAL for the MPS2 boards under QEMU: console and test-vector files through ARM
- * semihosting, the serial link on CMSDK UART0, measurement on CMSDK TIMER0 (25 MHz, 32-bit).
+ * semihosting, the serial link on CMSDK UART0, measurement on CMSDK TIMER0 (25 MHz;
+ * 32-bit, extended to 64 bits by counting its wrap interrupts).
  */
 #include <stdint.h>
 #include <string.h>
@@ -18,6 +19,18 @@
 #define TIMER_CTRL REG32(MPS2_TIMER0_BASE + 0x00)
 #define TIMER_VALUE REG32(MPS2_TIMER0_BASE + 0x04)
 #define TIMER_RELOAD REG32(MPS2_TIMER0_BASE + 0x08)
+#define TIMER_INTCLEAR REG32(MPS2_TIMER0_BASE + 0x0C)
+#define TIMER_CTRL_ENABLE 0x1U
+#define TIMER_CTRL_IRQ 0x8U
+#define NVIC_ISER0 REG32(0xE000E100UL)
+
+static volatile uint32_t timer_wraps;
+
+/* TIMER0 reached zero (every 2^32 ticks): count the wrap. */
+void TIMER0_Handler(void) {
+    TIMER_INTCLEAR = 1U;
+    timer_wraps = timer_wraps + 1U;
+}
 
 uint32_t mps2_semihost(uint32_t op, const void *arg) {
     register uint32_t r0 __asm("r0") = op;
@@ -92,13 +105,22 @@ uint8_t tu_hal_serial_read(void) {
 
 void tu_hal_counter_start(void) {
     TIMER_CTRL = 0U;
+    TIMER_INTCLEAR = 1U;
+    timer_wraps = 0U;
     TIMER_RELOAD = 0xFFFFFFFFU;
     TIMER_VALUE = 0xFFFFFFFFU;
-    TIMER_CTRL = 1U; /* enable, no interrupt */
+    NVIC_ISER0 = 1UL << MPS2_TIMER0_IRQ;
+    TIMER_CTRL = TIMER_CTRL_ENABLE | TIMER_CTRL_IRQ;
 }
 
-uint32_t tu_hal_counter_ticks(void) {
-    return 0xFFFFFFFFU - TIMER_VALUE; /* the timer counts down */
+uint64_t tu_hal_counter_ticks(void) {
+    uint32_t wraps, value;
+    do { /* a wrap between the two reads would pair a new count with an old wrap number */
+        wraps = timer_wraps;
+        value = TIMER_VALUE;
+    } while (wraps != timer_wraps);
+    /* The timer counts down from 2^32 - 1 and reloads after 0: a period of 2^32 ticks. */
+    return ((uint64_t)wraps << 32) + (uint64_t)(0xFFFFFFFFU - value);
 }
 
 void tu_hal_exit(int code) {

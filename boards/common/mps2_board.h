@@ -8,6 +8,7 @@
 /* CMSDK APB UART0 and TIMER0 (same addresses on AN386 and AN500). */
 #define MPS2_UART0_BASE 0x40004000UL
 #define MPS2_TIMER0_BASE 0x40000000UL
+#define MPS2_TIMER0_IRQ 8U /* external interrupt number of TIMER0 */
 
 /* ARM semihosting operations used here. */
 #define SH_SYS_OPEN 0x01

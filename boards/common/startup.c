@@ -13,6 +13,7 @@ extern int main(void);
 void Reset_Handler(void);
 void HardFault_Handler(void);
 void Default_Handler(void);
+void TIMER0_Handler(void);
 
 __attribute__((naked, noreturn)) void Reset_Handler(void) {
     __asm volatile(
@@ -75,5 +76,7 @@ __attribute__((section(".vectors"), used)) static void (*const vectors[16 + 32])
     0,
     Default_Handler, /* PendSV */
     Default_Handler, /* SysTick */
-    [16 ... 47] = Default_Handler,
+    [16 ... 16 + MPS2_TIMER0_IRQ - 1] = Default_Handler,
+    [16 + MPS2_TIMER0_IRQ] = TIMER0_Handler, /* wraps of the measurement counter */
+    [16 + MPS2_TIMER0_IRQ + 1 ... 47] = Default_Handler,
 };

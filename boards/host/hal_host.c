@@ -70,10 +70,10 @@ void tu_hal_counter_start(void) {
     clock_gettime(CLOCK_MONOTONIC, &t0);
 }
 
-uint32_t tu_hal_counter_ticks(void) {
+uint64_t tu_hal_counter_ticks(void) {
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (uint32_t)((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec));
+    return (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec));
 }
 
 void tu_hal_exit(int code) {

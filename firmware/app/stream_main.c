@@ -44,14 +44,14 @@ static void infer(uint8_t seq) {
     memcpy(in_block, rx_payload, IN_BYTES);
     tu_hal_counter_start();
     const tu_status st = tu_model_forward(in_block, out_block);
-    const uint32_t ticks = tu_hal_counter_ticks();
+    const uint64_t ticks = tu_hal_counter_ticks();
     if (st != TU_OK) {
         send_error(seq, TU_PROTO_ERR_MODEL);
         return;
     }
     const int32_t status = (int32_t)st;
     const void *parts[3] = {&status, &ticks, out_block};
-    const size_t sizes[3] = {4U, 4U, OUT_BYTES};
+    const size_t sizes[3] = {4U, 8U, OUT_BYTES};
     send(TU_MSG_RESULT, seq, parts, sizes, 3U);
 }
 

@@ -50,8 +50,11 @@ uint8_t tu_hal_serial_read(void);
 
 /** @brief Restart the free-running measurement counter. */
 void tu_hal_counter_start(void);
-/** @brief Counter ticks since tu_hal_counter_start(); the board metadata says what a tick is. */
-uint32_t tu_hal_counter_ticks(void);
+/**
+ * @brief Counter ticks since tu_hal_counter_start(), 64-bit (long runs wrap a 32-bit timer);
+ *        the board metadata says what a tick is.
+ */
+uint64_t tu_hal_counter_ticks(void);
 
 /** @brief Stop the program with an exit status visible to the host runner. */
 __attribute__((noreturn)) void tu_hal_exit(int code);

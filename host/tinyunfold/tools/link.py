@@ -137,8 +137,8 @@ class DeviceLink:
         """One forward pass on the device: returns (outputs float32, counter ticks)."""
         payload = np.ascontiguousarray(x, dtype="<f4").tobytes()
         f = self._reply(self.request(proto.INFER, payload), proto.RESULT)
-        status, ticks = struct.unpack_from("<iI", f.payload)
-        out = np.frombuffer(f.payload[8:], dtype="<f4").astype(np.float32)
+        status, ticks = struct.unpack_from("<iQ", f.payload)
+        out = np.frombuffer(f.payload[12:], dtype="<f4").astype(np.float32)
         if status != 0 or out.size != out_len:
             raise proto.ProtocolError(f"bad RESULT: status {status}, {out.size} outputs")
         return out, int(ticks)

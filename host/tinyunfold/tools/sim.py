@@ -20,7 +20,7 @@ from tinyunfold.tools.toolchain import require
 
 DEFAULT_TIMEOUT_S = 120.0
 EXIT_HARDFAULT = 100
-_RESULT = re.compile(r"TU_RESULT blocks=(\d+) ticks=(\d+)")
+_RESULT = re.compile(r"TU_RESULT blocks=(\d+) ticks_hi=(\d+) ticks_lo=(\d+)")
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def run_vectors(
             raise SimulationError(
                 f"{board.name}: no TU_RESULT line in the output: {console[-2000:]}"
             )
-        blocks, ticks = int(m.group(1)), int(m.group(2))
+        blocks, ticks = int(m.group(1)), (int(m.group(2)) << 32) | int(m.group(3))
         out = np.fromfile(work / "output.bin", dtype="<f4")
         if blocks != inputs.shape[0] or out.size != blocks * out_len:
             raise SimulationError(
