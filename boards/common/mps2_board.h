@@ -9,6 +9,8 @@
 #define MPS2_UART0_BASE 0x40004000UL
 #define MPS2_TIMER0_BASE 0x40000000UL
 #define MPS2_TIMER0_IRQ 8U /* external interrupt number of TIMER0 */
+#define MPS2_TIMER1_BASE 0x40001000UL
+#define MPS2_TIMER1_IRQ 9U
 
 /* ARM semihosting operations used here. */
 #define SH_SYS_OPEN 0x01

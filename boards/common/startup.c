@@ -14,6 +14,7 @@ void Reset_Handler(void);
 void HardFault_Handler(void);
 void Default_Handler(void);
 void TIMER0_Handler(void);
+void TIMER1_Handler(void);
 
 __attribute__((naked, noreturn)) void Reset_Handler(void) {
     __asm volatile(
@@ -78,5 +79,6 @@ __attribute__((section(".vectors"), used)) static void (*const vectors[16 + 32])
     Default_Handler, /* SysTick */
     [16 ... 16 + MPS2_TIMER0_IRQ - 1] = Default_Handler,
     [16 + MPS2_TIMER0_IRQ] = TIMER0_Handler, /* wraps of the measurement counter */
-    [16 + MPS2_TIMER0_IRQ + 1 ... 47] = Default_Handler,
+    [16 + MPS2_TIMER1_IRQ] = TIMER1_Handler, /* heartbeat while waiting for serial input */
+    [16 + MPS2_TIMER1_IRQ + 1 ... 47] = Default_Handler,
 };

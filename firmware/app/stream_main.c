@@ -1,5 +1,6 @@
 /*
  * Streaming firmware: serves the generated model over the serial link (docs/protocol.md).
+ * At boot it sends one INFO frame with seq 0 (ready).
  * HELLO -> INFO (ABI, input/output lengths, kind); INFER (one input block) -> RESULT (status,
  * counter ticks of the forward pass, outputs); BYE -> BYE_ACK and exit 0. Corrupt frames are
  * answered with ERROR and dropped; the parser resynchronises on the next sync bytes.
@@ -62,6 +63,9 @@ int main(void) {
         return TU_EXIT_APP_ERROR;
     }
     tu_proto_parser_init(&parser, rx_payload, (uint16_t)sizeof rx_payload);
+    /* Boot announcement: the UART receives from here on, so the host may start sending. Bytes that
+     * reach a UART before it is enabled are dropped by the hardware (and by QEMU's model). */
+    send_info(0U);
     for (;;) {
         const tu_proto_event ev = tu_proto_parser_push(&parser, tu_hal_serial_read());
         if (ev == TU_PROTO_BAD_CRC) {

@@ -128,10 +128,17 @@ class DeviceLink:
             )
         return f
 
-    def hello(self) -> DeviceInfo:
-        f = self._reply(self.request(proto.HELLO), proto.INFO)
+    @staticmethod
+    def _info(f: proto.Frame) -> DeviceInfo:
         abi, in_len, out_len = struct.unpack_from("<HII", f.payload)
         return DeviceInfo(abi, in_len, out_len, f.payload[10:].decode("ascii", "replace"))
+
+    def wait_ready(self) -> DeviceInfo:
+        """Wait for the boot announcement (INFO, seq 0) the firmware sends once its UART receives."""
+        return self._info(self._reply(0, proto.INFO))
+
+    def hello(self) -> DeviceInfo:
+        return self._info(self._reply(self.request(proto.HELLO), proto.INFO))
 
     def infer(self, x: np.ndarray, out_len: int) -> tuple[np.ndarray, int]:
         """One forward pass on the device: returns (outputs float32, counter ticks)."""
@@ -204,6 +211,7 @@ def open_board(
         )
         native = BoardSession(DeviceLink(PipeTransport(proc)), None, "")
         try:
+            native.link.wait_ready()
             yield native
         finally:
             native.exit_status, native.console = _finish(proc, timeout_s=5.0)
@@ -212,11 +220,8 @@ def open_board(
     gdb_port = free_port()
     ser_port = serial_port or free_port()
     serial_backend = f"tcp:127.0.0.1:{ser_port},server=on,wait=off"
-    cmd = qemu_command(board, None, serial=serial_backend) + [
-        "-S",
-        "-gdb",
-        f"tcp:127.0.0.1:{gdb_port}",
-    ]
+    cmd = qemu_command(board, None, serial=serial_backend)
+    cmd += ["-S", "-gdb", f"tcp:127.0.0.1:{gdb_port}"]
     proc = subprocess.Popen(
         cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
@@ -224,11 +229,12 @@ def open_board(
     session: BoardSession | None = None
     started = time.monotonic()
     try:
-        _wait_port(gdb_port, proc, deadline=started + 30)
-        gdb_log = gdb_load(elf, gdb_port)
+        # Attach to the UART while the CPU is still halted, so the boot announcement reaches us.
         url = f"socket://127.0.0.1:{ser_port}"
-        transport = SerialTransport(url, timeout_s=0.5)
+        transport = _connect_serial(url, proc, deadline=started + 30)
+        gdb_log = gdb_load(elf, gdb_port)
         session = BoardSession(DeviceLink(transport, timeout_s=min(60.0, timeout_s)), url, gdb_log)
+        session.link.wait_ready()
         yield session
     finally:
         if transport is not None:
@@ -240,16 +246,19 @@ def open_board(
             session.exit_status, session.console = status, console
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes], deadline: float) -> None:
-    while time.monotonic() < deadline:
+def _connect_serial(url: str, proc: subprocess.Popen[bytes], deadline: float) -> SerialTransport:
+    """Connect once to QEMU's UART socket, retrying until it listens (no probe connections:
+    QEMU takes the first connection as its client)."""
+    while True:
         if proc.poll() is not None:
             out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
             raise SimulationError(f"QEMU exited early with status {proc.returncode}: {out[-2000:]}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise SimulationError(f"QEMU's GDB server did not open port {port}")
+        try:
+            return SerialTransport(url, timeout_s=0.5)
+        except serial.SerialException:
+            if time.monotonic() > deadline:
+                raise SimulationError(f"QEMU's UART socket {url} did not open") from None
+            time.sleep(0.05)
 
 
 def _finish(proc: subprocess.Popen[bytes], timeout_s: float) -> tuple[int, str]:
