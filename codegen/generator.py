@@ -142,8 +142,31 @@ def _context_padnmf(model: ModelFile) -> dict[str, Any]:
     }
 
 
+def _context_dkf(model: ModelFile) -> dict[str, Any]:
+    p = model.params
+    if p["predictor"] != "linear":
+        raise ModelFileError(
+            f"dkf: the {p['predictor']!r} (nonlinear) predictor is not deployable yet",
+            "deploy a linear system (kind linear or continuous in system.toml)",
+        )
+    n, m, K = int(p["n_states"]), int(p["n_outputs"]), int(p["n_layers"])
+    arrays = {k: model.array(k) for k in ("A", "Bu", "C", "gains", "gain_beyond", "x0")}
+    return {
+        "n": n,
+        "m": m,
+        "K": K,
+        "beyond": p["beyond"],
+        **arrays,
+        "in_len": m,
+        "out_len": n,
+        "flash_const_bytes": 4 * sum(int(a.size) for a in arrays.values()),
+        "ram_scratch_bytes": 4 * (3 * n + m),
+    }
+
+
 _CONTEXTS = {
     "nmf": _context_nmf,
+    "dkf": _context_dkf,
     "spectrogram": _context_spectrogram,
     "padnmf": _context_padnmf,
     "deepnmf": _context_padnmf,

@@ -15,7 +15,10 @@ from tinyunfold.tools.sim import run_vectors
 
 
 def golden_forward(model: ModelFile, x: np.ndarray) -> np.ndarray:
-    """The float32 golden reference of ``model`` on one input block (flattened output)."""
+    """The float32 golden reference of ``model`` on one input block (flattened output).
+
+    Stateless kinds only; :func:`golden_batch` also handles filters (``dkf``).
+    """
     if model.kind == "nmf":
         from tinyunfold.golden.nmf import constants, nmf_forward_f32
 
@@ -32,11 +35,26 @@ def golden_forward(model: ModelFile, x: np.ndarray) -> np.ndarray:
     raise ModelFileError(f"no golden reference for model kind {model.kind!r}")
 
 
+def golden_batch(model: ModelFile, inputs: np.ndarray) -> np.ndarray:
+    """Golden outputs of consecutive blocks (blocks, *input_shape) -> (blocks, out_len).
+
+    Stateless kinds map each block alone; the DKF is a filter whose state runs through the blocks
+    (block k is the observation y(k)), exactly as the firmware keeps it between forward passes.
+    """
+    if model.kind == "dkf":
+        from tinyunfold.models.dkf import stream_f32
+
+        return stream_f32(model, np.asarray(inputs, dtype=np.float32))
+    return np.stack([golden_forward(model, x) for x in inputs])
+
+
 def input_shape(model: ModelFile) -> tuple[int, ...]:
     if model.kind == "nmf":
         return (int(model.array("W").shape[0]), int(model.params["n_frames"]))
     if model.kind == "spectrogram":
         return (int(model.params["features"]["n_fft"]),)
+    if model.kind == "dkf":
+        return (int(model.params["n_outputs"]),)
     if model.kind in ("padnmf", "deepnmf"):
         from tinyunfold.golden.padnmf import constants
 
@@ -94,7 +112,7 @@ def check_model(
         from tinyunfold.errors import ShapeError
 
         raise ShapeError(f"inputs have shape {inputs.shape}, the model expects (blocks, *{shape})")
-    ref = np.stack([golden_forward(model, x) for x in inputs])
+    ref = golden_batch(model, inputs)
     b = build_model(model, board, kernels)
     res = run_vectors(b.board, b.artifact, inputs.reshape(len(inputs), -1), ref.shape[1], timeout_s)
     mism = int(np.count_nonzero(res.outputs.view(np.uint32) != ref.view(np.uint32)))
