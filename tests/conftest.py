@@ -42,3 +42,34 @@ def _padnmf_model(kind, h_mask, seed, n_bins=5, T=3, ranks=(3, 2, 3), K=9, C=3, 
 def padnmf_model():
     """Factory fixture: ``padnmf_model(kind, h_mask, seed, ...) -> (ModelFile, rng)``."""
     return _padnmf_model
+
+
+def _front_end_params():
+    from tinyunfold.features import SpectrogramParams
+
+    return [
+        SpectrogramParams(sample_rate=8000, n_fft=256, hop=128),
+        SpectrogramParams(sample_rate=16000, n_fft=512, hop=256, n_bands=24, band_scale="log"),
+        SpectrogramParams(sample_rate=48000, n_fft=64, hop=32, window="hamming", n_bands=5,
+                          f_min=1000.0, f_max=20000.0),
+    ]  # fmt: skip
+
+
+@pytest.fixture(params=_front_end_params(), ids=lambda p: f"n{p.n_fft}-b{p.n_bands}")
+def front_end(request):
+    """Front-end configurations (all bins / 24 log bands / 5 bands in a range; Hann, Hamming)."""
+    return request.param
+
+
+def front_end_frames(p, seed: int) -> np.ndarray:
+    """Three test frames: noise, a 1234.5 Hz tone, silence — (3, n_fft) float32."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(p.n_fft) / p.sample_rate
+    tone = np.sin(2 * np.pi * 1234.5 * t)
+    return np.stack([rng.standard_normal(p.n_fft), tone, np.zeros(p.n_fft)]).astype(np.float32)
+
+
+@pytest.fixture
+def frames_of():
+    """``frames_of(params, seed)`` -> the three test frames of a front-end configuration."""
+    return front_end_frames

@@ -2,27 +2,12 @@
 here); the firmware's bits are checked in tests/firmware/test_frontend.py."""
 
 import numpy as np
-import pytest
 
-from tinyunfold.features import SpectrogramParams, power_spectrogram
+from tinyunfold.features import power_spectrogram
 from tinyunfold.golden.spectrogram import band_sums_f32
 from tinyunfold.models.frontend import frontend_model
 from tinyunfold.tools.deploy import golden_forward
 from tinyunfold.tools.hostcmsis import rfft_fast_f32
-
-PARAMS = [
-    SpectrogramParams(sample_rate=8000, n_fft=256, hop=128),
-    SpectrogramParams(sample_rate=16000, n_fft=512, hop=256, n_bands=24, band_scale="log"),
-    SpectrogramParams(sample_rate=48000, n_fft=64, hop=32, window="hamming", n_bands=5,
-                      f_min=1000.0, f_max=20000.0),
-]  # fmt: skip
-
-
-def _frames(p, seed):
-    rng = np.random.default_rng(seed)
-    t = np.arange(p.n_fft) / p.sample_rate
-    tone = np.sin(2 * np.pi * 1234.5 * t)
-    return np.stack([rng.standard_normal(p.n_fft), tone, np.zeros(p.n_fft)]).astype(np.float32)
 
 
 def test_host_rfft_matches_numpy_numerically():
@@ -46,9 +31,9 @@ def test_band_sums_are_sequential():
         assert np.array_equal(out[:, b], acc)
 
 
-@pytest.mark.parametrize("p", PARAMS, ids=lambda p: f"n{p.n_fft}-b{p.n_bands}")
-def test_golden_front_end_close_to_float64(p):
+def test_golden_front_end_close_to_float64(front_end, frames_of):
+    p = front_end
     m = frontend_model(p)
-    x = _frames(p, 0)[0]
+    x = frames_of(p, 0)[0]
     f64 = power_spectrogram(x.astype(np.float64), p)[:, 0]
     assert np.allclose(golden_forward(m, x), f64, rtol=1e-5, atol=1e-7 * f64.max())
