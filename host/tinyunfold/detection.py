@@ -326,6 +326,16 @@ class Detector:
             return self.ur.decide(index, self.top_k)
         raise ValueDomainError(f"unknown decision method {method!r}", "use threshold or ur")
 
+    def baseline_options(self) -> dict[str, Any]:
+        """How baselines are scored next to this detector: same indices, rule, margin, top_k."""
+        return {
+            "shifted": self.shifted,
+            "rule": self.rule,
+            "margin": self.margin,
+            "top_k": self.top_k,
+            "ur_beta": None,
+        }
+
     def to_params(self) -> dict[str, Any]:
         return {
             "shifted": bool(self.shifted),

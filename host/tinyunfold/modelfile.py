@@ -8,9 +8,9 @@ A ``.tum`` file is a zip archive holding::
                                         "shape": [F, R], "sha256": "..."}, ...}}
     arrays/<name>.npy one ``.npy`` per array, loaded with ``allow_pickle=False``
 
-Every array's sha256 is checked on load, then the kind's validator checks shapes, finiteness and
-signs. New kinds (padnmf, deepnmf, dnmfd, dkf, ...) register a validator with :func:`register_kind`;
-the container format does not change.
+Every array's sha256 is checked on load. This module knows the container only: the kind registry
+(:mod:`tinyunfold.kinds`) validates shapes, finiteness and signs of each kind, and its
+``load_model``/``save_model`` are what the rest of tinyunfold uses.
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tinyunfold.errors import ModelFileError, ShapeError, ValueDomainError
+from tinyunfold.errors import ModelFileError
 
 FORMAT_NAME = "tinyunfold-model"
 FORMAT_VERSION = 1
@@ -53,44 +53,6 @@ class ModelFile:
             ) from None
 
 
-Validator = Callable[[ModelFile], None]
-_VALIDATORS: dict[str, Validator] = {}
-
-
-def register_kind(kind: str) -> Callable[[Validator], Validator]:
-    """Decorator registering the validator of a model kind."""
-
-    def deco(fn: Validator) -> Validator:
-        _VALIDATORS[kind] = fn
-        return fn
-
-    return deco
-
-
-def known_kinds() -> list[str]:
-    _import_kind_modules()
-    return sorted(_VALIDATORS)
-
-
-def _import_kind_modules() -> None:
-    # Kind validators live next to their models; importing the package registers them.
-    import tinyunfold.models  # noqa: F401
-
-
-def validate(model: ModelFile) -> None:
-    """Run the registered validator of ``model.kind``; raise :class:`ModelFileError`."""
-    _import_kind_modules()
-    if model.kind not in _VALIDATORS:
-        raise ModelFileError(
-            f"unknown model kind {model.kind!r} (known: {', '.join(sorted(_VALIDATORS))})",
-            "use a model file written by tinyunfold, or upgrade tinyunfold",
-        )
-    try:
-        _VALIDATORS[model.kind](model)
-    except (ShapeError, ValueDomainError) as err:
-        raise ModelFileError(f"invalid {model.kind} model: {err.cause}", err.fix) from None
-
-
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -105,9 +67,11 @@ def _check_json_params(params: Mapping[str, Any]) -> None:
         ) from None
 
 
-def save_model(path: str | Path, model: ModelFile) -> Path:
-    """Validate ``model`` and write it to ``path`` atomically. Returns the path."""
-    validate(model)
+def write_model(path: str | Path, model: ModelFile) -> Path:
+    """Write ``model`` to ``path`` atomically (container only; ``kinds.save_model`` validates).
+
+    Returns the path.
+    """
     _check_json_params(model.params)
     path = Path(path)
     entries: dict[str, Any] = {}
@@ -145,8 +109,10 @@ def save_model(path: str | Path, model: ModelFile) -> Path:
     return path
 
 
-def load_model(path: str | Path, kind: str | None = None) -> ModelFile:
-    """Load, verify (sha256, dtype, shape) and validate a ``.tum`` model file.
+def read_model(path: str | Path, kind: str | None = None) -> ModelFile:
+    """Load and verify (sha256, dtype, shape) a ``.tum`` model file: the container only.
+
+    :func:`tinyunfold.kinds.load_model` also runs the kind's validator.
 
     Parameters
     ----------
@@ -192,9 +158,7 @@ def load_model(path: str | Path, kind: str | None = None) -> ModelFile:
         arrays: dict[str, np.ndarray] = {}
         for name, ent in entries.items():
             arrays[name] = _read_array(zf, path, name, ent)
-    model = ModelFile(kind=str(mkind), params=params, arrays=arrays)
-    validate(model)
-    return model
+    return ModelFile(kind=str(mkind), params=params, arrays=arrays)
 
 
 def _read_array(zf: zipfile.ZipFile, path: Path, name: str, ent: Any) -> np.ndarray:

@@ -1,6 +1,6 @@
 """The Deep Kalman Filter streaming on the boards: one observation per forward pass, the state kept
 between passes, the learned gains for k <= K and the beyond-K gain after — bit-exact with the
-float32 reference (models/dkf.py::stream_f32)."""
+float32 reference (golden/dkf.py::stream_f32)."""
 
 import numpy as np
 import pytest

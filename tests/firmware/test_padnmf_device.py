@@ -9,7 +9,8 @@ import pytest
 
 from tinyunfold.codegen import generate
 from tinyunfold.errors import ModelFileError
-from tinyunfold.modelfile import ModelFile, load_model
+from tinyunfold.kinds import load_model
+from tinyunfold.modelfile import ModelFile
 from tinyunfold.tools.deploy import check_model
 
 PIANO = Path(__file__).resolve().parents[2].parent / "shared" / "external" / "padnmf-piano"

@@ -5,9 +5,9 @@ import pytest
 
 from tinyunfold.cli import main
 from tinyunfold.errors import SimulationError
-from tinyunfold.modelfile import save_model
+from tinyunfold.kinds import save_model
 from tinyunfold.models.nmf import NMFInference
-from tinyunfold.tools.boards import load_board
+from tinyunfold.platform.boards import load_board
 from tinyunfold.tools.build import build_model, build_selftest
 from tinyunfold.tools.sim import EXIT_HARDFAULT, run_elf, run_vectors
 

@@ -8,7 +8,7 @@ from tinyunfold.cli import main
 from tinyunfold.models.nmf import NMFInference
 from tinyunfold.tools import protocol as proto
 from tinyunfold.tools.build import build_model
-from tinyunfold.tools.deploy import golden_forward
+from tinyunfold.tools.deploy import golden_batch
 from tinyunfold.tools.link import open_board
 
 
@@ -35,7 +35,9 @@ def test_stream_bit_exact_and_robust(board):
         assert (info.kind, info.in_len, info.out_len) == ("nmf", 36, 12)
         for x in X:
             out, ticks = s.link.infer(x.ravel(), info.out_len)
-            assert np.array_equal(out.view(np.uint32), golden_forward(model, x).view(np.uint32))
+            assert np.array_equal(
+                out.view(np.uint32), golden_batch(model, x[None])[0].view(np.uint32)
+            )
             assert ticks > 0
         # a corrupted payload byte: the device answers ERROR(CRC) and drops the frame
         bad = bytearray(proto.encode(proto.INFER, 50, X[0].tobytes()))
@@ -54,13 +56,15 @@ def test_stream_bit_exact_and_robust(board):
         _expect_error(s.link, 4)
         # ...and nothing after them is lost
         out, _ = s.link.infer(X[1].ravel(), info.out_len)
-        assert np.array_equal(out.view(np.uint32), golden_forward(model, X[1]).view(np.uint32))
+        assert np.array_equal(
+            out.view(np.uint32), golden_batch(model, X[1][None])[0].view(np.uint32)
+        )
         s.link.bye()
     assert s.exit_status == 0
 
 
 def test_cli_stream(tmp_path, capsys):
-    from tinyunfold.modelfile import save_model
+    from tinyunfold.kinds import save_model
 
     model, X = _model()
     m, x, o = tmp_path / "m.tum", tmp_path / "x.npy", tmp_path / "o.npy"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tinyunfold.datasets.prep import label_sets
 from tinyunfold.detection import (
     Detector,
     UncertaintyReduction,
@@ -17,8 +18,8 @@ from tinyunfold.detection import (
     fit_ur_matrix,
     ur_infer,
 )
-from tinyunfold.evaluation import confusion, label_sets
 from tinyunfold.models.padnmf import BlockLayout
+from tinyunfold.pipelines.evaluation import confusion
 
 LAY = BlockLayout(
     n_bins=3, context=2, ranks=(3, 3, 2, 2), block_class=(0, 1, 1), class_names=("a", "b")

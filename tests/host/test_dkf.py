@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from tinyunfold.errors import ModelFileError
-from tinyunfold.modelfile import load_model, save_model
+from tinyunfold.golden.dkf import stream_f32
+from tinyunfold.kinds import load_model, save_model
 from tinyunfold.models.dkf import (
     DeepKalmanFilter,
     TorchPredictor,
@@ -15,7 +16,6 @@ from tinyunfold.models.dkf import (
     gain_for_step,
     run_dkf_numpy,
     second_difference,
-    stream_f32,
     whiteness_deviation,
 )
 from tinyunfold.models.kalman import kalman_filter

@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from tinyunfold.cli import main
-from tinyunfold.modelfile import load_model
+from tinyunfold.kinds import load_model
 
 SYSTEM = """
 name = "cli"

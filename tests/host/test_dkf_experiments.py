@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinyunfold.kalman_bench import run_bench
+from tinyunfold.pipelines.kalman_bench import run_bench
 
 OUT = Path("build/dkf-bench")
 pytestmark = pytest.mark.slow

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tinyunfold.errors import TinyUnfoldError
-from tinyunfold.modelfile import load_model, save_model
+from tinyunfold.kinds import load_model, save_model
 from tinyunfold.models import dnmfd, nmfd
 
 

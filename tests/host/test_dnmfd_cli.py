@@ -9,7 +9,7 @@ import pytest
 
 from tinyunfold.cli import main
 from tinyunfold.errors import TinyUnfoldError
-from tinyunfold.modelfile import load_model
+from tinyunfold.kinds import load_model
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def test_train_and_evaluate_dnmfd(d1, tmp_path, capsys):
 
 
 def test_config_errors(tmp_path, capsys):
-    from tinyunfold.commands.nmfd import load_dnmfd_config
+    from tinyunfold.training.dnmfd import load_dnmfd_config
 
     with pytest.raises(TinyUnfoldError, match="unknown config keys"):
         load_dnmfd_config(None, ["model.context=7"])
@@ -114,8 +114,8 @@ def test_config_errors(tmp_path, capsys):
 def test_dnmfd_detection_index_definition():
     """I(l) = GM over the class's target dictionaries of H(j) at the onset frame (rank-1 blocks
     of the shared PAD-NMF indices); shifted: maximum of that GM over onset frames."""
-    from tinyunfold.commands.nmfd import dnmfd_layout
     from tinyunfold.detection import detection_indices
+    from tinyunfold.models.dnmfd import dnmfd_layout
 
     rng = np.random.default_rng(0)
     H = rng.uniform(0.01, 1.0, (3, 5, 9))  # B = 3, J̄ = 5 (4 targets: classes 0,0,1,1), n = 9
@@ -132,7 +132,7 @@ def test_dnmfd_detection_index_definition():
 def test_bench_dataset1_dnmfd_detects_hits(tmp_path):
     """docs/nmfd.md: Deep-NMFD on Dataset1 (48 bands, K = 100, C = 10) finds the right class in
     98.6 % of the single-hit test mixtures (fixed-dictionary KL-NMFD: the same)."""
-    from tinyunfold.commands.nmfd import bench_detect
+    from tinyunfold.pipelines.nmfd import bench_detect
 
     res = bench_detect(tmp_path, ["dataset1"], ["dnmfd"], ["dnmfd.features.n_bands=48"])
     r = res["dataset1"]["dnmfd"]

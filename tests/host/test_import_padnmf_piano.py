@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 
 from tinyunfold.cli import main
-from tinyunfold.commands.importers import (
+from tinyunfold.detection import Detector
+from tinyunfold.kinds import load_model, save_model
+from tinyunfold.models.padnmf import PADNMF
+from tinyunfold.pipelines.importers import (
     import_padnmf_mat,
     read_labels,
     read_mat_mixtures,
 )
-from tinyunfold.detection import Detector
-from tinyunfold.modelfile import load_model, save_model
-from tinyunfold.models.padnmf import PADNMF
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "external" / "padnmf-piano"
 

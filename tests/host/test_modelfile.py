@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from tinyunfold.errors import ModelFileError
-from tinyunfold.modelfile import ModelFile, load_model, save_model
+from tinyunfold.kinds import load_model, save_model
+from tinyunfold.modelfile import ModelFile
 from tinyunfold.models.nmf import NMFInference
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from tinyunfold.cli import main
 from tinyunfold.datasets import Dataset, Mixture, write_dataset
-from tinyunfold.modelfile import load_model
+from tinyunfold.kinds import load_model
 
 FS = 8000
 N = 4000  # 0.5 s windows

@@ -6,8 +6,8 @@ import tarfile
 import pytest
 
 from tinyunfold.errors import FetchError, ToolchainError
-from tinyunfold.tools import cmsis
-from tinyunfold.tools.toolchain import require
+from tinyunfold.platform import cmsis
+from tinyunfold.platform.toolchain import require
 
 
 def test_missing_archive_and_bad_sha(tmp_path):

@@ -19,9 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from tinyunfold import kinds
 from tinyunfold.errors import TinyUnfoldError
-
-DETECTOR_KINDS = ("padnmf", "deepnmf", "dnmfd")
 
 EPILOG = """\
 examples:
@@ -34,12 +33,13 @@ examples:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "detect",
-        help="detect hits in WAV files with a padnmf/deepnmf/dnmfd model",
+        help="detect hits in WAV files with a hit-detector model",
         description=__doc__,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", required=True, help="padnmf, deepnmf or dnmfd model file (.tum)")
+    names = ", ".join(k.name for k in kinds.of_task("detector"))
+    p.add_argument("--model", required=True, help=f"hit-detector model file ({names})")
     p.add_argument("files", nargs="+", help=".wav recordings or .npy spectrogram windows")
     p.add_argument(
         "--method",
@@ -60,21 +60,8 @@ def detect_windows(
     model: Any, windows: list[np.ndarray], method: str = "threshold", top_k: int | None = None
 ) -> list[dict[str, Any]]:
     """Run the detector on spectrogram windows; one dict per window."""
-    from tinyunfold.detection import Detector
-    from tinyunfold.models.padnmf import PADNMF
-
-    if "detection" not in model.params:
-        raise TinyUnfoldError(
-            "the model has no fitted detector (thresholds)",
-            "train it with `tinyunfold train`, or import with --training-set",
-        )
-    if model.kind == "dnmfd":  # one rank-1 block per NMFD dictionary (docs/nmfd.md)
-        from tinyunfold.commands.nmfd import load_dnmfd_detector
-
-        est, det, _, _ = load_dnmfd_detector(model)
-    else:
-        est = PADNMF.from_modelfile(model)
-        det = Detector.from_model(model.params, model.arrays)
+    parts = kinds.get(model.kind).require("detection")(model)
+    est, det = parts.transformer, parts.detector
     if top_k is not None:
         det.top_k = int(top_k)
     H = est.transform(windows)
@@ -108,14 +95,14 @@ def detect_windows(
 
 def _detect(args: argparse.Namespace) -> int:
     from tinyunfold.datasets import read_wav
-    from tinyunfold.evaluation import model_front_end, spectrogram
-    from tinyunfold.modelfile import load_model
+    from tinyunfold.datasets.prep import model_front_end, spectrogram
 
-    model = load_model(args.model)
-    if model.kind not in DETECTOR_KINDS:
+    model = kinds.load_model(args.model)
+    detectors = [k.name for k in kinds.of_task("detector")]
+    if model.kind not in detectors:
         raise TinyUnfoldError(
-            f"detect needs a {', '.join(DETECTOR_KINDS)} model, got {model.kind!r}",
-            "train a hit detector with `tinyunfold train padnmf|deepnmf|dnmfd`",
+            f"detect needs a hit detector ({', '.join(detectors)}), got a {model.kind!r} model",
+            "train a hit detector with `tinyunfold train <kind> --dataset D`",
         )
     report = []
     for f in args.files:

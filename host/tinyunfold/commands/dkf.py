@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from tinyunfold.modelfile import ModelFile, save_model
+from tinyunfold.kinds import save_model
+from tinyunfold.modelfile import ModelFile
 
 SYSTEM_HELP = "system.toml describing the predictor, C, noise (see examples/dkf/ and docs/dkf.md)"
 
@@ -332,7 +333,7 @@ def plot_trajectory(data: dict[str, np.ndarray], est: dict[str, np.ndarray], pat
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from tinyunfold.kalman_bench import run_bench
+    from tinyunfold.pipelines.kalman_bench import run_bench
 
     res = run_bench(Path(args.out), quick=args.quick, only=args.only)
     print(json.dumps(res, indent=1)[:4000])

@@ -1,23 +1,15 @@
-"""``tinyunfold evaluate --model M ...``: dispatches on the model file's kind.
+"""``tinyunfold evaluate --model M ...``: evaluates a model by what its kind does.
 
-``EVALUATORS`` maps a kind to ``"module:function"``; the function takes the loaded
-:class:`~tinyunfold.modelfile.ModelFile` and the parsed args and returns an exit code. Options of
-all evaluators are declared here once (each evaluator uses the ones it needs)."""
+Hit detectors (every kind whose registry task is ``detector``) are evaluated on a dataset's test
+mixtures next to the baselines their kind names; filters (``filter``) on trajectories. Options of
+all evaluators are declared here once (each uses the ones it needs)."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 
+from tinyunfold import kinds
 from tinyunfold.errors import ModelFileError
-from tinyunfold.modelfile import load_model
-
-EVALUATORS: dict[str, str] = {
-    "dkf": "tinyunfold.commands.dkf:evaluate_dkf",
-    "padnmf": "tinyunfold.evaluation:evaluate_model",
-    "deepnmf": "tinyunfold.evaluation:evaluate_model",
-    "dnmfd": "tinyunfold.commands.nmfd:evaluate_dnmfd",
-}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,11 +23,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    model = load_model(args.model)
-    target = EVALUATORS.get(model.kind)
-    if target is None:
-        raise ModelFileError(
-            f"no evaluator for model kind {model.kind!r} (have: {', '.join(sorted(EVALUATORS))})"
-        )
-    mod, fn = target.split(":")
-    return int(getattr(importlib.import_module(mod), fn)(model, args) or 0)
+    model = kinds.load_model(args.model)
+    task = kinds.get(model.kind).task
+    if task == "detector":
+        from tinyunfold.pipelines.evaluation import evaluate_detector
+
+        print(evaluate_detector(model, args.dataset, args.out, plots=not args.no_plots))
+        return 0
+    if task == "filter":
+        from tinyunfold.commands.dkf import evaluate_dkf
+
+        return evaluate_dkf(model, args)
+    raise ModelFileError(
+        f"model kind {model.kind!r} ({task}) has nothing to evaluate against",
+        "evaluate a hit detector (--dataset) or a filter (--trajectories)",
+    )

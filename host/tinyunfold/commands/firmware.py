@@ -10,9 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from tinyunfold import kinds
 from tinyunfold.errors import ShapeError, TinyUnfoldError
-from tinyunfold.modelfile import ModelFile, load_model
-from tinyunfold.tools.boards import available_boards
+from tinyunfold.kinds import load_model
+from tinyunfold.modelfile import ModelFile
+from tinyunfold.platform.boards import available_boards
 
 QEMU_BOARDS = ("mps2-an386", "mps2-an500")
 
@@ -189,7 +191,7 @@ def _check_all(
 
 def _demo(args: argparse.Namespace) -> int:
     from tinyunfold.golden.nmf import constants, nmf_forward_f32
-    from tinyunfold.modelfile import save_model
+    from tinyunfold.kinds import save_model
     from tinyunfold.models.nmf import NMFInference
 
     out = Path(args.out)
@@ -286,8 +288,8 @@ def _stream_blocks(model: ModelFile, path: str) -> np.ndarray:
     from tinyunfold.tools.deploy import input_shape
 
     if path.lower().endswith(".wav"):
-        if model.kind != "spectrogram":
-            raise ShapeError("a WAV input needs a `spectrogram` model", "pass .npy blocks instead")
+        if kinds.get(model.kind).task != "features":
+            raise ShapeError("a WAV input needs a front-end model", "pass .npy blocks instead")
         from scipy.io import wavfile
 
         from tinyunfold.models.frontend import frames_of, params_of

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 
-from tinyunfold.modelfile import load_model, save_model
+from tinyunfold.kinds import load_model, save_model
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     n.add_argument("--seed", type=int, default=0, help="seed of the random dictionary")
     n.add_argument("--out", required=True, help="output .tum file")
     n.set_defaults(func=_nmf)
+    k = msub.add_parser(
+        "kinds",
+        help="list the model kinds: family, task, whether they deploy to a board",
+        description="The kind registry (tinyunfold.kinds): every model kind a .tum file can hold.",
+    )
+    k.set_defaults(func=_kinds)
     i = msub.add_parser("info", help="print a model file's kind, params and arrays")
     i.add_argument("model")
     i.set_defaults(func=_info)
@@ -45,6 +51,16 @@ def _nmf(args: argparse.Namespace) -> int:
     ).to_modelfile()
     save_model(args.out, model)
     print(f"wrote {args.out}: nmf F={W.shape[0]} R={W.shape[1]} N={args.frames} K={args.layers}")
+    return 0
+
+
+def _kinds(args: argparse.Namespace) -> int:
+    from tinyunfold import kinds
+
+    for k in kinds.REGISTRY.values():
+        deploy = "deploys" if k.deploys else f"does not deploy: {k.not_deployable}"
+        print(f"{k.name:12s} {k.family:11s} {k.task:11s} {k.summary}")
+        print(f"{'':12s} {deploy}")
     return 0
 
 

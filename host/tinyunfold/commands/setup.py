@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmsis(args: argparse.Namespace) -> int:
-    from tinyunfold.tools.cmsis import ensure_cmsis
+    from tinyunfold.platform.cmsis import ensure_cmsis
 
     root = ensure_cmsis()
     print(f"CMSIS-DSP sources: {root}")
@@ -23,6 +23,6 @@ def _cmsis(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from tinyunfold.tools.toolchain import doctor
+    from tinyunfold.platform.toolchain import doctor
 
     return doctor()

@@ -3,7 +3,7 @@
 Mirrors the generated ``tu_model_forward`` of ``codegen/templates/padnmf``: the input block is the
 spectrogram window X̃ (m' x n); the device forms X = H_T(X̃) (eq. 4.3.1, ``tu_hankel_f32``: copies
 and zeros, exact), starts from H⁽⁰⁾ = 1 ∘ M^H, and runs the schedule of
-:meth:`tinyunfold.models.padnmf.PADNMF._schedule` — K−C layers with Ŵ, then one layer with each
+:meth:`tinyunfold.models.padnmf.PADNMF.schedule` — K−C layers with Ŵ, then one layer with each
 trained dictionary — through ``tu_nmf_layers_f32`` (eq. 4.3.15 with 3.2.38 and the mask 4.3.14).
 """
 
@@ -19,6 +19,7 @@ from tinyunfold.golden.linalg import F32, as_f32, column_sums_f32
 from tinyunfold.golden.nmf import nmf_layers_f32
 from tinyunfold.modelfile import ModelFile
 from tinyunfold.models.nmf import check_input
+from tinyunfold.models.padnmf import PADNMF
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,6 @@ class PADNMFConstants:
 
 
 def constants(model: ModelFile) -> PADNMFConstants:
-    from tinyunfold.models.padnmf import PADNMF
-
     if "n_frames" not in model.params:
         raise ModelFileError(
             f"{model.kind} model has no n_frames: the device needs a fixed window length",
@@ -54,7 +53,7 @@ def constants(model: ModelFile) -> PADNMFConstants:
     est = PADNMF.from_modelfile(model)
     n = int(model.params["n_frames"])
     alpha = F32(est.alpha_h)
-    sched = [(as_f32(W), c) for W, c in est._schedule() if c > 0]
+    sched = [(as_f32(W), c) for W, c in est.schedule() if c > 0]
     mask = h_mask_f32(est, n)
     return PADNMFConstants(
         n_bins=est.layout_.n_bins,
@@ -68,8 +67,8 @@ def constants(model: ModelFile) -> PADNMFConstants:
     )
 
 
-def h_mask_f32(est: object, n_frames: int) -> np.ndarray | None:
-    _, MH = est._masks(n_frames)  # type: ignore[attr-defined]
+def h_mask_f32(est: PADNMF, n_frames: int) -> np.ndarray | None:
+    _, MH = est.masks(n_frames)
     return None if MH is None else as_f32(MH)
 
 

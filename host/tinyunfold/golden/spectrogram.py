@@ -3,7 +3,7 @@
 Per frame (features.py's chain, in the C's order)::
 
     y = x * w32                        arm_mult_f32, w32 = float32(w / Σw)
-    Y = rfft(y)                        arm_rfft_fast_f32 via the host build (tools/hostcmsis.py)
+    Y = rfft(y)                        arm_rfft_fast_f32 via the host build (golden/hostcmsis.py)
     P0 = Y0², P(n/2) = Y1², Pk = Re² + Im²   arm_cmplx_mag_squared_f32
     s_b = ((0 + P_e_b) + P_(e_b+1)) + ...    band sums, increasing bins
 """
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinyunfold.features import SpectrogramParams, band_edges, window
+from tinyunfold.golden.hostcmsis import rfft_fast_f32
 from tinyunfold.golden.linalg import F32, as_f32
-from tinyunfold.tools.hostcmsis import rfft_fast_f32
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,8 @@ Beyond K steps (streaming on a device): layer k > K uses the gain ``gain_beyond`
 the last trained gain K_G^(K) (``beyond="last"``); ``beyond="kalman"`` stores the stationary
 Kalman gain of the assumed covariances instead. :func:`gain_for_step` is the rule.
 
-The streaming forward pass is a pair of pure state-in/state-out functions (:func:`predict`,
-:func:`update`, float32 variants in :func:`step_f32`) so it maps onto C: predict x = A x + B u,
-update x = x + K_k (y - C x).
+The streaming forward pass on the device (predict x = A x + B u, update x = x + K_k (y - C x)) has
+its float32 golden reference in :mod:`tinyunfold.golden.dkf`.
 """
 
 from __future__ import annotations
@@ -41,8 +40,7 @@ from typing import Any
 import numpy as np
 
 from tinyunfold.errors import ModelFileError, ShapeError, ValueDomainError
-from tinyunfold.golden.linalg import as_f32, mat_mult_f32
-from tinyunfold.modelfile import ModelFile, register_kind, require_array, require_params
+from tinyunfold.modelfile import ModelFile, require_array, require_params
 from tinyunfold.models.kalman import kalman_gain_sequence, steady_state_gain
 from tinyunfold.models.systems import LearnSpec, System, nonlinear_term, with_params
 
@@ -52,51 +50,16 @@ P_WEIGHTS = ("pred", "P0", "Q", "identity")
 BEYOND = ("last", "kalman")
 
 
-# =============================================================== streaming (device-shaped)
-def predict(x: np.ndarray, A: np.ndarray, Bu: np.ndarray | None = None) -> np.ndarray:
-    """Linear predictor x̂(k|k-1) = A x̂(k-1) + B u (eq. 6.4.2 / 5.3.7). x: (n,)."""
-    xp = A @ x
-    return xp if Bu is None else xp + Bu
+def _f32(a: Any) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float32)
 
 
-def update(x_pred: np.ndarray, y: np.ndarray, C: np.ndarray, gain: np.ndarray) -> np.ndarray:
-    """Corrector x̂(k) = x̂(k|k-1) + K (y - C x̂(k|k-1)) (eq. 6.4.3)."""
-    return x_pred + gain @ (y - C @ x_pred)
-
-
+# ================================================================ streaming rule
 def gain_for_step(gains: np.ndarray, gain_beyond: np.ndarray, k: int) -> np.ndarray:
     """Gain of step k (1-based): K_G^(k) for k ≤ K, ``gain_beyond`` after the last layer."""
     if k < 1:
         raise ValueError("steps are numbered from 1")
     return gains[k - 1] if k <= gains.shape[0] else gain_beyond
-
-
-def step_f32(
-    x: np.ndarray, y: np.ndarray, A: np.ndarray, Bu: np.ndarray, C: np.ndarray, gain: np.ndarray
-) -> np.ndarray:
-    """One float32 layer in the order a CMSIS-DSP implementation computes it.
-
-    xp = mat_mult(A, x) + Bu; e = y - mat_mult(C, xp); x' = xp + mat_mult(K, e). Shapes: x (n,),
-    y (m,), A (n, n), Bu (n,), C (m, n), gain (n, m). Returns x' (n,) float32.
-    """
-    xc = as_f32(x).reshape(-1, 1)
-    xp = mat_mult_f32(A, xc) + as_f32(Bu).reshape(-1, 1)  # eq. (6.4.2)
-    e = as_f32(y).reshape(-1, 1) - mat_mult_f32(C, xp)  # innovation e_y(k)
-    return (xp + mat_mult_f32(gain, e)).reshape(-1)  # eq. (6.4.3)
-
-
-def stream_f32(model: ModelFile, y: np.ndarray, x0: np.ndarray | None = None) -> np.ndarray:
-    """Run a linear ``dkf`` model over y (T, m), T may exceed K. Returns x̂(1..T) (T, n) f32."""
-    if model.params["predictor"] != "linear":
-        raise ModelFileError("stream_f32 needs a linear predictor (kind linear/continuous)")
-    A, Bu, C = model.array("A"), model.array("Bu"), model.array("C")
-    gains, gb = model.array("gains"), model.array("gain_beyond")
-    x = as_f32(model.array("x0") if x0 is None else x0)
-    out = np.zeros((y.shape[0], x.shape[0]), dtype=np.float32)
-    for k in range(1, y.shape[0] + 1):
-        x = step_f32(x, y[k - 1], A, Bu, C, gain_for_step(gains, gb, k))
-        out[k - 1] = x
-    return out
 
 
 # ================================================================ whiteness (6.4.16-6.4.18)
@@ -618,12 +581,12 @@ class DeepKalmanFilter:
         A, B, u = s.discrete_linear(coefs)  # learned p included; nonlinear: linear part only
         Bu = B @ u if B is not None and u is not None else np.zeros(s.n)
         arrays = {
-            "gains": as_f32(self.gains_),
-            "gain_beyond": as_f32(self.gain_beyond_),
-            "C": as_f32(self.C_),
-            "A": as_f32(A),
-            "Bu": as_f32(Bu),
-            "x0": as_f32(s.x0),
+            "gains": _f32(self.gains_),
+            "gain_beyond": _f32(self.gain_beyond_),
+            "C": _f32(self.C_),
+            "A": _f32(A),
+            "Bu": _f32(Bu),
+            "x0": _f32(s.x0),
             "p": np.asarray(self.p_, dtype=np.float64),
         }
         if self.sindy_ is not None:
@@ -709,8 +672,7 @@ def run_dkf_numpy(
     return out
 
 
-@register_kind(KIND)
-def _validate(model: ModelFile) -> None:
+def validate_model(model: ModelFile) -> None:
     require_params(
         model, "n_layers", "n_states", "n_outputs", "predictor", "backprop", "beyond", "system"
     )

@@ -27,7 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from tinyunfold.errors import ShapeError, ValueDomainError
-from tinyunfold.modelfile import ModelFile, register_kind, require_array, require_params
+from tinyunfold.modelfile import ModelFile, require_array, require_params
 from tinyunfold.models.nmfd import (
     NMFD,
     convolve,
@@ -36,6 +36,7 @@ from tinyunfold.models.nmfd import (
     ones_denominator,
     rank_mask,
 )
+from tinyunfold.models.padnmf import BlockLayout
 
 KIND = "dnmfd"
 Array = np.ndarray
@@ -402,6 +403,47 @@ class DeepNMFD:
         return est
 
 
+# ============================================================ detector adapter (docs/nmfd.md)
+class DNMFDDetector:
+    """Adapter giving a :class:`~tinyunfold.models.dnmfd.DeepNMFD` the interface of the shared
+    detection/evaluation code: ``layout_`` (rank-1 blocks: one row H(j) per dictionary) and
+    ``transform(list of (m, n) spectrograms) -> (B, J̄, n)``."""
+
+    def __init__(self, est: Any, layout: Any) -> None:
+        self.est = est
+        self.layout_ = layout
+
+    def transform(self, specs: list[np.ndarray]) -> np.ndarray:
+        X = np.stack([np.asarray(s, dtype=float) for s in specs])
+        return self.est.transform(X)
+
+
+def dnmfd_layout(m: int, block_class: list[int], n_dicts: int, classes: list[str]) -> Any:
+    """BlockLayout with one rank-1 block per NMFD dictionary (targets first)."""
+    return BlockLayout(
+        n_bins=m,
+        context=1,
+        ranks=(1,) * n_dicts,
+        block_class=tuple(block_class),
+        class_names=tuple(classes),
+    )
+
+
+def fixed_dictionary_baseline(adapter: Any) -> Any:
+    """The same Ŵ for all K layers, nothing trained: plain KL-NMFD with a fixed dictionary."""
+    e = adapter.est
+    base = DeepNMFD(
+        ranks=e.ranks,
+        n_targets=e.n_targets,
+        n_layers=e.n_layers,
+        n_discriminative=0,
+        alpha_s=e.alpha_s,
+        eps=e.eps,
+    )
+    base.set_dictionary(e.W_hat_)
+    return DNMFDDetector(base, adapter.layout_)
+
+
 def _as_batch(X: Array) -> Array:
     X = np.asarray(X, dtype=float)
     if X.ndim == 2:
@@ -413,8 +455,7 @@ def _as_batch(X: Array) -> Array:
     return X
 
 
-@register_kind(KIND)
-def _validate(model: ModelFile) -> None:
+def validate_model(model: ModelFile) -> None:
     require_params(model, "n_layers", "n_discriminative", "n_targets", "alpha_s", "eps", "h0")
     p = model.params
     ranks = require_array(model, "ranks", ndim=1)

@@ -10,7 +10,7 @@ import numpy as np
 
 from tinyunfold.errors import ModelFileError, ShapeError
 from tinyunfold.features import FeatureParamsError, SpectrogramParams, n_frames
-from tinyunfold.modelfile import ModelFile, register_kind, require_params
+from tinyunfold.modelfile import ModelFile, require_params
 
 KIND = "spectrogram"
 
@@ -23,8 +23,7 @@ def params_of(model: ModelFile) -> SpectrogramParams:
     return SpectrogramParams.from_dict(dict(model.params["features"]))
 
 
-@register_kind(KIND)
-def _validate(model: ModelFile) -> None:
+def validate_model(model: ModelFile) -> None:
     require_params(model, "features")
     try:
         params_of(model)

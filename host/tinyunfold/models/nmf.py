@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from tinyunfold.errors import ShapeError, ValueDomainError
-from tinyunfold.modelfile import ModelFile, register_kind, require_array, require_params
+from tinyunfold.modelfile import ModelFile, require_array, require_params
 
 KIND = "nmf"
 H0_RULES = ("ones", "const")
@@ -145,8 +145,7 @@ class NMFInference:
         return H
 
 
-@register_kind(KIND)
-def _validate(model: ModelFile) -> None:
+def validate_model(model: ModelFile) -> None:
     require_params(model, "n_layers", "alpha_h", "eps", "n_frames", "h0", "h0_value")
     W = require_array(model, "W", ndim=2, nonneg=True)
     if W.dtype != np.float32:

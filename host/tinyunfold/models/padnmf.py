@@ -53,7 +53,7 @@ import numpy as np
 
 from tinyunfold.errors import ShapeError, TinyUnfoldError, ValueDomainError
 from tinyunfold.features import hankel
-from tinyunfold.modelfile import ModelFile, register_kind, require_array, require_params
+from tinyunfold.modelfile import ModelFile, require_array, require_params
 from tinyunfold.models.nmf import check_input, denominator, kl_layer
 from tinyunfold.models.nmf import project_floor as _floor
 
@@ -532,14 +532,14 @@ class PADNMF:
         return self
 
     # ------------------------------------------------------------------ forward
-    def _masks(self, n_frames: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def masks(self, n_frames: int) -> tuple[np.ndarray | None, np.ndarray | None]:
         MW = w_mask(self.layout_) if self.w_mask_on else None
         MH = h_mask(self.layout_, n_frames) if self.h_mask_on else None
         return MW, MH
 
     def _h0(self, n_frames: int, n_mix: int) -> np.ndarray:
         """Deterministic H⁽⁰⁾ = 1 ∘ M^H for ``n_mix`` column-stacked mixtures."""
-        _, MH = self._masks(n_frames)
+        _, MH = self.masks(n_frames)
         H0 = np.ones((self.layout_.rank, n_frames)) if MH is None else MH
         return np.tile(H0, (1, n_mix))
 
@@ -566,7 +566,7 @@ class PADNMF:
         the precision loss.
         """
         n = self._check_specs(specs)
-        _, MH = self._masks(n)
+        _, MH = self.masks(n)
         import torch
 
         tdt = torch.float32 if dtype is np.float32 else torch.float64
@@ -575,7 +575,7 @@ class PADNMF:
         def conv(a: np.ndarray) -> Any:
             return torch.as_tensor(np.ascontiguousarray(a), dtype=tdt, device=dev)
 
-        sched = [(conv(W), c) for W, c in self._schedule()]
+        sched = [(conv(W), c) for W, c in self.schedule()]
         eps, alpha = float(self.eps), float(self.alpha_h)
         out = []
         for b0 in range(0, len(specs), batch):
@@ -588,7 +588,7 @@ class PADNMF:
             out.append(H.reshape(H.shape[0], len(chunk), n).transpose(1, 0, 2))
         return np.concatenate(out, axis=0)
 
-    def _schedule(self) -> list[tuple[np.ndarray, int]]:
+    def schedule(self) -> list[tuple[np.ndarray, int]]:
         """(dictionary, layer count) in order: K-C fixed layers, then one per W⁽ᵏ⁾."""
         return [(self.W_fixed_, self.n_layers - self.n_discriminative)] + [
             (W, 1) for W in self.W_disc_
@@ -632,7 +632,7 @@ class PADNMF:
             return torch.as_tensor(np.ascontiguousarray(a), dtype=dt, device=dev)
 
         Q = len(mixtures)
-        MW, MH = self._masks(n)
+        MW, MH = self.masks(n)
         X_all = stack_columns(mixtures, self.context)
         S_all = stack_columns(targets, self.context)
         # The K-C fixed layers do not depend on the trained weights and H⁽⁰⁾ is deterministic:
@@ -698,7 +698,7 @@ class PADNMF:
         import torch
 
         H_fix, X_all, Q, n = self._train_cache
-        _, MH = self._masks(n)
+        _, MH = self.masks(n)
         dt, dev = H_fix.dtype, H_fix.device
         conv = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dt, device=dev)  # noqa: E731
         M = None if MH is None else conv(np.tile(MH, (1, Q)))
@@ -713,7 +713,7 @@ class PADNMF:
         """H⁽ᴷ⁻ᶜ⁾ of every column-stacked mixture, as a torch tensor (r, Q n)."""
         import torch
 
-        _, MH = self._masks(n)
+        _, MH = self.masks(n)
         X = torch.as_tensor(X_all, dtype=dt, device=dev)
         H0 = torch.as_tensor(self._h0(n, Q), dtype=dt, device=dev)
         M = None if MH is None else torch.as_tensor(np.tile(MH, (1, Q)), dtype=dt, device=dev)
@@ -792,7 +792,7 @@ class PADNMF:
         return est
 
 
-def _validate(model: ModelFile) -> None:
+def validate_model(model: ModelFile) -> None:
     require_params(
         model,
         "n_layers",
@@ -837,7 +837,3 @@ def _validate(model: ModelFile) -> None:
         require_array(model, "thresholds", shape=(lay.n_classes,), nonneg=True)
     if "ur_matrix" in model.arrays:
         require_array(model, "ur_matrix", shape=(lay.n_classes, None), nonneg=True)
-
-
-register_kind("padnmf")(_validate)
-register_kind("deepnmf")(_validate)

@@ -8,17 +8,14 @@ Layout: ``build/<board>/`` is one CMake tree per board; each model lands in
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from tinyunfold.codegen import GeneratedModel, generate
-from tinyunfold.errors import TinyUnfoldError, ToolchainError
+from tinyunfold.errors import TinyUnfoldError
 from tinyunfold.modelfile import ModelFile
-from tinyunfold.tools.boards import Board, load_board
-from tinyunfold.tools.cmsis import ensure_cmsis
-from tinyunfold.tools.paths import REPO_ROOT, build_root
-from tinyunfold.tools.toolchain import require
+from tinyunfold.platform.boards import Board, load_board
+from tinyunfold.platform.cmake import build_dir_for, configure, run_tool
 
 KERNELS = ("cmsis", "ref")
 PROGRAMS = ("vectors", "stream")
@@ -32,42 +29,6 @@ class BuildResult:
     artifact: Path  # the .elf (boards) or executable (host)
     library: Path | None  # host shared library for ctypes
     build_dir: Path
-
-
-def _run(cmd: list[str], what: str) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT)
-    if proc.returncode != 0:
-        out = (proc.stdout + proc.stderr).strip()
-        raise ToolchainError(f"{what} failed:\n{out[-4000:]}", "see the compiler output above")
-
-
-def build_dir_for(board: str) -> Path:
-    return build_root() / board
-
-
-def configure(board: Board) -> Path:
-    """Configure (once) the CMake tree of ``board``; returns its build directory."""
-    require("cmake")
-    require("ninja")
-    require("cc" if board.is_host else "arm-none-eabi-gcc")
-    bdir = build_dir_for(board.name)
-    cmsis = ensure_cmsis()
-    cmd = [
-        "cmake",
-        "-S",
-        str(REPO_ROOT),
-        "-B",
-        str(bdir),
-        "-G",
-        "Ninja",
-        f"-DTU_BOARD={board.name}",
-        f"-DTU_CMSIS_DSP_ROOT={cmsis}",
-        "-DCMAKE_BUILD_TYPE=Release",
-    ]
-    if not board.is_host:
-        cmd.append(f"-DCMAKE_TOOLCHAIN_FILE={REPO_ROOT / 'cmake' / 'arm-none-eabi.cmake'}")
-    _run(cmd, f"cmake configure for {board.name}")
-    return bdir
 
 
 def build_model(
@@ -91,7 +52,9 @@ def build_model(
     target = base if program == "vectors" else f"{base}-stream"
     targets = [target] + ([f"{base}-lib"] if board.is_host and program == "vectors" else [])
     jobs = str(os.cpu_count() or 2)
-    _run(["cmake", "--build", str(bdir), "-j", jobs, "--target", *targets], f"build of {target}")
+    run_tool(
+        ["cmake", "--build", str(bdir), "-j", jobs, "--target", *targets], f"build of {target}"
+    )
     artifact = bdir / (target if board.is_host else f"{target}.elf")
     library = bdir / f"lib{base}-lib.so" if board.is_host else None
     return BuildResult(board, kernels, gen, artifact, library, bdir)
@@ -104,5 +67,5 @@ def build_selftest(board_name: str, which: str) -> Path:
         raise TinyUnfoldError("self-tests exist for the QEMU boards only")
     bdir = configure(board)
     target = f"selftest-{which}"
-    _run(["cmake", "--build", str(bdir), "--target", target], f"build of {target}")
+    run_tool(["cmake", "--build", str(bdir), "--target", target], f"build of {target}")
     return bdir / f"{target}.elf"

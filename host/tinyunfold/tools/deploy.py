@@ -7,60 +7,26 @@ from typing import Any
 
 import numpy as np
 
-from tinyunfold.errors import ModelFileError
+from tinyunfold.errors import ShapeError
+from tinyunfold.kinds import get
 from tinyunfold.modelfile import ModelFile
 from tinyunfold.tools.build import BuildResult, build_model
 from tinyunfold.tools.report import memory_usage
 from tinyunfold.tools.sim import run_vectors
 
 
-def golden_forward(model: ModelFile, x: np.ndarray) -> np.ndarray:
-    """The float32 golden reference of ``model`` on one input block (flattened output).
-
-    Stateless kinds only; :func:`golden_batch` also handles filters (``dkf``).
-    """
-    if model.kind == "nmf":
-        from tinyunfold.golden.nmf import constants, nmf_forward_f32
-
-        return nmf_forward_f32(constants(model), x).ravel()
-    if model.kind in ("padnmf", "deepnmf"):
-        from tinyunfold.golden import padnmf
-
-        return padnmf.padnmf_forward_f32(padnmf.constants(model), x).ravel()
-    if model.kind == "spectrogram":
-        from tinyunfold.golden import spectrogram
-        from tinyunfold.models.frontend import params_of
-
-        return spectrogram.frame_power_f32(spectrogram.constants(params_of(model)), x).ravel()
-    raise ModelFileError(f"no golden reference for model kind {model.kind!r}")
-
-
 def golden_batch(model: ModelFile, inputs: np.ndarray) -> np.ndarray:
     """Golden outputs of consecutive blocks (blocks, *input_shape) -> (blocks, out_len).
 
-    Stateless kinds map each block alone; the DKF is a filter whose state runs through the blocks
-    (block k is the observation y(k)), exactly as the firmware keeps it between forward passes.
+    Stateless kinds map each block alone; filters (``task == "filter"``) run their state through
+    the blocks exactly as the firmware keeps it between forward passes.
     """
-    if model.kind == "dkf":
-        from tinyunfold.models.dkf import stream_f32
-
-        return stream_f32(model, np.asarray(inputs, dtype=np.float32))
-    return np.stack([golden_forward(model, x) for x in inputs])
+    return get(model.kind).require("golden")(model, np.asarray(inputs, dtype=np.float32))
 
 
 def input_shape(model: ModelFile) -> tuple[int, ...]:
-    if model.kind == "nmf":
-        return (int(model.array("W").shape[0]), int(model.params["n_frames"]))
-    if model.kind == "spectrogram":
-        return (int(model.params["features"]["n_fft"]),)
-    if model.kind == "dkf":
-        return (int(model.params["n_outputs"]),)
-    if model.kind in ("padnmf", "deepnmf"):
-        from tinyunfold.golden.padnmf import constants
-
-        c = constants(model)  # names what is missing (n_frames) for models that cannot deploy
-        return (c.n_bins, c.n_frames)
-    raise ModelFileError(f"no input shape for model kind {model.kind!r}")
+    """Shape of one input block of the device forward pass."""
+    return tuple(get(model.kind).require("input_shape")(model))
 
 
 def bits_equal(a: np.ndarray, b: np.ndarray) -> bool:
@@ -109,8 +75,6 @@ def check_model(
     if inputs.shape == shape:
         inputs = inputs[None]
     if inputs.shape[1:] != shape:
-        from tinyunfold.errors import ShapeError
-
         raise ShapeError(f"inputs have shape {inputs.shape}, the model expects (blocks, *{shape})")
     ref = golden_batch(model, inputs)
     b = build_model(model, board, kernels)

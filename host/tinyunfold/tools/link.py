@@ -26,10 +26,10 @@ import numpy as np
 import serial
 
 from tinyunfold.errors import SimulationError, ToolchainError
+from tinyunfold.platform.boards import Board
+from tinyunfold.platform.toolchain import require
 from tinyunfold.tools import protocol as proto
-from tinyunfold.tools.boards import Board
 from tinyunfold.tools.sim import qemu_command
-from tinyunfold.tools.toolchain import require
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from tinyunfold.errors import SimulationError
-from tinyunfold.tools.boards import Board
-from tinyunfold.tools.toolchain import require
+from tinyunfold.platform.boards import Board
+from tinyunfold.platform.toolchain import require
 
 DEFAULT_TIMEOUT_S = 120.0
 EXIT_HARDFAULT = 100

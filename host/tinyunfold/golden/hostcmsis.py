@@ -14,14 +14,14 @@ import subprocess
 import numpy as np
 
 from tinyunfold.errors import ShapeError, ToolchainError
-from tinyunfold.tools.boards import load_board
+from tinyunfold.platform.boards import load_board
 
 _FLOAT_P = ctypes.POINTER(ctypes.c_float)
 
 
 @functools.lru_cache(maxsize=1)
 def _library() -> ctypes.CDLL:
-    from tinyunfold.tools.build import configure
+    from tinyunfold.platform.cmake import configure
 
     bdir = configure(load_board("host"))
     proc = subprocess.run(

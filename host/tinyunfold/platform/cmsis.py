@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from tinyunfold.errors import FetchError
-from tinyunfold.tools.paths import cache_dir
+from tinyunfold.platform.paths import cache_dir
 
 CMSIS_PACKAGE = "cmsisdsp"
 CMSIS_VERSION = "1.10.3"

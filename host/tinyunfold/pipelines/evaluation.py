@@ -13,28 +13,17 @@ from typing import Any
 
 import numpy as np
 
+from tinyunfold.datasets.prep import (
+    label_sets,
+    label_sets_of,
+    model_front_end,
+    spectrogram,
+    train_split,
+    transform_many,
+)
 from tinyunfold.detection import Detector, UncertaintyReduction
 from tinyunfold.errors import TinyUnfoldError
 from tinyunfold.models.padnmf import BlockLayout
-
-NONE_LABELS = ("none", "", "-")
-
-
-def label_sets(labels: Sequence[str], class_names: Sequence[str]) -> list[list[int]]:
-    """'C4' / 'none' / 'a+b' labels -> lists of class indices."""
-    out: list[list[int]] = []
-    for lab in labels:
-        lab = lab.strip()
-        if lab.lower() in NONE_LABELS:
-            out.append([])
-            continue
-        idx = []
-        for part in lab.replace(";", "+").split("+"):
-            if part not in class_names:
-                raise TinyUnfoldError(f"label {part!r} is not a class ({', '.join(class_names)})")
-            idx.append(list(class_names).index(part))
-        out.append(idx)
-    return out
 
 
 def confusion(
@@ -144,147 +133,8 @@ def piano_report(
 
 
 # ============================================================================ dataset pipeline
-def model_front_end(params: dict[str, Any]) -> tuple[Any, float]:
-    """(SpectrogramParams, input_scale) of a trained model; error for imported feature-less ones."""
-    from tinyunfold.features import SpectrogramParams
-
-    if params.get("features") is None:
-        raise TinyUnfoldError(
-            "this model has no feature front-end (imported from precomputed spectrograms)",
-            "run it on spectrograms (.npy) or train a model with `tinyunfold train padnmf`",
-        )
-    return SpectrogramParams.from_dict(params["features"]), float(params.get("input_scale", 1.0))
 
 
-def spectrogram(x: np.ndarray, feats: Any, scale: float) -> np.ndarray:
-    from tinyunfold.features import power_spectrogram
-
-    return power_spectrogram(x, feats) * scale
-
-
-def _bar(total: int, desc: str, enabled: bool) -> Any:
-    from tqdm import tqdm
-
-    # disable=None: tqdm switches itself off when stderr is not a terminal (logs, CI)
-    return tqdm(total=total, desc=desc, disable=None if enabled else True, leave=False)
-
-
-def transform_many(
-    est: Any, specs: list[np.ndarray], desc: str = "forward", progress: bool = True, chunk: int = 16
-) -> np.ndarray:
-    """est.transform in chunks with a progress bar -> (B, r, n)."""
-    out = []
-    with _bar(len(specs), desc, progress) as bar:
-        for i in range(0, len(specs), chunk):
-            out.append(est.transform(specs[i : i + chunk]))
-            bar.update(len(specs[i : i + chunk]))
-    return np.concatenate(out, axis=0)
-
-
-def train_split(ds: Any) -> tuple[list[Any], list[Any]]:
-    """(training mixtures, test mixtures): split=train / the rest (all test if nothing marked)."""
-    train = [m for m in ds.mixtures if m.split == "train"]
-    test = [m for m in ds.mixtures if m.split != "train"]
-    if not train:
-        raise TinyUnfoldError(
-            "the dataset marks no mixture with split=train",
-            "mark training mixtures in labels.csv (column split) — `dataset mdof` does",
-        )
-    return train, test or list(ds.mixtures)
-
-
-def build_estimator(kind: str, cfg: dict[str, dict[str, Any]]) -> Any:
-    from tinyunfold.models.padnmf import PADNMF
-
-    mc = {k: v for k, v in cfg["model"].items() if k not in ("noise_blocks", "h_mask")}
-    if kind == "deepnmf":
-        mc.setdefault("batch_size", 1)
-    return PADNMF(kind=kind, use_h_mask=cfg["model"].get("h_mask"), **mc)
-
-
-def init_sets(
-    ds: Any, feats: Any, scale: float, noise_blocks: str = "one"
-) -> tuple[list[tuple[int, np.ndarray]], list[Any]]:
-    targets = [
-        (ci, spectrogram(x, feats, scale)) for ci, c in enumerate(ds.classes) for x in ds.targets[c]
-    ]
-    nspecs = [spectrogram(x, feats, scale) for x in ds.noise]
-    if noise_blocks == "one":
-        return targets, [nspecs]
-    if noise_blocks == "each":
-        return targets, nspecs
-    raise TinyUnfoldError(f"noise_blocks must be 'one' or 'each', got {noise_blocks!r}")
-
-
-def train_from_dataset(
-    ds: Any, kind: str, cfg: dict[str, dict[str, Any]], progress: bool = True
-) -> tuple[Any, Any, dict[str, Any]]:
-    """Initialise (4.3.2-4.3.4), train (Algorithm 4.3.2) and fit the detector on ``ds``.
-
-    Returns (estimator, detector, extra model params).
-    """
-    from tinyunfold.detection import fit_detector_from_config
-    from tinyunfold.features import SpectrogramParams
-
-    fcfg = {"n_fft": 1024, "hop": 4096, **cfg["features"]}
-    feats = SpectrogramParams(sample_rate=int(ds.sample_rate), **fcfg)
-    noise0 = np.concatenate([spectrogram(x, feats, 1.0) for x in ds.noise], axis=1)
-    # inputs are scaled so the mean noise power is 1: ε = 1e-16 then means the same thing for
-    # every dataset (KL-NMF is scale covariant, so only ε's relative size changes)
-    scale = 1.0 / max(float(noise0.mean()), 1e-300)
-    est = build_estimator(kind, cfg)
-    targets, noise = init_sets(ds, feats, scale, cfg["model"].get("noise_blocks", "one"))
-    with _bar(len(targets) + len(noise), f"init {kind}", progress) as bar:
-        est.init_dictionary(
-            targets, noise, list(ds.classes), feats.to_dict(), progress=lambda i, n: bar.update(1)
-        )
-    train, _ = train_split(ds)
-    X = [spectrogram(m.audio, feats, scale) for m in train]
-    S = [
-        spectrogram(m.target_stem, feats, scale) if m.target_stem is not None else np.zeros_like(x)
-        for m, x in zip(train, X, strict=True)
-    ]
-    missing = [m.name for m in train if m.has_hit and m.target_stem is None]
-    if missing:
-        raise TinyUnfoldError(
-            f"{len(missing)} training mixtures with hits have no target stem (e.g. {missing[0]})",
-            "give target_stem in labels.csv: the loss (4.3.20) needs the clean target",
-        )
-    if est.n_discriminative > 1:
-        with _bar(
-            est.n_epochs * -(-len(X) // max(1, min(est.batch_size, len(X)))),
-            f"train {kind}",
-            progress,
-        ) as bar:
-
-            def cb(step: int, total: int, loss: float) -> None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss:.4g}")
-
-            est.fit(X, S, progress=cb)
-    if est.n_discriminative > 1 and est.dtype == "float64":
-        H = est.transform_training_set()  # reuses the cached fixed layers of the training
-    else:
-        H = transform_many(est, X, "forward (train)", progress)
-    dc = cfg["detection"]
-    det = fit_detector_from_config(
-        H, label_sets_of(train, ds.classes), est.layout_, dc, shifted_default=not est.h_mask_on
-    )
-    extra = {
-        "input_scale": scale,
-        "config": cfg,
-        "noise_blocks": cfg["model"].get("noise_blocks", "one"),
-        "window_samples": int(len(train[0].audio)),
-        "n_frames": int(X[0].shape[1]),
-    }
-    return est, det, extra
-
-
-def label_sets_of(mixtures: Sequence[Any], classes: Sequence[str]) -> list[list[int]]:
-    return [[list(classes).index(c) for c in m.classes] for m in mixtures]
-
-
-# ========================================================================== dataset evaluation
 def _snr_key(s: float | None) -> str:
     return "n/a" if s is None else f"{s:g}"
 
@@ -483,59 +333,30 @@ def report(results: dict[str, Any], ds: Any, out_dir: str | None, plots: bool = 
     return text
 
 
-def evaluate_model(model: Any, args: Any) -> int:
-    """``tinyunfold evaluate --model M --dataset D`` for the padnmf/deepnmf kinds (EVALUATORS).
+def evaluate_detector(model: Any, dataset: str | None, out: str | None, plots: bool) -> str:
+    """``tinyunfold evaluate --model M --dataset D`` for every detector kind; returns the report.
 
-    Reports the model and, on the same test mixtures, the fixed-dictionary KL-NMF baselines
-    (same Ŵ and context without trained layers; single-frame KL-NMF), thresholds of every baseline
-    fitted on the training mixtures the same way.
+    Reports the model and, on the same test mixtures, the baselines its kind names (the same
+    initial dictionary without trained layers, ...), thresholds of every baseline fitted on the
+    training mixtures the same way.
     """
+    from tinyunfold import kinds
     from tinyunfold.datasets import load_dataset
-    from tinyunfold.models import baselines
-    from tinyunfold.models.padnmf import PADNMF
 
-    if not args.dataset:
+    if not dataset:
         raise TinyUnfoldError("evaluating a hit detector needs --dataset")
-    ds = load_dataset(args.dataset)
+    ds = load_dataset(dataset)
     feats, scale = model_front_end(model.params)
     if feats.sample_rate != ds.sample_rate:
         raise TinyUnfoldError(
             f"model front-end is for {feats.sample_rate} Hz, dataset is {ds.sample_rate} Hz",
             "evaluate on a dataset of the same rate",
         )
-    est = PADNMF.from_modelfile(model)
-    det = Detector.from_model(model.params, model.arrays)
-    opts = {
-        "shifted": det.shifted,
-        "rule": det.rule,
-        "margin": det.margin,
-        "top_k": det.top_k,
-        "ur_beta": None,
-    }
-    cfg = model.params.get("config", {}).get("model", {})
-    targets, noise = init_sets(ds, feats, scale, model.params.get("noise_blocks", "one"))
-    methods: dict[str, Any] = {
-        model.kind: (est, det, {}),
-        "KL-NMF fixed W, T context": (baselines.fixed_dictionary(est), None, opts),
-        "KL-NMF fixed W, T=1": (
-            baselines.no_context(
-                targets,
-                noise,
-                ds.classes,
-                est.n_layers,
-                int(cfg.get("target_rank", 8)),
-                int(cfg.get("noise_rank", 7)),
-                est.alpha_h,
-                est.eps,
-                int(cfg.get("init_iter", 200)),
-            ),
-            None,
-            {**opts, "activation": True, "shifted": False},
-        ),
-    }
+    parts = kinds.get(model.kind).require("detection")(model)
+    methods: dict[str, Any] = {model.kind: (parts.transformer, parts.detector, {})}
+    methods.update(parts.baselines(ds, feats, scale))
     results = evaluate_methods(methods, ds, feats, scale, progress=True)
-    print(report(results, ds, args.out, plots=not args.no_plots))
-    return 0
+    return report(results, ds, out, plots=plots)
 
 
 # ================================================================================== bench
@@ -562,7 +383,7 @@ def speed_comparison(
     Xs = stack_columns(X, est.context)
     Ss = stack_columns(S, est.context)
     t = lambda a: torch.as_tensor(a, dtype=torch.float64)  # noqa: E731
-    _, MH = est._masks(n)
+    _, MH = est.masks(n)
     M = None if MH is None else t(np.tile(MH, (1, len(mix))))
     Wd = [t(W) for W in est.W_disc_]
     Wf = t(est.W_fixed_)
@@ -611,22 +432,22 @@ def speed_comparison(
 
 def bench(
     ds_path: str,
-    cfg: dict[str, dict[str, Any]],
+    config: str | None,
+    overrides: Sequence[str],
     out_dir: str,
-    kinds: Sequence[str] = ("padnmf", "deepnmf"),
+    kind_names: Sequence[str] = ("padnmf", "deepnmf"),
     progress: bool = True,
     speed: bool = True,
     plots: bool = True,
 ) -> dict[str, Any]:
-    """Train every kind on the dataset, evaluate them and the fixed-dictionary baselines."""
-    import copy
+    """Train every kind on the dataset with one config, evaluate them and the first kind's
+    fixed-dictionary baselines on the test mixtures; optionally time the training step."""
     import json
     import time
     from pathlib import Path
 
+    from tinyunfold import kinds
     from tinyunfold.datasets import load_dataset
-    from tinyunfold.modelfile import save_model
-    from tinyunfold.models import baselines
 
     ds = load_dataset(ds_path)
     d = Path(out_dir)
@@ -634,48 +455,26 @@ def bench(
     methods: dict[str, Any] = {}
     timing: dict[str, Any] = {}
     first = None
-    for kind in kinds:
-        kc = copy.deepcopy(cfg)
+    for name in kind_names:
+        training = kinds.get(name).require("training")
+        cfg = training.load_config(config, list(overrides))
         t0 = time.perf_counter()
-        est, det, extra = train_from_dataset(ds, kind, kc, progress)
-        timing[f"train_{kind}_s"] = time.perf_counter() - t0
-        save_model(
-            d / f"{kind}.tum",
-            est.to_modelfile({"detection": det.to_params(), **extra}, det.arrays()),
-        )
-        methods[kind] = (est, det, {})
+        trained = training.fit(ds, cfg, progress)
+        timing[f"train_{name}_s"] = time.perf_counter() - t0
+        model = trained.modelfile()
+        kinds.save_model(d / f"{name}.tum", model)
+        methods[name] = (trained.transformer, trained.detector, {})
         if first is None:
-            first = (est, det, extra)
+            first = (model, trained, cfg)
     assert first is not None
-    est, det, extra = first
-    feats, scale = model_front_end(est.to_modelfile({"input_scale": extra["input_scale"]}).params)
-    opts = {
-        "shifted": det.shifted,
-        "rule": det.rule,
-        "margin": det.margin,
-        "top_k": det.top_k,
-        "ur_beta": None,
-    }
-    targets, noise = init_sets(ds, feats, scale, extra["noise_blocks"])
-    methods["KL-NMF fixed W, T context"] = (baselines.fixed_dictionary(est), None, opts)
-    methods["KL-NMF fixed W, T=1"] = (
-        baselines.no_context(
-            targets,
-            noise,
-            ds.classes,
-            est.n_layers,
-            est.target_rank,
-            est.noise_rank,
-            est.alpha_h,
-            est.eps,
-            est.init_iter,
-        ),
-        None,
-        {**opts, "activation": True, "shifted": False},
-    )
+    model, trained, cfg = first
+    feats, scale = model_front_end(model.params)
+    det_parts = kinds.get(model.kind).require("detection")(model)
+    methods.update(det_parts.baselines(ds, feats, scale))
     t0 = time.perf_counter()
     results = evaluate_methods(methods, ds, feats, scale, progress)
     timing["evaluate_all_s"] = time.perf_counter() - t0
+    est = trained.transformer
     if speed:
         timing["speed"] = speed_comparison(
             est, ds, feats, scale, min(est.batch_size, len(train_split(ds)[0]))

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tinyunfold.errors import TinyUnfoldError
-from tinyunfold.tools.paths import REPO_ROOT
+from tinyunfold.platform.paths import REPO_ROOT
 
 BOARDS_DIR = REPO_ROOT / "boards"
 

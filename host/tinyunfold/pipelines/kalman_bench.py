@@ -376,8 +376,9 @@ def _nonlinear(toml: str, grid: list[tuple[float, float]], truth_p: list[float],
 
 
 def _example(name: str) -> str:
-    here = Path(__file__).resolve()
-    for root in (here.parents[2], Path.cwd()):
+    from tinyunfold.platform.paths import REPO_ROOT
+
+    for root in (REPO_ROOT, Path.cwd()):
         f = root / "examples" / "dkf" / name
         if f.is_file():
             return f.read_text()

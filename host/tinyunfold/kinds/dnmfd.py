@@ -1,0 +1,58 @@
+"""Kind ``dnmfd``: Deep-NMFD hit detector (thesis 4.4), one rank-1 block per NMFD dictionary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tinyunfold import complexity
+from tinyunfold.kinds.base import Detection, Kind, Trained, Training
+from tinyunfold.kinds.padnmf import require_detector
+from tinyunfold.modelfile import ModelFile
+from tinyunfold.models import dnmfd as model_dnmfd
+from tinyunfold.models.padnmf import BlockLayout
+from tinyunfold.training import dnmfd as training
+
+
+def _detection(model: ModelFile) -> Detection:
+    det = require_detector(model)
+    if "layout" not in model.params:
+        from tinyunfold.errors import TinyUnfoldError
+
+        raise TinyUnfoldError(
+            "this dnmfd model has no detector layout",
+            "train it with `tinyunfold train dnmfd --dataset ...`",
+        )
+    est = model_dnmfd.DeepNMFD.from_modelfile(model)
+    adapter = model_dnmfd.DNMFDDetector(est, BlockLayout.from_params(model.params["layout"]))
+
+    def _baselines(ds: Any, feats: Any, scale: float) -> dict[str, Any]:
+        base = model_dnmfd.fixed_dictionary_baseline(adapter)
+        return {"KL-NMFD fixed W": (base, None, det.baseline_options())}
+
+    return Detection(adapter, det, _baselines)
+
+
+def _fit(ds: Any, cfg: dict[str, dict[str, Any]], progress: bool) -> Trained:
+    est, adapter, det, extra = training.train_dnmfd_from_dataset(ds, cfg, progress)
+    params = {"detection": det.to_params(), **extra}
+    curves = {"loss": list(est.loss_)}  # mean loss (4.4.4) per epoch
+    return Trained(adapter, det, extra, lambda: est.to_modelfile(params, det.arrays()), curves)
+
+
+def _flops(adapter: Any, n_frames: int) -> float:
+    e = adapter.est
+    return float(complexity.cost_deep_nmfd(list(e.ranks), n_frames, e.W_hat_.shape[1], e.n_layers))
+
+
+KIND = Kind(
+    name=model_dnmfd.KIND,
+    family="nmf",
+    task="detector",
+    summary="Deep-NMFD hit detector (thesis 4.4): unrolled KL-NMFD with trained dictionaries",
+    validate=model_dnmfd.validate_model,
+    estimator=model_dnmfd.DeepNMFD.from_modelfile,
+    not_deployable="no code generator for the shifted convolutions of Deep-NMFD yet (4.4)",
+    detection=_detection,
+    training=Training(training.DNMFD_CONFIG_HELP, training.load_dnmfd_config, _fit),
+    forward_flops=_flops,
+)

@@ -1,0 +1,169 @@
+"""Kinds ``padnmf`` (PAD-NMF, thesis 4.3) and ``deepnmf`` (Deep-NMF, thesis 4.2): hit detectors.
+
+Both are :class:`~tinyunfold.models.padnmf.PADNMF` networks; ``padnmf`` applies the masks M^W, M^H
+(4.3.8, 4.3.13) and the loss 4.3.20, ``deepnmf`` neither. One device forward pass maps a spectrogram
+window X̃ (m' x n) to H⁽ᴷ⁾ (r x n): ``tu_hankel_f32`` (4.3.1) then ``tu_nmf_layers_f32``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinyunfold import complexity
+from tinyunfold.datasets.prep import init_sets
+from tinyunfold.detection import Detector
+from tinyunfold.errors import TinyUnfoldError
+from tinyunfold.golden import padnmf as golden
+from tinyunfold.kinds.base import Detection, Kind, Trained, Training
+from tinyunfold.modelfile import ModelFile
+from tinyunfold.models import baselines
+from tinyunfold.models import padnmf as model_padnmf
+from tinyunfold.training import padnmf as training
+
+
+def _golden(model: ModelFile, blocks: np.ndarray) -> np.ndarray:
+    c = golden.constants(model)
+    return np.stack([golden.padnmf_forward_f32(c, x).ravel() for x in blocks])
+
+
+def _input_shape(model: ModelFile) -> tuple[int, ...]:
+    c = golden.constants(model)  # names what is missing (n_frames) for models that cannot deploy
+    return (c.n_bins, c.n_frames)
+
+
+def _output_shape(model: ModelFile) -> tuple[int, ...]:
+    c = golden.constants(model)
+    return (c.rank, c.n_frames)
+
+
+def _codegen(model: ModelFile) -> dict[str, Any]:
+    c = golden.constants(model)
+    F, R, N = c.n_features, c.rank, c.n_frames
+    return {
+        "m": c.n_bins,
+        "T": c.context,
+        "F": F,
+        "R": R,
+        "N": N,
+        "dictionaries": c.dictionaries,
+        "denominators": c.denominators,
+        "counts": c.counts,
+        "mask": c.mask,
+        "eps": c.eps,
+        "in_len": c.n_bins * N,
+        "out_len": R * N,
+        "flash_const_bytes": 4
+        * (len(c.dictionaries) * (F + 1) * R + (R * N if c.mask is not None else 0)),
+        "ram_scratch_bytes": 4 * (3 * F * N + R * N),
+    }
+
+
+def require_detector(model: ModelFile) -> Detector:
+    """The fitted :class:`Detector` stored in a detector model, or one line saying how to get one."""
+    if "detection" not in model.params:
+        raise TinyUnfoldError(
+            "the model has no fitted detector (thresholds)",
+            "train it with `tinyunfold train`, or import with --training-set",
+        )
+    return Detector.from_model(model.params, model.arrays)
+
+
+def _detection(model: ModelFile) -> Detection:
+    det = require_detector(model)
+    est = model_padnmf.PADNMF.from_modelfile(model)
+    cfg = model.params.get("config", {}).get("model", {})
+
+    def _baselines(ds: Any, feats: Any, scale: float) -> dict[str, Any]:
+        opts = det.baseline_options()
+        targets, noise = init_sets(ds, feats, scale, model.params.get("noise_blocks", "one"))
+        no_ctx = baselines.no_context(
+            targets,
+            noise,
+            ds.classes,
+            est.n_layers,
+            int(cfg.get("target_rank", 8)),
+            int(cfg.get("noise_rank", 7)),
+            est.alpha_h,
+            est.eps,
+            int(cfg.get("init_iter", 200)),
+        )
+        return {
+            "KL-NMF fixed W, T context": (baselines.fixed_dictionary(est), None, opts),
+            "KL-NMF fixed W, T=1": (no_ctx, None, {**opts, "activation": True, "shifted": False}),
+        }
+
+    return Detection(est, det, _baselines)
+
+
+def _training(name: str, defaults: dict[str, Any]) -> Training:
+    def load_config(path: str | None, overrides: list[str]) -> dict[str, dict[str, Any]]:
+        cfg = training.load_config(path, overrides)
+        for key, value in defaults.items():
+            cfg["model"].setdefault(key, value)
+        return cfg
+
+    def fit(ds: Any, cfg: dict[str, dict[str, Any]], progress: bool) -> Trained:
+        est, det, extra = training.train_from_dataset(ds, name, cfg, progress)
+        params = {"detection": det.to_params(), **extra}
+        curves = {
+            "loss": list(est.loss_history_),  # per mini-batch
+            "epoch_loss": list(getattr(est, "epoch_loss_", [])),  # (4.3.21), 0 = before training
+        }
+        return Trained(est, det, extra, lambda: est.to_modelfile(params, det.arrays()), curves)
+
+    return Training(training.CONFIG_HELP, load_config, fit)
+
+
+def _flops_padnmf(est: Any, n_frames: int) -> float:
+    lay = est.layout_
+    return float(complexity.cost_pad_nmf(lay.rank, n_frames, lay.n_bins, lay.context, est.n_layers))
+
+
+def _flops_deepnmf(est: Any, n_frames: int) -> float:
+    lay = est.layout_
+    return float(
+        complexity.cost_deep_nmf(
+            lay.rank, n_frames, lay.n_bins, lay.context, est.n_layers, est.n_discriminative
+        )
+    )
+
+
+def _kind(
+    name: str,
+    summary: str,
+    defaults: dict[str, Any],
+    flops: Any,
+) -> Kind:
+    return Kind(
+        name=name,
+        family="nmf",
+        task="detector",
+        summary=summary,
+        validate=model_padnmf.validate_model,
+        estimator=model_padnmf.PADNMF.from_modelfile,
+        golden=_golden,
+        input_shape=_input_shape,
+        output_shape=_output_shape,
+        codegen=_codegen,
+        templates="padnmf",
+        detection=_detection,
+        training=_training(name, defaults),
+        forward_flops=flops,
+    )
+
+
+PADNMF_KIND = _kind(
+    "padnmf",
+    "PAD-NMF hit detector (thesis 4.3): masked W and H, loss 4.3.20",
+    {},
+    _flops_padnmf,
+)
+# Deep-NMF trains purely stochastically by default (batch size 1, as Hershey et al.).
+DEEPNMF_KIND = _kind(
+    "deepnmf",
+    "Deep-NMF hit detector (thesis 4.2): no masks, Wiener loss 4.2.3",
+    {"batch_size": 1},
+    _flops_deepnmf,
+)

@@ -1,0 +1,48 @@
+"""The CMake tree of a board: configure once, run build tools with one clear error."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from tinyunfold.errors import ToolchainError
+from tinyunfold.platform.boards import Board
+from tinyunfold.platform.cmsis import ensure_cmsis
+from tinyunfold.platform.paths import REPO_ROOT, build_root
+from tinyunfold.platform.toolchain import require
+
+
+def run_tool(cmd: list[str], what: str) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT)
+    if proc.returncode != 0:
+        out = (proc.stdout + proc.stderr).strip()
+        raise ToolchainError(f"{what} failed:\n{out[-4000:]}", "see the compiler output above")
+
+
+def build_dir_for(board: str) -> Path:
+    return build_root() / board
+
+
+def configure(board: Board) -> Path:
+    """Configure (once) the CMake tree of ``board``; returns its build directory."""
+    require("cmake")
+    require("ninja")
+    require("cc" if board.is_host else "arm-none-eabi-gcc")
+    bdir = build_dir_for(board.name)
+    cmsis = ensure_cmsis()
+    cmd = [
+        "cmake",
+        "-S",
+        str(REPO_ROOT),
+        "-B",
+        str(bdir),
+        "-G",
+        "Ninja",
+        f"-DTU_BOARD={board.name}",
+        f"-DTU_CMSIS_DSP_ROOT={cmsis}",
+        "-DCMAKE_BUILD_TYPE=Release",
+    ]
+    if not board.is_host:
+        cmd.append(f"-DCMAKE_TOOLCHAIN_FILE={REPO_ROOT / 'cmake' / 'arm-none-eabi.cmake'}")
+    run_tool(cmd, f"cmake configure for {board.name}")
+    return bdir
