@@ -14,7 +14,7 @@ help:
 	@echo "make test      bootstrap, then run the test suite (not the slow experiments)"
 	@echo "make test-all  all tests, slow experiments included"
 	@echo "make bench     instruction/flash/RAM report and long experiments"
-	@echo "make lint      ruff + mypy + clang-format --dry-run"
+	@echo "make lint      ruff + mypy + import layers (import-linter) + clang-format --dry-run"
 
 bootstrap: apt python-deps cmsis
 
@@ -58,10 +58,11 @@ bench: bootstrap
 
 lint: python-deps
 	@command -v clang-format >/dev/null || { if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
-	  $$SUDO apt-get install -y -qq --no-install-recommends clang-format; }
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends clang-format; }
 	$(PY) -m ruff check host codegen tests
 	$(PY) -m ruff format --check host codegen tests
 	$(PY) -m mypy host/tinyunfold codegen
+	$(PY) .ci/lint_imports.py
 	clang-format --dry-run --Werror $$(git ls-files 'firmware/*.[ch]' 'boards/*.[ch]')
 
 format: python-deps

@@ -57,7 +57,12 @@ from tinyunfold.modelfile import ModelFile, require_array, require_params
 from tinyunfold.models.nmf import check_input, denominator, kl_layer
 from tinyunfold.models.nmf import project_floor as _floor
 
-KINDS = ("padnmf", "deepnmf")
+# The two network variants of this class (model kinds of the same name): whether the masks M^W
+# (4.3.8) and M^H (4.3.13) apply and whether the loss keeps α_S (4.3.20; Deep-NMF's 4.2.3 has none).
+VARIANTS: dict[str, dict[str, bool]] = {
+    "padnmf": {"w_mask": True, "h_mask": True, "alpha_s": True},
+    "deepnmf": {"w_mask": False, "h_mask": False, "alpha_s": False},
+}
 Array = Any  # numpy.ndarray or torch.Tensor
 
 
@@ -435,19 +440,24 @@ class PADNMF:
     # ---------------------------------------------------------------- derived switches
     @property
     def h_mask_on(self) -> bool:
-        return (self.kind == "padnmf") if self.use_h_mask is None else bool(self.use_h_mask)
+        return self._variant["h_mask"] if self.use_h_mask is None else bool(self.use_h_mask)
 
     @property
     def w_mask_on(self) -> bool:
-        return self.kind == "padnmf"
+        return self._variant["w_mask"]
 
     @property
     def alpha_s_eff(self) -> float:
-        return float(self.alpha_s) if self.kind == "padnmf" else 0.0
+        return float(self.alpha_s) if self._variant["alpha_s"] else 0.0
+
+    @property
+    def _variant(self) -> dict[str, bool]:
+        if self.kind not in VARIANTS:
+            raise ValueDomainError(f"kind must be one of {tuple(VARIANTS)}, got {self.kind!r}")
+        return VARIANTS[self.kind]
 
     def _check_hyper(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueDomainError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        self._variant  # noqa: B018 (raises for an unknown variant)
         if not 1 <= self.n_discriminative <= self.n_layers:
             raise ValueDomainError(
                 f"need 1 <= C <= K, got C={self.n_discriminative}, K={self.n_layers}"
