@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from tinyunfold.errors import ShapeError, ValueDomainError
+from tinyunfold.models.divergence import beta_gradient_parts
 from tinyunfold.models.padnmf import BlockLayout
 
 THRESHOLD_RULES = ("gm", "max")
@@ -158,23 +159,6 @@ def decide(index: np.ndarray, thresholds: np.ndarray | None, top_k: int = 1) -> 
 
 
 # -------------------------------------------------------------------- uncertainty reduction
-def _beta_parts(V: np.ndarray, X: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]:
-    """Split ∂D_β(X, V)/∂V = V^{β-1} - X V^{β-2} into (+, -) parts."""
-    return V ** (beta - 1.0), X * V ** (beta - 2.0)
-
-
-def beta_divergence(X: np.ndarray, V: np.ndarray, beta: float) -> float:
-    X = np.maximum(X, _TINY)
-    V = np.maximum(V, _TINY)
-    if beta == 0:
-        return float(np.sum(X / V - np.log(X / V) - 1))
-    if beta == 1:
-        return float(np.sum(X * np.log(X / V) - X + V))
-    return float(
-        np.sum((X**beta + (beta - 1) * V**beta - beta * X * V ** (beta - 1)) / (beta * (beta - 1)))
-    )
-
-
 def fit_ur_matrix(
     I_Q: np.ndarray, labels: np.ndarray, beta: float = 1.0, n_iter: int = 2000, eps: float = 1e-12
 ) -> np.ndarray:
@@ -188,7 +172,7 @@ def fit_ur_matrix(
     A = np.full((I_Q.shape[0], Lb.shape[0]), max(float(I_Q.mean()), eps))
     for _ in range(n_iter):
         V = A @ Lb + eps
-        pos, neg = _beta_parts(V, I_Q, beta)
+        pos, neg = beta_gradient_parts(V, I_Q, beta)
         A = np.maximum(eps, A * (neg @ Lb.T) / (pos @ Lb.T + eps))  # (3.2.27)
     return A
 
@@ -217,7 +201,7 @@ def ur_infer(
     Ih = np.ones((Lp, Ix.shape[1]))
     for _ in range(n_iter):
         V = A @ Ih + eps
-        pos, neg = _beta_parts(V, Ix, beta)
+        pos, neg = beta_gradient_parts(V, Ix, beta)
         grad_pen = alpha * p * np.maximum(Ih, eps) ** (p - 1.0) * pen_mask  # ∇ α‖Î‖_p^p
         Ih = np.maximum(eps, Ih * (A.T @ neg) / (A.T @ pos + grad_pen + eps))  # (3.2.26)
     return Ih.T

@@ -237,11 +237,6 @@ def n_frames(n_samples: int, p: SpectrogramParams) -> int:
     return 1 + (n_samples - p.n_fft) // p.hop
 
 
-def frame_times(p: SpectrogramParams, n: int) -> np.ndarray:
-    """Start time in seconds of each of ``n`` frames (frame j covers [t_j, t_j + n_fft/fs))."""
-    return np.arange(n) * p.hop / p.sample_rate
-
-
 def power_spectrogram(x: np.ndarray, p: SpectrogramParams) -> np.ndarray:
     """STFT power spectrogram of one signal (see the module docstring for the exact chain).
 

@@ -11,13 +11,13 @@ from tinyunfold.detection import (
     Detector,
     UncertaintyReduction,
     activation_indices,
-    beta_divergence,
     decide,
     detection_indices,
     fit_thresholds,
     fit_ur_matrix,
     ur_infer,
 )
+from tinyunfold.models.divergence import beta_divergence
 from tinyunfold.models.padnmf import BlockLayout
 from tinyunfold.pipelines.evaluation import confusion
 

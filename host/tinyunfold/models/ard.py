@@ -64,13 +64,6 @@ def nmf_b(mu_x: float, r: int, a: float, prior: str) -> float:
     return float(np.sqrt((a - 1) * (a - 2) * mu_x / r))
 
 
-def n_relevant(weights: Array, bound: Array | float, tau: float) -> int:
-    """r̂ (3.2.46) or Ĵ (3.3.18): how many weights satisfy (w − B)/B > τ."""
-    w = np.asarray(weights, float)
-    B = np.asarray(bound, float)
-    return int(np.sum((w - B) / B > tau))
-
-
 # ----------------------------------------------------------------------------- ARD-NMFD formulas
 def nmfd_c(m: int, n: int, a: float, prior: str) -> tuple[float, float]:
     """(c1, c2) of eq. (3.3.13): (m/2 + a + 1, n/2) for ℓ2, (m + a + 1, n) for ℓ1."""

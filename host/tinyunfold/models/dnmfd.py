@@ -35,6 +35,7 @@ from tinyunfold.models.nmfd import (
     convolve_adjoint_w,
     ones_denominator,
     rank_mask,
+    update_h,
 )
 from tinyunfold.models.padnmf import BlockLayout
 
@@ -45,10 +46,8 @@ Array = np.ndarray
 # ----------------------------------------------------------------------------- forward
 def layer(X: Array, W: Array, H: Array, eps: float) -> Array:
     """Inner map (4.4.3) with ε-projection. X: (B, m, n), W: (J, m, R), H: (B, J, n)."""
-    V = convolve(W, H) + eps
-    N = convolve_adjoint_h(W, X / V)  # Σ_r W(j)_rᵀ (←r X/(W*H))
     D = ones_denominator(W, X.shape[-1])  # Σ_r W(j)_rᵀ (←r 1), [129]
-    return np.maximum(eps, H * N / D)
+    return update_h(X, W, H, beta=1.0, eps=eps, exponent="heuristic", den=D)  # KL, (3.3.10)
 
 
 def layer_dictionaries(W_hat: Array, W_layers: Array, n_layers: int) -> list[Array]:

@@ -64,6 +64,22 @@ class KalmanResult:
     loglik: float  # log p(y(1..K))
 
 
+def riccati_step(
+    P: np.ndarray, A: np.ndarray, C: np.ndarray, Q: np.ndarray, R: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One step of the Riccati recursion: P(k-1|k-1) -> (P(k|k-1), S(k), gain G(k), P(k|k)).
+
+    P(k|k-1) = A P Aᵀ + Q (5.3.6); S = C P(k|k-1) Cᵀ + R; G = P(k|k-1) Cᵀ S⁻¹ (5.3.12);
+    P(k|k) = (I - G C) P(k|k-1) (I - G C)ᵀ + G R Gᵀ (5.3.13 in Joseph form, which keeps P
+    symmetric positive semi-definite in floating point). The only definition in tinyunfold.
+    """
+    Pp = _sym(A @ P @ A.T + Q)  # eq. (5.3.6)
+    S = _sym(C @ Pp @ C.T + R)
+    G = np.linalg.solve(S, C @ Pp).T  # eq. (5.3.12): P Cᵀ S⁻¹ (S, P symmetric)
+    IGC = np.eye(P.shape[0]) - G @ C
+    return Pp, S, G, _sym(IGC @ Pp @ IGC.T + G @ R @ G.T)  # eq. (5.3.13), Joseph form
+
+
 def kalman_filter(
     y: np.ndarray,
     A: np.ndarray,
@@ -103,20 +119,15 @@ def kalman_filter(
         loglik=0.0,
     )
     out.x_filt[0], out.P_filt[0] = x, P
-    eye = np.eye(n)
     ll = 0.0
     for k in range(K):
-        P = _sym(A @ P @ A.T + Q)  # eq. (5.3.6)
+        Pp, S, G, P = riccati_step(P, A, C, Q, R)
         x = A @ x  # eq. (5.3.7)
         if B is not None and u is not None:
             x = x + B @ u[k]
-        out.x_pred[k], out.P_pred[k] = x, P
+        out.x_pred[k], out.P_pred[k] = x, Pp
         e = y[k] - C @ x  # eq. (5.3.8)
-        S = _sym(C @ P @ C.T + R)
-        G = np.linalg.solve(S, C @ P).T  # eq. (5.3.12): P Cᵀ S⁻¹ (S, P symmetric)
         x = x + G @ e  # eq. (5.3.10)
-        IKC = eye - G @ C
-        P = _sym(IKC @ P @ IKC.T + G @ R @ G.T)  # eq. (5.3.13) in Joseph form
         out.x_filt[k + 1], out.P_filt[k + 1] = x, P
         out.gains[k], out.innov[k], out.S[k] = G, e, S
         _, logdet = np.linalg.slogdet(S)
@@ -147,9 +158,7 @@ def steady_state_gain(
     P = np.eye(n)
     G = np.zeros((n, C.shape[0]))
     for _ in range(max_iter):
-        Pp = _sym(A @ P @ A.T + Q)
-        G_new = np.linalg.solve(_sym(C @ Pp @ C.T + R), C @ Pp).T
-        P = _sym((np.eye(n) - G_new @ C) @ Pp)
+        _, _, G_new, P = riccati_step(P, A, C, Q, R)
         if np.max(np.abs(G_new - G)) < tol:
             return G_new
         G = G_new

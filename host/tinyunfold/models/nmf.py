@@ -67,6 +67,17 @@ def kl_layer(
     return Hn if mask is None else Hn * mask  # M^H, eq. (4.3.14)
 
 
+def kl_update_w(X: Array, W: Array, H: Array, eps: float, mask: Array | None = None) -> Array:
+    """One multiplicative KL update of W (3.2.27 with β = 1) with the ε-projection (3.2.38).
+
+    W ← max(ε, W ∘ ((X ⊘ (WH + ε)) Hᵀ) ⊘ (1 Hᵀ + ε)); ``mask`` (e.g. M^W, 4.3.8) after it.
+    X: (m, N), W: (m, r), H: (r, N); numpy or torch.
+    """
+    Q = X / (W @ H + eps)
+    Wn = project_floor(W * (Q @ H.T) / (H.sum(1)[None, :] + eps), eps)
+    return Wn if mask is None else Wn * mask
+
+
 def initial_h(rank: int, n_frames: int, h0: str, h0_value: float, dtype: Any) -> np.ndarray:
     """Deterministic H⁽⁰⁾: all ones (``ones``) or the constant ``h0_value`` (``const``)."""
     value = 1.0 if h0 == "ones" else h0_value

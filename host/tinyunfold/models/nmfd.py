@@ -29,6 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from tinyunfold.errors import ShapeError, ValueDomainError
+from tinyunfold.models.divergence import beta_divergence, beta_gradient_parts
 
 Array = np.ndarray
 
@@ -138,25 +139,6 @@ def gamma_exponent(beta: float) -> float:
     return 1.0 / (beta - 1.0)
 
 
-def beta_divergence(X: Array, Y: Array, beta: float) -> float:
-    """``D_β(X, Y) = Σ d_β(x, y)`` (section 3.2, Table 2). X ≥ 0, Y > 0."""
-    X = np.asarray(X, dtype=float)
-    Y = np.asarray(Y, dtype=float)
-    if beta == 2:
-        return float(0.5 * np.sum((X - Y) ** 2))
-    if beta == 1:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            xlog = np.where(X > 0, X * np.log(X / Y), 0.0)
-        return float(np.sum(xlog - X + Y))
-    if beta == 0:
-        Q = X / Y
-        with np.errstate(divide="ignore"):
-            return float(np.sum(Q - np.log(Q) - 1.0))
-    return float(
-        np.sum((X**beta + (beta - 1) * Y**beta - beta * X * Y ** (beta - 1)) / (beta * (beta - 1)))
-    )
-
-
 # ----------------------------------------------------------------------------- MU updates
 def update_h(
     X: Array,
@@ -166,15 +148,19 @@ def update_h(
     eps: float = 1e-16,
     exponent: str = "mm",
     reg: Array | float = 0.0,
+    den: Array | None = None,
 ) -> Array:
     """One multiplicative H update, eq. (3.3.10), with the ε-projection of eq. (3.2.38).
 
     ``reg`` is added to the denominator (ARD terms 3.3.14-3.3.15); ``exponent="mm"`` raises the
     ratio to γ(β) (3.2.34, monotone for every β), ``"heuristic"`` uses 1 as printed in (3.3.10).
+    ``den``: a precomputed data-independent denominator (for β = 1 it is Σ_r W_rᵀ(←r 1), what the
+    Deep-NMFD layers 4.4.3 store); computed when None. X, H may carry a leading batch axis.
     """
     V = convolve(W, H) + eps
-    num = convolve_adjoint_h(W, V ** (beta - 2) * X)
-    den = convolve_adjoint_h(W, V ** (beta - 1)) + reg
+    pos, neg = beta_gradient_parts(V, X, beta)
+    num = convolve_adjoint_h(W, neg)
+    den = (convolve_adjoint_h(W, pos) if den is None else den) + reg
     ratio = num / np.maximum(den, eps)
     g = gamma_exponent(beta) if exponent == "mm" else 1.0
     return np.maximum(eps, H * ratio**g)  # eq. (3.3.10) + projection (3.2.38)
@@ -193,8 +179,9 @@ def update_w(
     """One multiplicative W update, eq. (3.3.11), ε-projected; columns outside ``mask`` stay 0."""
     R = W.shape[2]
     V = convolve(W, H) + eps
-    num = convolve_adjoint_w(V ** (beta - 2) * X, H, R)
-    den = convolve_adjoint_w(V ** (beta - 1), H, R) + reg
+    pos, neg = beta_gradient_parts(V, X, beta)
+    num = convolve_adjoint_w(neg, H, R)
+    den = convolve_adjoint_w(pos, H, R) + reg
     g = gamma_exponent(beta) if exponent == "mm" else 1.0
     Wn = np.maximum(eps, W * (num / np.maximum(den, eps)) ** g)  # eq. (3.3.11) + (3.2.38)
     return Wn if mask is None else Wn * mask

@@ -54,7 +54,7 @@ import numpy as np
 from tinyunfold.errors import ShapeError, TinyUnfoldError, ValueDomainError
 from tinyunfold.features import hankel
 from tinyunfold.modelfile import ModelFile, require_array, require_params
-from tinyunfold.models.nmf import check_input, denominator, kl_layer
+from tinyunfold.models.nmf import check_input, denominator, kl_layer, kl_update_w
 from tinyunfold.models.nmf import project_floor as _floor
 
 # The two network variants of this class (model kinds of the same name): whether the masks M^W
@@ -352,10 +352,8 @@ def block_nmf(
     W = MW * rng.uniform(0.5, 1.5, size=(m, rank)) * scale
     H = MH.copy()
     for _ in range(n_iter):
-        R = Z / (W @ H + eps)
-        H = np.maximum(eps, H * (W.T @ R) / (W.sum(0)[:, None] + eps)) * MH  # (3.2.26)
-        R = Z / (W @ H + eps)
-        W = np.maximum(eps, W * (R @ H.T) / (H.sum(1)[None, :] + eps)) * MW  # (3.2.27)
+        H = kl_layer(H, W, Z, W.sum(0)[:, None] + eps, eps, MH)  # (3.2.26), β = 1
+        W = kl_update_w(Z, W, H, eps, MW)  # (3.2.27), β = 1
     return W
 
 

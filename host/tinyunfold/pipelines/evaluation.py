@@ -21,7 +21,7 @@ from tinyunfold.datasets.prep import (
     train_split,
     transform_many,
 )
-from tinyunfold.detection import Detector, UncertaintyReduction
+from tinyunfold.detection import Detector, UncertaintyReduction, decide
 from tinyunfold.errors import TinyUnfoldError
 from tinyunfold.models.padnmf import BlockLayout
 
@@ -191,12 +191,6 @@ def _num(s: str) -> float:
         return float(s)
     except ValueError:
         return float("inf")
-
-
-def decide(index: np.ndarray, thresholds: np.ndarray, top_k: int) -> list[list[int]]:
-    from tinyunfold.detection import decide as _decide
-
-    return _decide(index, thresholds, top_k)
 
 
 def format_table(name: str, res: dict[str, Any]) -> str:
