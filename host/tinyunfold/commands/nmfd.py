@@ -13,6 +13,7 @@ import numpy as np
 
 from tinyunfold.commands.config import add_training_arguments
 from tinyunfold.errors import TinyUnfoldError
+from tinyunfold.extras import require_extra
 
 NMFD_HELP = """\
 NMFD (nonnegative matrix factor deconvolution, thesis 3.3) tools.
@@ -292,6 +293,7 @@ def _cmd_swimmer(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- plots
 def _plt() -> Any:
+    require_extra("plots", "matplotlib", "plotting")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from tinyunfold.commands.config import add_training_arguments
+from tinyunfold.extras import require_extra
 
 EPILOG = """\
 examples:
@@ -115,6 +116,8 @@ def load_config(path: str | None, overrides: list[str]) -> dict[str, dict[str, A
 
 
 def _train(args: argparse.Namespace) -> int:
+    require_extra("train", "torch", "training")
+    require_extra("plots", "matplotlib", "the training-loss plot")
     from tinyunfold.datasets import load_dataset
     from tinyunfold.evaluation import train_from_dataset
 
@@ -188,6 +191,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    require_extra("train", "torch", "the PAD-NMF bench")
     from tinyunfold.evaluation import bench
 
     cfg = load_config(args.config, args.set)
