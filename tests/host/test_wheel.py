@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from packaging.requirements import Requirement
+from packaging.tags import sys_tags
 from packaging.utils import canonicalize_name
 
 from tinyunfold.tools.paths import SOURCE_ITEMS
@@ -67,7 +68,8 @@ def _repack(dist: md.Distribution, out: Path) -> Path:
     info = next(f for f in dist.files or [] if f.parent.name.endswith(".dist-info"))
     info_dir = info.parent.as_posix()
     wheel_meta = (dist.read_text("WHEEL") or "").splitlines()
-    tag = next(line.split(": ", 1)[1] for line in wheel_meta if line.startswith("Tag: "))
+    here = {str(t) for t in sys_tags()}  # a wheel may list several tags: take one this Python runs
+    tag = next(t for line in wheel_meta if line.startswith("Tag: ") if (t := line[5:]) in here)
     name = re.sub(r"[-_.]+", "_", dist.metadata["Name"])
     path = out / f"{name}-{dist.version}-{tag}.whl"
     record = []
