@@ -29,9 +29,14 @@ from packaging.utils import canonicalize_name
 from tinyunfold.tools.paths import SOURCE_ITEMS
 
 REPO = Path(__file__).resolve().parents[2]
-COPY_SKIP = shutil.ignore_patterns(
-    ".git", ".venv", "build", "out", "data", "__pycache__", "*.pyc", "*.egg-info", ".*_cache"
-)
+_SKIP_ANYWHERE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".*_cache")
+_SKIP_AT_TOP = {".git", ".venv", "build", "out", "data"}  # checkout-local folders (.gitignore)
+
+
+def _copy_skip(folder: str, names: list[str]) -> set[str]:
+    top = _SKIP_AT_TOP.intersection(names) if Path(folder) == REPO else set()
+    return top | set(_SKIP_ANYWHERE(folder, names))
+
 
 pytestmark = pytest.mark.firmware
 
@@ -96,7 +101,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Wheel built from a copy of the repository, installed into a clean venv (no extras)."""
     root = tmp_path_factory.mktemp("wheel")
     src, dist, house, venv = root / "src", root / "dist", root / "wheelhouse", root / "venv"
-    shutil.copytree(REPO, src, ignore=COPY_SKIP)
+    shutil.copytree(REPO, src, ignore=_copy_skip)
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON", "VIRTUAL_ENV"))
     }
