@@ -32,11 +32,15 @@ apt:
 
 python-deps: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Editable install with every extra (train, plots, device, dev: the tests use them all), at the exact
+# versions of constraints.txt; pyproject.toml holds the ranges a `pip install tinyunfold` user gets.
+# torch first, as the local CPU wheel (==2.13.0), so no resolver step looks for a newer one.
+EXTRAS := train,plots,device,dev
+$(STAMP): pyproject.toml setup.py constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade "pip>=23" "setuptools==84.2.1" "wheel==0.48.0"
-	$(PY) -m pip install -q "torch==2.13.0" "numpy==2.4.6"
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --upgrade "pip>=23" -c constraints.txt setuptools wheel
+	$(PY) -m pip install -q -c constraints.txt "torch==2.13.0" numpy
+	$(PY) -m pip install -q -c constraints.txt --no-build-isolation -e ".[$(EXTRAS)]"
 	@touch $(STAMP)
 
 # Pinned CMSIS-DSP sources (sha256-verified) into the cache outside git.

@@ -8,6 +8,7 @@ written into the build tree only (``build/<preset>/generated/<name>/``).
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from tinyunfold.modelfile import ModelFile
 
 GENERATOR_VERSION = f"tinyunfold-codegen {__version__}"
 RUNTIME_ABI_VERSION = 3  # must equal TU_RUNTIME_ABI_VERSION in firmware/include/tinyunfold/status.h
-TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+TEMPLATE_DIR = Path(str(importlib.resources.files("tinyunfold.codegen").joinpath("templates")))
 OUTPUTS = ("tu_model_config.h", "tu_model.c")
 
 

@@ -14,6 +14,7 @@ from tinyunfold.errors import TinyUnfoldError
 COMMAND_MODULES = [
     "tinyunfold.commands.model",
     "tinyunfold.commands.firmware",
+    "tinyunfold.commands.boards",
     "tinyunfold.commands.setup",
     "tinyunfold.commands.train",
     "tinyunfold.commands.evaluate",

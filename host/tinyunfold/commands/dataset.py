@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyunfold.datasets.io import DatasetError, load_dataset, write_dataset
+from tinyunfold.extras import require_extra
 
 MDOF_HELP = """\
 Generate a hit-detection dataset from the n-DOF mass-spring-damper chains of thesis 4.3.5.
@@ -231,6 +232,7 @@ def _run_modes(args: argparse.Namespace) -> int:
 
 
 def _run_plot(args: argparse.Namespace) -> int:
+    require_extra("plots", "matplotlib", "plotting")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from tinyunfold.extras import require_extra
 from tinyunfold.kinds import save_model
 from tinyunfold.modelfile import ModelFile
 
@@ -133,6 +134,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    require_extra("train", "torch", "training")
     import torch
 
     from tinyunfold.models.dkf import DeepKalmanFilter
@@ -284,6 +286,7 @@ def evaluate_dkf(model: ModelFile, args: argparse.Namespace) -> int:
 
 def plot_gains(dkf: Any, path: Path, extra: dict[str, np.ndarray] | None = None) -> None:
     """Learned gains K_G^(k)_ij vs the classical Kalman gains (assumed covariances)."""
+    require_extra("plots", "matplotlib", "plotting")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -311,6 +314,7 @@ def plot_gains(dkf: Any, path: Path, extra: dict[str, np.ndarray] | None = None)
 
 
 def plot_trajectory(data: dict[str, np.ndarray], est: dict[str, np.ndarray], path: Path) -> None:
+    require_extra("plots", "matplotlib", "plotting")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -333,6 +337,8 @@ def plot_trajectory(data: dict[str, np.ndarray], est: dict[str, np.ndarray], pat
 
 
 def _bench(args: argparse.Namespace) -> int:
+    require_extra("train", "torch", "dkf-bench")
+    require_extra("plots", "matplotlib", "dkf-bench")
     from tinyunfold.pipelines.kalman_bench import run_bench
 
     res = run_bench(Path(args.out), quick=args.quick, only=args.only)

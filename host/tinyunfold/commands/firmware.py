@@ -12,9 +12,11 @@ import numpy as np
 
 from tinyunfold import kinds
 from tinyunfold.errors import ShapeError, TinyUnfoldError
+from tinyunfold.extras import require_extra
 from tinyunfold.kinds import load_model
 from tinyunfold.modelfile import ModelFile
 from tinyunfold.platform.boards import available_boards
+from tinyunfold.platform.paths import set_build_root
 
 QEMU_BOARDS = ("mps2-an386", "mps2-an500")
 
@@ -24,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     b = sub.add_parser(
         "build",
         help="generate C for a model and compile it for a board",
-        description=f"Generate the model's C into build/<board>/generated/ and compile it. Boards: {boards}.",
+        description=f"Generate the model's C into <build-dir>/<board>/generated/ and compile it "
+        f"(build dir: --build-dir, else $TINYUNFOLD_BUILD, else ./build). Boards: {boards}.",
     )
     _common(b)
     b.set_defaults(func=_build)
@@ -77,12 +80,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("demo", help="the whole chain on built-in synthetic data, both boards")
     d.add_argument("--out", default="build/demo", help="folder for model, inputs and report.json")
     d.add_argument("--layers", type=int, default=100, help="K, unrolled layers")
+    add_build_dir_argument(d)
     d.set_defaults(func=_demo)
 
     be = sub.add_parser(
         "bench", help="instruction/flash/RAM report of the demo model on all boards"
     )
     be.add_argument("--out", default="build/bench", help="folder for report.json and report.md")
+    add_build_dir_argument(be)
     be.set_defaults(func=_bench)
 
 
@@ -95,9 +100,25 @@ def _common(p: argparse.ArgumentParser) -> None:
         choices=("cmsis", "ref"),
         help="CMSIS-DSP or portable C kernels",
     )
+    add_build_dir_argument(p)
+
+
+def add_build_dir_argument(p: argparse.ArgumentParser) -> None:
+    """``--build-dir``: where the CMake trees go (default ``$TINYUNFOLD_BUILD``, else ./build)."""
+    p.add_argument(
+        "--build-dir",
+        help="build folder (default: $TINYUNFOLD_BUILD, else ./build of the current directory)",
+    )
+
+
+def use_build_dir(args: argparse.Namespace) -> None:
+    """Apply ``--build-dir`` (if given) for the rest of this command."""
+    if getattr(args, "build_dir", None):
+        set_build_root(args.build_dir)
 
 
 def _build(args: argparse.Namespace) -> int:
+    use_build_dir(args)
     from tinyunfold.tools.build import build_model
     from tinyunfold.tools.report import memory_usage
 
@@ -124,6 +145,7 @@ def _load_inputs(path: str) -> np.ndarray:
 
 
 def _run(args: argparse.Namespace) -> int:
+    use_build_dir(args)
     from tinyunfold.tools.deploy import check_model
 
     res = check_model(
@@ -190,6 +212,7 @@ def _check_all(
 
 
 def _demo(args: argparse.Namespace) -> int:
+    use_build_dir(args)
     from tinyunfold.golden.nmf import constants, nmf_forward_f32
     from tinyunfold.kinds import save_model
     from tinyunfold.models.nmf import NMFInference
@@ -241,6 +264,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    use_build_dir(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -267,6 +291,8 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _flash(args: argparse.Namespace) -> int:
+    use_build_dir(args)
+    require_extra("device", "serial", "the serial link")
     from tinyunfold.tools.build import build_model
     from tinyunfold.tools.link import open_board
 
@@ -314,6 +340,8 @@ def _stream_blocks(model: ModelFile, path: str) -> np.ndarray:
 
 
 def _stream(args: argparse.Namespace) -> int:
+    use_build_dir(args)
+    require_extra("device", "serial", "the serial link")
     from tinyunfold.tools.build import build_model
     from tinyunfold.tools.deploy import bits_equal, golden_batch
     from tinyunfold.tools.link import open_board

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from tinyunfold.extras import require_extra
+
 BENCH_EPILOG = """\
 examples (numbers in docs/padnmf.md):
   tinyunfold dataset mdof --preset dataset1 --out data/d1
@@ -41,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    require_extra("train", "torch", "the PAD-NMF bench")
     from tinyunfold.pipelines.evaluation import bench
 
     res = bench(

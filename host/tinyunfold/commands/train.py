@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tinyunfold import kinds
 from tinyunfold.commands.config import add_training_arguments
+from tinyunfold.extras import require_extra
 
 TRAIN_MODULES: list[str] = ["tinyunfold.commands.dkf"]
 
@@ -54,6 +55,8 @@ def _train(args: argparse.Namespace) -> int:
     from tinyunfold.datasets import load_dataset
     from tinyunfold.pipelines.plots import plot_curves
 
+    require_extra("train", "torch", "training")
+    require_extra("plots", "matplotlib", "the training-loss plot")
     training = kinds.get(args.kind).require("training")
     cfg = training.load_config(args.config, args.set)
     ds = load_dataset(args.dataset)

@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tinyunfold.extras import require_extra
+
 
 def pyplot() -> Any:
-    """matplotlib.pyplot on the Agg backend (no display needed)."""
+    """matplotlib.pyplot on the Agg backend (no display needed); one line when it is missing."""
+    require_extra("plots", "matplotlib", "plotting")
     import matplotlib
 
     matplotlib.use("Agg")

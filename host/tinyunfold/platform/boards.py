@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from tinyunfold.errors import TinyUnfoldError
-from tinyunfold.platform.paths import REPO_ROOT
+from tinyunfold.platform.paths import require_source_root, source_root
 
-BOARDS_DIR = REPO_ROOT / "boards"
+BOARDS_DIR = source_root() / "boards"
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ def available_boards() -> list[str]:
 def load_board(name: str) -> Board:
     path = BOARDS_DIR / name / "board.json"
     if not path.is_file():
+        require_source_root()  # an installation without firmware sources says so first
         raise TinyUnfoldError(
             f"unknown board {name!r}", f"choose one of: {', '.join(available_boards())}"
         )

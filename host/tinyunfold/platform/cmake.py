@@ -8,12 +8,12 @@ from pathlib import Path
 from tinyunfold.errors import ToolchainError
 from tinyunfold.platform.boards import Board
 from tinyunfold.platform.cmsis import ensure_cmsis
-from tinyunfold.platform.paths import REPO_ROOT, build_root
+from tinyunfold.platform.paths import build_root, require_source_root
 from tinyunfold.platform.toolchain import require
 
 
 def run_tool(cmd: list[str], what: str) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         out = (proc.stdout + proc.stderr).strip()
         raise ToolchainError(f"{what} failed:\n{out[-4000:]}", "see the compiler output above")
@@ -23,17 +23,36 @@ def build_dir_for(board: str) -> Path:
     return build_root() / board
 
 
+def _check_cache_source(bdir: Path, root: Path) -> None:
+    """A build tree configured from other sources (a checkout vs. an installed wheel) is refused."""
+    cache = bdir / "CMakeCache.txt"
+    if not cache.is_file():
+        return
+    for line in cache.read_text(errors="replace").splitlines():
+        if line.startswith("CMAKE_HOME_DIRECTORY:"):
+            old = Path(line.split("=", 1)[1].strip())
+            if old.resolve() != root.resolve():
+                raise ToolchainError(
+                    f"build folder {bdir} was configured from {old}, this tinyunfold's sources "
+                    f"are {root}",
+                    f"remove {bdir} or pass another --build-dir",
+                )
+            return
+
+
 def configure(board: Board) -> Path:
     """Configure (once) the CMake tree of ``board``; returns its build directory."""
     require("cmake")
     require("ninja")
     require("cc" if board.is_host else "arm-none-eabi-gcc")
+    root = require_source_root()
     bdir = build_dir_for(board.name)
+    _check_cache_source(bdir, root)
     cmsis = ensure_cmsis()
     cmd = [
         "cmake",
         "-S",
-        str(REPO_ROOT),
+        str(root),
         "-B",
         str(bdir),
         "-G",
@@ -43,6 +62,6 @@ def configure(board: Board) -> Path:
         "-DCMAKE_BUILD_TYPE=Release",
     ]
     if not board.is_host:
-        cmd.append(f"-DCMAKE_TOOLCHAIN_FILE={REPO_ROOT / 'cmake' / 'arm-none-eabi.cmake'}")
+        cmd.append(f"-DCMAKE_TOOLCHAIN_FILE={root / 'cmake' / 'arm-none-eabi.cmake'}")
     run_tool(cmd, f"cmake configure for {board.name}")
     return bdir

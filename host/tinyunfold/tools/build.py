@@ -1,6 +1,7 @@
 """Generate a model's C into the build tree and compile it for a board with CMake presets.
 
-Layout: ``build/<board>/`` is one CMake tree per board; each model lands in
+Layout: ``build/<board>/`` (under :func:`~tinyunfold.platform.paths.build_root`: ``./build``,
+``--build-dir`` or ``$TINYUNFOLD_BUILD``) is one CMake tree per board; each model lands in
 ``build/<board>/generated/<kind>-<hash12>/`` and gets the targets ``<name>-cmsis`` / ``<name>-ref``
 (plus ``-lib`` shared libraries on the host board). CMSIS-DSP is compiled once per tree.
 """
