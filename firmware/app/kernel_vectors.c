@@ -124,8 +124,8 @@ static int kv_detect(const tu_kv_io *io) {
             return TU_KV_BAD_INPUT;
         }
         if (tu_ur_init_f32(&U, (uint16_t)L, (uint16_t)Lp, (uint16_t)u[1], (uint16_t)u[2],
-                           (uint16_t)u[3], kv_bits_f32(u[4]), kv_bits_f32(u[5]),
-                           kv_bits_f32(u[6]), kv_bits_f32(u[7]), kv_A, kv_state) != TU_OK) {
+                           (uint16_t)u[3], kv_bits_f32(u[4]), kv_bits_f32(u[5]), kv_bits_f32(u[6]),
+                           kv_bits_f32(u[7]), kv_A, kv_state) != TU_OK) {
             return TU_KV_KERNEL;
         }
         for (uint32_t l = 0U; l < L; ++l) {

@@ -1,6 +1,7 @@
 /*
  * tu_detect_decide_f32: eq. (4.3.32) with top_k (end of 4.3.5): classes whose score exceeds their
- * threshold, largest score first, ties to the lower class index. Twin: golden/detect.py::decide_f32.
+ * threshold, largest score first, ties to the lower class index. Twin:
+ * golden/detect.py::decide_f32.
  */
 #include "tinyunfold/detect.h"
 

@@ -29,14 +29,14 @@ extern "C" {
  * (n_shifts = 1: the diagonals only; n_shifts = n_frames: the time-shifted variant, 4.3.6).
  */
 typedef struct {
-    uint16_t rank;                 /**< rows of H */
-    uint16_t n_frames;             /**< columns of H */
-    uint16_t n_blocks;             /**< target blocks */
-    uint16_t n_classes;            /**< L */
-    uint16_t n_shifts;             /**< off-diagonals scanned, 1 .. n_frames */
-    const uint16_t *block_offset;  /**< n_blocks + 1 row offsets, increasing, last <= rank */
-    const uint16_t *block_class;   /**< n_blocks class indices < n_classes, every class used */
-    float floor;                   /**< entries are clipped below at floor before the log */
+    uint16_t rank;                /**< rows of H */
+    uint16_t n_frames;            /**< columns of H */
+    uint16_t n_blocks;            /**< target blocks */
+    uint16_t n_classes;           /**< L */
+    uint16_t n_shifts;            /**< off-diagonals scanned, 1 .. n_frames */
+    const uint16_t *block_offset; /**< n_blocks + 1 row offsets, increasing, last <= rank */
+    const uint16_t *block_class;  /**< n_blocks class indices < n_classes, every class used */
+    float floor;                  /**< entries are clipped below at floor before the log */
 } tu_detect_instance_f32;
 
 /** @brief Check and fill a detection instance (the arrays are referenced, not copied). */
@@ -69,8 +69,10 @@ tu_status tu_detect_decide_f32(uint16_t n_classes, uint16_t top_k, const float *
  * @brief Uncertainty reduction inference (eqs. 4.3.37-4.3.38, multiplicative update 3.2.26).
  *
  * x_l = tu_expf(log_index_l) / scale; I^ = 1; n_iter times:
- *   V_l = (sum_j A[l][j] I^_j) + eps, (pos, neg) = (1/V, (x/V)/V... see tu_ur_infer_f32.c),
+ *   V_l = (sum_j A[l][j] I^_j) + eps; the split of the beta-divergence gradient into (pos, neg);
+ *   num_j = sum_l A[l][j] neg_l, den_j = sum_l A[l][j] pos_l;
  *   I^_j = max(eps, (I^_j num_j) / ((den_j + pen_j) + eps)), pen_j = alpha_p tu_powf(I^_j, p-1).
+ * The exact operation order is written at the top of tu_ur_infer_f32.c.
  */
 typedef struct {
     uint16_t n_index;     /**< L, indices in */

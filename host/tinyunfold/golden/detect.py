@@ -241,8 +241,8 @@ def ur_infer_f32(log_index: np.ndarray, ur: URParams) -> np.ndarray:
             else:
                 pos = V
                 neg = x
-            num = np.zeros_like(Ih)
-            den = np.zeros_like(Ih)
+            num: np.ndarray = np.zeros_like(Ih)
+            den: np.ndarray = np.zeros_like(Ih)
             for l_ in range(L):
                 num = num + A[l_, :][None, :] * neg[:, l_ : l_ + 1]
                 den = den + A[l_, :][None, :] * pos[:, l_ : l_ + 1]
@@ -301,4 +301,3 @@ def detect_f32(H: np.ndarray, params: DetectParams, method: str = "threshold") -
         classes = decide_f32(score, thr, params.top_k)
         return DetectResult(classes, score, thr, log_index, shift, latent)
     raise ValueDomainError(f"unknown decision method {method!r}", f"use one of {METHODS}")
-

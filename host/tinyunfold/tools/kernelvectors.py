@@ -62,7 +62,7 @@ def encode_detect(params: DetectParams, H: np.ndarray) -> bytes:
     parts = [
         _u32(OP_DETECT, params.rank, params.n_frames, nb, params.n_classes, params.n_shifts),
         _u32(params.top_k),
-        _f32_words(np.float32(params.floor)),
+        _f32_words(np.array([params.floor], dtype=np.float32)),
         _u32(H.shape[0], 0 if ur is None else 1),
         _u32(*params.block_offset),
         _u32(*params.block_class),
