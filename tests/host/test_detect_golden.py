@@ -13,7 +13,7 @@ from tinyunfold.golden.padnmf import constants, padnmf_forward_f32
 from tinyunfold.models.padnmf import BlockLayout
 
 N_FRAMES = 4
-REL = 2e-5  # float32 rounding of a log index, relative to (1 + |value|)
+REL = 1e-6  # float32 rounding of a log index, relative to (1 + |value|)
 UR_REL = 1e-3  # float32 vs float64 latent Î after the same 500 updates
 
 
