@@ -2,6 +2,8 @@
  * tu_detect_indices_f32: log detection indices, eqs. (4.3.28)-(4.3.30), and the time-shifted
  * variant (4.3.6: maximum over off-diagonals). Twin: golden/detect.py::indices_f32.
  */
+#include <math.h> /* INFINITY only */
+
 #include "tinyunfold/detect.h"
 #include "tinyunfold/mathf.h"
 
@@ -12,7 +14,7 @@ tu_status tu_detect_indices_f32(const tu_detect_instance_f32 *S, const float *H,
     }
     const uint32_t n = S->n_frames;
     for (uint16_t l = 0U; l < S->n_classes; ++l) {
-        float best = -__builtin_inff();
+        float best = -INFINITY;
         uint16_t best_shift = 0U;
         for (uint32_t o = 0U; o < S->n_shifts; ++o) {
             float sum = 0.0f;

@@ -6,6 +6,7 @@
  * P: degree 8, log(1+f) ~ f - f^2/2 + f^3 P(f) (tinyunfold.golden.mathf_fit). Every step is one
  * rounded float32 operation in the order written; the Python twin repeats it element-wise.
  */
+#include <math.h> /* INFINITY and NAN only: no libm function is called */
 #include <stdint.h>
 
 #include "tinyunfold/mathf.h"
@@ -17,13 +18,13 @@ typedef union {
 
 float tu_logf(float x) {
     if (x != x || x < 0.0f) {
-        return __builtin_nanf("");
+        return NAN;
     }
     if (x == 0.0f) {
-        return -__builtin_inff();
+        return -INFINITY;
     }
-    if (x == __builtin_inff()) {
-        return __builtin_inff();
+    if (x == INFINITY) {
+        return INFINITY;
     }
     int32_t e = 0;
     if (x < 0x1p-126f) {
