@@ -114,22 +114,20 @@ static int kv_detect(const tu_kv_io *io) {
     tu_ur_instance_f32 U;
     uint32_t Lp = 0U;
     if (has_ur != 0U) {
-        uint32_t u[9]; /* n_latent, n_penalized, n_iter, beta, alpha_p, p-1, eps, scale, thr */
+        uint32_t u[8]; /* n_latent, n_penalized, n_iter, beta, alpha_p, p-1, eps, scale */
         if (io->read(io->ctx, u, sizeof u) != 0 || u[0] > KV_MAX_LATENT || u[2] > 0xFFFFU ||
             u[1] > 0xFFFFU || u[3] > 0xFFFFU) {
             return TU_KV_BAD_INPUT;
         }
         Lp = u[0];
-        if (io->read(io->ctx, kv_A, L * Lp * sizeof(float)) != 0) {
+        if (io->read(io->ctx, kv_ur_thr, L * sizeof(float)) != 0 ||
+            io->read(io->ctx, kv_A, L * Lp * sizeof(float)) != 0) {
             return TU_KV_BAD_INPUT;
         }
         if (tu_ur_init_f32(&U, (uint16_t)L, (uint16_t)Lp, (uint16_t)u[1], (uint16_t)u[2],
                            (uint16_t)u[3], kv_bits_f32(u[4]), kv_bits_f32(u[5]), kv_bits_f32(u[6]),
                            kv_bits_f32(u[7]), kv_A, kv_state) != TU_OK) {
             return TU_KV_KERNEL;
-        }
-        for (uint32_t l = 0U; l < L; ++l) {
-            kv_ur_thr[l] = kv_bits_f32(u[8]);
         }
     }
     for (uint32_t w = 0U; w < n_windows; ++w) {

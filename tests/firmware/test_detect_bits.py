@@ -18,7 +18,7 @@ def _ur(A, beta, alpha_p=0.0, n_iter=gd.UR_N_ITER, n_penalized=None):
     A = np.asarray(A, dtype=np.float32)
     return gd.URParams(
         A=A, beta=beta, alpha_p=F32(alpha_p), p_minus_1=F32(-0.75), eps=F32(gd.UR_EPS),
-        scale=F32(0.37), threshold=F32(0.5), n_iter=n_iter,
+        scale=F32(0.37), threshold=np.linspace(0.4, 0.6, A.shape[0]).astype(F32), n_iter=n_iter,
         n_penalized=A.shape[0] if n_penalized is None else n_penalized,
     )  # fmt: skip
 

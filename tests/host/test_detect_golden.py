@@ -50,8 +50,9 @@ def test_golden_decisions_agree_with_float64(padnmf_model, kind, shifted, seed, 
     H64 = H32.astype(np.float64)
     half = len(labels) // 2
     det = fit_detector(
-        H64[:half], labels[:half], layout, shifted=shifted, top_k=top_k, ur_beta=1.0, ur_alpha=0.1
-    )
+        H64[:half], labels[:half], layout, shifted=shifted, top_k=top_k, ur_beta=float(seed),
+        ur_alpha=0.1, ur_background=bool(seed),
+    )  # fmt: skip
     params = gd.params_from_detector(det, layout, N_FRAMES)
     idx64 = detection_indices(H64, layout, shifted=shifted)
     g = gd.detect_f32(H32, params)

@@ -8,7 +8,7 @@
  *  - threshold rule: score = ln I(l), the log of the geometric-mean index (4.3.30), computed as
  *    (sum of tu_logf over D_l) / |D_l|; threshold = ln tau_l as a float32 constant;
  *    a class is a candidate when score > threshold (4.3.32).
- *  - uncertainty reduction: score = latent I^_l (4.3.37); threshold = the constant of the rule.
+ *  - uncertainty reduction: score = latent I^_l (4.3.37); threshold = a float32 constant per class.
  */
 #ifndef TINYUNFOLD_DETECT_H
 #define TINYUNFOLD_DETECT_H

@@ -15,8 +15,8 @@ What the device decides, and how it is represented (defined once, docs/numerics.
   candidates are reported largest score first (ties: lower class first), at most ``top_k``.
 * **Uncertainty reduction** (eqs. 4.3.37-4.3.38, update 3.2.26) with a fixed iteration count:
   x = expf(ln I) / scale, then the multiplicative update in the order of
-  :func:`ur_infer_f32`; score = the latent Î_l (first L entries), threshold = the rule's constant
-  (0.5 by default), decided by the same top-k rule.
+  :func:`ur_infer_f32`; score = the latent Î_l (first L entries), threshold = a float32 constant
+  per class (0.5 for every class with detection.py's rule), decided by the same top-k rule.
 
 Every operation is float32 in the C order; no ``@``/BLAS/np.sum on this path.
 """
@@ -50,7 +50,9 @@ class URParams:
     beta : 0, 1 or 2 (Table 3 noise models).
     alpha_p : float32(α p), weight of the prior's gradient (0: no prior).
     p_minus_1 : float32(p - 1).
-    eps, scale, threshold : float32 floor, index scale, decision threshold on Î.
+    eps, scale : float32 floor and index scale.
+    threshold : (L,) float32 decision thresholds on Î_l (one per class, so that per-class rules
+        such as "a multiple of the largest Î_l seen on no-hit mixtures" need no new kernel).
     n_iter : fixed iteration count. n_penalized : the first n_penalized latent entries carry the prior.
     """
 
@@ -60,7 +62,7 @@ class URParams:
     p_minus_1: np.float32
     eps: np.float32
     scale: np.float32
-    threshold: np.float32
+    threshold: np.ndarray
     n_iter: int = UR_N_ITER
     n_penalized: int = 0
 
@@ -136,7 +138,7 @@ def params_from_detector(detector: Any, layout: BlockLayout, n_frames: int) -> D
             p_minus_1=F32(float(u.p) - 1.0),
             eps=F32(UR_EPS),
             scale=F32(u.scale),
-            threshold=F32(u.threshold),
+            threshold=np.full(A.shape[0], u.threshold, dtype=np.float32),
             n_iter=UR_N_ITER,
             n_penalized=int(A.shape[0]),  # detection.UncertaintyReduction.latent: the L classes
         )
@@ -297,7 +299,7 @@ def detect_f32(H: np.ndarray, params: DetectParams, method: str = "threshold") -
             )
         latent = ur_infer_f32(log_index, params.ur)
         score = latent[:, : params.n_classes]
-        thr = np.full(params.n_classes, params.ur.threshold, dtype=np.float32)
+        thr = np.asarray(params.ur.threshold, dtype=np.float32)
         classes = decide_f32(score, thr, params.top_k)
         return DetectResult(classes, score, thr, log_index, shift, latent)
     raise ValueDomainError(f"unknown decision method {method!r}", f"use one of {METHODS}")

@@ -8,7 +8,7 @@ shared library (``libtu_kernels_host.so``) called through ctypes. Stream format 
 * ``LOGF``/``EXPF``: op, n, x[n] -> y[n]. ``POWF``: op, n, (x_i, y_i)[n] -> z[n].
 * ``DETECT``: op, rank, n_frames, n_blocks, n_classes, n_shifts, top_k, floor, n_windows, has_ur,
   block_offset[n_blocks + 1], block_class[n_blocks], log_threshold[L]; with ``has_ur``:
-  n_latent, n_penalized, n_iter, beta, alpha_p, p-1, eps, scale, threshold, A[L x L'];
+  n_latent, n_penalized, n_iter, beta, alpha_p, p-1, eps, scale, threshold[L], A[L x L'];
   then H[rank x n_frames] per window. Out per window: log_index[L], shift[L], n_hits,
   hit[top_k] (0xFFFFFFFF pads), and with ``has_ur`` latent[L'], n_hits, hit[top_k].
 """
@@ -71,7 +71,8 @@ def encode_detect(params: DetectParams, H: np.ndarray) -> bytes:
     if ur is not None:
         parts += [
             _u32(ur.n_latent, ur.n_penalized, ur.n_iter, ur.beta),
-            _f32_words(np.array([ur.alpha_p, ur.p_minus_1, ur.eps, ur.scale, ur.threshold])),
+            _f32_words(np.array([ur.alpha_p, ur.p_minus_1, ur.eps, ur.scale])),
+            _f32_words(ur.threshold),
             _f32_words(ur.A),
         ]
     parts.append(_f32_words(H))
