@@ -3,6 +3,8 @@ research path (detection.py) on H of small random PAD-NMF / Deep-NMF networks: t
 except where scores tie within float32 rounding. A numerical check between two precisions, so a
 tolerance is right here (the firmware is compared bit for bit in tests/firmware)."""
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,7 @@ from tinyunfold.detection import detection_indices, fit_detector
 from tinyunfold.errors import ValueDomainError
 from tinyunfold.golden import detect as gd
 from tinyunfold.golden.padnmf import constants, padnmf_forward_f32
-from tinyunfold.models.padnmf import BlockLayout
+from tinyunfold.models.padnmf import PADNMF, BlockLayout
 
 N_FRAMES = 4
 REL = 1e-6  # float32 rounding of a log index, relative to (1 + |value|)
@@ -31,6 +33,43 @@ def _windows(padnmf_model, kind, seed, n=240):
     return H.reshape(n, layout.rank, N_FRAMES), labels, layout
 
 
+@functools.lru_cache(maxsize=2)
+def _trained_windows(kind, n=240):
+    """H of a small *trained* network (two classes of decaying patterns over noise, hits at
+    frame 0; trained for 3 epochs) on n new mixtures: no hit, one hit, two hits."""
+    import torch
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(5)
+    m, nf = 10, 8
+    env = np.exp(-np.arange(nf) / 1.5)
+    shapes = [rng.uniform(0, 1, m) ** 3 for _ in range(4)]  # 2 targets per class
+    noise_shape = rng.uniform(0.2, 1.0, m)
+
+    def noise():
+        return noise_shape[:, None] * rng.uniform(0.8, 1.2, (m, nf))
+
+    targets = [(i // 2, 4.0 * np.outer(s, env)) for i, s in enumerate(shapes)]
+
+    def mixture(classes):
+        S = np.zeros((m, nf))
+        for cl in classes:
+            S += rng.uniform(0.3, 3.0) * targets[2 * cl + int(rng.integers(2))][1]
+        return S + noise(), S
+
+    train_labels = [[] if q % 5 == 4 else [q % 2] for q in range(20)]
+    mixes, stems = zip(*(mixture(cs) for cs in train_labels), strict=True)
+    est = PADNMF(
+        kind=kind, n_layers=30, n_discriminative=3, context=3, target_rank=4, noise_rank=3,
+        alpha_s=10.0, eps=1e-12, n_epochs=3, batch_size=8, init_iter=30, seed=0,
+    )  # fmt: skip
+    est.init_dictionary(targets, [noise()], ["a", "b"]).fit(list(mixes), list(stems))
+    c = constants(est.to_modelfile({"n_frames": nf}))
+    labels = [[] if q % 3 == 0 else [q % 2] if q % 3 == 1 else [0, 1] for q in range(n)]
+    H = np.stack([padnmf_forward_f32(c, mixture(cs)[0].astype(np.float32)) for cs in labels])
+    return H, labels, est.layout_, nf
+
+
 def _tie(score64, thr64, rows, rel=REL):
     """Rows where a score is within float32 rounding of its threshold or of another score."""
     tol = rel * (1 + np.abs(score64))
@@ -43,17 +82,22 @@ def _tie(score64, thr64, rows, rel=REL):
 
 @pytest.mark.parametrize("kind", ["padnmf", "deepnmf"])
 @pytest.mark.parametrize("shifted", [False, True])
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", [0, 1, "trained"])
 @pytest.mark.parametrize("top_k", [1, 2])
 def test_golden_decisions_agree_with_float64(padnmf_model, kind, shifted, seed, top_k):
-    H32, labels, layout = _windows(padnmf_model, kind, seed)
+    n_frames, name = N_FRAMES, f"seed={seed}"
+    if seed == "trained":
+        H32, labels, layout, n_frames = _trained_windows(kind)
+        seed = 1
+    else:
+        H32, labels, layout = _windows(padnmf_model, kind, seed)
     H64 = H32.astype(np.float64)
     half = len(labels) // 2
     det = fit_detector(
         H64[:half], labels[:half], layout, shifted=shifted, top_k=top_k, ur_beta=float(seed),
         ur_alpha=0.1, ur_background=bool(seed),
     )  # fmt: skip
-    params = gd.params_from_detector(det, layout, N_FRAMES)
+    params = gd.params_from_detector(det, layout, n_frames)
     idx64 = detection_indices(H64, layout, shifted=shifted)
     g = gd.detect_f32(H32, params)
     with np.errstate(divide="ignore"):
@@ -81,7 +125,7 @@ def test_golden_decisions_agree_with_float64(padnmf_model, kind, shifted, seed, 
     thr = np.full(layout.n_classes, det.ur.threshold)
     assert not (differ_u & ~_tie(lat64, thr, slice(None), UR_REL)).any()
     print(
-        f"{kind} seed={seed} shifted={shifted} top_k={top_k}: threshold rule "
+        f"{kind} {name} shifted={shifted} top_k={top_k}: threshold rule "
         f"{differ.sum()}/{len(labels)} decisions differ, UR {differ_u.sum()}/{len(labels)}"
     )
 
