@@ -16,7 +16,9 @@ shared library (``libtu_kernels_host.so``) called through ctypes. Stream format 
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import functools
+import re
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyunfold.errors import SimulationError, ToolchainError
-from tinyunfold.golden.detect import DetectParams
+from tinyunfold.golden.detect import UR_N_ITER, DetectParams
 from tinyunfold.tools.boards import load_board
 from tinyunfold.tools.build import configure
 from tinyunfold.tools.sim import DEFAULT_TIMEOUT_S, EXIT_HARDFAULT, execute, qemu_command
@@ -147,10 +149,20 @@ def program(board_name: str) -> Path:
     return bdir / ("tu-kernel-vectors" if board.is_host else "tu-kernel-vectors.elf")
 
 
+_TICKS = re.compile(r"TU_RESULT kernels ok ticks_hi=(\d+) ticks_lo=(\d+)")
+
+
 def run_program(
     board_name: str, stream: bytes, out_bytes: int, timeout_s: float = DEFAULT_TIMEOUT_S
 ) -> bytes:
     """Run one operation on ``board_name`` (QEMU, or natively for ``host``); returns output.bin."""
+    return _run_program(board_name, stream, out_bytes, timeout_s)[0]
+
+
+def _run_program(
+    board_name: str, stream: bytes, out_bytes: int, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> tuple[bytes, int]:
+    """(output.bin, the operation's counter ticks in the board's unit)."""
     board = load_board(board_name)
     elf = program(board_name)
     with tempfile.TemporaryDirectory(prefix="tu-kv-") as tmp:
@@ -165,7 +177,9 @@ def run_program(
         out = (work / "output.bin").read_bytes()
     if len(out) != out_bytes:
         raise SimulationError(f"{board.name}: {len(out)} output bytes, expected {out_bytes}")
-    return out
+    m = _TICKS.search(console)
+    ticks = 0 if m is None else (int(m.group(1)) << 32) | int(m.group(2))
+    return out, board.ticks_to_units(ticks)
 
 
 @functools.lru_cache(maxsize=1)
@@ -214,3 +228,55 @@ def detect_on(board_name: str, params: DetectParams, H: np.ndarray) -> DeviceDet
     B = int(np.asarray(H).reshape(-1, params.rank * params.n_frames).shape[0])
     out = run(board_name, encode_detect(params, H), 4 * detect_output_words(params, B))
     return decode_detect(out, params, B)
+
+
+# --------------------------------------------------------------------------------- bench
+def _bench_detector(L: int, n: int, shifted: bool, beta: int, background: bool) -> DetectParams:
+    from tinyunfold.golden.detect import DEFAULT_FLOOR, UR_EPS, URParams
+
+    rng = np.random.default_rng(0)
+    offs = tuple(range(0, 3 * L + 1, 3))  # rank-3 target blocks, one per class, a noise block
+    Lp = L + int(background)
+    ur = URParams(
+        A=(rng.random((L, Lp)) + 0.1).astype(np.float32), beta=beta, alpha_p=np.float32(0.025),
+        p_minus_1=np.float32(-0.75), eps=np.float32(UR_EPS), scale=np.float32(1.0),
+        threshold=np.full(L, 0.5, np.float32), n_penalized=L,
+    )  # fmt: skip
+    return DetectParams(
+        rank=3 * L + 3, n_frames=n, block_offset=offs, block_class=tuple(range(L)), n_classes=L,
+        n_shifts=n if shifted else 1, floor=np.float32(DEFAULT_FLOOR),
+        log_threshold=np.full(L, -1.0, np.float32), top_k=1, ur=ur,
+    )  # fmt: skip
+
+
+def bench(boards: tuple[str, ...] = ("mps2-an386", "mps2-an500")) -> list[str]:
+    """Instructions per logf/expf/powf call and per detector window (QEMU icount), as lines."""
+    lines = []
+    x = np.random.default_rng(0).uniform(0.01, 100.0, 100_000).astype(np.float32)
+    for b in boards:
+        base = _run_program(b, encode_math(OP_LOGF, x[:0]), 0)[1]
+        for op, name, xs, ys in (
+            (OP_LOGF, "logf", x, None),
+            (OP_EXPF, "expf", np.log(x), None),
+            (OP_POWF, "powf", x, np.full(x.size, -0.75, np.float32)),
+        ):
+            t = _run_program(b, encode_math(op, xs, ys), 4 * x.size)[1]
+            lines.append(f"{b} {name}: {(t - base) / x.size:.1f} instructions per call")
+        for L, n, shifted, beta, bg in ((2, 4, False, 1, False), (3, 8, True, 0, True)):
+            p = _bench_detector(L, n, shifted, beta, bg)
+            H = np.random.default_rng(1).random((1, p.rank, n)).astype(np.float32)
+            t1 = _run_program(b, encode_detect(p, H), 4 * detect_output_words(p, 1))[1]
+            t0 = _run_program(b, encode_detect(p, H[:0]), 0)[1]
+            q = dataclasses.replace(p, ur=None)
+            t2 = _run_program(b, encode_detect(q, H), 4 * detect_output_words(q, 1))[1]
+            t3 = _run_program(b, encode_detect(q, H[:0]), 0)[1]
+            lines.append(
+                f"{b} detector L={L} H={p.rank}x{n} {'shifted' if shifted else 'diagonal'}: "
+                f"indices + threshold rule {t2 - t3}, + UR beta={beta}"
+                f"{' +background' if bg else ''} ({UR_N_ITER} it) {t1 - t0} instructions per window"
+            )
+    return lines
+
+
+if __name__ == "__main__":
+    print("\n".join(bench()))
