@@ -9,8 +9,8 @@ docs/numerics.md ("logf, expf, powf") for the argument and the measured accuracy
 Every function here is vectorised over arrays and keeps every intermediate in float32: scalars
 are ``np.float32`` before they meet arrays, integers are ``int32``/``uint32``.
 
-logf(x), x = 2^e m with m in [sqrt(1/2), sqrt(2)), f = m - 1 (exact):
-    log(x) = e ln2_hi + (f + ((f (P(f) f²)... see :func:`logf` for the exact order
+logf(x), x = 2^e m with m in [sqrt(1/2), sqrt(2)), f = m - 1 (exact), z = f²:
+    log(x) = (f + (((P(f) f) z + e LN2_LO) - z/2)) + e LN2_HI (see :func:`logf` for the order);
     P is a degree-8 polynomial with log(1+f) ~ f - f²/2 + f³ P(f) on [sqrt(1/2)-1, sqrt(2)-1]
     (least squares at Chebyshev nodes, ``python -m tinyunfold.golden.mathf_fit``).
 expf(x) = 2^n exp(r), n = round(x / ln2), r = (x - n C1) - n C2 (Cody-Waite, C1 exact in 9 bits),
