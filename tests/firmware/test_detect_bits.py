@@ -1,0 +1,143 @@
+"""The detector kernels (tu_detect_indices_f32, tu_detect_decide_f32, tu_ur_infer_f32) equal the
+float32 golden detection (golden/detect.py) bit for bit: indices, shifts, hit classes, latent Î and
+its decisions, through the host library (ctypes), on both QEMU boards and the host program."""
+
+import zlib
+
+import numpy as np
+import pytest
+
+from tinyunfold.golden import detect as gd
+from tinyunfold.tools import kernelvectors as kv
+
+BOARDS = ["host-lib", "mps2-an386", "mps2-an500", "host"]
+F32 = np.float32
+
+
+def _ur(A, beta, alpha_p=0.0, n_iter=gd.UR_N_ITER, n_penalized=None):
+    A = np.asarray(A, dtype=np.float32)
+    return gd.URParams(
+        A=A, beta=beta, alpha_p=F32(alpha_p), p_minus_1=F32(-0.75), eps=F32(gd.UR_EPS),
+        scale=F32(0.37), threshold=np.linspace(0.4, 0.6, A.shape[0]).astype(F32), n_iter=n_iter,
+        n_penalized=A.shape[0] if n_penalized is None else n_penalized,
+    )  # fmt: skip
+
+
+def _case(name, n_windows=12):
+    """(params, H): layouts with one or several blocks per class, a noise block, shifts, top_k."""
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    if name == "diag-2cls":  # ranks (3, 2 | 3 noise), 4 frames, KL uncertainty reduction
+        offs, cls, rank, n, shifts, k = (0, 3, 5), (0, 1), 8, 4, 1, 1
+        ur = _ur(rng.random((2, 2)) + 0.1, beta=1, alpha_p=0.025)
+    elif name == "shift-3cls":  # two blocks for class 0, time-shifted, IS divergence + background
+        offs, cls, rank, n, shifts, k = (0, 2, 5, 6, 9), (0, 1, 0, 2), 11, 6, 6, 2
+        ur = _ur(rng.random((3, 4)) + 0.05, beta=0, alpha_p=0.01, n_penalized=3)
+    elif name == "shift-long":  # long diagonals (the accumulation order shows), Euclidean UR
+        offs, cls, rank, n, shifts, k = (0, 20, 40), (0, 1), 44, 20, 20, 2
+        ur = _ur(rng.random((2, 2)) + 0.2, beta=2, alpha_p=0.0)
+    else:  # no uncertainty reduction, top_k = L
+        offs, cls, rank, n, shifts, k = (0, 1, 2, 3), (2, 0, 1), 3, 3, 3, 3
+        ur = None
+    L = max(cls) + 1
+    params = gd.DetectParams(
+        rank=rank, n_frames=n, block_offset=offs, block_class=cls, n_classes=L, n_shifts=shifts,
+        floor=F32(gd.DEFAULT_FLOOR), log_threshold=rng.normal(-2.0, 0.5, L).astype(np.float32),
+        top_k=k, ur=ur,
+    )  # fmt: skip
+    scale = rng.choice([1e-3, 1.0, 30.0], (n_windows, 1, 1))
+    H = (rng.random((n_windows, rank, n)) ** 4 * scale).astype(F32)
+    H[0] = 0.0  # every entry below the floor
+    H[1, 0, 0] = np.nan  # NaN clips to the floor, as C's (h > floor) ? h : floor
+    H[2, :, :] = H[2, :1, :1]  # equal indices: ties between classes and shifts
+    H[3, 1, 1] = 1e-40  # subnormal entry
+    H[4, 0, 0] = np.inf
+    return params, H
+
+
+CASES = ["diag-2cls", "shift-3cls", "shift-long", "no-ur"]
+
+
+def _check(dev: kv.DeviceDetect, params, H) -> None:
+    g = gd.detect_f32(H, params)
+    assert np.array_equal(dev.log_index.view(np.uint32), g.log_index.view(np.uint32))
+    assert np.array_equal(dev.shift, g.shift)
+    assert dev.classes == g.classes
+    if params.ur is not None:
+        gu = gd.detect_f32(H, params, "ur")
+        assert dev.latent is not None
+        assert np.array_equal(dev.latent.view(np.uint32), gu.latent.view(np.uint32))
+        assert dev.ur_classes == gu.classes
+
+
+@pytest.mark.parametrize("board", BOARDS)
+@pytest.mark.parametrize("case", CASES)
+def test_detector_bits(board, case):
+    params, H = _case(case)
+    dev = kv.detect_on(board, params, H)
+    _check(dev, params, H)
+    assert sum(map(len, dev.classes)) > 0  # the windows exercise the decision rule
+
+
+def test_the_cases_decide_something_and_not_everything():
+    for case in CASES:
+        params, H = _case(case)
+        hits = gd.detect_f32(H, params).classes
+        assert any(hits) and not all(hits), case
+
+
+def test_a_libm_logarithm_fails_the_check(monkeypatch):
+    """Golden indices with numpy's own log (rounded to float32) differ from the device."""
+    params, H = _case("shift-long", n_windows=100)
+    dev = kv.detect_on("host-lib", params, H)
+    _check(dev, params, H)
+
+    def np_log(x):
+        with np.errstate(all="ignore"):
+            return np.log(np.asarray(x, np.float64)).astype(np.float32)
+
+    monkeypatch.setattr(gd, "logf", np_log)
+    with pytest.raises(AssertionError):
+        _check(dev, params, H)
+
+
+def test_another_accumulation_order_fails_the_check():
+    """The same log entries summed in reverse order (instead of C order) give other bits."""
+    params, H = _case("shift-long")
+    dev = kv.detect_on("host-lib", params, H)
+    from tinyunfold.golden.mathf import logf
+
+    logH = logf(np.where(H > params.floor, H, params.floor))
+    n, rev = params.n_frames, np.zeros_like(dev.log_index)
+    for c in range(params.n_classes):
+        i = params.block_class.index(c)  # one block per class here; shift 0
+        o = params.block_offset[i]
+        d = [logH[:, o + s, s] for s in range(min(params.block_offset[i + 1] - o, n))]
+        acc = np.zeros(H.shape[0], np.float32)
+        for v in d[::-1]:
+            acc = acc + v
+        rev[:, c] = acc / F32(len(d))
+    g0 = gd.indices_f32(H, gd.DetectParams(**{**params.__dict__, "n_shifts": 1}))[0]
+    assert not np.array_equal(rev.view(np.uint32), g0.view(np.uint32))
+
+
+def test_a_libm_power_fails_the_uncertainty_reduction_check(monkeypatch):
+    """The prior's Î^(p-1) from numpy's float64 power instead of the shared powf: other bits."""
+    params, H = _case("diag-2cls")
+    params = gd.DetectParams(**{**params.__dict__, "ur": _ur(params.ur.A, 1, 0.025, n_iter=9)})
+    dev = kv.detect_on("host-lib", params, H)
+    _check(dev, params, H)
+    monkeypatch.setattr(
+        gd, "powf", lambda x, y: (x.astype(np.float64) ** np.float64(y)).astype(np.float32)
+    )
+    with pytest.raises(AssertionError):
+        _check(dev, params, H)
+
+
+def test_bad_layout_is_refused_by_the_kernel():
+    """tu_detect_init_f32 rejects a class without blocks (TU_ERROR_SIZE -> a clear error)."""
+    params, H = _case("no-ur")
+    bad = gd.DetectParams(**{**params.__dict__, "block_class": (0, 0, 1)})
+    from tinyunfold.errors import SimulationError
+
+    with pytest.raises(SimulationError, match="returned 2"):
+        kv.detect_on("host-lib", bad, H)
