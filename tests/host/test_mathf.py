@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tinyunfold.golden import mathf
-from tinyunfold.tools.paths import REPO_ROOT
+from tinyunfold.platform.paths import REPO_ROOT
 
 
 def _ulp_error(y32: np.ndarray, ref64: np.ndarray) -> np.ndarray:

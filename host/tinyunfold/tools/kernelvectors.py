@@ -28,8 +28,8 @@ import numpy as np
 
 from tinyunfold.errors import SimulationError, ToolchainError
 from tinyunfold.golden.detect import UR_N_ITER, DetectParams
-from tinyunfold.tools.boards import load_board
-from tinyunfold.tools.build import configure
+from tinyunfold.platform.boards import load_board
+from tinyunfold.platform.cmake import configure
 from tinyunfold.tools.sim import DEFAULT_TIMEOUT_S, EXIT_HARDFAULT, execute, qemu_command
 
 OP_LOGF, OP_EXPF, OP_POWF, OP_DETECT = 1, 2, 3, 4
