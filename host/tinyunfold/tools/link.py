@@ -27,7 +27,7 @@ import serial
 
 from tinyunfold.errors import SimulationError, ToolchainError
 from tinyunfold.tools import protocol as proto
-from tinyunfold.tools.boards import Board
+from tinyunfold.tools.boards import Board, require_runner
 from tinyunfold.tools.sim import qemu_command
 from tinyunfold.tools.toolchain import require
 
@@ -205,6 +205,7 @@ def open_board(
 
     The QEMU process (or host program) is bounded by ``timeout_s`` and always ended on exit.
     """
+    require_runner(board)
     if board.runner["kind"] == "native":
         proc = subprocess.Popen(
             [str(elf)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
