@@ -33,9 +33,9 @@
 #define WAIT_TRIES 200000U     /* ready-flag polls: > 50 ms at 16 MHz (HSE start-up is ~2 ms) */
 #define UART_TX_TRIES 1000000U /* one byte at 9600 baud is ~1 ms: ample, yet never a hang */
 
-static int hal_state;    /* 0: not initialised, 1: initialising, 2: ready */
-static int simulated;    /* the RCC reads 0: a simulator (QEMU) */
-static int use_dwt;      /* DWT CYCCNT counts (silicon) */
+static int hal_state; /* 0: not initialised, 1: initialising, 2: ready */
+static int simulated; /* the RCC reads 0: a simulator (QEMU) */
+static int use_dwt;   /* DWT CYCCNT counts (silicon) */
 static uint32_t core_hz = HSI_HZ;
 static uint32_t uart_hz = HSI_HZ;
 static const char *clock_name = "hsi";
@@ -112,8 +112,8 @@ static void clock_init(void) {
         return;
     }
     /* AHB = core, APB1 = core / 4 (PPRE1 = 0b101), APB2 = core / 2 (PPRE2 = 0b100). */
-    RCC_CFGR = (RCC_CFGR & ~((0xFUL << 4) | (0x7UL << 10) | (0x7UL << 13))) | (5UL << 10) |
-               (4UL << 13);
+    RCC_CFGR =
+        (RCC_CFGR & ~((0xFUL << 4) | (0x7UL << 10) | (0x7UL << 13))) | (5UL << 10) | (4UL << 13);
     RCC_CFGR = (RCC_CFGR & ~RCC_CFGR_SW_MASK) | RCC_CFGR_SW_PLL;
     if (!wait_bits(&RCC_CFGR, RCC_CFGR_SWS_MASK, RCC_CFGR_SWS_PLL)) {
         RCC_CFGR = RCC_CFGR & ~(RCC_CFGR_SW_MASK | (0x7UL << 10) | (0x7UL << 13));

@@ -67,7 +67,7 @@
 #define TU_CORE_HZ 168000000U
 #define PLL_N 336U
 #define PLL_Q 7U
-#define FLASH_LATENCY 5U                              /* RM0090 table 10: 5 WS at 2.7-3.6 V */
+#define FLASH_LATENCY 5U /* RM0090 table 10: 5 WS at 2.7-3.6 V */
 #define FLASH_ACR_CACHES ((1UL << 8) | (1UL << 9) | (1UL << 10)) /* PRFTEN ICEN DCEN */
 #define PWR_CR_VOS_SCALE1 (1UL << 14)
 /* USART1 (QEMU's first -serial): PA9 TX / PA10 RX, AF7, on APB2 (core / 2). */
@@ -78,10 +78,10 @@
 #define UART_BRR REG32(UART_BASE + 0x08U)
 #define UART_CR1 REG32(UART_BASE + 0x0CU)
 #define UART_CR1_ENABLE ((1UL << 13) | (1UL << 3) | (1UL << 2)) /* UE TE RE */
-#define UART_CLOCK_ENABLE() (RCC_APB2ENR |= (1UL << 4))       /* USART1EN */
-#define UART_APB_SHIFT 1U                                     /* APB2 = core / 2 */
-#define UART_GPIO_BASE 0x40020000UL                           /* GPIOA */
-#define UART_GPIO_EN (1UL << 0)                               /* GPIOAEN */
+#define UART_CLOCK_ENABLE() (RCC_APB2ENR |= (1UL << 4))         /* USART1EN */
+#define UART_APB_SHIFT 1U                                       /* APB2 = core / 2 */
+#define UART_GPIO_BASE 0x40020000UL                             /* GPIOA */
+#define UART_GPIO_EN (1UL << 0)                                 /* GPIOAEN */
 #define UART_TX_PIN 9U
 #define UART_RX_PIN 10U
 #else
@@ -89,7 +89,7 @@
 #define TU_CORE_HZ 216000000U
 #define PLL_N 432U
 #define PLL_Q 9U
-#define FLASH_LATENCY 7U                               /* RM0385 table 7: 7 WS at 210-216 MHz */
+#define FLASH_LATENCY 7U                           /* RM0385 table 7: 7 WS at 210-216 MHz */
 #define FLASH_ACR_CACHES ((1UL << 8) | (1UL << 9)) /* PRFTEN ARTEN */
 #define PWR_CR_VOS_SCALE1 (3UL << 14)
 #define PWR_CR_ODEN (1UL << 16)
@@ -105,10 +105,10 @@
 #define UART_RDR REG32(UART_BASE + 0x24U)
 #define UART_TDR REG32(UART_BASE + 0x28U)
 #define UART_CR1_ENABLE ((1UL << 0) | (1UL << 3) | (1UL << 2)) /* UE TE RE */
-#define UART_CLOCK_ENABLE() (RCC_APB1ENR |= (1UL << 18))     /* USART3EN */
-#define UART_APB_SHIFT 2U                                    /* APB1 = core / 4 */
-#define UART_GPIO_BASE 0x40020C00UL                          /* GPIOD */
-#define UART_GPIO_EN (1UL << 3)                              /* GPIODEN */
+#define UART_CLOCK_ENABLE() (RCC_APB1ENR |= (1UL << 18))       /* USART3EN */
+#define UART_APB_SHIFT 2U                                      /* APB1 = core / 4 */
+#define UART_GPIO_BASE 0x40020C00UL                            /* GPIOD */
+#define UART_GPIO_EN (1UL << 3)                                /* GPIODEN */
 #define UART_TX_PIN 8U
 #define UART_RX_PIN 9U
 #endif
