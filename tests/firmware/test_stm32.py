@@ -1,0 +1,136 @@
+"""The real STM32 parts: the STM32F405 under QEMU's netduinoplus2 (counter, clock fallback, boot
+report) and the NUCLEO-F746ZG (build-only: compiled, size-checked, refused by the runners); the
+memory maps; models that do not fit the part are refused with the size and what to shrink."""
+
+import re
+import subprocess
+
+import numpy as np
+import pytest
+
+from tinyunfold.cli import main
+from tinyunfold.errors import TinyUnfoldError
+from tinyunfold.modelfile import save_model
+from tinyunfold.models.nmf import NMFInference
+from tinyunfold.tools.boards import BOARDS_DIR, available_boards, load_board
+from tinyunfold.tools.build import build_model, build_selftest
+from tinyunfold.tools.deploy import check_model
+from tinyunfold.tools.fit import DoesNotFitError, region_usage
+from tinyunfold.tools.sim import run_elf
+
+
+def _nmf(rng, F, R, K=4, N=2):
+    W = rng.random((F, R)).astype(np.float32)
+    return NMFInference(W, n_layers=K, alpha_h=0.01, n_frames=N).to_modelfile()
+
+
+def test_boot_line_names_clock_counter_and_console():
+    status, console = run_elf(load_board("stm32f405"), build_selftest("stm32f405", "fpu"), 20)
+    assert status == 0 and "fpu: ok" in console
+    boot = re.search(
+        r"TU_BOOT stm32f405 core=(\d+) Hz clock=(.*) counter=(\w+) console=(\w+)", console
+    )
+    assert boot is not None, console
+    # QEMU models no RCC: every ready-flag wait timed out and the part stayed on the 16 MHz HSI
+    assert boot.group(1) == "16000000" and "PLL did not lock" in boot.group(2)
+    assert boot.group(3) == "systick"  # DWT CYCCNT reads 0 under QEMU
+    assert boot.group(4) == "semihosting"  # the simulator is detected (RCC reads 0)
+
+
+def test_systick_counts_instructions_like_the_mps2_timer(rng):
+    """SysTick at the 168 MHz virtual clock under -icount, converted with board.json, gives the
+    instruction count the MPS2 AN386 TIMER0 gives for the same M4F code; 2x layers ~ 2x count."""
+    model = _nmf(rng, 13, 5, K=20, N=3)
+    X = rng.random((2, 13, 3)).astype(np.float32)
+    a = check_model(model, "stm32f405", X)
+    b = check_model(model, "stm32f405", X)
+    ref = check_model(model, "mps2-an386", X)
+    assert a.bit_exact and a.count == b.count == ref.count > 0
+    longer = NMFInference(model.array("W"), n_layers=40, alpha_h=0.01, n_frames=3).to_modelfile()
+    c = check_model(longer, "stm32f405", X).count
+    assert 1.8 * a.count < c < 2.2 * a.count
+    # the conversion is what makes them agree: raw SysTick ticks are 168e6 * 64e-9 per instruction
+    assert load_board("stm32f405").ticks_to_units(10_752) == 1000
+
+
+@pytest.mark.parametrize("program", ["vectors", "stream"])
+def test_nucleo_f746zg_builds_and_fits(rng, program):
+    board = load_board("nucleo-f746zg")
+    assert not board.runs_here and "build-only" in board.description.lower()
+    res = build_model(_nmf(rng, 64, 8, N=4), "nucleo-f746zg", program=program)
+    used = region_usage(res.artifact, board)
+    assert 0 < used["FLASH"] <= board.memory["FLASH"]["length"]
+    assert 0 < used["RAM"] <= board.memory["RAM"]["length"]
+    attrs = subprocess.run(
+        ["arm-none-eabi-readelf", "-A", str(res.artifact)], capture_output=True, text=True
+    ).stdout
+    assert 'Tag_CPU_name: "7E-M"' in attrs or "cortex-m7" in attrs.lower(), attrs
+    with open(res.artifact, "rb") as f:
+        from elftools.elf.elffile import ELFFile
+
+        text = ELFFile(f).get_section_by_name(".text")
+        assert text["sh_addr"] == 0x08000000  # the vector table at the start of flash
+        sp = int.from_bytes(text.data()[:4], "little")
+    ram = board.memory["RAM"]
+    assert ram["origin"] < sp <= ram["origin"] + ram["length"] and sp % 8 == 0  # stack in RAM
+
+
+def test_build_only_board_is_refused_by_the_runners(rng):
+    with pytest.raises(TinyUnfoldError, match="build-only"):
+        check_model(_nmf(rng, 6, 2), "nucleo-f746zg", rng.random((1, 6, 2)).astype(np.float32))
+
+
+@pytest.mark.parametrize("name", available_boards())
+def test_board_json_memory_matches_the_linker_script(name):
+    board = load_board(name)
+    if board.is_host:
+        return
+    import json
+
+    ld = (
+        board.path / json.loads((board.path / "board.json").read_text())["linker_script"]
+    ).resolve()
+    sizes = {"K": 1024, "M": 1024 * 1024, "": 1}
+    found = {
+        m.group(1): {"origin": int(m.group(2), 16), "length": int(m.group(3)) * sizes[m.group(4)]}
+        for m in re.finditer(
+            r"^\s*(\w+)\s*\([rwx]+\)\s*:\s*ORIGIN = 0x([0-9A-Fa-f]+), LENGTH = (\d+)([KM]?)",
+            ld.read_text(),
+            re.M,
+        )
+    }
+    assert found == board.memory
+    assert board.flash_bytes == board.memory["FLASH"]["length"]
+    assert board.ram_bytes == board.memory["RAM"]["length"]
+    assert (BOARDS_DIR / name / "board.json").is_file()
+
+
+def test_model_too_big_for_the_stm32f405_is_refused_at_generation(rng, tmp_path, capsys):
+    """W is 257 x 1100 float32 (1.13 MB): fits the 4 MB MPS2, not the 1 MB STM32F405."""
+    model = _nmf(rng, 257, 1100)
+    big = build_model(model, "mps2-an386")
+    assert region_usage(big.artifact, big.board)["FLASH"] > 1024 * 1024
+    weights = 4 * (257 * 1100 + 1100)  # W + the precomputed denominators
+    with pytest.raises(DoesNotFitError) as err:
+        build_model(model, "stm32f405")
+    assert (
+        f"needs {weights - 1048576:,} B more flash than the part's 1,048,576 B" in err.value.cause
+    )
+    assert "rank R" in err.value.fix and "W 257x1100" in err.value.fix
+    # through the CLI: one line for the cause, one for the fix, no traceback
+    save_model(tmp_path / "big.tum", model)
+    assert main(["build", "--model", str(tmp_path / "big.tum"), "--board", "stm32f405"]) == 2
+    out = capsys.readouterr().err
+    assert out.startswith("tinyunfold: error: the nmf model does not fit stm32f405")
+    assert "Traceback" not in out and len(out.strip().splitlines()) == 2
+
+
+def test_model_plus_firmware_too_big_is_refused_at_link(rng):
+    """Weights (1,044,000 B) alone fit the 1 MB flash; with the firmware they do not."""
+    model = _nmf(rng, 260, 1000)
+    with pytest.raises(
+        DoesNotFitError, match=r"model \+ firmware needs [\d,]+ B more FLASH"
+    ) as err:
+        build_model(model, "stm32f405")
+    over = int(re.search(r"needs ([\d,]+) B", err.value.cause).group(1).replace(",", ""))
+    assert 0 < over < 1048576 + 20000 - 1044000  # the firmware around the weights is < 20 KB
