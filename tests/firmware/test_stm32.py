@@ -45,7 +45,10 @@ def test_systick_counts_instructions_like_the_mps2_timer(rng):
     a = check_model(model, "stm32f405", X)
     b = check_model(model, "stm32f405", X)
     ref = check_model(model, "mps2-an386", X)
-    assert a.bit_exact and a.count == b.count == ref.count > 0
+    assert a.bit_exact and a.count == b.count > 0
+    # 1 instruction = 10.752 SysTick ticks (the count is rounded) and each 2^24-tick wrap runs a
+    # few handler instructions: equal to within 2 for this model of ~10^5 instructions
+    assert abs(a.count - ref.count) <= 2
     longer = NMFInference(model.array("W"), n_layers=40, alpha_h=0.01, n_frames=3).to_modelfile()
     c = check_model(longer, "stm32f405", X).count
     assert 1.8 * a.count < c < 2.2 * a.count
@@ -113,9 +116,7 @@ def test_model_too_big_for_the_stm32f405_is_refused_at_generation(rng, tmp_path,
     weights = 4 * (257 * 1100 + 1100)  # W + the precomputed denominators
     with pytest.raises(DoesNotFitError) as err:
         build_model(model, "stm32f405")
-    assert (
-        f"needs {weights - 1048576:,} B more flash than the part's 1,048,576 B" in err.value.cause
-    )
+    assert f"exceed the part's flash (1,048,576 B) by {weights - 1048576:,} B" in err.value.cause
     assert "rank R" in err.value.fix and "W 257x1100" in err.value.fix
     # through the CLI: one line for the cause, one for the fix, no traceback
     save_model(tmp_path / "big.tum", model)
@@ -129,8 +130,9 @@ def test_model_plus_firmware_too_big_is_refused_at_link(rng):
     """Weights (1,044,000 B) alone fit the 1 MB flash; with the firmware they do not."""
     model = _nmf(rng, 260, 1000)
     with pytest.raises(
-        DoesNotFitError, match=r"model \+ firmware needs [\d,]+ B more FLASH"
+        DoesNotFitError,
+        match=r"model \+ firmware exceed the part's FLASH \(1,048,576 B\) by [\d,]+ B",
     ) as err:
         build_model(model, "stm32f405")
-    over = int(re.search(r"needs ([\d,]+) B", err.value.cause).group(1).replace(",", ""))
+    over = int(re.search(r"by ([\d,]+) B", err.value.cause).group(1).replace(",", ""))
     assert 0 < over < 1048576 + 20000 - 1044000  # the firmware around the weights is < 20 KB

@@ -56,8 +56,8 @@ def _error(
     shrink = (_SHRINK_FLASH if is_flash else _SHRINK_RAM).get(model.kind, "a smaller model")
     biggest = _largest_arrays(model) if is_flash and model.arrays else ""
     return DoesNotFitError(
-        f"the {model.kind} model does not fit {board.name}: {what} needs {over:,} B more "
-        f"{memory} than the part's {capacity:,} B",
+        f"the {model.kind} model does not fit {board.name}: {what} exceed the part's {memory} "
+        f"({capacity:,} B) by {over:,} B",
         f"shrink the model by at least {over:,} B: {shrink}"
         + (f" (largest arrays: {biggest})" if biggest else "")
         + "; or pick a board with more memory",
@@ -75,10 +75,10 @@ def check_generated(model: ModelFile, info: dict[str, int], board: Board) -> Non
     scratch = int(info.get("ram_scratch_bytes", 0))
     if board.flash_bytes and const > board.flash_bytes:
         raise _error(model, board, "flash", const - board.flash_bytes, board.flash_bytes,
-                     f"its weights alone ({const:,} B)")  # fmt: skip
+                     f"its weights ({const:,} B)")  # fmt: skip
     if board.ram_bytes and scratch > board.ram_bytes:
         raise _error(model, board, "RAM", scratch - board.ram_bytes, board.ram_bytes,
-                     f"its buffers alone ({scratch:,} B)")  # fmt: skip
+                     f"its buffers ({scratch:,} B)")  # fmt: skip
 
 
 def region_usage(elf_path: Path, board: Board) -> dict[str, int]:
@@ -115,7 +115,7 @@ def check_image(elf_path: Path, model: ModelFile, board: Board) -> dict[str, int
     for name, r in board.memory.items():
         if used[name] > r["length"]:
             raise _error(model, board, name, used[name] - r["length"], r["length"],
-                         f"the firmware image ({used[name]:,} B)")  # fmt: skip
+                         f"the linked sections ({used[name]:,} B)")  # fmt: skip
     return used
 
 
