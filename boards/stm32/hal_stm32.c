@@ -59,6 +59,12 @@ static uint32_t semihost(uint32_t op, const void *arg) {
     return r0;
 }
 
+/* Out of reset the core runs on the HSI, so silicon reads HSIRDY (or HSERDY) as 1; QEMU reads 0.
+ * Not inlined: a test forces the silicon path under QEMU by making it return 0 through GDB. */
+__attribute__((noinline)) static int stm32_simulator_detected(void) {
+    return (RCC_CR & (RCC_CR_HSIRDY | RCC_CR_HSERDY)) == 0U;
+}
+
 static int semihosting_ok(void) {
     return simulated || (DHCSR & 1U) != 0U;
 }
@@ -191,8 +197,7 @@ void tu_hal_init(void) {
         return;
     }
     hal_state = 1;
-    /* Out of reset the core runs on the HSI, so silicon reads HSIRDY (or HSERDY) as 1. */
-    simulated = (RCC_CR & (RCC_CR_HSIRDY | RCC_CR_HSERDY)) == 0U;
+    simulated = stm32_simulator_detected();
     clock_init();
     uart_init();
     dwt_init();
@@ -341,7 +346,9 @@ void stm32_fault_report(const uint32_t *frame, uint32_t exc) {
     if (hal_state == 2) { /* always on the UART, once it is set up */
         uart_write((const uint8_t *)line, (size_t)(p - line));
     }
-    simulated = (RCC_CR & (RCC_CR_HSIRDY | RCC_CR_HSERDY)) == 0U;
+    if (hal_state == 0) {
+        simulated = stm32_simulator_detected();
+    }
     if (simulated) {
         tu_hal_console_write(line, (size_t)(p - line));
     }

@@ -4,6 +4,7 @@ memory maps; models that do not fit the part are refused with the size and what 
 
 import re
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -136,3 +137,61 @@ def test_model_plus_firmware_too_big_is_refused_at_link(rng):
         build_model(model, "stm32f405")
     over = int(re.search(r"by ([\d,]+) B", err.value.cause).group(1).replace(",", ""))
     assert 0 < over < 1048576 + 20000 - 1044000  # the firmware around the weights is < 20 KB
+
+
+def _run_as_silicon(elf, timeout_s=30.0):
+    """Run ``elf`` on netduinoplus2 with the simulator detection answered "silicon" through GDB
+    (breakpoint on it, return 0) and QEMU's semihosting off: the real-part paths under QEMU.
+    Returns the UART text."""
+    from tinyunfold.tools.flash import vector_table
+    from tinyunfold.tools.link import _connect_serial, free_port
+    from tinyunfold.tools.sim import qemu_command
+
+    ser, gport = free_port(), free_port()
+    cmd = qemu_command(load_board("stm32f405"), None, f"tcp:127.0.0.1:{ser},server=on,wait=off")
+    i = cmd.index("-semihosting-config")  # as on silicon: a semihosting BKPT is a HardFault
+    del cmd[i : i + 2]
+    proc = subprocess.Popen(
+        [*cmd, "-S", "-gdb", f"tcp:127.0.0.1:{gport}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + timeout_s
+    try:
+        uart = _connect_serial(f"socket://127.0.0.1:{ser}", proc, deadline)
+        _, sp, pc = vector_table(elf)
+        script = [
+            f"target remote 127.0.0.1:{gport}", "load",
+            f"set $sp = {sp:#x}", f"set $pc = {pc & ~1:#x}", "set $xpsr = 0x01000000",
+            "break stm32_simulator_detected", "continue",
+            "set $r0 = 0", "set $pc = $lr & ~1", "delete", "detach",
+        ]  # fmt: skip
+        gdb = ["gdb-multiarch", "-batch", "-nx", *[a for c in script for a in ("-ex", c)], str(elf)]
+        log = subprocess.run(gdb, capture_output=True, text=True, timeout=timeout_s)
+        assert "Breakpoint 1," in log.stdout, log.stdout + log.stderr
+        text = b""
+        while b"TU_EXIT" not in text and time.monotonic() < deadline:
+            text += uart.read(256)
+        while not text.endswith(b"\n") and time.monotonic() < deadline:
+            text += uart.read(1)
+        uart.close()
+        assert proc.poll() is None  # no semihosting exit: the part reported on the UART and stopped
+        return text.decode(errors="replace")
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
+
+
+def test_silicon_path_reports_on_the_uart_and_never_semihosts(rng):
+    """On a real part (no debugger attached) the console and the exit status go to the UART, and
+    the test-vector program gets no files instead of executing a semihosting BKPT (which would
+    HardFault without a debugger: a TU_FAULT line would show it)."""
+    ok = _run_as_silicon(build_selftest("stm32f405", "fpu"))
+    assert "console=uart" in ok and "TU_SELFTEST fpu: ok\n" in ok and ok.endswith("TU_EXIT 0\n")
+    fault = _run_as_silicon(build_selftest("stm32f405", "fault"))
+    assert re.search(r"TU_FAULT exc=00000003 pc=[0-9a-f]{8} cfsr=[0-9a-f]{8}\n", fault), fault
+    assert fault.endswith("TU_EXIT 100\n")
+    vec = _run_as_silicon(build_model(_nmf(rng, 6, 2), "stm32f405").artifact)
+    assert "TU_ERROR cannot open input.bin" in vec and vec.endswith("TU_EXIT 2\n")
+    assert "TU_FAULT" not in vec
