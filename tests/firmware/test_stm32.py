@@ -2,6 +2,7 @@
 report) and the NUCLEO-F746ZG (build-only: compiled, size-checked, refused by the runners); the
 memory maps; models that do not fit the part are refused with the size and what to shrink."""
 
+import contextlib
 import re
 import subprocess
 import time
@@ -139,10 +140,11 @@ def test_model_plus_firmware_too_big_is_refused_at_link(rng):
     assert 0 < over < 1048576 + 20000 - 1044000  # the firmware around the weights is < 20 KB
 
 
-def _run_as_silicon(elf, timeout_s=30.0):
-    """Run ``elf`` on netduinoplus2 with the simulator detection answered "silicon" through GDB
+@contextlib.contextmanager
+def _as_silicon(elf, timeout_s=30.0):
+    """Start ``elf`` on netduinoplus2 with the simulator detection answered "silicon" through GDB
     (breakpoint on it, return 0) and QEMU's semihosting off: the real-part paths under QEMU.
-    Returns the UART text."""
+    Yields (UART transport, QEMU process, deadline)."""
     from tinyunfold.tools.flash import vector_table
     from tinyunfold.tools.link import _connect_serial, free_port
     from tinyunfold.tools.sim import qemu_command
@@ -158,6 +160,7 @@ def _run_as_silicon(elf, timeout_s=30.0):
         stdin=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + timeout_s
+    uart = None
     try:
         uart = _connect_serial(f"socket://127.0.0.1:{ser}", proc, deadline)
         _, sp, pc = vector_table(elf)
@@ -170,17 +173,24 @@ def _run_as_silicon(elf, timeout_s=30.0):
         gdb = ["gdb-multiarch", "-batch", "-nx", *[a for c in script for a in ("-ex", c)], str(elf)]
         log = subprocess.run(gdb, capture_output=True, text=True, timeout=timeout_s)
         assert "Breakpoint 1," in log.stdout, log.stdout + log.stderr
+        yield uart, proc, deadline
+    finally:
+        if uart is not None:
+            uart.close()
+        proc.kill()
+        proc.communicate(timeout=10)
+
+
+def _run_as_silicon(elf):
+    """The UART text of a program run as on silicon, up to its TU_EXIT line."""
+    with _as_silicon(elf) as (uart, proc, deadline):
         text = b""
         while b"TU_EXIT" not in text and time.monotonic() < deadline:
             text += uart.read(256)
         while not text.endswith(b"\n") and time.monotonic() < deadline:
             text += uart.read(1)
-        uart.close()
         assert proc.poll() is None  # no semihosting exit: the part reported on the UART and stopped
-        return text.decode(errors="replace")
-    finally:
-        proc.kill()
-        proc.communicate(timeout=10)
+    return text.decode(errors="replace")
 
 
 def test_silicon_path_reports_on_the_uart_and_never_semihosts(rng):
@@ -195,3 +205,25 @@ def test_silicon_path_reports_on_the_uart_and_never_semihosts(rng):
     vec = _run_as_silicon(build_model(_nmf(rng, 6, 2), "stm32f405").artifact)
     assert "TU_ERROR cannot open input.bin" in vec and vec.endswith("TU_EXIT 2\n")
     assert "TU_FAULT" not in vec
+
+
+def test_silicon_stream_bit_exact_after_the_boot_line(rng):
+    """The real-part streaming firmware: its boot line shares the UART with the frames; the host
+    skips it and every result is bit-exact."""
+    from tinyunfold.tools.deploy import golden_forward
+    from tinyunfold.tools.link import DeviceLink
+
+    model = _nmf(rng, 9, 3, K=5, N=2)
+    X = rng.random((2, 9, 2)).astype(np.float32)
+    with _as_silicon(build_model(model, "stm32f405", program="stream").artifact) as (uart, _, _):
+        link = DeviceLink(uart, timeout_s=20)
+        link.wait_ready()
+        for x in X:
+            out, ticks = link.infer(x.ravel(), 6)
+            assert np.array_equal(out.view(np.uint32), golden_forward(model, x).view(np.uint32))
+            assert ticks > 0
+        link.bye()
+        tail = b""
+        while not tail.endswith(b"\n"):
+            tail += uart.read(1) or b"\n"
+        assert tail == b"TU_EXIT 0\n"
