@@ -73,13 +73,13 @@ static int semihosting_ok(void) {
 static void clock_init(void) {
     RCC_APB1ENR |= RCC_APB1ENR_PWREN;
     (void)RCC_APB1ENR;
-    PWR_CR |= PWR_CR_VOS_SCALE1;
     RCC_CR |= RCC_CR_HSION;
     (void)wait_bits(&RCC_CR, RCC_CR_HSIRDY, RCC_CR_HSIRDY);
     RCC_CFGR = (RCC_CFGR & ~RCC_CFGR_SW_MASK) | RCC_CFGR_SW_HSI;
     (void)wait_bits(&RCC_CFGR, RCC_CFGR_SWS_MASK, RCC_CFGR_SWS_HSI);
     RCC_CR &= ~RCC_CR_PLLON;
     (void)wait_bits(&RCC_CR, RCC_CR_PLLRDY, 0U);
+    PWR_CR |= PWR_CR_VOS_SCALE1; /* voltage scale 1: written while the PLL is off */
     FLASH_ACR = 0U;
     core_hz = uart_hz = HSI_HZ;
     clock_name = "hsi";
@@ -93,10 +93,12 @@ static void clock_init(void) {
         src_hz = TU_HSE_HZ;
         src = RCC_PLLCFGR_SRC_HSE;
     } else {
-        RCC_CR &= ~(RCC_CR_HSEON | RCC_CR_HSEBYP);
+        RCC_CR &= ~RCC_CR_HSEON;
+        RCC_CR &= ~RCC_CR_HSEBYP; /* writable only once the HSE is off */
     }
     /* VCO input 1 MHz (M = source in MHz), VCO = N MHz, SYSCLK = VCO / 2 (PLLP = 0b00). */
-    RCC_PLLCFGR = (src_hz / 1000000U) | (PLL_N << 6) | src | (PLL_Q << 24);
+    RCC_PLLCFGR = (RCC_PLLCFGR & 0xF0000000UL) | (src_hz / 1000000U) | (PLL_N << 6) | src |
+                  (PLL_Q << 24); /* bits 31:28 reserved (F4) or PLLR (F7): kept */
     RCC_CR |= RCC_CR_PLLON;
     if (!wait_bits(&RCC_CR, RCC_CR_PLLRDY, RCC_CR_PLLRDY)) {
         clock_name = "hsi (PLL did not lock: RCC not answering)";
