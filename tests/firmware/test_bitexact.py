@@ -10,7 +10,7 @@ from tinyunfold.tools.hostlib import HostModel
 
 # (F, R, N, K, alpha_h): odd sizes, a rank-1 case, a single frame, sparsity on and off.
 SHAPES = [(13, 5, 3, 20, 0.1), (1, 1, 1, 3, 0.0), (33, 7, 1, 15, 0.0), (64, 6, 8, 40, 0.02)]
-BOARDS = ["mps2-an386", "mps2-an500", "host"]
+BOARDS = ["mps2-an386", "mps2-an500", "stm32f405", "host"]
 
 
 def _case(shape, seed):

@@ -38,7 +38,7 @@ def trained():
 
 
 @pytest.mark.parametrize("kernels", ["cmsis", "ref"])
-@pytest.mark.parametrize("board", ["mps2-an386", "mps2-an500", "host"])
+@pytest.mark.parametrize("board", ["mps2-an386", "mps2-an500", "stm32f405", "host"])
 def test_filter_bits_past_the_last_layer(trained, board, kernels):
     model, y = trained
     res = check_model(model, board, y, kernels)

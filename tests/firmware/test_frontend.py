@@ -11,7 +11,7 @@ from tinyunfold.models.frontend import frontend_model
 from tinyunfold.tools.deploy import check_model
 
 
-@pytest.mark.parametrize("board", ["mps2-an386", "mps2-an500", "host"])
+@pytest.mark.parametrize("board", ["mps2-an386", "mps2-an500", "stm32f405", "host"])
 def test_front_end_firmware_bits(board, front_end, frames_of):
     res = check_model(frontend_model(front_end), board, frames_of(front_end, 1))
     assert np.array_equal(res.outputs.view(np.uint32), res.reference.view(np.uint32))

@@ -17,7 +17,7 @@ PIANO = Path(__file__).resolve().parents[2].parent / "shared" / "external" / "pa
 
 
 @pytest.mark.parametrize("kernels", ["cmsis", "ref"])
-@pytest.mark.parametrize("board", ["mps2-an386", "mps2-an500", "host"])
+@pytest.mark.parametrize("board", ["mps2-an386", "mps2-an500", "stm32f405", "host"])
 @pytest.mark.parametrize("kind, h_mask", [("padnmf", True), ("deepnmf", False)])
 def test_device_bits(padnmf_model, board, kernels, kind, h_mask):
     model, rng = padnmf_model(kind, h_mask, 1)

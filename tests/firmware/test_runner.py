@@ -11,7 +11,7 @@ from tinyunfold.platform.boards import load_board
 from tinyunfold.tools.build import build_model, build_selftest
 from tinyunfold.tools.sim import EXIT_HARDFAULT, run_elf, run_vectors
 
-QEMU = ["mps2-an386", "mps2-an500"]
+QEMU = ["mps2-an386", "mps2-an500", "stm32f405"]
 
 
 @pytest.mark.parametrize("board", QEMU)

@@ -24,7 +24,7 @@ def _expect_error(link, code):
         link._reply(link._seq, proto.RESULT)
 
 
-@pytest.mark.parametrize("board", ["mps2-an386", "mps2-an500", "host"])
+@pytest.mark.parametrize("board", ["mps2-an386", "mps2-an500", "stm32f405", "host"])
 def test_stream_bit_exact_and_robust(board):
     model, X = _model()
     b = build_model(model, board, program="stream")

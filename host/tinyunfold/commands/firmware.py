@@ -60,6 +60,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument(
         "--timeout", type=float, default=3600.0, help="stop the board after this many seconds"
     )
+    f.add_argument(
+        "--gdb",
+        metavar="HOST:PORT",
+        help="flash a real board (or any target) through this GDB server: load, verify, reset, "
+        "detach (OpenOCD, ST-LINK gdbserver, J-Link, pyocd gdbserver, QEMU -gdb)",
+    )
+    f.add_argument(
+        "--probe", choices=("pyocd",), help="flash a real board with pyOCD (pip install pyocd)"
+    )
     f.set_defaults(func=_flash)
 
     st = sub.add_parser(
@@ -299,6 +308,11 @@ def _flash(args: argparse.Namespace) -> int:
     res = build_model(load_model(args.model), args.board, args.kernels, program="stream")
     if res.board.is_host:
         raise TinyUnfoldError("flash needs a board", f"choose one of {', '.join(QEMU_BOARDS)}")
+    if args.gdb or args.probe:
+        from tinyunfold.tools.flash import flash_to_part
+
+        print(flash_to_part(res.board, res.artifact, args.gdb, args.probe))
+        return 0
     with open_board(res.board, res.artifact, args.timeout, args.serial_port) as session:
         print(session.gdb_log.strip().splitlines()[-1])
         print(f"{res.board.name}: running {res.artifact.name}; serial link on {session.serial_url}")

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tinyunfold.codegen import GeneratedModel, generate
-from tinyunfold.errors import TinyUnfoldError
+from tinyunfold.errors import TinyUnfoldError, ToolchainError
 from tinyunfold.modelfile import ModelFile
 from tinyunfold.platform.boards import Board, load_board
 from tinyunfold.platform.cmake import build_dir_for, configure, run_tool
+from tinyunfold.tools import fit
 
 KERNELS = ("cmsis", "ref")
 PROGRAMS = ("vectors", "stream")
@@ -46,6 +47,7 @@ def build_model(
         raise TinyUnfoldError(f"unknown kernel set {kernels!r}", f"use one of {KERNELS}")
     board = load_board(board_name)
     gen = generate(model)
+    fit.check_generated(model, gen.info, board)  # generation time: before anything compiles
     bdir = build_dir_for(board.name)
     gen.write(bdir / "generated" / gen.name)
     configure(board)  # re-globs generated/ so the new model gets its targets
@@ -53,10 +55,15 @@ def build_model(
     target = base if program == "vectors" else f"{base}-stream"
     targets = [target] + ([f"{base}-lib"] if board.is_host and program == "vectors" else [])
     jobs = str(os.cpu_count() or 2)
-    run_tool(
-        ["cmake", "--build", str(bdir), "-j", jobs, "--target", *targets], f"build of {target}"
-    )
+    try:
+        run_tool(
+            ["cmake", "--build", str(bdir), "-j", jobs, "--target", *targets], f"build of {target}"
+        )
+    except ToolchainError as exc:
+        raise fit.link_overflow(exc.cause, model, board) or exc from None
     artifact = bdir / (target if board.is_host else f"{target}.elf")
+    if not board.is_host:
+        fit.check_image(artifact, model, board)
     library = bdir / f"lib{base}-lib.so" if board.is_host else None
     return BuildResult(board, kernels, gen, artifact, library, bdir)
 

@@ -26,7 +26,7 @@ import numpy as np
 import serial
 
 from tinyunfold.errors import SimulationError, ToolchainError
-from tinyunfold.platform.boards import Board
+from tinyunfold.platform.boards import Board, require_runner
 from tinyunfold.platform.toolchain import require
 from tinyunfold.tools import protocol as proto
 from tinyunfold.tools.sim import qemu_command
@@ -205,6 +205,7 @@ def open_board(
 
     The QEMU process (or host program) is bounded by ``timeout_s`` and always ended on exit.
     """
+    require_runner(board)
     if board.runner["kind"] == "native":
         proc = subprocess.Popen(
             [str(elf)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE

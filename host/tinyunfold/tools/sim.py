@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyunfold.errors import SimulationError
-from tinyunfold.platform.boards import Board
+from tinyunfold.platform.boards import Board, require_runner
 from tinyunfold.platform.toolchain import require
 
 DEFAULT_TIMEOUT_S = 120.0
@@ -77,6 +77,7 @@ def execute(
 
 def run_elf(board: Board, elf: Path, timeout_s: float, cwd: Path | None = None) -> tuple[int, str]:
     """Run a board ELF in QEMU; returns (exit status, console text)."""
+    require_runner(board)
     return execute(board, qemu_command(board, elf), timeout_s, cwd)
 
 
@@ -88,6 +89,7 @@ def run_vectors(
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> RunResult:
     """Run ``artifact`` on ``inputs`` (blocks, in_len) float32; returns the outputs and counts."""
+    require_runner(board)
     inputs = np.ascontiguousarray(inputs, dtype=np.float32)
     if inputs.ndim != 2:
         raise SimulationError(f"inputs must be (blocks, in_len), got shape {inputs.shape}")
