@@ -10,6 +10,17 @@ from typing import Any
 from tinyunfold.errors import TinyUnfoldError
 
 SECTIONS = ("features", "model", "detection")
+# The [detection] keys of every detector kind (tinyunfold.detection.fit_detector_from_config).
+DETECTION_KEYS = {
+    "shifted",
+    "threshold_rule",
+    "margin",
+    "top_k",
+    "ur_beta",
+    "ur_alpha",
+    "ur_p",
+    "ur_background",
+}
 
 
 def load_sections(

@@ -53,7 +53,7 @@ from tinyunfold.datasets.prep import (
     transform_many,
 )
 from tinyunfold.errors import TinyUnfoldError
-from tinyunfold.training.config import load_sections
+from tinyunfold.training.config import DETECTION_KEYS, load_sections
 
 CONFIG_HELP = __doc__
 
@@ -73,16 +73,6 @@ MODEL_KEYS = {
     "device",
     "dtype",
     "n_threads",
-}
-DETECTION_KEYS = {
-    "shifted",
-    "threshold_rule",
-    "margin",
-    "top_k",
-    "ur_beta",
-    "ur_alpha",
-    "ur_p",
-    "ur_background",
 }
 
 
