@@ -194,3 +194,46 @@ def test_corrupting_one_frame_loses_only_that_frame(frames, seed):
     # pad so that a corrupt length, which may wait for more bytes, is resolved
     got = proto.Decoder().feed(stream + bytes(proto.OVERHEAD + proto.MAX_PAYLOAD))
     assert _frames(got) == [f for i, f in enumerate(frames) if i != k]
+
+
+# ------------------------------------------------------------- the checks fail on a wrong decoder
+
+_MUTANTS = {
+    "raises-on-bad-crc (v1)": ("self.counts.crc_errors += 1", "raise ProtocolError('crc')"),
+    "no-length-bound (v1)": ("if n > self.limits[type_]:", "if False:"),
+    "skips-whole-frame-on-bad-crc (v1)": (
+        "self.counts.crc_errors += 1\n                self._skip(1)",
+        "self.counts.crc_errors += 1\n                self._skip(OVERHEAD + n)",
+    ),
+    "no-crc-check": ("if crc != crc16(body):", "if False:"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_MUTANTS))
+def test_checks_fail_on_mutant_decoders(name, monkeypatch):
+    import sys
+    import types
+    from pathlib import Path
+
+    old, new = _MUTANTS[name]
+    src = Path(proto.__file__).read_text()
+    assert old in src, f"mutation target of {name} not found"
+    mutant = types.ModuleType("protocol_mutant")
+    monkeypatch.setitem(sys.modules, "protocol_mutant", mutant)
+    exec(compile(src.replace(old, new), "protocol_mutant.py", "exec"), mutant.__dict__)
+    monkeypatch.setattr(sys.modules[__name__], "proto", mutant)
+    checks = [
+        test_round_trip_with_garbage_and_split_reads,
+        test_feed_keeps_frames_decoded_before_a_bad_crc,
+        test_corrupt_length_rejected_at_once_and_next_frame_recovered,
+        test_tightened_limit_and_swallowed_frame_found,
+        test_decoder_never_crashes_nor_accepts_a_bad_crc,
+        test_corrupting_one_frame_loses_only_that_frame,
+    ]
+    caught = []
+    for check in checks:
+        try:
+            check()
+        except Exception as err:  # an assertion, or the mutant raising
+            caught.append((check.__name__, type(err).__name__))
+    assert caught, f"no check caught the mutant {name}"
