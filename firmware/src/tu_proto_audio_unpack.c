@@ -1,8 +1,8 @@
 #include "tinyunfold/protocol.h"
 #include "tu_proto_le.h"
 
-tu_status tu_proto_audio_unpack(const uint8_t *src, size_t len, uint32_t *start,
-                                int16_t *samples, uint16_t cap, uint16_t *n) {
+tu_status tu_proto_audio_unpack(const uint8_t *src, size_t len, uint32_t *start, int16_t *samples,
+                                uint16_t cap, uint16_t *n) {
     if (src == NULL || start == NULL || n == NULL || (samples == NULL && cap > 0U)) {
         return TU_ERROR_ARG;
     }

@@ -209,8 +209,8 @@ tu_status tu_proto_info_unpack(const uint8_t *src, size_t len, tu_proto_info *m)
 size_t tu_proto_audio_pack(uint8_t *dst, size_t cap, uint32_t start, const int16_t *samples,
                            uint16_t n);
 /** @brief Unpack an AUDIO payload into @p samples (room for @p cap); sets @p start and @p n. */
-tu_status tu_proto_audio_unpack(const uint8_t *src, size_t len, uint32_t *start,
-                                int16_t *samples, uint16_t cap, uint16_t *n);
+tu_status tu_proto_audio_unpack(const uint8_t *src, size_t len, uint32_t *start, int16_t *samples,
+                                uint16_t cap, uint16_t *n);
 /** @brief Pack a CREDIT payload (TU_PROTO_LEN_CREDIT bytes). */
 size_t tu_proto_credit_pack(uint8_t *dst, size_t cap, const tu_proto_credit *m);
 /** @brief Unpack a CREDIT payload. */
