@@ -65,11 +65,11 @@ lint: python-deps
 	$(PY) -m ruff check host codegen tests
 	$(PY) -m ruff format --check host codegen tests
 	$(PY) -m mypy host/tinyunfold codegen
-	clang-format --dry-run --Werror $$(git ls-files 'firmware/*.[ch]' 'boards/*.[ch]')
+	clang-format --dry-run --Werror $$(git ls-files 'firmware/*.[ch]' 'boards/*.[ch]' 'fuzz/*.[ch]')
 
 format: python-deps
 	$(PY) -m ruff format host codegen tests
-	clang-format -i $$(git ls-files 'firmware/*.[ch]' 'boards/*.[ch]')
+	clang-format -i $$(git ls-files 'firmware/*.[ch]' 'boards/*.[ch]' 'fuzz/*.[ch]')
 
 # libFuzzer with ASan + UBSan on the serial-link frame parser and payload codecs (fuzz/).
 FUZZ_SECONDS ?= 180

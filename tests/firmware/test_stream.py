@@ -49,7 +49,7 @@ def test_stream_bit_exact_and_robust(board):
         if board != "host":
             assert "Transfer rate" in s.gdb_log and s.serial_url.startswith("socket://")
         info = s.link.hello()
-        assert (info.kind, info.in_len, info.out_len, info.proto) == ("nmf", 36, 12, 2)
+        assert (info.kind, info.in_len, info.out_len, info.proto_version) == ("nmf", 36, 12, 2)
         for x in X:
             out, ticks = s.link.infer(x.ravel(), info.out_len)
             assert np.array_equal(out.view(np.uint32), golden_forward(model, x).view(np.uint32))

@@ -126,7 +126,11 @@ def test_payload_codecs_round_trip():
     assert proto.unpack_fault(proto.pack_fault("fault: HardFault pc=0x1234")) == (
         "fault: HardFault pc=0x1234"
     )
-    for unpack, n in [(proto.unpack_credit, 11), (proto.unpack_event, 21), (proto.unpack_stats, 43)]:
+    for unpack, n in [
+        (proto.unpack_credit, 11),
+        (proto.unpack_event, 21),
+        (proto.unpack_stats, 43),
+    ]:
         with pytest.raises(proto.ProtocolError):
             unpack(bytes(n))
 

@@ -152,7 +152,9 @@ def test_crc_and_encode_match_python(lib):
     rnd = random.Random(3)
     for _ in range(50):
         t = rnd.choice(sorted(proto.MAX_LEN))
-        payload = bytes(rnd.randrange(256) for _ in range(rnd.randrange(min(64, proto.MAX_LEN[t]) + 1)))
+        payload = bytes(
+            rnd.randrange(256) for _ in range(rnd.randrange(min(64, proto.MAX_LEN[t]) + 1))
+        )
         dst = (C.c_uint8 * (len(payload) + 8))()
         parts = (C.c_void_p * 1)(C.cast(C.c_char_p(payload), C.c_void_p))
         sizes = (C.c_size_t * 1)(len(payload))
@@ -196,7 +198,9 @@ def test_parser_on_random_garbage_with_frames(lib):
         stream = b""
         for _ in range(rnd.randrange(1, 6)):
             t = rnd.choice(sorted(proto.MAX_LEN))
-            p = bytes(rnd.randrange(256) for _ in range(rnd.randrange(min(30, proto.MAX_LEN[t]) + 1)))
+            p = bytes(
+                rnd.randrange(256) for _ in range(rnd.randrange(min(30, proto.MAX_LEN[t]) + 1))
+            )
             frames.append((t, rnd.randrange(256), p))
             junk = bytes(rnd.randrange(256) for _ in range(rnd.randrange(20))).replace(b"\xa5", b"")
             stream += junk + proto.encode(*frames[-1])

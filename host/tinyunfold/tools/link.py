@@ -41,7 +41,7 @@ class DeviceInfo:
     in_len: int
     out_len: int
     kind: str
-    proto: int = proto.VERSION
+    proto_version: int = proto.VERSION
     info: proto.Info | None = None  # the whole INFO payload (hash, audio framing, class names)
 
 
@@ -102,12 +102,14 @@ class PipeTransport:
 
 @dataclass
 class LinkCounts:
-    """What the host saw: requests sent, retries, attempts that timed out, ERROR frames received,
-    replies dropped as stale (another seq), requests that failed after every retry."""
+    """What the host saw: requests sent, retries, attempts that timed out, attempts cut short by a
+    corrupt frame from the device, ERROR frames received, replies dropped as stale (another seq),
+    requests that failed after every retry."""
 
     requests: int = 0
     retries: int = 0
     timeouts: int = 0
+    corrupt_replies: int = 0
     device_errors: int = 0
     stale: int = 0
     failed: int = 0
@@ -150,11 +152,19 @@ class DeviceLink:
         self.t.write(proto.encode(type_, self._seq, payload))
         return self._seq
 
-    def read_frame(self, deadline: float | None = None) -> proto.Frame | None:
-        """The next decoded frame, or None when ``deadline`` (default: now + timeout_s) passes."""
+    def _drops(self) -> int:
+        c = self.decoder.counts
+        return c.crc_errors + c.length_errors + c.type_errors
+
+    def read_frame(
+        self, deadline: float | None = None, stop_on_drop: bool = False
+    ) -> proto.Frame | None:
+        """The next decoded frame, or None when ``deadline`` (default: now + timeout_s) passes
+        or, with ``stop_on_drop``, as soon as the decoder drops a corrupt frame."""
         deadline = time.monotonic() + self.timeout_s if deadline is None else deadline
+        drops = self._drops()
         while not self._pending:
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or (stop_on_drop and self._drops() > drops):
                 return None
             chunk = self.t.read(self.decoder.wanted())
             if chunk:
@@ -174,7 +184,14 @@ class DeviceLink:
             self.t.write(frame)
             deadline = time.monotonic() + self.timeout_s
             while True:
-                f = self.read_frame(deadline)
+                f = self.read_frame(deadline, stop_on_drop=True)
+                if f is None and time.monotonic() <= deadline:
+                    self.counts.corrupt_replies += 1
+                    self._report(
+                        f"{name} seq {seq}: a corrupt frame from the device was dropped "
+                        f"(attempt {attempt + 1} of {self.retries + 1})"
+                    )
+                    break
                 if f is None:
                     self.counts.timeouts += 1
                     self._report(
@@ -213,9 +230,7 @@ class DeviceLink:
     def _info(self, f: proto.Frame) -> DeviceInfo:
         i = proto.unpack_info(f.payload)
         # a RESULT longer than this model's is corrupt: reject it as soon as its header arrives
-        self.decoder.limits[proto.RESULT] = min(
-            proto.MAX_LEN[proto.RESULT], 12 + 4 * i.out_len
-        )
+        self.decoder.limits[proto.RESULT] = min(proto.MAX_LEN[proto.RESULT], 12 + 4 * i.out_len)
         return DeviceInfo(i.abi, i.in_len, i.out_len, i.kind, i.proto, i)
 
     def wait_ready(self, timeout_s: float | None = None) -> DeviceInfo:
