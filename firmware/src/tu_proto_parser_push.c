@@ -40,6 +40,9 @@ tu_proto_event tu_proto_parser_push(tu_proto_parser *P, uint8_t byte) {
         if (known == 0) { /* reject at once: the type selects the length bound */
             P->length_errors++;
             hunt(P);
+            if (byte == TU_PROTO_SYNC0) { /* the rejected type byte may start the next frame */
+                P->state = S_SYNC1;
+            }
             return TU_PROTO_BAD_TYPE;
         }
         P->crc = crc_byte(P->crc, byte);

@@ -178,6 +178,8 @@ def test_parser_decodes_what_python_encodes_and_rejects_at_once(lib):
         assert cp.p.length_errors == 1
     cp = CParser(lib)
     assert cp.push(b"\xa5\x5a\x42" + a) == [(2, BAD_TYPE), (3 + len(a) - 1, a_frame(a))]
+    cp = CParser(lib)  # a sync where the type should be: the next frame starts there
+    assert cp.push(b"\xa5\x5a" + a) == [(2, BAD_TYPE), (2 + len(a) - 1, a_frame(a))]
     bad = bytearray(a)
     bad[10] ^= 1
     cp = CParser(lib)
