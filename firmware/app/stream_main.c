@@ -56,6 +56,16 @@ static void send_info(uint8_t seq) {
     m.abi = TU_RUNTIME_ABI_VERSION;
     m.in_len = TU_MODEL_IN_LEN;
     m.out_len = TU_MODEL_OUT_LEN;
+#ifdef TU_MODEL_SAMPLE_RATE /* audio framing, when the generated config provides it */
+    m.sample_rate = TU_MODEL_SAMPLE_RATE;
+    m.hop = TU_MODEL_HOP;
+    m.window = TU_MODEL_WINDOW;
+    m.stride = TU_MODEL_STRIDE;
+#endif
+#ifdef TU_MODEL_HASH8 /* first 8 bytes of the model's sha256, e.g. {0x12, 0x34, ...} */
+    static const uint8_t hash[8] = TU_MODEL_HASH8;
+    memcpy(m.model_hash, hash, 8U);
+#endif
     m.kind = kind;
     m.kind_len = (uint8_t)(sizeof kind - 1U);
     send_small(TU_MSG_INFO, seq, p, tu_proto_info_pack(p, sizeof p, &m));

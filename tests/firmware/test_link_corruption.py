@@ -118,7 +118,7 @@ def _model(blocks: int):
     return NMFInference(W, n_layers=4, alpha_h=0.01, n_frames=2).to_modelfile(), X
 
 
-def _run(blocks: int = BLOCKS, seed: int = SEED, retries: int = 10, decoder=None) -> str:
+def _run(blocks: int = BLOCKS, seed: int = SEED, retries: int = 20, decoder=None) -> str:
     """Stream ``blocks`` windows through the corrupting relay and check everything; returns the
     figures. ``decoder`` replaces the link's Decoder (mutation tests)."""
     model, X = _model(blocks)
