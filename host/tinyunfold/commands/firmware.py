@@ -112,21 +112,39 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _load_inputs(path: str) -> np.ndarray:
-    try:
-        x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    """A numeric, non-empty, finite .npy input (datasets.io.read_npy) as float32."""
+    from tinyunfold.datasets.io import read_npy
+
+    x = read_npy(path, "input")
+    with np.errstate(over="ignore"):
+        x32 = x.astype(np.float32)
+    if not np.all(np.isfinite(x32)):
+        raise ShapeError(f"input {path} has values beyond float32 range", "scale the input")
+    return x32
+
+
+def _checked_blocks(model: ModelFile, x: np.ndarray, path: str) -> np.ndarray:
+    """``x`` as blocks (B, *input_shape); the golden reference's cost is checked before it runs."""
+    from tinyunfold.modelfile import check_golden_cost
+    from tinyunfold.tools.deploy import input_shape
+
+    shape = input_shape(model)
+    x = x[None] if x.shape == shape else x
+    if x.shape[1:] != shape:
         raise ShapeError(
-            f"cannot read input {path}: {exc}", "pass a .npy file of float32"
-        ) from None
-    return np.asarray(x, dtype=np.float32)
+            f"{path} holds shape {x.shape}, the model takes blocks of shape {shape}",
+            "pass one block or an array of blocks (B, ...)",
+        )
+    check_golden_cost(model, len(x), int(np.prod(shape)))
+    return x
 
 
 def _run(args: argparse.Namespace) -> int:
     from tinyunfold.tools.deploy import check_model
 
-    res = check_model(
-        load_model(args.model), args.board, _load_inputs(args.input), args.kernels, args.timeout
-    )
+    model = load_model(args.model)
+    blocks = _checked_blocks(model, _load_inputs(args.input), args.input)
+    res = check_model(model, args.board, blocks, args.kernels, args.timeout)
     if args.output:
         np.save(args.output, res.outputs)
     _print_check(res.report())
@@ -283,32 +301,21 @@ def _flash(args: argparse.Namespace) -> int:
 
 
 def _stream_blocks(model: ModelFile, path: str) -> np.ndarray:
-    from tinyunfold.tools.deploy import input_shape
-
     if path.lower().endswith(".wav"):
         if model.kind != "spectrogram":
             raise ShapeError("a WAV input needs a `spectrogram` model", "pass .npy blocks instead")
-        from scipy.io import wavfile
-
+        from tinyunfold.datasets.io import read_wav
         from tinyunfold.models.frontend import frames_of, params_of
 
         p = params_of(model)
-        rate, audio = wavfile.read(path)
+        rate, audio = read_wav(path)  # the one WAV reader (mono, PCM scaled to [-1, 1))
         if rate != p.sample_rate:
-            raise ShapeError(f"{path} is sampled at {rate} Hz, the model at {p.sample_rate} Hz")
-        audio = audio.astype(np.float32)
-        if audio.ndim > 1:
-            audio = audio[:, 0]
-        return frames_of(audio, p)
-    x = _load_inputs(path)
-    shape = input_shape(model)
-    x = x[None] if x.shape == shape else x
-    if x.shape[1:] != shape:
-        raise ShapeError(
-            f"{path} holds shape {x.shape}, the model takes blocks of shape {shape}",
-            "pass one block or an array of blocks (B, ...)",
-        )
-    return x
+            raise ShapeError(
+                f"{path} is sampled at {rate} Hz, the model at {p.sample_rate} Hz",
+                "resample the recording (e.g. `sox in.wav -r RATE out.wav`)",
+            )
+        return _checked_blocks(model, frames_of(audio, p), path)
+    return _checked_blocks(model, _load_inputs(path), path)
 
 
 def _stream(args: argparse.Namespace) -> int:

@@ -28,7 +28,7 @@ import serial
 from tinyunfold.errors import SimulationError, ToolchainError
 from tinyunfold.tools import protocol as proto
 from tinyunfold.tools.boards import Board
-from tinyunfold.tools.sim import qemu_command
+from tinyunfold.tools.sim import check_exit, qemu_command
 from tinyunfold.tools.toolchain import require
 
 
@@ -79,7 +79,13 @@ class PipeTransport:
 
     def read(self, n: int) -> bytes:
         assert self.proc.stdout is not None
-        return self.proc.stdout.read1(n)  # type: ignore[attr-defined,no-any-return]
+        data: bytes = self.proc.stdout.read1(n)  # type: ignore[attr-defined]
+        if not data and self.proc.poll() is not None:
+            raise proto.ProtocolError(
+                f"the host program ended (status {self.proc.returncode})",
+                "look at its exit status and console",
+            )
+        return data
 
 
 class DeviceLink:
@@ -210,11 +216,17 @@ def open_board(
             [str(elf)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
         native = BoardSession(DeviceLink(PipeTransport(proc)), None, "")
+        ended = False
         try:
             native.link.wait_ready()
             yield native
-        finally:
+        except _LINK_ERRORS as exc:
             native.exit_status, native.console = _finish(proc, timeout_s=5.0)
+            ended = True
+            _raise_link_failure(board, native.exit_status, native.console, exc)
+        finally:
+            if not ended:
+                native.exit_status, native.console = _finish(proc, timeout_s=5.0)
         return
     require("qemu-system-arm")
     gdb_port = free_port()
@@ -227,6 +239,7 @@ def open_board(
     )
     transport: SerialTransport | None = None
     session: BoardSession | None = None
+    ended = False
     started = time.monotonic()
     try:
         # Attach to the UART while the CPU is still halted, so the boot announcement reaches us.
@@ -234,16 +247,43 @@ def open_board(
         transport = _connect_serial(url, proc, deadline=started + 30)
         gdb_log = gdb_load(elf, gdb_port)
         session = BoardSession(DeviceLink(transport, timeout_s=min(60.0, timeout_s)), url, gdb_log)
-        session.link.wait_ready()
-        yield session
+        try:
+            session.link.wait_ready()
+            yield session
+        except _LINK_ERRORS as exc:
+            # the link broke: the board's own exit status and console say why (a HardFault's
+            # TU_FAULT line), so wait (bounded) for QEMU to end before reporting
+            transport.close()
+            transport = None
+            status, console = _finish(proc, timeout_s=5.0)
+            ended = True
+            session.exit_status, session.console = status, console
+            _raise_link_failure(board, status, console, exc)
     finally:
         if transport is not None:
             transport.close()
-        status, console = _finish(
-            proc, timeout_s=max(1.0, timeout_s - (time.monotonic() - started))
-        )
-        if session is not None:
-            session.exit_status, session.console = status, console
+        if not ended:
+            status, console = _finish(
+                proc, timeout_s=max(1.0, timeout_s - (time.monotonic() - started))
+            )
+            if session is not None:
+                session.exit_status, session.console = status, console
+
+
+_LINK_ERRORS = (serial.SerialException, OSError, proto.ProtocolError)
+
+
+def _raise_link_failure(board: Board, status: int | None, console: str, exc: Exception) -> None:
+    """Turn a broken serial link into one error line: the firmware's fault (exit status 6), its
+    non-zero exit (4), or the link error itself (5)."""
+    if status not in (None, 0):
+        check_exit(board, status, console)
+    if isinstance(exc, proto.ProtocolError):
+        raise exc
+    raise proto.ProtocolError(
+        f"{board.name}: the serial link broke ({type(exc).__name__}: {exc})",
+        "check that the streaming firmware runs on the board (`tinyunfold flash`)",
+    ) from None
 
 
 def _connect_serial(url: str, proc: subprocess.Popen[bytes], deadline: float) -> SerialTransport:
