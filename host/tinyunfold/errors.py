@@ -109,3 +109,23 @@ class FirmwareFaultError(SimulationError):
         "look up pc in the ELF (arm-none-eabi-addr2line -e <elf> <pc>) and cfsr in the "
         "Cortex-M fault status register table; report it with the model file"
     )
+
+
+def check_known_keys(
+    keys: object, allowed: object, where: str, fix: str, error: type[TinyUnfoldError] | None = None
+) -> None:
+    """Raise for the first key of ``keys`` not in ``allowed``, naming its closest allowed match.
+
+    A misspelt key (``q_scal``) is an error, never silently ignored.
+    """
+    import difflib
+
+    known = sorted(str(k) for k in allowed)  # type: ignore[attr-defined]
+    for key in keys:  # type: ignore[attr-defined]
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise (error or TinyUnfoldError)(
+                f"{where}: unknown key {str(key)[:60]!r}",
+                f"{hint}{fix} (known: {', '.join(known)})",
+            )

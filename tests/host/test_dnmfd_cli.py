@@ -88,7 +88,7 @@ def test_train_and_evaluate_dnmfd(d1, tmp_path, capsys):
 def test_config_errors(tmp_path, capsys):
     from tinyunfold.commands.nmfd import load_dnmfd_config
 
-    with pytest.raises(TinyUnfoldError, match="unknown config keys"):
+    with pytest.raises(TinyUnfoldError, match="unknown key"):
         load_dnmfd_config(None, ["model.context=7"])
     bad = tmp_path / "bad.toml"
     bad.write_text("[modle]\nn_layers = 3\n")
@@ -108,7 +108,7 @@ def test_config_errors(tmp_path, capsys):
             "model.nope=1",
         ]
     )
-    assert rc == 2 and "unknown config keys" in capsys.readouterr().err
+    assert rc == 2 and "unknown key" in capsys.readouterr().err
 
 
 def test_dnmfd_detection_index_definition():

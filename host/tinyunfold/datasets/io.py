@@ -211,7 +211,9 @@ def read_wav(path: str | Path) -> tuple[int, np.ndarray]:
             fh.seek(0)
             head = fh.read(12)
             if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-                raise DatasetError(f"{path} is not a readable WAV file (no RIFF/WAVE header)", _WAV_FIX)
+                raise DatasetError(
+                    f"{path} is not a readable WAV file (no RIFF/WAVE header)", _WAV_FIX
+                )
             fmt: bytes | None = None
             pos = 12
             while True:
