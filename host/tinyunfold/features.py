@@ -30,7 +30,6 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
-import scipy.signal
 
 from tinyunfold.errors import ShapeError, TinyUnfoldError, ValueDomainError
 
@@ -248,6 +247,8 @@ def window(p: SpectrogramParams) -> np.ndarray:
     if p.window == "rect":
         w = np.ones(p.n_fft)
     else:
+        import scipy.signal  # imported here: it costs seconds at start-up of every command
+
         w = scipy.signal.get_window(p.window, p.n_fft, fftbins=True)
     return w / np.sum(w)
 

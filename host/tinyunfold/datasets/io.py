@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.io.wavfile
 
 from tinyunfold.errors import InputFileError
 
@@ -367,6 +366,8 @@ def write_wav(path: str | Path, rate: int, x: np.ndarray) -> None:
     x = np.asarray(x)
     if x.ndim != 1 or not np.all(np.isfinite(x)):
         raise DatasetError(f"cannot write {path}: need a finite 1-D signal", "check the audio")
+    import scipy.io.wavfile
+
     scipy.io.wavfile.write(path, int(rate), x.astype(np.float32))
 
 
