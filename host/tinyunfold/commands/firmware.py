@@ -81,6 +81,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "bench", help="instruction/flash/RAM report of the demo model on all boards"
     )
     be.add_argument("--out", default="build/bench", help="folder for report.json and report.md")
+    be.add_argument(
+        "--layers",
+        type=int,
+        nargs="+",
+        default=[1, 100],
+        metavar="K",
+        help="unrolled layers of the demo model, one row set per K (default: 1 100)",
+    )
     be.set_defaults(func=_bench)
 
 
@@ -260,7 +268,7 @@ def _bench(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for layers in (1, 100):
+    for layers in args.layers:
         model, _, X = demo_model(layers)
         for r in _check_all(model, X, list(QEMU_BOARDS), ["cmsis", "ref"]):
             r["layers"] = layers
@@ -284,15 +292,20 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _flash(args: argparse.Namespace) -> int:
     from tinyunfold.tools.build import build_model
-    from tinyunfold.tools.link import open_board
+    from tinyunfold.tools.link import SerialTransport, open_board
 
     res = build_model(load_model(args.model), args.board, args.kernels, program="stream")
     if res.board.is_host:
         raise TinyUnfoldError("flash needs a board", f"choose one of {', '.join(QEMU_BOARDS)}")
     with open_board(res.board, res.artifact, args.timeout, args.serial_port) as session:
+        # open_board saw the boot announcement; let go of the UART so that QEMU (one client at
+        # a time) accepts the external client this command serves
+        transport = session.link.t
+        if isinstance(transport, SerialTransport):
+            transport.close()
         print(session.gdb_log.strip().splitlines()[-1])
         print(f"{res.board.name}: running {res.artifact.name}; serial link on {session.serial_url}")
-        print("connect with tinyunfold.tools.link.SerialTransport(url) + DeviceLink; Ctrl-C stops")
+        print("connect with tinyunfold.tools.link.SerialTransport(url) + DeviceLink; Ctrl-C stops", flush=True)
         try:
             time.sleep(args.timeout)
         except KeyboardInterrupt:
