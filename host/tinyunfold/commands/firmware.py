@@ -305,7 +305,10 @@ def _flash(args: argparse.Namespace) -> int:
             transport.close()
         print(session.gdb_log.strip().splitlines()[-1])
         print(f"{res.board.name}: running {res.artifact.name}; serial link on {session.serial_url}")
-        print("connect with tinyunfold.tools.link.SerialTransport(url) + DeviceLink; Ctrl-C stops", flush=True)
+        print(
+            "connect with tinyunfold.tools.link.SerialTransport(url) + DeviceLink; Ctrl-C stops",
+            flush=True,
+        )
         try:
             time.sleep(args.timeout)
         except KeyboardInterrupt:
