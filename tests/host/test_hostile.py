@@ -398,6 +398,38 @@ TRAIN = "train {} --dataset {{ds}} --config {{bad}} --out out/m.tum --no-progres
 add(CONFIG_CASES, "train-padnmf-config", TRAIN.format("padnmf"), ".toml")
 add(CONFIG_CASES[:2], "train-dnmfd-config", TRAIN.format("dnmfd"), ".toml")
 
+
+def _npz_declaring_4gb(path: Path) -> None:
+    np.savez(path.with_suffix(""), y=np.ones((2, 5, 2)))
+    path.with_suffix(".npz").rename(path)
+    data = bytearray(path.read_bytes())
+    i = data.find(b"PK\x01\x02")
+    struct.pack_into("<I", data, i + 24, 0xFFFFFF00)  # y.npy: ~4 GB uncompressed, says the zip
+    path.write_bytes(bytes(data))
+
+
+def npz(**arrays):
+    def write(path: Path) -> None:
+        np.savez(path.with_suffix(""), **arrays)
+        path.with_suffix(".npz").rename(path)
+
+    return write
+
+
+TRAJ_CASES = [
+    ("not-npz", raw(b"x, y\n1, 2\n"), "not a readable .npz"),
+    ("declares-4gb", _npz_declaring_4gb, "over the cap"),
+    ("object", npz(y=np.array([None, 1], dtype=object)), "object"),
+    ("nan", npz(y=np.full((2, 5, 2), np.nan)), "NaN"),
+    ("no-y", npz(x=np.ones((2, 6, 2))), "no array 'y'"),
+]
+add(
+    TRAJ_CASES,
+    "train-dkf-traj",
+    "train dkf --system {system} --trajectories {bad} --out out/m.tum",
+    ".npz",
+)
+
 COST_CASES = [
     # a valid model and a valid input whose golden reference alone would take hours: refused
     # before any computation (and before any build)
@@ -423,7 +455,9 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
         "x": d / "x.npy",
         "big": d / "big.npy",
         "ds": d / "ds",
+        "system": d / "system.toml",
     }
+    good["system"].write_text(SYSTEM)
     np.save(good["x"], np.ones((2, 6, 3), np.float32))
     np.save(good["big"], np.ones((64, 64, 64), np.float32))
     _dataset(good["ds"])

@@ -359,6 +359,84 @@ def read_npy(path: str | Path, what: str = "input") -> np.ndarray:
     return np.array(x)
 
 
+def read_npz(
+    path: str | Path, what: str = "input", text: tuple[str, ...] = ()
+) -> dict[str, np.ndarray]:
+    """Read a ``.npz`` of numeric, finite arrays (``text`` names may hold a str scalar), no pickle.
+
+    Each entry's declared size and ``.npy`` header are checked against the caps
+    (``TINYUNFOLD_MAX_NPY_BYTES`` per entry and in total) before anything is decompressed;
+    duplicate or non-``.npy`` entries are refused.
+    """
+    import zipfile
+    import zlib
+
+    path = Path(path)
+    label = f"{what} {path}"
+    if not path.is_file():
+        raise InputFileError(f"{label} does not exist", "check the path")
+    cap = _cap(ENV_MAX_NPY, DEFAULT_MAX_NPY_BYTES)
+    out: dict[str, np.ndarray] = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            names = [i.filename for i in infos]
+            if len(set(names)) != len(names) or len(names) > 64:
+                raise InputFileError(
+                    f"{label}: duplicate or too many entries", "save it again with numpy.savez"
+                )
+            if sum(i.file_size for i in infos) > cap:
+                raise InputFileError(
+                    f"{label} declares {sum(i.file_size for i in infos):,} bytes, over the cap of {cap:,}",
+                    f"pass a smaller file, or raise the cap with {ENV_MAX_NPY}=<bytes>",
+                )
+            for info in infos:
+                if not info.filename.endswith(".npy"):
+                    raise InputFileError(
+                        f"{label}: entry {info.filename[:60]!r} is not a .npy",
+                        "save it again with numpy.savez",
+                    )
+                key = info.filename[:-4]
+                with zf.open(info) as fh:
+                    shape, fortran, dtype = read_npy_header(fh, f"{label}[{key}]")
+                    ok = dtype.kind in "iuf" or (key in text and dtype.kind == "U" and shape == ())
+                    if not ok or dtype.fields is not None or dtype.subdtype is not None:
+                        raise InputFileError(
+                            f"{label}[{key}] holds {dtype} values; numeric arrays are needed",
+                            "save float arrays with numpy.savez",
+                        )
+                    nbytes = math.prod(shape) * dtype.itemsize
+                    if nbytes > info.file_size:
+                        raise InputFileError(
+                            f"{label}[{key}] is truncated or corrupt", "save it again"
+                        )
+                    data = fh.read(nbytes + 1)
+                if len(data) != nbytes:
+                    raise InputFileError(f"{label}[{key}] is truncated or corrupt", "save it again")
+                a = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+                if dtype.kind == "f" and not np.all(np.isfinite(a)):
+                    raise InputFileError(
+                        f"{label}[{key}] contains NaN or Inf", "pass finite values"
+                    )
+                out[key] = np.array(a)
+    except InputFileError:
+        raise
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        OSError,
+        NotImplementedError,
+        RuntimeError,
+        ValueError,
+    ) as exc:
+        raise InputFileError(
+            f"{label} is not a readable .npz ({type(exc).__name__}: {exc})",
+            "save it with numpy.savez",
+        ) from None
+    return out
+
+
 def write_wav(path: str | Path, rate: int, x: np.ndarray) -> None:
     """Write a mono float32 WAV (parent folders are created)."""
     path = Path(path)

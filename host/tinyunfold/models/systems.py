@@ -490,8 +490,9 @@ def load_trajectories(path: str | Path, system: System | None = None) -> dict[st
         raise SystemError_(
             f"trajectories file {path} does not exist", "create one with `tinyunfold simulate`"
         )
-    with np.load(path, allow_pickle=False) as z:
-        data = {k: z[k] for k in z.files}
+    from tinyunfold.datasets.io import read_npz
+
+    data = read_npz(path, "trajectories", text=("system_json",))
     if "y" not in data:
         raise SystemError_(f"{path} has no array 'y' (observations, shape (N, K, m))")
     y = data["y"]
