@@ -1,5 +1,5 @@
 """Commands without a test of their own: `model nmf`, `model info`, `setup doctor`,
-`dataset modes` (the firmware commands `flash`, `demo`, `bench` are in tests/firmware)."""
+`dataset modes` (the firmware commands `flash`, `demo`, `bench` are in tests/firmware/test_firmware_commands.py)."""
 
 from __future__ import annotations
 
