@@ -257,11 +257,7 @@ def _demo(args: argparse.Namespace) -> int:
         f"verdict: {'all boards BIT-EXACT with the Python reference' if ok else 'MISMATCH'}; "
         f"report: {out / 'report.json'}"
     )
-    if not ok:
-        raise TinyUnfoldError(
-            "firmware output differs from the Python reference", "see report.json"
-        )
-    return 0
+    return 0 if ok else 1  # 1: bits differ (docs/errors.md), the report names where
 
 
 def _bench(args: argparse.Namespace) -> int:
