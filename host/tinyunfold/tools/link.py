@@ -32,7 +32,7 @@ from tinyunfold.errors import SimulationError, ToolchainError
 from tinyunfold.platform.boards import Board, require_runner
 from tinyunfold.platform.toolchain import require
 from tinyunfold.tools import protocol as proto
-from tinyunfold.tools.sim import qemu_command
+from tinyunfold.tools.sim import check_exit, qemu_command
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,15 @@ class PipeTransport:
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
         ready, _, _ = select.select([fd], [], [], self.timeout_s)
-        return os.read(fd, n) if ready else b""
+        if not ready:
+            return b""
+        data = os.read(fd, n)
+        if not data and self.proc.poll() is not None:
+            raise proto.ProtocolError(
+                f"the host program ended (status {self.proc.returncode})",
+                "look at its exit status and console",
+            )
+        return data
 
 
 @dataclass
@@ -352,11 +360,17 @@ def open_board(
         )
         link = DeviceLink(PipeTransport(proc), timeout_s=link_timeout_s, retries=retries)
         native = BoardSession(link, None, "")
+        ended = False
         try:
             native.link.wait_ready(ready_timeout_s)
             yield native
-        finally:
+        except _LINK_ERRORS as exc:
             native.exit_status, native.console = _finish(proc, timeout_s=5.0)
+            ended = True
+            _raise_link_failure(board, native.exit_status, native.console, exc)
+        finally:
+            if not ended:
+                native.exit_status, native.console = _finish(proc, timeout_s=5.0)
         return
     require("qemu-system-arm")
     gdb_port = free_port()
@@ -369,6 +383,7 @@ def open_board(
     )
     transport: SerialTransport | None = None
     session: BoardSession | None = None
+    ended = False
     started = time.monotonic()
     try:
         # Attach to the UART while the CPU is still halted, so the boot announcement reaches us.
@@ -379,16 +394,43 @@ def open_board(
         gdb_log = gdb_load(elf, gdb_port)
         link = DeviceLink(transport, timeout_s=link_timeout_s, retries=retries)
         session = BoardSession(link, url, gdb_log)
-        session.link.wait_ready(ready_timeout_s)
-        yield session
+        try:
+            session.link.wait_ready(ready_timeout_s)
+            yield session
+        except _LINK_ERRORS as exc:
+            # the link broke: the board's own exit status and console say why (a HardFault's
+            # TU_FAULT line), so wait (bounded) for QEMU to end before reporting
+            transport.close()
+            transport = None
+            status, console = _finish(proc, timeout_s=5.0)
+            ended = True
+            session.exit_status, session.console = status, console
+            _raise_link_failure(board, status, console, exc)
     finally:
         if transport is not None:
             transport.close()
-        status, console = _finish(
-            proc, timeout_s=max(1.0, timeout_s - (time.monotonic() - started))
-        )
-        if session is not None:
-            session.exit_status, session.console = status, console
+        if not ended:
+            status, console = _finish(
+                proc, timeout_s=max(1.0, timeout_s - (time.monotonic() - started))
+            )
+            if session is not None:
+                session.exit_status, session.console = status, console
+
+
+_LINK_ERRORS = (serial.SerialException, OSError, proto.ProtocolError)
+
+
+def _raise_link_failure(board: Board, status: int | None, console: str, exc: Exception) -> None:
+    """Turn a broken serial link into one error line: the firmware's fault (exit status 6), its
+    non-zero exit (4), or the link error itself (5)."""
+    if status not in (None, 0):
+        check_exit(board, status, console)
+    if isinstance(exc, proto.ProtocolError):
+        raise exc
+    raise proto.ProtocolError(
+        f"{board.name}: the serial link broke ({type(exc).__name__}: {exc})",
+        "check that the streaming firmware runs on the board (`tinyunfold flash`)",
+    ) from None
 
 
 def _connect_serial(url: str, proc: subprocess.Popen[bytes], deadline: float) -> SerialTransport:
