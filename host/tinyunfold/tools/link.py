@@ -423,7 +423,7 @@ _LINK_ERRORS = (serial.SerialException, OSError, proto.ProtocolError)
 def _raise_link_failure(board: Board, status: int | None, console: str, exc: Exception) -> None:
     """Turn a broken serial link into one error line: the firmware's fault (exit status 6), its
     non-zero exit (4), or the link error itself (5)."""
-    if status not in (None, 0):
+    if status is not None and status > 0:  # the firmware ended by itself (not killed by us)
         check_exit(board, status, console)
     if isinstance(exc, proto.ProtocolError):
         raise exc
