@@ -42,3 +42,7 @@ class SimulationError(TinyUnfoldError):
     """The firmware under QEMU timed out, faulted or exited non-zero."""
 
     exit_code = 4
+
+
+class TrainingError(TinyUnfoldError):
+    """Training diverged (NaN/Inf or an exploding loss); nothing is saved."""

@@ -77,10 +77,24 @@ def register_train(fam: argparse._SubParsersAction) -> None:
     p.add_argument("--trajectories", required=True, help=".npz from `tinyunfold simulate`")
     p.add_argument("--out", required=True, help="output model file (.tum, kind dkf)")
     p.add_argument(
+        "--loss",
+        choices=("innovation", "map"),
+        default="innovation",
+        help="innovation: ½Σ‖y(k) - C x̂(k|k-1)‖² (prediction error; learns the true-covariance "
+        "gains when the assumed covariances are wrong, docs/dkf.md); map: the thesis' (6.4.6)",
+    )
+    p.add_argument(
+        "--gains",
+        choices=("auto", "riccati", "free"),
+        default="auto",
+        help="riccati: gains from the Riccati recursion of learned Q, R, P0 (Cholesky factors); "
+        "free: untied gain matrices (thesis 6.4.3); auto: riccati for linear systems, else free",
+    )
+    p.add_argument(
         "--backprop",
         choices=("truncated", "complete"),
-        default="truncated",
-        help="truncated (6.A.5, causal, KF-consistent) or complete (6.A.4, smoother-like)",
+        default="complete",
+        help="complete (6.A.4) or truncated (6.A.5, --loss map only)",
     )
     p.add_argument("--lambda-k", type=float, default=0.0, help="λ_K, final-state weight")
     p.add_argument("--lambda-d", type=float, default=10.0, help="λ_D, gain smoothing weight")
@@ -91,10 +105,10 @@ def register_train(fam: argparse._SubParsersAction) -> None:
         help="P_k of the loss: P(k|k-1) from the assumed covariances, P0, Q or 1",
     )
     p.add_argument("--r-weight", choices=("R", "identity"), default="R", help="R_k of the loss")
-    p.add_argument("--lr", type=float, default=1e-3, help="μ_K, Adam learning rate of the gains")
+    p.add_argument("--lr", type=float, default=1e-2, help="μ_K, Adam learning rate of the gains")
     p.add_argument("--lr-ratio", type=float, default=100.0, help="μ_p/μ_K = μ_C/μ_K (6.4.23)")
-    p.add_argument("--epochs", type=int, default=100, help="epochs (per stage)")
-    p.add_argument("--batch-size", type=int, default=1, help="trajectories per update")
+    p.add_argument("--epochs", type=int, default=30, help="epochs (per stage)")
+    p.add_argument("--batch-size", type=int, default=10, help="trajectories per update")
     p.add_argument(
         "--whiteness-control",
         action="store_true",
@@ -140,6 +154,10 @@ def _train(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)  # n x m matrices: a thread pool only adds overhead
     system = load_system(args.system)
     data = load_trajectories(args.trajectories, system)
+    gain_param = args.gains
+    if gain_param == "auto":
+        gain_param = "riccati" if system.is_linear and not (
+            args.whiteness_control or args.sindy_cycles) else "free"  # fmt: skip
     t0 = time.perf_counter()
     dkf = DeepKalmanFilter(
         system,
@@ -157,6 +175,8 @@ def _train(args: argparse.Namespace) -> int:
         whiteness_patience=args.whiteness_patience,
         sindy_cycles=args.sindy_cycles,
         beyond=args.beyond,
+        loss=args.loss,
+        gain_param=gain_param,
         seed=args.seed,
         verbose=True,
     ).fit(data)
@@ -239,6 +259,8 @@ def compare_filters(dkf: Any, data: dict[str, np.ndarray]) -> dict[str, Any]:
             ensemble_kalman_filter(y[i], f, s.C, s.Qf, s.Rf, x0[i], s.P0f, 200, rng)[0]
             for i in range(N)
         ])  # fmt: skip
+    if s.is_linear:
+        report.update(exact_gain_report(dkf, T))
     if "x" in data:
         x = data["x"]
         report["mse"] = {k: mse(v[:, 1:], x[:, 1:]) for k, v in est.items()}
@@ -247,6 +269,36 @@ def compare_filters(dkf: Any, data: dict[str, np.ndarray]) -> dict[str, Any]:
     report["whiteness"] = wh
     report["_estimates"] = est
     return report
+
+
+def exact_gain_report(dkf: Any, T: int) -> dict[str, Any]:
+    """Expected MSE over k = 1..T from the gains alone (no sampling) and the gain distance.
+
+    Uses the true covariances of the system file ([noise]); ``gain_dist_steady`` is the relative
+    Frobenius distance ‖K_DKF - K_KF‖ / ‖K_KF‖ to the true-covariance Kalman gains over
+    k = 11..T (all layers if T <= 10).
+    """
+    from tinyunfold.models.dkf import gain_for_step
+    from tinyunfold.models.kalman import gain_sequence_mse, kalman_gain_sequence
+
+    s = dkf.system
+    A = dkf.discrete_A()
+    G = np.stack([gain_for_step(dkf.gains_, dkf.gain_beyond_, k) for k in range(1, T + 1)])
+    Kt = kalman_gain_sequence(A, s.C, s.Q, s.R, s.P0, T)[0]
+    Kw = kalman_gain_sequence(A, s.C, s.Qf, s.Rf, s.P0f, T)[0]
+    lo = 10 if T > 10 else 0
+
+    def mse(g: np.ndarray, last: int | None = None) -> float:
+        return gain_sequence_mse(A, s.C, s.Q, s.R, s.P0, g, last)
+
+    def dist(g: np.ndarray) -> float:
+        return float(np.linalg.norm(g[lo:] - Kt[lo:]) / np.linalg.norm(Kt[lo:]))
+
+    return {
+        "exact_mse": {"dkf": mse(G), "kf_assumed": mse(Kw), "kf_true": mse(Kt)},
+        "exact_mse_last10": {"dkf": mse(G, 10), "kf_assumed": mse(Kw, 10), "kf_true": mse(Kt, 10)},
+        "gain_dist_steady": {"dkf": dist(G), "kf_assumed": dist(Kw)},
+    }
 
 
 def evaluate_dkf(model: ModelFile, args: argparse.Namespace) -> int:
@@ -273,6 +325,12 @@ def evaluate_dkf(model: ModelFile, args: argparse.Namespace) -> int:
             w = " ".join(f"{v:.3f}" for v in rep["whiteness"].get(k, []))
             print(f"{k:<12} {rep['mse'][k]:11.4e} {rep['mse_db'][k]:8.2f} "
                   f"{rep['mse_last10'][k]:11.4e}  {w}")  # fmt: skip
+    if "exact_mse" in rep:
+        ex, g = rep["exact_mse"], rep["gain_dist_steady"]
+        print(f"exact expected MSE (true covariances, from the gains): DKF {ex['dkf']:.4e}, "
+              f"KF assumed {ex['kf_assumed']:.4e}, KF true {ex['kf_true']:.4e}")  # fmt: skip
+        print(f"gains vs true-covariance KF gains (k > 10, rel. Frobenius): DKF {g['dkf']:.2%}, "
+              f"KF assumed {g['kf_assumed']:.2%}")  # fmt: skip
     if not args.no_plots:
         plot_gains(dkf, out / "gains.png")
         if "x" in data:
