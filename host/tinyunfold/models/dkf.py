@@ -765,7 +765,9 @@ class DeepKalmanFilter:
         if self.loss not in LOSSES:
             raise ValueDomainError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if self.gain_param not in GAIN_PARAMS:
-            raise ValueDomainError(f"gain_param must be one of {GAIN_PARAMS}, got {self.gain_param!r}")
+            raise ValueDomainError(
+                f"gain_param must be one of {GAIN_PARAMS}, got {self.gain_param!r}"
+            )
         checks = (
             ("learning rate", self.lr, self.lr > 0 and np.isfinite(self.lr), "e.g. --lr 1e-2"),
             ("learning-rate ratio", self.lr_ratio, self.lr_ratio > 0 and np.isfinite(self.lr_ratio),
