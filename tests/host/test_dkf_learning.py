@@ -284,3 +284,47 @@ def test_estimator_rejects_bad_options_before_training():
         DeepKalmanFilter(s, gain_param="diag").fit(data)
     with pytest.raises(ValueDomainError, match="batch size 5 is larger"):
         DeepKalmanFilter(s, batch_size=5).fit(data)
+
+
+WEAK = ROOT / "examples" / "dkf" / "weak3.toml"
+
+
+def test_weak3_riccati_gains_stay_within_2x_of_the_kalman_filter():
+    """Weakly observable 3-state model (Table 3): Riccati gains keep the row-3 gain near 124
+    (free gains from (6.4.24) stay near 0.14 and give 35x the KF's MSE, docs/dkf.md)."""
+    s = load_system(WEAK)
+    A = s.model["A"]
+    data = simulate(s, 20, None, seed=0)
+    Kt = kalman_gain_sequence(A, s.C, s.Q, s.R, s.P0, s.steps)[0]
+    m = DeepKalmanFilter(s, loss="innovation", gain_param="riccati", backprop="complete",
+                         lr=5e-2, epochs=10, batch_size=2).fit(data)  # fmt: skip
+    kf = gain_sequence_mse(A, s.C, s.Q, s.R, s.P0, Kt)
+    dkf = gain_sequence_mse(A, s.C, s.Q, s.R, s.P0, m.gains_)
+    assert dkf < 2.0 * kf, (dkf, kf)
+    assert 60 < m.gains_[-1, 2].mean() < 200  # KF: 124
+
+
+def test_smoothing_term_biases_riccati_gains_on_weak3():
+    """Why λ_D defaults to 0 with Riccati gains: H penalises the KF's own fast rise of the
+    row-3 gain (0 -> 124 in a few layers) and pulls the filter away from the KF."""
+    s = load_system(WEAK)
+    A = s.model["A"]
+    data = simulate(s, 20, None, seed=0)
+    Kt = kalman_gain_sequence(A, s.C, s.Q, s.R, s.P0, s.steps)[0]
+    m = DeepKalmanFilter(s, loss="innovation", gain_param="riccati", backprop="complete",
+                         lambda_d=10.0, lr=5e-2, epochs=10, batch_size=2).fit(data)  # fmt: skip
+    kf = gain_sequence_mse(A, s.C, s.Q, s.R, s.P0, Kt)
+    assert gain_sequence_mse(A, s.C, s.Q, s.R, s.P0, m.gains_) > 2.0 * kf
+
+
+def test_covariance_prior_holds_the_assumed_covariances():
+    s = load_system(WRONG)
+    data = simulate(s, 20, None, seed=0)
+    kw = dict(loss="innovation", gain_param="riccati", backprop="complete", lr=3e-2, epochs=4,
+              batch_size=5)  # fmt: skip
+    free = DeepKalmanFilter(s, **kw).fit(data).covariances_
+    held = DeepKalmanFilter(s, lambda_c=1e4, **kw).fit(data).covariances_
+    assert free is not None and held is not None
+    d_free = abs(np.log(free["Q"][0, 0] / s.Qf[0, 0]))
+    d_held = abs(np.log(held["Q"][0, 0] / s.Qf[0, 0]))
+    assert d_held < 0.2 * d_free, (d_held, d_free)

@@ -97,7 +97,19 @@ def register_train(fam: argparse._SubParsersAction) -> None:
         help="complete (6.A.4) or truncated (6.A.5, --loss map only)",
     )
     p.add_argument("--lambda-k", type=float, default=0.0, help="λ_K, final-state weight")
-    p.add_argument("--lambda-d", type=float, default=10.0, help="λ_D, gain smoothing weight")
+    p.add_argument(
+        "--lambda-d",
+        type=float,
+        default=None,
+        help="λ_D, gain smoothing weight (default: 10 for free gains, 0 for Riccati gains, "
+        "whose smoothness is built in and which H would bias)",
+    )
+    p.add_argument(
+        "--lambda-c",
+        type=float,
+        default=0.0,
+        help="λ_C, prior weight keeping learned covariances (Riccati gains) at the assumed ones",
+    )
     p.add_argument(
         "--p-weight",
         choices=("pred", "P0", "Q", "identity"),
@@ -164,7 +176,10 @@ def _train(args: argparse.Namespace) -> int:
         n_layers=args.layers,
         backprop=args.backprop,
         lambda_k=args.lambda_k,
-        lambda_d=args.lambda_d,
+        lambda_d=(10.0 if gain_param == "free" else 0.0)
+        if args.lambda_d is None
+        else args.lambda_d,
+        lambda_c=args.lambda_c,
         r_weight=args.r_weight,
         p_weight=args.p_weight,
         lr=args.lr,
