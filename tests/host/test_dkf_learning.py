@@ -328,3 +328,13 @@ def test_covariance_prior_holds_the_assumed_covariances():
     d_free = abs(np.log(free["Q"][0, 0] / s.Qf[0, 0]))
     d_held = abs(np.log(held["Q"][0, 0] / s.Qf[0, 0]))
     assert d_held < 0.2 * d_free, (d_held, d_free)
+
+
+def test_free_gains_can_start_at_the_assumed_kalman_gains():
+    s = load_system(WRONG)
+    data = simulate(s, 4, None, seed=0)
+    m = DeepKalmanFilter(s, gain_init="kalman", lr=1e-12, epochs=1, batch_size=4).fit(data)
+    Kw = kalman_gain_sequence(s.model["A"], s.C, s.Qf, s.Rf, s.P0f, s.steps)[0]
+    np.testing.assert_allclose(m.gains_, Kw, atol=1e-9)
+    with pytest.raises(ValueDomainError, match="gain_init"):
+        DeepKalmanFilter(s, gain_init="zeros").fit(data)

@@ -91,6 +91,13 @@ def register_train(fam: argparse._SubParsersAction) -> None:
         "free: untied gain matrices (thesis 6.4.3); auto: riccati for linear systems, else free",
     )
     p.add_argument(
+        "--gain-init",
+        choices=("6.4.24", "kalman"),
+        default="6.4.24",
+        help="free gains start at P(1)CᵀR⁻¹ (6.4.24) or at the Kalman gains of the assumed "
+        "covariances",
+    )
+    p.add_argument(
         "--backprop",
         choices=("truncated", "complete"),
         default="complete",
@@ -180,6 +187,7 @@ def _train(args: argparse.Namespace) -> int:
         if args.lambda_d is None
         else args.lambda_d,
         lambda_c=args.lambda_c,
+        gain_init=args.gain_init,
         r_weight=args.r_weight,
         p_weight=args.p_weight,
         lr=args.lr,

@@ -486,6 +486,10 @@ class DeepKalmanFilter:
     lambda_c : with ``gain_param="riccati"``, weight of the prior ½ λ_C ‖θ - θ̃‖² that keeps the
         covariance parameters θ (log-Cholesky) at the assumed ones θ̃ in directions the data do
         not inform (weakly observable states, docs/dkf.md).
+    gain_init : free gains start at ``"6.4.24"`` (every K_G^(k) = P(1) Cᵀ R⁻¹, the thesis) or at
+        ``"kalman"``, the Kalman gain sequence of the assumed covariances (beyond the thesis;
+        it matters when a KF gain is far from P(1) Cᵀ R⁻¹, e.g. 124 vs 0 on weak3, because Adam
+        moves each entry by about μ per step).
     seed : batch order seed.
     verbose : show a progress bar per training stage.
     """
@@ -512,6 +516,7 @@ class DeepKalmanFilter:
         loss: str = "map",
         gain_param: str = "free",
         lambda_c: float = 0.0,
+        gain_init: str = "6.4.24",
         seed: int = 0,
         verbose: bool = False,
     ) -> None:
@@ -535,6 +540,7 @@ class DeepKalmanFilter:
         self.loss = loss
         self.gain_param = gain_param
         self.lambda_c = lambda_c
+        self.gain_init = gain_init
         self.seed = seed
         self.verbose = verbose
 
@@ -628,7 +634,9 @@ class DeepKalmanFilter:
                                torch.tensor(low, requires_grad=True)]  # fmt: skip
             gains_leaf = torch.zeros(0, dtype=torch.float64)  # unused: gains are computed
         else:
-            gains_leaf = torch.tensor(self.initial_gains(), requires_grad=True)
+            g_init = self.kalman_reference()[0] if self.gain_init == "kalman" else (
+                self.initial_gains())  # fmt: skip
+            gains_leaf = torch.tensor(g_init, requires_grad=True)
         cov_init = [c.detach().clone() for c in cov_params]
         W_t = R_inv_t  # weight of the innovation loss (the minimiser does not depend on it)
         A_fixed = torch.tensor(self.linear_part()[0])
@@ -777,6 +785,10 @@ class DeepKalmanFilter:
         """Impossible training options are errors (cause + fix), before any work is done."""
         if self.loss not in LOSSES:
             raise ValueDomainError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.gain_init not in ("6.4.24", "kalman"):
+            raise ValueDomainError(
+                f"gain_init must be '6.4.24' or 'kalman', got {self.gain_init!r}"
+            )
         if self.gain_param not in GAIN_PARAMS:
             raise ValueDomainError(
                 f"gain_param must be one of {GAIN_PARAMS}, got {self.gain_param!r}"
