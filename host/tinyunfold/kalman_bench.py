@@ -324,6 +324,11 @@ def weak(out: Path, quick: bool = False) -> dict[str, Any]:
         res["mse_test"][f"DKF {bp}"] = _mse(est[:, 1:], x[:, 1:])
         res[f"dkf_{bp}_gain_k1"] = np.round(m.gains_[0], 4).tolist()
         res[f"dkf_{bp}_gain_k50"] = np.round(m.gains_[-1], 4).tolist()
+    m = DeepKalmanFilter(s, loss="innovation", gain_param="riccati", backprop="complete",
+                         lr=1e-2, epochs=epochs, batch_size=5).fit(train)  # fmt: skip
+    est = m.transform(test["y"], test["x0_hat"])
+    res["mse_test"]["DKF innovation riccati"] = _mse(est[:, 1:], x[:, 1:])
+    res["dkf_riccati_gain_k50"] = np.round(m.gains_[-1], 4).tolist()
     res["epochs"] = epochs
     return res
 
