@@ -20,6 +20,7 @@ import numpy as np
 
 from tinyunfold.modelfile import ModelFile, save_model
 
+MIN_UPDATES = 300  # default training budget in Adam updates (the Riccati gains need ~200-300)
 SYSTEM_HELP = "system.toml describing the predictor, C, noise (see examples/dkf/ and docs/dkf.md)"
 
 
@@ -126,7 +127,12 @@ def register_train(fam: argparse._SubParsersAction) -> None:
     p.add_argument("--r-weight", choices=("R", "identity"), default="R", help="R_k of the loss")
     p.add_argument("--lr", type=float, default=1e-2, help="μ_K, Adam learning rate of the gains")
     p.add_argument("--lr-ratio", type=float, default=100.0, help="μ_p/μ_K = μ_C/μ_K (6.4.23)")
-    p.add_argument("--epochs", type=int, default=30, help="epochs (per stage)")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help=f"epochs (per stage); default: enough for {MIN_UPDATES} Adam updates, at least 30",
+    )
     p.add_argument("--batch-size", type=int, default=10, help="trajectories per update")
     p.add_argument(
         "--whiteness-control",
@@ -177,6 +183,10 @@ def _train(args: argparse.Namespace) -> int:
     if gain_param == "auto":
         gain_param = "riccati" if system.is_linear and not (
             args.whiteness_control or args.sindy_cycles) else "free"  # fmt: skip
+    epochs = args.epochs
+    if epochs is None:  # a budget in updates, so few trajectories still train to convergence
+        per_epoch = -(-data["y"].shape[0] // max(args.batch_size, 1))
+        epochs = max(30, -(-MIN_UPDATES // per_epoch))
     t0 = time.perf_counter()
     dkf = DeepKalmanFilter(
         system,
@@ -192,7 +202,7 @@ def _train(args: argparse.Namespace) -> int:
         p_weight=args.p_weight,
         lr=args.lr,
         lr_ratio=args.lr_ratio,
-        epochs=args.epochs,
+        epochs=epochs,
         batch_size=args.batch_size,
         whiteness_control=args.whiteness_control,
         whiteness_patience=args.whiteness_patience,
