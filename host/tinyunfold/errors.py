@@ -129,3 +129,9 @@ def check_known_keys(
                 f"{where}: unknown key {str(key)[:60]!r}",
                 f"{hint}{fix} (known: {', '.join(known)})",
             )
+
+
+class TrainingError(TinyUnfoldError):
+    """Training diverged (NaN/Inf or an exploding loss); nothing is saved."""
+
+    default_fix = "lower the learning rate (--lr) or check the data for outliers"

@@ -22,6 +22,7 @@ from tinyunfold.extras import require_extra
 from tinyunfold.kinds import save_model
 from tinyunfold.modelfile import ModelFile
 
+MIN_UPDATES = 300  # default training budget in Adam updates (the Riccati gains need ~200-300)
 SYSTEM_HELP = "system.toml describing the predictor, C, noise (see examples/dkf/ and docs/dkf.md)"
 
 
@@ -79,13 +80,46 @@ def register_train(fam: argparse._SubParsersAction) -> None:
     p.add_argument("--trajectories", required=True, help=".npz from `tinyunfold simulate`")
     p.add_argument("--out", required=True, help="output model file (.tum, kind dkf)")
     p.add_argument(
+        "--loss",
+        choices=("innovation", "map"),
+        default="innovation",
+        help="innovation: ½Σ‖y(k) - C x̂(k|k-1)‖² (prediction error; learns the true-covariance "
+        "gains when the assumed covariances are wrong, docs/dkf.md); map: the thesis' (6.4.6)",
+    )
+    p.add_argument(
+        "--gains",
+        choices=("auto", "riccati", "free"),
+        default="auto",
+        help="riccati: gains from the Riccati recursion of learned Q, R, P0 (Cholesky factors); "
+        "free: untied gain matrices (thesis 6.4.3); auto: riccati for linear systems, else free",
+    )
+    p.add_argument(
+        "--gain-init",
+        choices=("6.4.24", "kalman"),
+        default="6.4.24",
+        help="free gains start at P(1)CᵀR⁻¹ (6.4.24) or at the Kalman gains of the assumed "
+        "covariances",
+    )
+    p.add_argument(
         "--backprop",
         choices=("truncated", "complete"),
-        default="truncated",
-        help="truncated (6.A.5, causal, KF-consistent) or complete (6.A.4, smoother-like)",
+        default="complete",
+        help="complete (6.A.4) or truncated (6.A.5, --loss map only)",
     )
     p.add_argument("--lambda-k", type=float, default=0.0, help="λ_K, final-state weight")
-    p.add_argument("--lambda-d", type=float, default=10.0, help="λ_D, gain smoothing weight")
+    p.add_argument(
+        "--lambda-d",
+        type=float,
+        default=None,
+        help="λ_D, gain smoothing weight (default: 10 for free gains, 0 for Riccati gains, "
+        "whose smoothness is built in and which H would bias)",
+    )
+    p.add_argument(
+        "--lambda-c",
+        type=float,
+        default=0.0,
+        help="λ_C, prior weight keeping learned covariances (Riccati gains) at the assumed ones",
+    )
     p.add_argument(
         "--p-weight",
         choices=("pred", "P0", "Q", "identity"),
@@ -93,10 +127,15 @@ def register_train(fam: argparse._SubParsersAction) -> None:
         help="P_k of the loss: P(k|k-1) from the assumed covariances, P0, Q or 1",
     )
     p.add_argument("--r-weight", choices=("R", "identity"), default="R", help="R_k of the loss")
-    p.add_argument("--lr", type=float, default=1e-3, help="μ_K, Adam learning rate of the gains")
+    p.add_argument("--lr", type=float, default=1e-2, help="μ_K, Adam learning rate of the gains")
     p.add_argument("--lr-ratio", type=float, default=100.0, help="μ_p/μ_K = μ_C/μ_K (6.4.23)")
-    p.add_argument("--epochs", type=int, default=100, help="epochs (per stage)")
-    p.add_argument("--batch-size", type=int, default=1, help="trajectories per update")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help=f"epochs (per stage); default: enough for {MIN_UPDATES} Adam updates, at least 30",
+    )
+    p.add_argument("--batch-size", type=int, default=10, help="trajectories per update")
     p.add_argument(
         "--whiteness-control",
         action="store_true",
@@ -143,23 +182,37 @@ def _train(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)  # n x m matrices: a thread pool only adds overhead
     system = load_system(args.system)
     data = load_trajectories(args.trajectories, system)
+    gain_param = args.gains
+    if gain_param == "auto":
+        gain_param = "riccati" if system.is_linear and not (
+            args.whiteness_control or args.sindy_cycles) else "free"  # fmt: skip
+    epochs = args.epochs
+    if epochs is None:  # a budget in updates, so few trajectories still train to convergence
+        per_epoch = -(-data["y"].shape[0] // max(args.batch_size, 1))
+        epochs = max(30, -(-MIN_UPDATES // per_epoch))
     t0 = time.perf_counter()
     dkf = DeepKalmanFilter(
         system,
         n_layers=args.layers,
         backprop=args.backprop,
         lambda_k=args.lambda_k,
-        lambda_d=args.lambda_d,
+        lambda_d=(10.0 if gain_param == "free" else 0.0)
+        if args.lambda_d is None
+        else args.lambda_d,
+        lambda_c=args.lambda_c,
+        gain_init=args.gain_init,
         r_weight=args.r_weight,
         p_weight=args.p_weight,
         lr=args.lr,
         lr_ratio=args.lr_ratio,
-        epochs=args.epochs,
+        epochs=epochs,
         batch_size=args.batch_size,
         whiteness_control=args.whiteness_control,
         whiteness_patience=args.whiteness_patience,
         sindy_cycles=args.sindy_cycles,
         beyond=args.beyond,
+        loss=args.loss,
+        gain_param=gain_param,
         seed=args.seed,
         verbose=True,
     ).fit(data)
@@ -242,6 +295,8 @@ def compare_filters(dkf: Any, data: dict[str, np.ndarray]) -> dict[str, Any]:
             ensemble_kalman_filter(y[i], f, s.C, s.Qf, s.Rf, x0[i], s.P0f, 200, rng)[0]
             for i in range(N)
         ])  # fmt: skip
+    if exact_applies(dkf):
+        report.update(exact_gain_report(dkf, T))
     if "x" in data:
         x = data["x"]
         report["mse"] = {k: mse(v[:, 1:], x[:, 1:]) for k, v in est.items()}
@@ -250,6 +305,50 @@ def compare_filters(dkf: Any, data: dict[str, np.ndarray]) -> dict[str, Any]:
     report["whiteness"] = wh
     report["_estimates"] = est
     return report
+
+
+def exact_applies(dkf: Any) -> bool:
+    """The exact MSE needs the filter's model to be the simulated one (discrete linear kind,
+    same A, B u and C as [truth]); otherwise the error has a deterministic part as well."""
+    s = dkf.system
+    if s.kind != "linear":
+        return False
+    A_f, B_f, u_f = s.discrete_linear(dkf.learned_coefs())
+    A_t, B_t, u_t = s.discrete_linear(s.truth)
+    Bu_f = np.zeros(s.n) if B_f is None or u_f is None else B_f @ u_f
+    Bu_t = np.zeros(s.n) if B_t is None or u_t is None else B_t @ u_t
+    return bool(np.array_equal(A_f, A_t) and np.array_equal(Bu_f, Bu_t)
+                and np.allclose(dkf.C_, s.C, rtol=1e-6, atol=1e-7))  # f32 model file  # fmt: skip
+
+
+def exact_gain_report(dkf: Any, T: int) -> dict[str, Any]:
+    """Expected MSE over k = 1..T from the gains alone (no sampling) and the gain distance.
+
+    Uses the true covariances of the system file ([noise]); ``gain_dist_steady`` is the relative
+    Frobenius distance ‖K_DKF - K_KF‖ / ‖K_KF‖ to the true-covariance Kalman gains over
+    k = 11..T (all layers if T <= 10).
+    """
+    from tinyunfold.models.dkf import gain_for_step
+    from tinyunfold.models.kalman import gain_sequence_mse, kalman_gain_sequence
+
+    s = dkf.system
+    A = dkf.discrete_A()
+    G = np.stack([gain_for_step(dkf.gains_, dkf.gain_beyond_, k) for k in range(1, T + 1)])
+    Kt = kalman_gain_sequence(A, s.C, s.Q, s.R, s.P0, T)[0]
+    Kw = kalman_gain_sequence(A, s.C, s.Qf, s.Rf, s.P0f, T)[0]
+    lo = 10 if T > 10 else 0
+
+    def mse(g: np.ndarray, last: int | None = None) -> float:
+        return gain_sequence_mse(A, s.C, s.Q, s.R, s.P0, g, last)
+
+    def dist(g: np.ndarray) -> float:
+        return float(np.linalg.norm(g[lo:] - Kt[lo:]) / np.linalg.norm(Kt[lo:]))
+
+    return {
+        "exact_mse": {"dkf": mse(G), "kf_assumed": mse(Kw), "kf_true": mse(Kt)},
+        "exact_mse_last10": {"dkf": mse(G, 10), "kf_assumed": mse(Kw, 10), "kf_true": mse(Kt, 10)},
+        "gain_dist_steady": {"dkf": dist(G), "kf_assumed": dist(Kw)},
+    }
 
 
 def evaluate_dkf(model: ModelFile, args: argparse.Namespace) -> int:
@@ -276,6 +375,12 @@ def evaluate_dkf(model: ModelFile, args: argparse.Namespace) -> int:
             w = " ".join(f"{v:.3f}" for v in rep["whiteness"].get(k, []))
             print(f"{k:<12} {rep['mse'][k]:11.4e} {rep['mse_db'][k]:8.2f} "
                   f"{rep['mse_last10'][k]:11.4e}  {w}")  # fmt: skip
+    if "exact_mse" in rep:
+        ex, g = rep["exact_mse"], rep["gain_dist_steady"]
+        print(f"exact expected MSE (true covariances, from the gains): DKF {ex['dkf']:.4e}, "
+              f"KF assumed {ex['kf_assumed']:.4e}, KF true {ex['kf_true']:.4e}")  # fmt: skip
+        print(f"gains vs true-covariance KF gains (k > 10, rel. Frobenius): DKF {g['dkf']:.2%}, "
+              f"KF assumed {g['kf_assumed']:.2%}")  # fmt: skip
     if not args.no_plots:
         plot_gains(dkf, out / "gains.png")
         if "x" in data:

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from tinyunfold.errors import ModelFileError, ShapeError, ValueDomainError
+from tinyunfold.errors import ModelFileError, ShapeError, TrainingError, ValueDomainError
 from tinyunfold.modelfile import (
     MAX_LAYERS,
     ModelFile,
@@ -55,6 +55,9 @@ KIND = "dkf"
 BACKPROP = ("truncated", "complete")
 P_WEIGHTS = ("pred", "P0", "Q", "identity")
 BEYOND = ("last", "kalman")
+LOSSES = ("innovation", "map")
+GAIN_PARAMS = ("riccati", "free")
+DIVERGENCE_FACTOR = 1e4  # loss growth (x the first batch's) that stops training
 
 
 def _f32(a: Any) -> np.ndarray:
@@ -308,6 +311,107 @@ def dkf_unroll(
     }
 
 
+def _chol_factor(d: Any, low: Any) -> Any:
+    """L = (1 + N) diag(exp(d)), N strictly lower triangular: any SPD L Lᵀ, scale-free steps."""
+    torch = _torch()
+    n = d.shape[0]
+    return (torch.eye(n, dtype=d.dtype) + torch.tril(low, -1)) * torch.exp(d)[None, :]
+
+
+def _chol_params(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of :func:`_chol_factor`: (d, N) with L = chol(P) = (1 + N) diag(exp(d))."""
+    L = np.linalg.cholesky(np.asarray(P, dtype=np.float64))
+    dg = np.diag(L)
+    return np.log(dg), np.tril(L / dg[None, :], -1)
+
+
+def riccati_gains(A: Any, C: Any, Q: Any, R: Any, P0: Any, K: int) -> Any:
+    """Torch Riccati recursion (5.3.6), (5.3.12), (5.3.13 Joseph form): gains (K, n, m).
+
+    The gains of the ``riccati`` parametrisation: K_G^(k) = P(k|k-1) Cᵀ (C P(k|k-1) Cᵀ + R)⁻¹
+    for learned covariances Q, R, P0 — the thesis' specialised smoothing term (6.4.12) in the
+    limit λ_F → ∞ (every K_G^(k+1) = F(K_G^(k)) exactly), with the map F learned from data
+    instead of taken from the assumed covariances.
+    """
+    torch = _torch()
+    n = A.shape[0]
+    eye = torch.eye(n, dtype=A.dtype)
+    P = P0
+    out = []
+    for _ in range(K):
+        Pp = A @ P @ A.T + Q  # (5.3.6)
+        S = C @ Pp @ C.T + R
+        G = torch.linalg.solve(S, C @ Pp).T  # (5.3.12), S and Pp symmetric
+        IGC = eye - G @ C
+        P = IGC @ Pp @ IGC.T + G @ R @ G.T  # (5.3.13)
+        P = 0.5 * (P + P.T)
+        out.append(G)
+    return torch.stack(out)
+
+
+def innovation_unroll(
+    gains: Any,
+    C: Any,
+    predictor: TorchPredictor,
+    p: Any,
+    x0: Any,
+    y: Any,
+    W: Any,
+    lambda_k: float = 0.0,
+    lambda_d: float = 0.0,
+    x_final: Any | None = None,
+) -> dict[str, Any]:
+    """The K layers with the innovation (prediction-error) loss — beyond the thesis' (6.4.6).
+
+    L = λ_K/2 ‖x̂(K) - x(K)‖² + ½ Σ_k ‖e_y(k)‖²_W + H_{λ_D},  e_y(k) = y(k) - C x̂(k|k-1).
+
+    Why: (6.4.6) weights the data term F and the correction term G by the *assumed* R and P; its
+    minimiser is the MAP trade-off of those assumptions (the Kalman filter of the assumed
+    covariances for truncated backprop, Fig. 6.5), so wrong covariances give wrong gains
+    whatever the data (measured in docs/dkf.md). The one-step prediction error does not depend
+    on assumptions: for the linear-Gaussian model the Kalman gains of the *true* covariances
+    minimise E‖e_y(k)‖²_W for every k and every W > 0 at once (they minimise P(k-1|k-1), hence
+    P(k|k-1) and C P(k|k-1) Cᵀ + R in the PSD order), and the thesis' tuning principle — white
+    innovations — is the first-order condition of this loss. Gradients are the complete ones
+    (backpropagation through the whole unrolled filter). K_G^(K) only reaches the loss through
+    λ_K and H. Shapes as :func:`dkf_unroll`; W (m, m).
+    """
+    torch = _torch()
+    K = y.shape[1]
+    prep = predictor.prepare(p)
+    x = x0
+    Fi: Any = 0.0
+    xs, xps, es = [x0], [], []
+    for k in range(K):
+        xp = predictor(x, prep)  # (6.4.2)
+        e = y[:, k] - xp @ C.T  # innovation e_y(k)
+        Fi = Fi + 0.5 * torch.einsum("bi,ij,bj->b", e, W, e)
+        x = xp + e @ gains[k].T  # (6.4.3)
+        xs.append(x)
+        xps.append(xp)
+        es.append(e)
+    E = torch.zeros_like(Fi)
+    if lambda_k and x_final is not None:
+        E = 0.5 * lambda_k * ((x - x_final) ** 2).sum(-1)  # E_{λ_K}
+    H = torch.zeros((), dtype=Fi.dtype)
+    if lambda_d and K >= 3:
+        n, m = gains.shape[1], gains.shape[2]
+        D = torch.as_tensor(second_difference(K), dtype=gains.dtype)
+        H = lambda_d / (2.0 * m * n) * (torch.einsum("lk,kij->lij", D, gains) ** 2).sum()
+    loss = (E + Fi).mean() + H
+    return {
+        "loss": loss,
+        "loss_grad": loss,
+        "x": torch.stack(xs, 1),
+        "x_pred": torch.stack(xps, 1),
+        "innov": torch.stack(es, 1),
+        "E": E.mean(),
+        "F": Fi.mean(),
+        "G": torch.zeros((), dtype=Fi.dtype),
+        "H": H,
+    }
+
+
 # ============================================================================ the estimator
 @dataclass
 class TrainLog:
@@ -340,7 +444,22 @@ class DeepKalmanFilter:
         frozen; 1 is the thesis' rule (the index of a single noisy trajectory fluctuates, so 1
         often freezes everything after a few epochs).
     sindy_cycles : number of SINDy re-initialisation cycles in step 2 (0 = skip).
-    beyond : gain used after layer K (``"last"`` or ``"kalman"``).
+    beyond : gain used after layer K (``"last"`` or ``"kalman"``; with ``gain_param="riccati"``
+        ``"kalman"`` is the stationary gain of the *learned* covariances).
+    loss : ``"map"`` = the thesis' loss (6.4.6) with the R_k, P_k weights; ``"innovation"`` =
+        the prediction-error loss of :func:`innovation_unroll` (beyond the thesis: it learns
+        the true-covariance gains when the assumed covariances are wrong, docs/dkf.md).
+    gain_param : ``"free"`` = untied gain matrices (6.4.3), the thesis' choice; ``"riccati"`` =
+        gains generated by the Riccati recursion from learned covariances Q, R, P0 (Cholesky
+        factors, cf. the structured parametrisation (6.4.4)-(6.4.5) and (6.4.12)); linear part
+        of the predictor only. Initialised at the assumed covariances.
+    lambda_c : with ``gain_param="riccati"``, weight of the prior ½ λ_C ‖θ - θ̃‖² that keeps the
+        covariance parameters θ (log-Cholesky) at the assumed ones θ̃ in directions the data do
+        not inform (weakly observable states, docs/dkf.md).
+    gain_init : free gains start at ``"6.4.24"`` (every K_G^(k) = P(1) Cᵀ R⁻¹, the thesis) or at
+        ``"kalman"``, the Kalman gain sequence of the assumed covariances (beyond the thesis;
+        it matters when a KF gain is far from P(1) Cᵀ R⁻¹, e.g. 124 vs 0 on weak3, because Adam
+        moves each entry by about μ per step).
     seed : batch order seed.
     verbose : show a progress bar per training stage.
     """
@@ -364,6 +483,10 @@ class DeepKalmanFilter:
         sindy_cycles: int = 0,
         sindy_options: dict[str, Any] | None = None,
         beyond: str = "last",
+        loss: str = "map",
+        gain_param: str = "free",
+        lambda_c: float = 0.0,
+        gain_init: str = "6.4.24",
         seed: int = 0,
         verbose: bool = False,
     ) -> None:
@@ -384,6 +507,10 @@ class DeepKalmanFilter:
         self.sindy_cycles = sindy_cycles
         self.sindy_options = sindy_options
         self.beyond = beyond
+        self.loss = loss
+        self.gain_param = gain_param
+        self.lambda_c = lambda_c
+        self.gain_init = gain_init
         self.seed = seed
         self.verbose = verbose
 
@@ -437,6 +564,7 @@ class DeepKalmanFilter:
             raise ValueDomainError(f"backprop must be one of {BACKPROP}, got {self.backprop!r}")
         if self.beyond not in BEYOND:
             raise ValueDomainError(f"beyond must be one of {BEYOND}, got {self.beyond!r}")
+        self._check_options()
         s = self.system
         y = np.asarray(data["y"], dtype=np.float64)
         if y.ndim != 3 or y.shape[2] != s.m:
@@ -448,6 +576,11 @@ class DeepKalmanFilter:
             )
         y = y[:, : self.K]
         N = y.shape[0]
+        if self.batch_size > N:
+            raise ValueDomainError(
+                f"batch size {self.batch_size} is larger than the {N} training trajectories",
+                f"use a batch size between 1 and {N}",
+            )
         x0 = np.asarray(data.get("x0_hat", np.tile(s.x0, (N, 1))), dtype=np.float64)
         xK = None
         if self.lambda_k:
@@ -460,15 +593,64 @@ class DeepKalmanFilter:
 
         self.sindy_ = None
         predictor = TorchPredictor(s)
-        gains = torch.tensor(self.initial_gains(), requires_grad=True)
+        riccati = self.gain_param == "riccati"
         p = torch.zeros(len(s.learn), dtype=torch.float64, requires_grad=bool(s.learn))
         C = torch.tensor(s.C.copy(), requires_grad=s.learn_C)
+        cov_params: list[Any] = []
+        if riccati:  # (d, N) of L = (1 + N) diag(e^d) for Q, R, P0, from the assumed values
+            for P in (s.Qf, s.Rf, s.P0f):
+                dd, low = _chol_params(P)
+                cov_params += [torch.tensor(dd, requires_grad=True),
+                               torch.tensor(low, requires_grad=True)]  # fmt: skip
+            gains_leaf = torch.zeros(0, dtype=torch.float64)  # unused: gains are computed
+        else:
+            g_init = self.kalman_reference()[0] if self.gain_init == "kalman" else (
+                self.initial_gains())  # fmt: skip
+            gains_leaf = torch.tensor(g_init, requires_grad=True)
+        cov_init = [c.detach().clone() for c in cov_params]
+        W_t = R_inv_t  # weight of the innovation loss (the minimiser does not depend on it)
+        A_fixed = torch.tensor(self.linear_part()[0])
+
+        def covs() -> tuple[Any, Any, Any]:
+            Ls = [_chol_factor(cov_params[2 * i], cov_params[2 * i + 1]) for i in range(3)]
+            return tuple(L @ L.T for L in Ls)  # type: ignore[return-value]
+
+        def current_gains() -> Any:
+            if not riccati:
+                return gains_leaf
+            if s.kind == "linear":  # learned p enter A
+                A_t = predictor.prepare(p)["A"]
+            else:
+                A_t = A_fixed
+            Qh, Rh, Ph = covs()
+            return riccati_gains(A_t, C, Qh, Rh, Ph, self.K)
+
+        def unroll(idx: Any | None, grad_mode: str | None = None) -> dict[str, Any]:
+            x0b = X0 if idx is None else X0[idx]
+            yb = Y if idx is None else Y[idx]
+            xkb = None if xK is None else (xK if idx is None else xK[idx])
+            g = current_gains()
+            if self.loss == "innovation":
+                out = innovation_unroll(g, C, predictor, p, x0b, yb, W_t, self.lambda_k,
+                                        self.lambda_d, xkb)  # fmt: skip
+            else:
+                out = dkf_unroll(g, C, predictor, p, x0b, yb, R_inv_t, P_inv_t, self.lambda_k,
+                                 self.lambda_d, xkb, grad_mode or self.backprop)  # fmt: skip
+            if riccati and self.lambda_c:  # prior: stay at the assumed covariances where the
+                prior = sum(((q - q0) ** 2).sum() for q, q0 in zip(cov_params, cov_init,
+                                                                   strict=True))  # fmt: skip
+                out["loss"] = out["loss"] + 0.5 * self.lambda_c * prior  # data do not inform
+                out["loss_grad"] = out["loss_grad"] + 0.5 * self.lambda_c * prior
+            return out
+
+        gains = gains_leaf
+        ref: list[float] = []  # the first batch's loss: the divergence reference
         rng = np.random.default_rng(self.seed)
         log = TrainLog([], [], [], [])
         rows_obs = gain_mask_rows(s.C, np.ones(s.m, dtype=bool))
 
         def make_opt(lr_k: float, lr_pc: float, train_pc: bool) -> Any:
-            groups = [{"params": [gains], "lr": lr_k}]
+            groups = [{"params": cov_params if riccati else [gains], "lr": lr_k}]
             if train_pc and s.learn:
                 groups.append({"params": [p], "lr": lr_pc})
             if train_pc and s.learn_C:
@@ -489,31 +671,22 @@ class DeepKalmanFilter:
                 for b0 in range(0, N, self.batch_size):
                     idx = torch.as_tensor(order[b0 : b0 + self.batch_size])
                     opt.zero_grad()
-                    out = dkf_unroll(
-                        gains,
-                        C,
-                        predictor,
-                        p,
-                        X0[idx],
-                        Y[idx],
-                        R_inv_t,
-                        P_inv_t,
-                        self.lambda_k,
-                        self.lambda_d,
-                        None if xK is None else xK[idx],
-                        self.backprop,
-                    )
+                    out = unroll(idx)
+                    value = float(out["loss"].detach())
+                    if not ref:
+                        ref.append(value)
+                    self._check_divergence(value, ref[0])
                     out["loss_grad"].backward()
                     old = gains.detach().clone()
                     opt.step()
-                    with torch.no_grad():  # gain mask (6.4.19): frozen rows keep their value
-                        mk = torch.as_tensor(mask)
-                        gains.copy_(mk * gains + (1 - mk) * old)
-                    tot += float(out["loss"].detach()) * len(idx)
+                    if not riccati:
+                        with torch.no_grad():  # gain mask (6.4.19): frozen rows keep their value
+                            mk = torch.as_tensor(mask)
+                            gains.copy_(mk * gains + (1 - mk) * old)
+                    tot += value * len(idx)
                 with torch.no_grad():
-                    full = dkf_unroll(
-                        gains, C, predictor, p, X0, Y, R_inv_t, P_inv_t, backprop="complete"
-                    )
+                    full = unroll(None, "complete")
+                self._check_divergence(tot / N, ref[0])
                 w = whiteness_deviation(np.moveaxis(full["innov"].numpy(), 1, 2)).mean(0)
                 log.loss.append(tot / N)
                 bar.set_postfix(loss=f"{tot / N:.4g}")
@@ -539,7 +712,7 @@ class DeepKalmanFilter:
 
                 for _ in range(self.sindy_cycles):
                     with torch.no_grad():
-                        est = dkf_unroll(gains, C, predictor, p, X0, Y, R_inv_t, P_inv_t)
+                        est = unroll(None, "complete")
                     xs = est["x"].numpy()
                     coefs = with_params(s.model, s.learn, p.detach().numpy())
                     term = SindyTerm.fit_from_states(s, coefs, xs, **(self.sindy_options or {}))
@@ -551,17 +724,95 @@ class DeepKalmanFilter:
             # step 3: stochastic terms, p and C frozen, μ_K increased
             run_stage(3, make_opt(self.lr * self.lr_boost, 0.0, False), True)
 
-        self.gains_ = gains.detach().numpy().copy()
+        with torch.no_grad():
+            self.gains_ = current_gains().detach().numpy().copy()
         self.p_ = p.detach().numpy().copy()
         self.C_ = C.detach().numpy().copy()
         self.log_ = log
         self.R_inv_, self.P_inv_ = R_inv, P_inv
+        self.covariances_: dict[str, np.ndarray] | None = None
+        if riccati:
+            with torch.no_grad():
+                self.covariances_ = dict(zip(("Q", "R", "P0"),
+                                             (c.numpy().copy() for c in covs()), strict=True))  # fmt: skip
+        if not np.all(np.isfinite(self.gains_)):
+            raise TrainingError("training produced NaN/Inf gains; nothing was saved",
+                                "lower --lr")  # fmt: skip
         if self.beyond == "last":
             self.gain_beyond_ = self.gains_[-1].copy()
         else:
-            A, _, _ = self.linear_part()
-            self.gain_beyond_ = steady_state_gain(A, self.C_, s.Qf, s.Rf)
+            A = self.discrete_A()
+            Qb, Rb = (s.Qf, s.Rf) if self.covariances_ is None else (
+                self.covariances_["Q"], self.covariances_["R"])  # fmt: skip
+            self.gain_beyond_ = steady_state_gain(A, self.C_, Qb, Rb)
         return self
+
+    def discrete_A(self) -> np.ndarray:
+        """Linear part of the predictor with the learned p (A of x̂(k|k-1) = A x̂ + Bu)."""
+        return self.system.discrete_linear(self.learned_coefs())[0]
+
+    def _check_options(self) -> None:
+        """Impossible training options are errors (cause + fix), before any work is done."""
+        if self.loss not in LOSSES:
+            raise ValueDomainError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.gain_init not in ("6.4.24", "kalman"):
+            raise ValueDomainError(
+                f"gain_init must be '6.4.24' or 'kalman', got {self.gain_init!r}"
+            )
+        if self.gain_param not in GAIN_PARAMS:
+            raise ValueDomainError(
+                f"gain_param must be one of {GAIN_PARAMS}, got {self.gain_param!r}"
+            )
+        checks = (
+            ("learning rate", self.lr, self.lr > 0 and np.isfinite(self.lr), "e.g. --lr 1e-2"),
+            ("learning-rate ratio", self.lr_ratio, self.lr_ratio > 0 and np.isfinite(self.lr_ratio),
+             "a positive --lr-ratio, e.g. 100"),
+            ("lr boost", self.lr_boost, self.lr_boost > 0, "a positive factor"),
+            ("epochs", self.epochs, isinstance(self.epochs, (int, np.integer)) and self.epochs >= 1,
+             "--epochs 1 or more"),
+            ("batch size", self.batch_size,
+             isinstance(self.batch_size, (int, np.integer)) and self.batch_size >= 1,
+             "--batch-size 1 or more"),
+            ("lambda_k", self.lambda_k, self.lambda_k >= 0 and np.isfinite(self.lambda_k),
+             "--lambda-k 0 or more"),
+            ("lambda_d", self.lambda_d, self.lambda_d >= 0 and np.isfinite(self.lambda_d),
+             "--lambda-d 0 or more"),
+            ("lambda_c", self.lambda_c, self.lambda_c >= 0 and np.isfinite(self.lambda_c),
+             "--lambda-c 0 or more"),
+            ("whiteness patience", self.whiteness_patience, self.whiteness_patience >= 1,
+             "--whiteness-patience 1 or more"),
+            ("sindy cycles", self.sindy_cycles, self.sindy_cycles >= 0, "--sindy-cycles 0 or more"),
+        )  # fmt: skip
+        for name, value, ok, fix in checks:
+            if not ok:
+                raise ValueDomainError(f"{name} must be positive and finite, got {value!r}", fix)
+        if self.n_layers is not None and self.n_layers < 1:
+            raise ValueDomainError(f"the DKF needs at least 1 layer, got {self.n_layers}",
+                                   "--layers 1 or more")  # fmt: skip
+        if self.loss == "innovation" and self.backprop == "truncated":
+            raise ValueDomainError(
+                "truncated backprop (6.A.5) is defined for the loss (6.4.6) only; the innovation "
+                "loss of layer k does not depend on K_G^(k)",
+                "use --backprop complete with --loss innovation, or --loss map",
+            )
+        if self.gain_param == "riccati" and (self.whiteness_control or self.sindy_cycles):
+            raise ValueDomainError(
+                "the gain mask and SINDy cycles act on free gain matrices",
+                "use --gains free with --whiteness-control / --sindy-cycles",
+            )
+
+    @staticmethod
+    def _check_divergence(value: float, ref: float) -> None:
+        """Stop on NaN/Inf or a loss DIVERGENCE_FACTOR x above the first batch's (``ref``)."""
+        if not np.isfinite(value):
+            raise TrainingError(f"training diverged: the loss became {value}; nothing was saved",
+                                "lower --lr (e.g. by 10x)")  # fmt: skip
+        if value > DIVERGENCE_FACTOR * max(abs(ref), 1e-300):
+            raise TrainingError(
+                f"training diverged: the loss grew from {ref:.4g} to {value:.4g}; "
+                "nothing was saved",
+                "lower --lr (e.g. by 10x)",
+            )
 
     # ------------------------------------------------------------------ inference
     def learned_coefs(self) -> dict[str, np.ndarray]:
@@ -598,6 +849,8 @@ class DeepKalmanFilter:
         }
         if self.sindy_ is not None:
             arrays["sindy_s"] = np.asarray(self.sindy_.s, dtype=np.float64)
+        for name, cov in (getattr(self, "covariances_", None) or {}).items():
+            arrays[f"learned_{name}"] = np.asarray(cov, dtype=np.float64)  # riccati gains
         return ModelFile(
             kind=KIND,
             params={
@@ -611,6 +864,8 @@ class DeepKalmanFilter:
                 "r_weight": self.r_weight,
                 "p_weight": self.p_weight,
                 "beyond": self.beyond,
+                "loss": self.loss,
+                "gain_param": self.gain_param,
                 "p_labels": [sp.label() for sp in s.learn],
                 "sindy": None if self.sindy_ is None else self.sindy_.to_params(),
                 "system": s.to_dict(),
@@ -633,12 +888,17 @@ class DeepKalmanFilter:
             r_weight=pr["r_weight"],
             p_weight=pr["p_weight"],
             beyond=pr["beyond"],
+            loss=pr.get("loss", "map"),
+            gain_param=pr.get("gain_param", "free"),
         )
         obj.gains_ = model.array("gains").astype(np.float64)
         obj.gain_beyond_ = model.array("gain_beyond").astype(np.float64)
         obj.C_ = model.array("C").astype(np.float64)
         obj.p_ = model.array("p").astype(np.float64)
         obj.sindy_ = None
+        obj.covariances_ = None
+        if all(f"learned_{c}" in model.arrays for c in ("Q", "R", "P0")):
+            obj.covariances_ = {c: model.array(f"learned_{c}") for c in ("Q", "R", "P0")}
         if pr.get("sindy"):
             from tinyunfold.models.sindy import SindyTerm
 

@@ -165,6 +165,62 @@ def steady_state_gain(
     return G
 
 
+def gain_error_covariances(
+    A: np.ndarray,
+    C: np.ndarray,
+    Q: np.ndarray,
+    R: np.ndarray,
+    P0: np.ndarray,
+    gains: np.ndarray,
+) -> np.ndarray:
+    """Exact error covariances E[(x(k) - x̂(k))(x(k) - x̂(k))ᵀ] of a filter with *given* gains.
+
+    For any gain sequence G_k (K, n, m) of the corrector (6.4.3) on the linear system (5.3.1) with
+    true Q, R, P0 and x̂(0) = μ0, the error e(k) = x(k) - x̂(k) obeys
+    e(k) = (1 - G_k C)(A e(k-1) + w(k)) - G_k v(k), so (Joseph form of 5.3.13 with any gain)::
+
+        Σ(k) = (1 - G_k C)(A Σ(k-1) Aᵀ + Q)(1 - G_k C)ᵀ + G_k R G_kᵀ,   Σ(0) = P0.
+
+    Returns Σ(1..K) (K, n, n). The expected MSE of the filtered states over k = 1..K is
+    ``np.trace(Σ, axis1=1, axis2=2).mean() / n``; no sampling is involved, so two gain sequences
+    can be compared without Monte-Carlo noise. With the Kalman gains of the true covariances
+    this is P(k|k) of :func:`kalman_filter`, the smallest possible value for every k.
+    """
+    A, C = np.asarray(A, dtype=np.float64), np.asarray(C, dtype=np.float64)
+    gains = np.asarray(gains, dtype=np.float64)
+    n = A.shape[0]
+    if gains.ndim != 3 or gains.shape[1:] != (n, C.shape[0]):
+        raise ShapeError(f"gains has shape {gains.shape}, expected (K, {n}, {C.shape[0]})")
+    P = np.asarray(P0, dtype=np.float64)
+    out = np.zeros((gains.shape[0], n, n))
+    eye = np.eye(n)
+    for k, G in enumerate(gains):
+        Pp = A @ P @ A.T + Q
+        IGC = eye - G @ C
+        P = _sym(IGC @ Pp @ IGC.T + G @ R @ G.T)
+        out[k] = P
+    return out
+
+
+def gain_sequence_mse(
+    A: np.ndarray,
+    C: np.ndarray,
+    Q: np.ndarray,
+    R: np.ndarray,
+    P0: np.ndarray,
+    gains: np.ndarray,
+    last: int | None = None,
+) -> float:
+    """Exact expected MSE (mean over k and states) of the filtered states for given gains.
+
+    ``last`` restricts the mean to the last ``last`` steps. See :func:`gain_error_covariances`.
+    """
+    S = gain_error_covariances(A, C, Q, R, P0, gains)
+    if last is not None:
+        S = S[-last:]
+    return float(np.trace(S, axis1=1, axis2=2).mean() / S.shape[1])
+
+
 @dataclass
 class SmootherResult:
     x_smooth: np.ndarray  # (K+1, n) x̂(k|K)

@@ -17,9 +17,29 @@ from typing import Any
 
 import numpy as np
 
-from tinyunfold.errors import ShapeError
+from tinyunfold.errors import ModelFileError, ShapeError, ValueDomainError
+from tinyunfold.modelfile import ModelFile, require_array, require_params
 from tinyunfold.models.dkf import TorchPredictor
 from tinyunfold.models.systems import System
+
+KIND = "kalmannet"
+
+
+def weight_shapes(n: int, m: int, h: int) -> dict[str, tuple[int, ...]]:
+    """Shapes of the learned arrays (torch ``state_dict`` names) for n states, m outputs, hidden h.
+
+    fc_in: (n + m) -> h, GRU cell (3 gates r, z, n stacked), fc_out: h -> n m.
+    """
+    return {
+        "fc_in.weight": (h, n + m),
+        "fc_in.bias": (h,),
+        "gru.weight_ih": (3 * h, h),
+        "gru.weight_hh": (3 * h, h),
+        "gru.bias_ih": (3 * h,),
+        "gru.bias_hh": (3 * h,),
+        "fc_out.weight": (n * m, h),
+        "fc_out.bias": (n * m,),
+    }
 
 
 class KalmanNet:
@@ -126,6 +146,50 @@ class KalmanNet:
             self.loss_.append(tot / N)
         return self
 
+    # ------------------------------------------------------------------ model file
+    def to_modelfile(self) -> ModelFile:
+        """``kalmannet`` model file: float64 weights by ``state_dict`` name, the system as JSON.
+
+        No pickle: every tensor is stored as a plain array and loaded back by name and shape.
+        """
+        s = self.system
+        arrays = {k: v.detach().numpy().astype(np.float64).copy()
+                  for k, v in self.net_.state_dict().items()}  # fmt: skip
+        return ModelFile(
+            kind=KIND,
+            params={
+                "n_states": s.n,
+                "n_outputs": s.m,
+                "hidden": int(self.hidden_),
+                "hidden_mult": int(self.hidden_mult),
+                "n_params": int(self.n_params_),
+                "epochs": int(self.epochs),
+                "lr": float(self.lr),
+                "batch_size": int(self.batch_size),
+                "seed": int(self.seed),
+                "system": s.to_dict(),
+                "final_loss": float(self.loss_[-1]) if getattr(self, "loss_", None) else None,
+            },
+            arrays=arrays,
+        )
+
+    @classmethod
+    def from_modelfile(cls, model: ModelFile) -> KalmanNet:
+        """Rebuild a trained KalmanNet from :meth:`to_modelfile` output (validated first)."""
+        import torch
+
+        validate_modelfile(model)
+        pr = model.params
+        obj = cls(System.from_dict(pr["system"]), hidden_mult=int(pr["hidden_mult"]),
+                  epochs=int(pr["epochs"]), lr=float(pr["lr"]), batch_size=int(pr["batch_size"]),
+                  seed=int(pr["seed"]))  # fmt: skip
+        obj._build()
+        state = {k: torch.tensor(np.asarray(model.array(k), dtype=np.float64))
+                 for k in weight_shapes(obj.system.n, obj.system.m, obj.hidden_)}  # fmt: skip
+        obj.net_.load_state_dict(state)
+        obj.loss_ = [] if pr.get("final_loss") is None else [float(pr["final_loss"])]
+        return obj
+
     def transform(self, y: np.ndarray, x0: np.ndarray) -> np.ndarray:
         """Filter y (N, T, m) from x0 (N, n) -> x̂ (N, T+1, n)."""
         import torch
@@ -134,3 +198,35 @@ class KalmanNet:
             out = self._run(torch.tensor(np.asarray(y, dtype=np.float64)),
                             torch.tensor(np.asarray(x0, dtype=np.float64)))  # fmt: skip
         return out.numpy()
+
+
+def validate_modelfile(model: ModelFile) -> None:
+    """Validator of the ``kalmannet`` kind (to be registered by the kind registry, not here)."""
+    if model.kind != KIND:
+        raise ModelFileError(f"expected a {KIND} model, got kind {model.kind!r}")
+    require_params(model, "n_states", "n_outputs", "hidden", "hidden_mult", "system")
+    pr = model.params
+    n, m, h, c = pr["n_states"], pr["n_outputs"], pr["hidden"], pr["hidden_mult"]
+    for name, v in (("n_states", n), ("n_outputs", m), ("hidden", h), ("hidden_mult", c)):
+        if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
+            raise ValueDomainError(f"{KIND}: {name} must be an integer >= 1, got {v!r}")
+    if h != c * (n * n + m * m):
+        raise ModelFileError(
+            f"{KIND}: hidden = {h} but hidden_mult (n² + m²) = {c * (n * n + m * m)} (6.3)"
+        )
+    try:
+        system = System.from_dict(pr["system"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{KIND}: malformed system description ({exc})") from None
+    if (system.n, system.m) != (n, m):
+        raise ModelFileError(
+            f"{KIND}: the system has n={system.n}, m={system.m}, the params say n={n}, m={m}"
+        )
+    shapes = weight_shapes(n, m, h)
+    extra = sorted(set(model.arrays) - set(shapes))
+    if extra:
+        raise ModelFileError(f"{KIND}: unexpected arrays {', '.join(extra)}")
+    for name, shape in shapes.items():
+        arr = require_array(model, name, shape=shape)
+        if arr.dtype != np.float64:
+            raise ValueDomainError(f"{KIND}: {name} must be float64, got {arr.dtype}")

@@ -503,8 +503,13 @@ def load_trajectories(path: str | Path, system: System | None = None) -> dict[st
             data["x"] = data["x"][None]
     if y.ndim != 3:
         raise ShapeError(f"{path}: y has shape {y.shape}, expected (N, K, m)")
-    if not np.all(np.isfinite(y)):
-        raise ValueDomainError(f"{path}: y contains NaN or Inf")
+    for name in ("y", "x", "x0_hat"):
+        if name in data and not np.all(np.isfinite(data[name])):
+            bad = int(np.size(data[name]) - np.count_nonzero(np.isfinite(data[name])))
+            raise ValueDomainError(
+                f"{path}: {name} contains {bad} NaN or Inf values",
+                "drop or re-simulate the broken trajectories",
+            )
     if system is not None:
         if y.shape[2] != system.m:
             raise ShapeError(f"{path}: y has {y.shape[2]} outputs, the system has {system.m}")
