@@ -12,17 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from tinyunfold.extras import require_extra
 from tinyunfold.kinds import save_model
-from tinyunfold.modelfile import ModelFile
 
-MIN_UPDATES = 300  # default training budget in Adam updates (the Riccati gains need ~200-300)
 SYSTEM_HELP = "system.toml describing the predictor, C, noise (see examples/dkf/ and docs/dkf.md)"
 
 
@@ -65,6 +59,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def register_train(fam: argparse._SubParsersAction) -> None:
+    k = fam.add_parser(
+        "kalmannet",
+        help="train KalmanNet (thesis 6.3), the learned-gain baseline of the DKF",
+        description=(
+            "Train KalmanNet: a GRU of hidden size c (n² + m²) maps innovation features to the "
+            "gain of x̂(k) = f(x̂(k-1)) + K(k) (y(k) - C f(...)) (6.3.3), supervised on full "
+            "states (loss 6.3.4), Adam. Evaluate it with `tinyunfold evaluate --trajectories`."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    k.add_argument("--system", required=True, help=SYSTEM_HELP)
+    k.add_argument("--trajectories", required=True, help=".npz with states x (`simulate`)")
+    k.add_argument("--out", required=True, help="output model file (.tum, kind kalmannet)")
+    k.add_argument("--hidden-mult", type=int, default=2, help="c of the hidden size c (n² + m²)")
+    k.add_argument("--epochs", type=int, default=100, help="training epochs")
+    k.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    k.add_argument("--batch-size", type=int, default=10, help="trajectories per batch")
+    k.add_argument("--seed", type=int, default=0, help="initialisation and batch-order seed")
+    k.set_defaults(func=_train_kalmannet)
     p = fam.add_parser(
         "dkf",
         help="train a Deep Kalman Filter (untied gains, shared p and C) on trajectories",
@@ -133,7 +146,7 @@ def register_train(fam: argparse._SubParsersAction) -> None:
         "--epochs",
         type=int,
         default=None,
-        help=f"epochs (per stage); default: enough for {MIN_UPDATES} Adam updates, at least 30",
+        help="epochs (per stage); default: enough for 300 Adam updates, at least 30",
     )
     p.add_argument("--batch-size", type=int, default=10, help="trajectories per update")
     p.add_argument(
@@ -174,49 +187,9 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     require_extra("train", "torch", "training")
-    import torch
+    from tinyunfold.training.dkf import train_dkf
 
-    from tinyunfold.models.dkf import DeepKalmanFilter
-    from tinyunfold.models.systems import load_system, load_trajectories
-
-    torch.set_num_threads(1)  # n x m matrices: a thread pool only adds overhead
-    system = load_system(args.system)
-    data = load_trajectories(args.trajectories, system)
-    gain_param = args.gains
-    if gain_param == "auto":
-        gain_param = "riccati" if system.is_linear and not (
-            args.whiteness_control or args.sindy_cycles) else "free"  # fmt: skip
-    epochs = args.epochs
-    if epochs is None:  # a budget in updates, so few trajectories still train to convergence
-        per_epoch = -(-data["y"].shape[0] // max(args.batch_size, 1))
-        epochs = max(30, -(-MIN_UPDATES // per_epoch))
-    t0 = time.perf_counter()
-    dkf = DeepKalmanFilter(
-        system,
-        n_layers=args.layers,
-        backprop=args.backprop,
-        lambda_k=args.lambda_k,
-        lambda_d=(10.0 if gain_param == "free" else 0.0)
-        if args.lambda_d is None
-        else args.lambda_d,
-        lambda_c=args.lambda_c,
-        gain_init=args.gain_init,
-        r_weight=args.r_weight,
-        p_weight=args.p_weight,
-        lr=args.lr,
-        lr_ratio=args.lr_ratio,
-        epochs=epochs,
-        batch_size=args.batch_size,
-        whiteness_control=args.whiteness_control,
-        whiteness_patience=args.whiteness_patience,
-        sindy_cycles=args.sindy_cycles,
-        beyond=args.beyond,
-        loss=args.loss,
-        gain_param=gain_param,
-        seed=args.seed,
-        verbose=True,
-    ).fit(data)
-    dt = time.perf_counter() - t0
+    dkf, dt = train_dkf(args.system, args.trajectories, vars(args))
     model = dkf.to_modelfile()
     model.params["train_seconds"] = round(dt, 3)
     save_model(args.out, model)
@@ -225,8 +198,8 @@ def _train(args: argparse.Namespace) -> int:
         f"trained {len(log.loss)} epochs in {dt:.1f} s: "
         f"loss {log.loss[0]:.4g} -> {log.loss[-1]:.4g}"
     )
-    if system.learn:
-        labels = [sp.label() for sp in system.learn]
+    if dkf.system.learn:
+        labels = [sp.label() for sp in dkf.system.learn]
         print(
             "learned p: "
             + ", ".join(f"{lb}+={v:+.5g}" for lb, v in zip(labels, dkf.p_, strict=True))
@@ -235,210 +208,19 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-# ------------------------------------------------------------------------------ evaluation
-def mse(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.mean((a - b) ** 2))
+def _train_kalmannet(args: argparse.Namespace) -> int:
+    require_extra("train", "torch", "training")
+    from tinyunfold.training.dkf import train_kalmannet
 
-
-def db(v: float) -> float:
-    return float(10.0 * np.log10(v)) if v > 0 else float("-inf")
-
-
-def compare_filters(dkf: Any, data: dict[str, np.ndarray]) -> dict[str, Any]:
-    """DKF vs KF (assumed and true covariances) vs RTS on the same trajectories."""
-    from tinyunfold.models.dkf import run_dkf_numpy, whiteness_deviation
-    from tinyunfold.models.kalman import kalman_filter, rts_smoother
-
-    s = dkf.system
-    y = data["y"]
-    N, T, m = y.shape
-    x0 = data.get("x0_hat", np.tile(s.x0, (N, 1)))
-    innov = np.zeros_like(y)
-    xd = run_dkf_numpy(
-        s, dkf.learned_coefs(), dkf.C_, dkf.gains_, dkf.gain_beyond_, y, x0, dkf.sindy_, innov
-    )
-    report: dict[str, Any] = {"n_trajectories": int(N), "steps": int(T), "K": int(dkf.K)}
-    est: dict[str, np.ndarray] = {"dkf": xd}
-    wh: dict[str, list[float]] = {
-        "dkf": whiteness_deviation(np.moveaxis(innov, 1, 2)).mean(0).tolist()
-    }
-    if s.is_linear:
-        A, B, u = s.discrete_linear()
-        Bu = None if B is None or u is None else np.tile(u, (T, 1))
-        for name, (Q, R, P0) in {
-            "kf_assumed": (s.Qf, s.Rf, s.P0f),
-            "kf_true": (s.Q, s.R, s.P0),
-        }.items():
-            xs = np.zeros_like(xd)
-            xr = np.zeros_like(xd)
-            inn = np.zeros_like(y)
-            for i in range(N):
-                res = kalman_filter(y[i], A, s.C, Q, R, x0[i], P0, B, Bu)
-                xs[i], inn[i] = res.x_filt, res.innov
-                if name == "kf_true" and B is None:
-                    xr[i] = rts_smoother(res, A).x_smooth
-            est[name] = xs
-            wh[name] = whiteness_deviation(np.moveaxis(inn, 1, 2)).mean(0).tolist()
-            if name == "kf_true" and B is None:
-                est["rts_true"] = xr
-    else:  # nonlinear predictor: the Ensemble Kalman filter (5.4.1) as classical baseline
-        from tinyunfold.models.dkf import predict_numpy
-        from tinyunfold.models.kalman import ensemble_kalman_filter
-
-        coefs = dkf.system.model
-
-        def f(X: np.ndarray) -> np.ndarray:
-            return predict_numpy(s, coefs, X)
-
-        rng = np.random.default_rng(0)
-        est["enkf_assumed"] = np.array([
-            ensemble_kalman_filter(y[i], f, s.C, s.Qf, s.Rf, x0[i], s.P0f, 200, rng)[0]
-            for i in range(N)
-        ])  # fmt: skip
-    if exact_applies(dkf):
-        report.update(exact_gain_report(dkf, T))
-    if "x" in data:
-        x = data["x"]
-        report["mse"] = {k: mse(v[:, 1:], x[:, 1:]) for k, v in est.items()}
-        report["mse_db"] = {k: db(v) for k, v in report["mse"].items()}
-        report["mse_last10"] = {k: mse(v[:, -10:], x[:, -10:]) for k, v in est.items()}
-    report["whiteness"] = wh
-    report["_estimates"] = est
-    return report
-
-
-def exact_applies(dkf: Any) -> bool:
-    """The exact MSE needs the filter's model to be the simulated one (discrete linear kind,
-    same A, B u and C as [truth]); otherwise the error has a deterministic part as well."""
-    s = dkf.system
-    if s.kind != "linear":
-        return False
-    A_f, B_f, u_f = s.discrete_linear(dkf.learned_coefs())
-    A_t, B_t, u_t = s.discrete_linear(s.truth)
-    Bu_f = np.zeros(s.n) if B_f is None or u_f is None else B_f @ u_f
-    Bu_t = np.zeros(s.n) if B_t is None or u_t is None else B_t @ u_t
-    return bool(np.array_equal(A_f, A_t) and np.array_equal(Bu_f, Bu_t)
-                and np.allclose(dkf.C_, s.C, rtol=1e-6, atol=1e-7))  # f32 model file  # fmt: skip
-
-
-def exact_gain_report(dkf: Any, T: int) -> dict[str, Any]:
-    """Expected MSE over k = 1..T from the gains alone (no sampling) and the gain distance.
-
-    Uses the true covariances of the system file ([noise]); ``gain_dist_steady`` is the relative
-    Frobenius distance ‖K_DKF - K_KF‖ / ‖K_KF‖ to the true-covariance Kalman gains over
-    k = 11..T (all layers if T <= 10).
-    """
-    from tinyunfold.models.dkf import gain_for_step
-    from tinyunfold.models.kalman import gain_sequence_mse, kalman_gain_sequence
-
-    s = dkf.system
-    A = dkf.discrete_A()
-    G = np.stack([gain_for_step(dkf.gains_, dkf.gain_beyond_, k) for k in range(1, T + 1)])
-    Kt = kalman_gain_sequence(A, s.C, s.Q, s.R, s.P0, T)[0]
-    Kw = kalman_gain_sequence(A, s.C, s.Qf, s.Rf, s.P0f, T)[0]
-    lo = 10 if T > 10 else 0
-
-    def mse(g: np.ndarray, last: int | None = None) -> float:
-        return gain_sequence_mse(A, s.C, s.Q, s.R, s.P0, g, last)
-
-    def dist(g: np.ndarray) -> float:
-        return float(np.linalg.norm(g[lo:] - Kt[lo:]) / np.linalg.norm(Kt[lo:]))
-
-    return {
-        "exact_mse": {"dkf": mse(G), "kf_assumed": mse(Kw), "kf_true": mse(Kt)},
-        "exact_mse_last10": {"dkf": mse(G, 10), "kf_assumed": mse(Kw, 10), "kf_true": mse(Kt, 10)},
-        "gain_dist_steady": {"dkf": dist(G), "kf_assumed": dist(Kw)},
-    }
-
-
-def evaluate_dkf(model: ModelFile, args: argparse.Namespace) -> int:
-    """``tinyunfold evaluate`` for kind ``dkf``: MSE vs KF, whiteness, gain plots."""
-    from tinyunfold.errors import ShapeError
-    from tinyunfold.models.dkf import DeepKalmanFilter
-    from tinyunfold.models.systems import load_trajectories
-
-    if not args.trajectories:
-        raise ShapeError("dkf models are evaluated on trajectories", "pass --trajectories test.npz")
-    dkf = DeepKalmanFilter.from_modelfile(model)
-    data = load_trajectories(args.trajectories, dkf.system)
-    rep = compare_filters(dkf, data)
-    est = rep.pop("_estimates")
-    out = Path(args.out) if args.out else Path(str(args.model) + ".eval")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(rep, indent=1))
-    print(f"{rep['n_trajectories']} trajectories x {rep['steps']} steps (DKF has K={rep['K']})")
-    if "mse" in rep:
-        print(
-            f"{'estimator':<12} {'MSE':>11} {'dB':>8} {'MSE last10':>11}  whiteness dev. per output"
-        )
-        for k in rep["mse"]:
-            w = " ".join(f"{v:.3f}" for v in rep["whiteness"].get(k, []))
-            print(f"{k:<12} {rep['mse'][k]:11.4e} {rep['mse_db'][k]:8.2f} "
-                  f"{rep['mse_last10'][k]:11.4e}  {w}")  # fmt: skip
-    if "exact_mse" in rep:
-        ex, g = rep["exact_mse"], rep["gain_dist_steady"]
-        print(f"exact expected MSE (true covariances, from the gains): DKF {ex['dkf']:.4e}, "
-              f"KF assumed {ex['kf_assumed']:.4e}, KF true {ex['kf_true']:.4e}")  # fmt: skip
-        print(f"gains vs true-covariance KF gains (k > 10, rel. Frobenius): DKF {g['dkf']:.2%}, "
-              f"KF assumed {g['kf_assumed']:.2%}")  # fmt: skip
-    if not args.no_plots:
-        plot_gains(dkf, out / "gains.png")
-        if "x" in data:
-            plot_trajectory(data, est, out / "trajectory.png")
-    print(f"wrote {out / 'report.json'}")
+    net, dt = train_kalmannet(
+        args.system, args.trajectories, args.hidden_mult, args.epochs, args.lr,
+        args.batch_size, args.seed,
+    )  # fmt: skip
+    save_model(args.out, net.to_modelfile())
+    print(f"trained {args.epochs} epochs in {dt:.1f} s: loss {net.loss_[0]:.4g} -> "
+          f"{net.loss_[-1]:.4g}; {net.n_params_} parameters")  # fmt: skip
+    print(f"wrote {args.out}")
     return 0
-
-
-def plot_gains(dkf: Any, path: Path, extra: dict[str, np.ndarray] | None = None) -> None:
-    """Learned gains K_G^(k)_ij vs the classical Kalman gains (assumed covariances)."""
-    require_extra("plots", "matplotlib", "plotting")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    G = dkf.gains_
-    Kt, _ = dkf.kalman_reference()
-    K, n, m = G.shape
-    fig, axes = plt.subplots(n, m, figsize=(3.2 * m, 2.4 * n), squeeze=False)
-    ks = np.arange(1, K + 1)
-    for i in range(n):
-        for j in range(m):
-            ax = axes[i, j]
-            ax.plot(ks, G[:, i, j], "b-", label="DKF")
-            ax.plot(ks, Kt[:, i, j], "r-.", label="KF (assumed cov.)")
-            for name, g in (extra or {}).items():
-                ax.plot(ks, g[:, i, j], ":", label=name)
-            ax.set_title(f"K[{i},{j}]", fontsize=9)
-            if i == n - 1:
-                ax.set_xlabel("layer k")
-    axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_trajectory(data: dict[str, np.ndarray], est: dict[str, np.ndarray], path: Path) -> None:
-    require_extra("plots", "matplotlib", "plotting")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    x = data["x"][0]
-    n = x.shape[1]
-    fig, axes = plt.subplots(n, 1, figsize=(7, 2.2 * n), squeeze=False)
-    for i in range(n):
-        ax = axes[i, 0]
-        ax.plot(x[:, i], "k-", lw=1.5, label="true")
-        for name, v in est.items():
-            ax.plot(v[0, :, i], lw=1, label=name)
-        ax.set_ylabel(f"x{i}")
-    axes[0, 0].legend(fontsize=7)
-    axes[-1, 0].set_xlabel("k")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def _bench(args: argparse.Namespace) -> int:

@@ -31,9 +31,14 @@ def _run(args: argparse.Namespace) -> int:
         print(evaluate_detector(model, args.dataset, args.out, plots=not args.no_plots))
         return 0
     if task == "filter":
-        from tinyunfold.commands.dkf import evaluate_dkf
+        from pathlib import Path
 
-        return evaluate_dkf(model, args)
+        from tinyunfold.pipelines.filters import evaluate_filter
+
+        out = Path(args.out) if args.out else Path(str(args.model) + ".eval")
+        _, text = evaluate_filter(model, args.trajectories, out, plots=not args.no_plots)
+        print(text)
+        return 0
     raise ModelFileError(
         f"model kind {model.kind!r} ({task}) has nothing to evaluate against",
         "evaluate a hit detector (--dataset) or a filter (--trajectories)",

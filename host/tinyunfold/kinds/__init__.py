@@ -11,11 +11,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from tinyunfold.errors import ModelFileError, TinyUnfoldError
-from tinyunfold.kinds import dkf, dnmfd, nmf, padnmf, spectrogram
-from tinyunfold.kinds.base import Detection, Kind
+from tinyunfold.kinds import dkf, dnmfd, kalmannet, nmf, padnmf, spectrogram
+from tinyunfold.kinds.base import Detection, Filtering, Kind
 from tinyunfold.modelfile import ModelFile, read_model, write_model
 
-__all__ = ["REGISTRY", "Detection", "Kind", "get", "load_model", "save_model", "validate"]
+__all__ = [
+    "REGISTRY",
+    "Detection",
+    "Filtering",
+    "Kind",
+    "get",
+    "load_model",
+    "save_model",
+    "validate",
+]
 
 REGISTRY: dict[str, Kind] = {
     k.name: k
@@ -26,6 +35,7 @@ REGISTRY: dict[str, Kind] = {
         padnmf.DEEPNMF_KIND,
         dnmfd.KIND,
         dkf.KIND,
+        kalmannet.KIND,
     )
 }
 

@@ -62,6 +62,24 @@ class Training:
 
 
 @dataclass(frozen=True)
+class Filtering:
+    """What ``evaluate`` needs from a filter kind (``task == "filter"``).
+
+    ``system`` is the :class:`~tinyunfold.models.systems.System`; ``layers`` the unrolled depth
+    (None when the filter has none); ``estimate(y (N, T, m), x0 (N, n))`` returns x̂ (N, T+1, n)
+    and the innovations (N, T, m) or None; ``extra(T)`` further report entries (the exact MSE of
+    gain filters); ``gains()`` the learned gains and the Kalman gains of the assumed covariances,
+    both (K, n, m), for the gain plot.
+    """
+
+    system: Any
+    layers: int | None
+    estimate: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray | None]]
+    extra: Callable[[int], dict[str, Any]] | None = None
+    gains: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None
+
+
+@dataclass(frozen=True)
 class Kind:
     """One model kind.
 
@@ -87,6 +105,7 @@ class Kind:
         nonlinear predictor); None when every valid model deploys.
     detection : for ``task == "detector"``: the transformer, fitted detector and baselines.
     training : how the kind trains from a dataset folder (None: it trains otherwise, or not).
+    filtering : for ``task == "filter"``: system, estimates, extra report entries, gains.
     forward_flops : cost of one forward pass of a transformer on n frames by the formulas of
         thesis 4.5 (flops), for the benchmark tables.
     """
@@ -107,6 +126,7 @@ class Kind:
     detection: Callable[[ModelFile], Detection] | None = None
     training: Training | None = None
     forward_flops: Callable[[Any, int], float] | None = None
+    filtering: Callable[[ModelFile], Filtering] | None = None
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES or self.task not in TASKS:

@@ -8,7 +8,7 @@ import numpy as np
 
 from tinyunfold.errors import ModelFileError
 from tinyunfold.golden.dkf import stream_f32
-from tinyunfold.kinds.base import Kind
+from tinyunfold.kinds.base import Filtering, Kind
 from tinyunfold.modelfile import ModelFile
 from tinyunfold.models import dkf as model_dkf
 
@@ -45,6 +45,26 @@ def _codegen(model: ModelFile) -> dict[str, Any]:
     }
 
 
+def _filtering(model: ModelFile) -> Filtering:
+    dkf = model_dkf.DeepKalmanFilter.from_modelfile(model)
+    s = dkf.system
+
+    def estimate(y: np.ndarray, x0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        innov = np.zeros_like(y)
+        xd = model_dkf.run_dkf_numpy(
+            s, dkf.learned_coefs(), dkf.C_, dkf.gains_, dkf.gain_beyond_, y, x0, dkf.sindy_, innov
+        )
+        return xd, innov
+
+    def extra(T: int) -> dict[str, Any]:
+        return model_dkf.exact_gain_report(dkf, T) if model_dkf.exact_applies(dkf) else {}
+
+    def gains() -> tuple[np.ndarray, np.ndarray]:
+        return dkf.gains_, dkf.kalman_reference()[0]
+
+    return Filtering(s, int(dkf.K), estimate, extra, gains)
+
+
 KIND = Kind(
     name=model_dkf.KIND,
     family="state-space",
@@ -58,4 +78,5 @@ KIND = Kind(
     codegen=_codegen,
     templates="dkf",
     deploy_check=_deploy_check,
+    filtering=_filtering,
 )

@@ -971,3 +971,47 @@ def validate_model(model: ModelFile) -> None:
         System.from_dict(pr["system"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"dkf: malformed system description ({exc})") from None
+
+
+# ================================================================ exact analysis (linear)
+def exact_applies(dkf: Any) -> bool:
+    """The exact MSE needs the filter's model to be the simulated one (discrete linear kind,
+    same A, B u and C as [truth]); otherwise the error has a deterministic part as well."""
+    s = dkf.system
+    if s.kind != "linear":
+        return False
+    A_f, B_f, u_f = s.discrete_linear(dkf.learned_coefs())
+    A_t, B_t, u_t = s.discrete_linear(s.truth)
+    Bu_f = np.zeros(s.n) if B_f is None or u_f is None else B_f @ u_f
+    Bu_t = np.zeros(s.n) if B_t is None or u_t is None else B_t @ u_t
+    return bool(np.array_equal(A_f, A_t) and np.array_equal(Bu_f, Bu_t)
+                and np.allclose(dkf.C_, s.C, rtol=1e-6, atol=1e-7))  # f32 model file  # fmt: skip
+
+
+def exact_gain_report(dkf: Any, T: int) -> dict[str, Any]:
+    """Expected MSE over k = 1..T from the gains alone (no sampling) and the gain distance.
+
+    Uses the true covariances of the system file ([noise]); ``gain_dist_steady`` is the relative
+    Frobenius distance ‖K_DKF - K_KF‖ / ‖K_KF‖ to the true-covariance Kalman gains over
+    k = 11..T (all layers if T <= 10).
+    """
+    from tinyunfold.models.kalman import gain_sequence_mse
+
+    s = dkf.system
+    A = dkf.discrete_A()
+    G = np.stack([gain_for_step(dkf.gains_, dkf.gain_beyond_, k) for k in range(1, T + 1)])
+    Kt = kalman_gain_sequence(A, s.C, s.Q, s.R, s.P0, T)[0]
+    Kw = kalman_gain_sequence(A, s.C, s.Qf, s.Rf, s.P0f, T)[0]
+    lo = 10 if T > 10 else 0
+
+    def mse(g: np.ndarray, last: int | None = None) -> float:
+        return gain_sequence_mse(A, s.C, s.Q, s.R, s.P0, g, last)
+
+    def dist(g: np.ndarray) -> float:
+        return float(np.linalg.norm(g[lo:] - Kt[lo:]) / np.linalg.norm(Kt[lo:]))
+
+    return {
+        "exact_mse": {"dkf": mse(G), "kf_assumed": mse(Kw), "kf_true": mse(Kt)},
+        "exact_mse_last10": {"dkf": mse(G, 10), "kf_assumed": mse(Kw, 10), "kf_true": mse(Kt, 10)},
+        "gain_dist_steady": {"dkf": dist(G), "kf_assumed": dist(Kw)},
+    }
