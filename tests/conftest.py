@@ -73,3 +73,21 @@ def front_end_frames(p, seed: int) -> np.ndarray:
 def frames_of():
     """``frames_of(params, seed)`` -> the three test frames of a front-end configuration."""
     return front_end_frames
+
+
+@pytest.fixture(scope="session")
+def detector_set(tmp_path_factory):
+    """Trained tiny PAD-NMF and Deep-NMF detectors and three WAVs (tests/detector_data.py).
+
+    The Deep-NMF detector streams overlapping windows (stride 4 of 16 frames), the PAD-NMF one
+    non-overlapping windows (the default stride n). Returns ({kind: path}, {name: wav path}).
+    """
+    import detector_data as dd
+
+    from tinyunfold.cli import main
+
+    root = tmp_path_factory.mktemp("detector")
+    ds = dd.make_dataset(root / "ds")
+    models = {k: dd.train(ds, k, root / f"{k}.tum") for k in ("padnmf", "deepnmf")}
+    assert main(["model", "stream", str(models["deepnmf"]), "--stride", "4"]) == 0
+    return models, dd.make_wavs(root / "wav")
