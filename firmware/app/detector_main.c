@@ -237,6 +237,14 @@ static void audio(const tu_proto_parser *P) {
         send_error(P->seq, TU_PROTO_ERR_LENGTH);
         return;
     }
+    if (start == 0U && next_sample > 0U) { /* a new stream (another client): start over */
+        next_sample = 0U;
+        next_frame = 0U;
+        next_window = 0U;
+        for (uint32_t c = 0U; c < N_CLASSES; ++c) {
+            last_onset[c] = NO_ONSET;
+        }
+    }
     if (start > next_sample) { /* a gap: the missing samples are counted, the frame refused */
         stats.overruns += start - next_sample;
         send_error(P->seq, TU_PROTO_ERR_GAP);
