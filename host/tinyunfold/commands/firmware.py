@@ -346,7 +346,7 @@ def _flash(args: argparse.Namespace) -> int:
     from tinyunfold.tools.build import build_model
 
     model = load_model(args.model)
-    res = build_model(model, args.board, args.kernels, program=_program(model))
+    res = build_model(model, args.board, args.kernels, program=_program(model, serial=True))
     if res.board.is_host:
         raise TinyUnfoldError("flash needs a board", f"choose one of {', '.join(QEMU_BOARDS)}")
     if args.gdb or args.probe:
@@ -430,13 +430,14 @@ def _stream(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ detector: run, sim, stream
 
 
-def _program(model: ModelFile) -> str:
-    """The firmware a model gets: the detector program for a streaming detector."""
+def _program(model: ModelFile, serial: bool = False) -> str:
+    """The firmware a model gets: the detector program for a streaming detector, else the
+    streaming program (``serial``: flash, sim) or the test-vector program (build)."""
     from tinyunfold.pipelines.detect import deployable
 
     if kinds.get(model.kind).task == "detector" and deployable(model):
         return "detector"
-    return "stream" if kinds.get(model.kind).task == "detector" else "vectors"
+    return "stream" if serial else "vectors"
 
 
 def _event_line(e: dict[str, Any]) -> str:
@@ -506,7 +507,7 @@ def _sim(args: argparse.Namespace) -> int:
     from tinyunfold.tools.build import build_model
 
     model = load_model(args.model)
-    res = build_model(model, args.board, args.kernels, program=_program(model))
+    res = build_model(model, args.board, args.kernels, program=_program(model, serial=True))
     if res.board.is_host or res.board.runner.get("kind") != "qemu":
         raise TinyUnfoldError(
             f"{res.board.name} is not simulated", f"choose one of {', '.join(QEMU_BOARDS)}"

@@ -231,7 +231,10 @@ def serve(
     )
     served = Served(f"socket://127.0.0.1:{port}", proc)
     started = time.monotonic()
+    head = b""
     try:
+        if load == "kernel":  # QEMU says when it listens; a probe connection would be its client
+            head = _read_until(proc, b"waiting for connection", started + 30.0)
         if load == "gdb":
             time.sleep(0.2)
             gdb_load(elf, gdb_port)
@@ -245,8 +248,31 @@ def serve(
         if proc.poll() is None:
             proc.kill()
         out = proc.communicate()[0] or b""
-        served.console = out.decode(errors="replace")
+        served.console = (head + out).decode(errors="replace")
         served.exit_status = proc.returncode
+
+
+def _read_until(proc: subprocess.Popen[bytes], marker: bytes, deadline: float) -> bytes:
+    """Read QEMU's output until ``marker`` (bounded); returns what was read."""
+    import os
+    import select
+
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    buf = b""
+    while marker not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0 or proc.poll() is not None:
+            raise SimulationError(
+                f"QEMU did not open its UART socket: {buf.decode(errors='replace')[-2000:]}"
+            )
+        ready, _, _ = select.select([fd], [], [], min(left, 0.5))
+        if ready:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                continue
+            buf += chunk
+    return buf
 
 
 def firmware_totals(console: str) -> dict[str, int] | None:
