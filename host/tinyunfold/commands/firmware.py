@@ -293,6 +293,8 @@ def _demo(args: argparse.Namespace) -> int:
         f"{fe_model.params['features']['n_bands']} bands (window, arm_rfft_fast_f32, power, band sums)"
     )
     reports += _check_all(fe_model, frames, list(QEMU_BOARDS), ["cmsis"])
+    det = _demo_detector(out / "detector")
+    reports.append(det)
     ok = all(r["bit_exact"] for r in reports)
     summary = {
         "model": "demo.tum",
@@ -313,6 +315,87 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_detector(out: Path) -> dict[str, Any]:
+    """Train the tiny synthetic PAD-NMF detector, then stream a two-hit WAV to the simulated
+    Cortex-M4F over the serial link; print its events next to the host's and the verdict."""
+    require_extra("train", "torch", "training the demo detector")
+    require_extra("device", "serial", "the serial link")
+    from tinyunfold.kinds import save_model
+    from tinyunfold.pipelines import detector_demo
+    from tinyunfold.pipelines.detect import read_pcm, stream_config
+    from tinyunfold.tools.detector import run_detector
+
+    t = time.time()
+    ds = detector_demo.make_dataset(out / "dataset")
+    model = detector_demo.train(ds, "padnmf")
+    save_model(out / "padnmf.tum", model)
+    wavs = detector_demo.make_wavs(out / "wav")
+    cfg = stream_config(model)
+    print(
+        f"detector: PAD-NMF trained on {ds} in {time.time() - t:.1f} s "
+        f"({cfg.sample_rate} Hz, {cfg.n_fft}-point frames every {cfg.hop} samples, "
+        f"{cfg.n_bins} bands, windows of {cfg.n_frames} frames, classes {', '.join(cfg.class_names)})"
+    )
+    print(f"streaming {wavs['two']} to the simulated Cortex-M4F (mps2-an386) over the serial link")
+    r = run_detector(model, "mps2-an386", read_pcm(wavs["two"], cfg))
+    rep = r.report()
+    n = max(len(rep["events"]), len(rep["golden_events"]))
+    print(f"  {'device (mps2-an386)':<62s} | host (tinyunfold detect)")
+    for i in range(n):
+        d = _event_line(rep["events"][i]) if i < len(rep["events"]) else "-"
+        g = _event_line(rep["golden_events"][i]) if i < len(rep["golden_events"]) else "-"
+        print(f"  {d:<62s} | {g}")
+    print(
+        f"  {rep['instructions_per_window']:,} instructions/window, "
+        f"{rep['instructions_per_frame']:,} instructions/frame; verdict: "
+        f"{'BIT-EXACT' if r.bit_exact else 'MISMATCH'}"
+    )
+    return {"check": "detector", "model": str(out / "padnmf.tum"), "wav": str(wavs["two"]), **rep}
+
+
+def detector_bench_rows(out: Path) -> list[dict[str, Any]]:
+    """Per detector (PAD-NMF, Deep-NMF) and QEMU board: instructions per window and per second of
+    audio, real-time factor at 168 MHz (M4F) and 216 MHz (M7), instructions as the lower bound
+    on cycles."""
+    from tinyunfold.kinds import save_model
+    from tinyunfold.pipelines import detector_demo
+    from tinyunfold.pipelines.detect import read_pcm, stream_config
+    from tinyunfold.tools.detector import run_detector
+
+    ds = detector_demo.make_dataset(out / "dataset")
+    wavs = detector_demo.make_wavs(out / "wav")
+    rows = []
+    for kind in ("padnmf", "deepnmf"):
+        model = detector_demo.train(ds, kind)
+        save_model(out / f"{kind}.tum", model)
+        cfg = stream_config(model)
+        pcm = read_pcm(wavs["two"], cfg)
+        for board, mhz in (("mps2-an386", 168), ("mps2-an500", 216)):
+            r = run_detector(model, board, pcm)
+            rep = r.report()
+            t = r.totals or {}
+            total = rep["instructions_total"]
+            seconds = len(pcm) / cfg.sample_rate
+            per_s = total / seconds
+            rows.append(
+                {
+                    "detector": kind,
+                    "board": board,
+                    "clock_mhz": mhz,
+                    "bit_exact": r.bit_exact,
+                    "frames": t.get("frames"),
+                    "windows": t.get("windows"),
+                    "instructions_per_frame": rep["instructions_per_frame"],
+                    "instructions_per_window": rep["instructions_per_window"],
+                    "instructions_per_audio_second": round(per_s),
+                    "real_time_factor": per_s / (mhz * 1e6),
+                    "stack_bytes": rep["stats"]["stack_hwm"],
+                    "audio_s": seconds,
+                }
+            )
+    return rows
+
+
 def _bench(args: argparse.Namespace) -> int:
     use_build_dir(args)
     out = Path(args.out)
@@ -323,7 +406,6 @@ def _bench(args: argparse.Namespace) -> int:
         for r in _check_all(model, X, list(QEMU_BOARDS), ["cmsis", "ref"]):
             r["layers"] = layers
             rows.append(r)
-    (out / "report.json").write_text(json.dumps(rows, indent=1))
     lines = [
         "| board | kernels | K | bit-exact | instructions/forward | flash B | RAM B |",
         "|---|---|---|---|---|---|---|",
@@ -334,10 +416,25 @@ def _bench(args: argparse.Namespace) -> int:
             f"| {r['board']} | {r['kernels']} | {r['layers']} | {r['bit_exact']} | "
             f"{r['instructions_per_forward']:,} | {m['flash']:,} | {m['ram']:,} |"
         )
+    det_rows = detector_bench_rows(out / "detector")
+    lines += [
+        "",
+        "| detector | board | MHz | bit-exact | instr./frame | instr./window | instr./s audio "
+        "| real-time factor | stack B |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for d in det_rows:
+        lines.append(
+            f"| {d['detector']} | {d['board']} | {d['clock_mhz']} | {d['bit_exact']} | "
+            f"{d['instructions_per_frame']:,} | {d['instructions_per_window']:,} | "
+            f"{d['instructions_per_audio_second']:,} | {d['real_time_factor']:.4f} | "
+            f"{d['stack_bytes']} |"
+        )
+    (out / "report.json").write_text(json.dumps({"forward": rows, "detector": det_rows}, indent=1))
     (out / "report.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"written: {out / 'report.json'}, {out / 'report.md'}")
-    return 0 if all(r["bit_exact"] for r in rows) else 1
+    return 0 if all(r["bit_exact"] for r in rows + det_rows) else 1
 
 
 def _flash(args: argparse.Namespace) -> int:
