@@ -170,7 +170,15 @@ def _build(args: argparse.Namespace) -> int:
     from tinyunfold.tools.report import memory_usage
 
     model = load_model(args.model)
-    res = build_model(model, args.board, args.kernels, program=_program(model))
+    program = _program(model)
+    if kinds.get(model.kind).task == "detector" and program != "detector":
+        from tinyunfold.pipelines.detect import stream_config
+
+        try:
+            stream_config(model)
+        except TinyUnfoldError as err:
+            print(f"note: no detector firmware (audio in, hits out): {err.cause}")
+    res = build_model(model, args.board, args.kernels, program=program)
     print(f"built {res.artifact}")
     print(f"generated sources: {res.build_dir / 'generated' / res.generated.name}")
     if not res.board.is_host:
