@@ -126,3 +126,27 @@ def test_float_wav_is_quantised_once(detector_set, tmp_path):
     assert dataclasses.asdict(gs.run_stream(cfg, pcm).events[0]) == dataclasses.asdict(
         gs.run_stream(cfg, pcm2).events[0]
     )
+
+
+def test_generated_detector_constants_and_refusal(detector_set):
+    """The generator bakes framing, class names and hash into the config of a detector; a model
+    that cannot stream gets the forward pass only, and the detector program names the reason."""
+    from tinyunfold.codegen import generate
+    from tinyunfold.codegen.generator import model_hash
+    from tinyunfold.tools.build import build_model
+
+    models, _ = detector_set
+    m = load_model(models["deepnmf"])
+    cfg = gs.stream_config(m)
+    h = generate(m).files["tu_model_config.h"]
+    assert "#define TU_MODEL_DETECTOR 1" in h and "#define TU_MODEL_STRIDE 4U" in h
+    assert f"#define TU_MODEL_HOP {cfg.hop}U" in h and '"\\x6c\\x6f\\x77"' in h  # "low"
+    assert f"0x{model_hash(m)[:2]}, 0x{model_hash(m)[2:4]}" in h
+    c = generate(m).files["tu_model.c"]
+    assert "tu_detector_decide" in c and "tu_ur_infer_f32" not in c
+    ur = load_model(models["padnmf-ur"])
+    assert "tu_ur_infer_f32(&tu_ur" in generate(ur).files["tu_model.c"]
+    nofe = ModelFile(kind=m.kind, params={**m.params, "features": None}, arrays=m.arrays)
+    assert "TU_MODEL_DETECTOR" not in generate(nofe).files["tu_model_config.h"]
+    with pytest.raises(gs.DetectorDeployError, match="no audio front-end"):
+        build_model(nofe, "host", program="detector")
