@@ -46,7 +46,7 @@ def test_feed_keeps_frames_decoded_before_a_bad_crc():
 def test_corrupt_length_rejected_at_once_and_next_frame_recovered():
     """v1: a corrupt length byte made the decoder wait for up to 65,535 bytes; later frames lost."""
     bad = bytearray(proto.encode(proto.RESULT, 1, bytes(12 + 48)))
-    bad[5] = 0xF0  # announced length 0xF03C > 12 + 16384
+    bad[5] = 0xF0  # announced length 0xF03C > 12 + 32768
     good = proto.encode(proto.RESULT, 2, bytes(12 + 48))
     dec = proto.Decoder()
     assert dec.feed(bytes(bad[:6])) == []

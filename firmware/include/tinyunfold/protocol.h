@@ -46,7 +46,7 @@ enum {
 
 /** @brief Maximum payload lengths, one per type (the table of tu_proto_max_len()). */
 #define TU_PROTO_MAX_HELLO 1U
-#define TU_PROTO_MAX_INFER 16384U /* 4096 float32 */
+#define TU_PROTO_MAX_INFER 32768U /* 8192 float32 */
 #define TU_PROTO_MAX_BYE 0U
 #define TU_PROTO_AUDIO_MAX_SAMPLES 512U
 #define TU_PROTO_MAX_AUDIO (4U + 2U * TU_PROTO_AUDIO_MAX_SAMPLES)

@@ -26,7 +26,7 @@ ERROR, FAULT = 0xEE, 0xEF
 
 AUDIO_MAX_SAMPLES = 512
 STATE_MAX_N = 64
-INFER_MAX = 16384  # 4096 float32
+INFER_MAX = 32768  # 8192 float32
 INFO_MAX_CLASSES, INFO_MAX_NAME, INFO_MAX_KIND = 16, 24, 16
 
 #: The one host-side table: frame type -> (name, maximum payload length in bytes).
