@@ -186,3 +186,39 @@ def test_mutated_golden_fails_the_verdict(detector_set, monkeypatch, capsys):
     assert main(argv) == 1
     out = capsys.readouterr().out
     assert "verdict: MISMATCH" in out and "event 0" in out
+
+
+def test_flash_leaves_the_uart_to_an_outside_client(detector_set):
+    """`flash --serial-port` loads through GDB and holds no UART connection: a pyserial client in
+    this process gets INFO (HELLO) and ends the firmware (BYE)."""
+    models, _ = detector_set
+    port = free_port()
+    cmd = [sys.executable, "-m", "tinyunfold", "flash", "--model", str(models["padnmf"]),
+           "--board", "mps2-an500", "--serial-port", str(port), "--timeout", "120"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_listening(proc, port)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                ser = serial.serial_for_url(f"socket://127.0.0.1:{port}", timeout=0.5)
+                break
+            except serial.SerialException:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        dec = proto.Decoder()
+        ser.write(proto.encode(proto.HELLO, 7, bytes([2])))
+        got: list[proto.Frame] = []
+        deadline = time.monotonic() + 20
+        while not any(f.type == proto.INFO and f.seq == 7 for f in got):
+            assert time.monotonic() < deadline, got
+            got.extend(dec.feed(ser.read(max(1, ser.in_waiting))))
+        info = proto.unpack_info(next(f for f in got if f.seq == 7).payload)
+        assert info.kind == "padnmf" and info.class_names == ("low", "high")
+        ser.write(proto.encode(proto.BYE, 8))
+        assert proc.wait(timeout=60) == 0
+        ser.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
