@@ -200,7 +200,7 @@ static tu_status push_sample(int16_t s) {
     const uint32_t start = next_frame * HOP;
     tu_hal_counter_start();
     for (uint32_t k = 0U; k < N_FFT; ++k) {
-        frame_in[k] = (float)pcm[(start + k) & (N_FFT - 1U)] * 0x1p-15f; /* exact */
+        frame_in[k] = (float)pcm[(start + k) & (N_FFT - 1U)] * TU_MODEL_PCM_SCALE; /* exact */
     }
     const tu_status st = tu_detector_frame(frame_in, frames[next_frame % WIN]);
     frame_ticks += tu_hal_counter_ticks();

@@ -6,7 +6,7 @@ comparisons of ``tinyunfold run`` / ``stream``. Every step is float32 in the fir
 events agree bit for bit (score and threshold compared as uint32)::
 
     int16 PCM s[i]                                   (WAV: :func:`pcm16`, one rounding rule)
-      -> x[i] = float32(s[i]) * 2^-15                 exact (PCM_SCALE)
+      -> x[i] = float32(s[i]) * 2^-15                 exact (PCM_SCALE; C: TU_MODEL_PCM_SCALE)
       -> frame j = x[j*hop : j*hop + n_fft]           j = 0, 1, ... (no padding)
       -> band powers  tu_spectrogram_frame_f32        golden/spectrogram.py (host CMSIS-DSP rfft)
       -> * float32(input_scale)                       one float32 multiply per band

@@ -81,6 +81,7 @@ def _detector_context(model: ModelFile) -> dict[str, Any] | None:
         "window": cfg.front.window,
         "edges": [int(e) for e in cfg.front.edges],
         "input_scale": cfg.input_scale,
+        "pcm_scale": golden_stream.PCM_SCALE,
         "decision": cfg.decision,
         "n_classes": len(cfg.class_names),
         # C string literals, every byte hex-escaped (class names are user text)
