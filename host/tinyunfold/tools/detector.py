@@ -108,14 +108,17 @@ def stream_pcm(
     info: proto.Info,
     pcm: np.ndarray,
     progress: Callable[[int, int], None] | None = None,
+    chunk: int = proto.AUDIO_MAX_SAMPLES,
 ) -> StreamRun:
-    """Send int16 ``pcm`` in AUDIO frames within the device's credit; collect EVENTs and STATS."""
+    """Send int16 ``pcm`` in AUDIO frames of at most ``chunk`` samples within the device's
+    credit; collect EVENTs and STATS. (Short chunks suit a noisy link: one corrupt byte costs a
+    whole frame.)"""
     pcm = np.asarray(pcm, dtype=np.int16)
     start, credit, n_credit = 0, proto.AUDIO_MAX_SAMPLES, 0
     t0 = time.monotonic()
     first_event = len(link.events)
     while start < len(pcm):
-        n = min(proto.AUDIO_MAX_SAMPLES, credit, len(pcm) - start)
+        n = min(chunk, proto.AUDIO_MAX_SAMPLES, credit, len(pcm) - start)
         if n <= 0:
             raise proto.ProtocolError(f"the device gives no credit at sample {start}")
         payload = proto.pack_audio(start, pcm[start : start + n].tolist())
