@@ -238,9 +238,15 @@ def serve(
     try:
         if load == "kernel":  # QEMU says when it listens; a probe connection would be its client
             head = _read_until(proc, b"waiting for connection", started + 30.0)
-        if load == "gdb":
-            time.sleep(0.2)
-            gdb_load(elf, gdb_port)
+        if load == "gdb":  # QEMU may not listen yet: a refused `target remote` is retried
+            for attempt in range(20):
+                try:
+                    gdb_load(elf, gdb_port)
+                    break
+                except SimulationError:
+                    if attempt == 19 or proc.poll() is not None:
+                        raise
+                    time.sleep(0.25)
         yield served
         remaining = timeout_s - (time.monotonic() - started)
         try:
