@@ -73,3 +73,33 @@ def front_end_frames(p, seed: int) -> np.ndarray:
 def frames_of():
     """``frames_of(params, seed)`` -> the three test frames of a front-end configuration."""
     return front_end_frames
+
+
+@pytest.fixture(scope="session")
+def detector_set(tmp_path_factory):
+    """Trained tiny PAD-NMF and Deep-NMF detectors and three WAVs (tests/detector_data.py).
+
+    The Deep-NMF detector streams overlapping windows (stride 4 of 16 frames), the PAD-NMF one
+    non-overlapping windows (the default stride n); ``padnmf-ur`` is the PAD-NMF detector with
+    the uncertainty-reduction decision on the device (its threshold on the latent lowered to 1e-4
+    so that the test recordings give hits). Returns ({name: path}, {name: wav path}).
+    """
+    import detector_data as dd
+
+    from tinyunfold.cli import main
+
+    root = tmp_path_factory.mktemp("detector")
+    ds = dd.make_dataset(root / "ds")
+    models = {k: dd.train(ds, k, root / f"{k}.tum") for k in ("padnmf", "deepnmf")}
+    assert main(["model", "stream", str(models["deepnmf"]), "--stride", "4"]) == 0
+    from tinyunfold.kinds import load_model, save_model
+    from tinyunfold.modelfile import ModelFile
+
+    m = load_model(models["padnmf"])
+    det = dict(m.params["detection"])
+    det["ur"] = {**det["ur"], "threshold": 1e-4}
+    params = {**m.params, "detection": det, "stream": {"decision": "ur"}}
+    models["padnmf-ur"] = save_model(
+        root / "padnmf-ur.tum", ModelFile(kind=m.kind, params=params, arrays=m.arrays)
+    )
+    return models, dd.make_wavs(root / "wav")

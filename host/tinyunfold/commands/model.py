@@ -35,6 +35,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="The kind registry (tinyunfold.kinds): every model kind a .tum file can hold.",
     )
     k.set_defaults(func=_kinds)
+    s = msub.add_parser(
+        "stream",
+        help="set a hit detector's streaming parameters (window stride, decision rule)",
+        description="Set params['stream'] of a detector model: windows start every --stride "
+        "frames (default: the window length n, no overlap; smaller strides overlap and hits seen "
+        "by several windows are reported once, docs/architecture.md) and the device runs "
+        "--decision (threshold 4.3.32, or ur 4.3.37).",
+    )
+    s.add_argument("model")
+    s.add_argument("--stride", type=int, help="frames between window starts (1..n)")
+    s.add_argument("--decision", choices=("threshold", "ur"), help="decision rule on the device")
+    s.add_argument("--out", help="output .tum (default: overwrite the model)")
+    s.set_defaults(func=_stream)
     i = msub.add_parser("info", help="print a model file's kind, params and arrays")
     i.add_argument("model")
     i.set_defaults(func=_info)
@@ -56,6 +69,24 @@ def _nmf(args: argparse.Namespace) -> int:
     ).to_modelfile()
     save_model(args.out, model)
     print(f"wrote {args.out}: nmf F={W.shape[0]} R={W.shape[1]} N={args.frames} K={args.layers}")
+    return 0
+
+
+def _stream(args: argparse.Namespace) -> int:
+    from tinyunfold.pipelines.detect import stream_config
+
+    m = load_model(args.model)
+    params = dict(m.params)
+    st = dict(params.get("stream") or {})
+    if args.stride is not None:
+        st["stride"] = args.stride
+    if args.decision is not None:
+        st["decision"] = args.decision
+    params["stream"] = st
+    m2 = type(m)(kind=m.kind, params=params, arrays=m.arrays)
+    cfg = stream_config(m2)  # refuses what the device does not run, with the reason
+    out = save_model(args.out or args.model, m2)
+    print(f"wrote {out}: stride {cfg.stride} of {cfg.n_frames} frames, decision {cfg.decision}")
     return 0
 
 

@@ -108,6 +108,9 @@ class Kind:
     filtering : for ``task == "filter"``: system, estimates, extra report entries, gains.
     forward_flops : cost of one forward pass of a transformer on n frames by the formulas of
         thesis 4.5 (flops), for the benchmark tables.
+    stream : for a hit detector that runs audio in, hits out: the
+        :class:`~tinyunfold.golden.stream.StreamConfig` of a model (raises with the reason when
+        this model cannot); None when the kind has no streaming detector.
     """
 
     name: str
@@ -127,6 +130,7 @@ class Kind:
     training: Training | None = None
     forward_flops: Callable[[Any, int], float] | None = None
     filtering: Callable[[ModelFile], Filtering] | None = None
+    stream: Callable[[ModelFile], Any] | None = None
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES or self.task not in TASKS:

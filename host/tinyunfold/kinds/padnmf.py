@@ -16,6 +16,7 @@ from tinyunfold.datasets.prep import init_sets
 from tinyunfold.detection import Detector
 from tinyunfold.errors import TinyUnfoldError
 from tinyunfold.golden import padnmf as golden
+from tinyunfold.golden import stream as golden_stream
 from tinyunfold.kinds.base import Detection, Kind, Trained, Training
 from tinyunfold.modelfile import ModelFile
 from tinyunfold.models import baselines
@@ -57,6 +58,44 @@ def _codegen(model: ModelFile) -> dict[str, Any]:
         "flash_const_bytes": 4
         * (len(c.dictionaries) * (F + 1) * R + (R * N if c.mask is not None else 0)),
         "ram_scratch_bytes": 4 * (3 * F * N + R * N),
+        "detector": _detector_context(model),
+    }
+
+
+def _detector_context(model: ModelFile) -> dict[str, Any] | None:
+    """Constants of the streaming detector (front-end, framing, detection), or None when the
+    model is a forward pass only (``tinyunfold build`` of the detector program then refuses it
+    with the reason from :func:`tinyunfold.golden.stream.stream_config`)."""
+    try:
+        cfg = golden_stream.stream_config(model)
+    except TinyUnfoldError:
+        return None
+    d = cfg.detect
+    ur = d.ur if cfg.decision == "ur" else None
+    return {
+        "sample_rate": cfg.sample_rate,
+        "n_fft": cfg.n_fft,
+        "hop": cfg.hop,
+        "stride": cfg.stride,
+        "n_bands": cfg.front.n_features,
+        "window": cfg.front.window,
+        "edges": [int(e) for e in cfg.front.edges],
+        "input_scale": cfg.input_scale,
+        "pcm_scale": golden_stream.PCM_SCALE,
+        "decision": cfg.decision,
+        "n_classes": len(cfg.class_names),
+        # C string literals, every byte hex-escaped (class names are user text)
+        "class_names_c": [
+            '"' + "".join(f"\\x{b:02x}" for b in c.encode()) + '"' for c in cfg.class_names
+        ],
+        "block_offset": list(d.block_offset),
+        "block_class": list(d.block_class),
+        "n_shifts": d.n_shifts,
+        "floor": d.floor,
+        "top_k": d.top_k,
+        "log_threshold": d.log_threshold,
+        "ur": ur,
+        "n_latent": 0 if ur is None else ur.n_latent,
     }
 
 
@@ -151,6 +190,7 @@ def _kind(
         detection=_detection,
         training=_training(name, defaults),
         forward_flops=flops,
+        stream=golden_stream.stream_config,
     )
 
 

@@ -873,5 +873,25 @@ def validate_model(model: ModelFile) -> None:
             raise ValueDomainError(f"{model.kind}: H_mask is not M^H of the layout (4.3.13)")
     if "thresholds" in model.arrays:
         require_array(model, "thresholds", shape=(lay.n_classes,), nonneg=True)
+    st = p.get("stream")
+    if st is not None:  # streaming detector parameters (golden/stream.py)
+        stride, decision = (
+            (st.get("stride", 1), st.get("decision", "threshold"))
+            if isinstance(st, dict)
+            else (None, None)
+        )
+        if (
+            not isinstance(st, dict)
+            or set(st) - {"stride", "decision"}
+            or not isinstance(stride, int)
+            or isinstance(stride, bool)
+            or stride < 1
+            or decision not in ("threshold", "ur")
+        ):
+            raise ValueDomainError(
+                f"{model.kind}: params['stream'] must be {{'stride': int >= 1, 'decision': "
+                f"'threshold' | 'ur'}}, got {st!r}",
+                "set it with `tinyunfold model stream M --stride S --decision threshold|ur`",
+            )
     if "ur_matrix" in model.arrays:
         require_array(model, "ur_matrix", shape=(lay.n_classes, None), nonneg=True)

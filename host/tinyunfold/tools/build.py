@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from tinyunfold import kinds
 from tinyunfold.codegen import GeneratedModel, generate
 from tinyunfold.errors import TinyUnfoldError, ToolchainError
 from tinyunfold.modelfile import ModelFile
@@ -20,7 +21,7 @@ from tinyunfold.platform.cmake import build_dir_for, configure, run_tool
 from tinyunfold.tools import fit
 
 KERNELS = ("cmsis", "ref")
-PROGRAMS = ("vectors", "stream")
+PROGRAMS = ("vectors", "stream", "detector")
 
 
 @dataclass(frozen=True)
@@ -38,21 +39,25 @@ def build_model(
 ) -> BuildResult:
     """Generate + compile ``model`` for ``board_name`` with the ``cmsis`` or ``ref`` kernels.
 
-    ``program`` is ``"vectors"`` (test vectors through semihosting files) or ``"stream"`` (the
-    serial-link firmware of docs/protocol.md).
+    ``program`` is ``"vectors"`` (test vectors through semihosting files), ``"stream"`` (the
+    serial-link firmware of docs/protocol.md: one INFER per input block) or ``"detector"`` (audio
+    in, hits out: ``firmware/app/detector_main.c``; only for a detector model that runs as one,
+    else the reason is raised before anything is generated).
     """
     if program not in PROGRAMS:
         raise TinyUnfoldError(f"unknown program {program!r}", f"use one of {PROGRAMS}")
     if kernels not in KERNELS:
         raise TinyUnfoldError(f"unknown kernel set {kernels!r}", f"use one of {KERNELS}")
     board = load_board(board_name)
+    if program == "detector":
+        kinds.get(model.kind).require("stream")(model)  # raises the reason it cannot
     gen = generate(model)
     fit.check_generated(model, gen.info, board)  # generation time: before anything compiles
     bdir = build_dir_for(board.name)
     gen.write(bdir / "generated" / gen.name)
     configure(board)  # re-globs generated/ so the new model gets its targets
     base = f"{gen.name}-{kernels}"
-    target = base if program == "vectors" else f"{base}-stream"
+    target = base if program == "vectors" else f"{base}-{program}"
     targets = [target] + ([f"{base}-lib"] if board.is_host and program == "vectors" else [])
     jobs = str(os.cpu_count() or 2)
     try:
