@@ -108,6 +108,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     st.add_argument(
         "--port", help="client mode: serial URL (socket://127.0.0.1:5555, /dev/ttyACM0)"
     )
+    st.add_argument(
+        "--baud",
+        type=int,
+        default=115200,
+        help="client mode: baud rate of a real serial device (default 115200; docs/boards.md)",
+    )
     st.add_argument("--json", action="store_true", help="client mode: JSON lines")
     st.add_argument(
         "--model", help="model file (.tum); client mode: compare with its golden events"
@@ -642,7 +648,7 @@ def _stream_client(args: argparse.Namespace) -> int:
             "stream --port needs a WAV file", "tinyunfold stream --port URL x.wav"
         )
     rate, pcm = gstream.read_pcm16(args.wav)
-    link = connect(args.port, timeout_s=min(60.0, args.timeout))
+    link = connect(args.port, timeout_s=min(60.0, args.timeout), baudrate=args.baud)
     info = link.hello().info
     assert info is not None
     if info.sample_rate == 0:

@@ -173,13 +173,16 @@ def compare_events(device: list[gstream.Event], golden: list[gstream.Event]) -> 
     return out
 
 
-def connect(url: str, timeout_s: float = 30.0, link_timeout_s: float = 10.0) -> DetectorLink:
+def connect(
+    url: str, timeout_s: float = 30.0, link_timeout_s: float = 10.0, baudrate: int = 115200
+) -> DetectorLink:
     """Connect to a serial URL (``socket://...``, ``/dev/ttyACM0``, ``rfc2217://...``), retrying
-    until it opens (a starting ``tinyunfold sim``), and return a link."""
+    until it opens (a starting ``tinyunfold sim``), and return a link. ``baudrate`` applies to a
+    real serial device (a board's UART or USB virtual COM port)."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            t = SerialTransport(url, timeout_s=0.2)
+            t = SerialTransport(url, timeout_s=0.2, baudrate=baudrate)
             break
         except serial.SerialException as err:
             if time.monotonic() > deadline:

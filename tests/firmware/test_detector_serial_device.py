@@ -1,0 +1,108 @@
+"""The streaming detector on the simulated STM32F405 (netduinoplus2, over its own USART), and the
+`stream` client on a real serial device: a pseudo-terminal relayed to QEMU's UART, as a board's
+/dev/ttyACM0 would be. Events equal `tinyunfold detect`, bit for bit."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import socket
+import termios
+import threading
+import tty
+
+from test_detector_device import WAVS, _detect_events, _key, _start_sim, _wait_listening
+
+from tinyunfold.cli import main
+from tinyunfold.tools.link import free_port
+
+
+def test_stm32f405_detector_events_equal_detect(detector_set, capsys):
+    models, wavs = detector_set
+    n_events = 0
+    for w in WAVS:
+        want = _detect_events(models["padnmf"], wavs[w], capsys)
+        rc = main(["run", "--model", str(models["padnmf"]), "--board", "stm32f405", "--input",
+                   str(wavs[w]), "--json"])  # fmt: skip
+        rep = json.loads(capsys.readouterr().out)
+        assert rc == 0 and rep["bit_exact"], rep["mismatches"]
+        assert [_key(e) for e in rep["events"]] == [_key(e) for e in want]
+        assert rep["stats"]["overruns"] == 0 and rep["exit_status"] == 0
+        n_events += len(want)
+    assert n_events >= 3  # a hit and two hits: the comparison is not vacuous
+
+
+class PtyRelay:
+    """A pseudo-terminal whose far end is a TCP socket (QEMU's UART): what a USB serial adapter
+    is to a real board. Clients open ``self.path`` like /dev/ttyACM0; bytes are copied both ways
+    until :meth:`close`."""
+
+    def __init__(self, port: int) -> None:
+        self.master, slave = os.openpty()
+        tty.setraw(slave)  # no echo, no line discipline: binary frames pass unchanged
+        attrs = termios.tcgetattr(slave)
+        attrs[4] = attrs[5] = termios.B115200
+        termios.tcsetattr(slave, termios.TCSANOW, attrs)
+        self.path = os.ttyname(slave)
+        self._slave = slave
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.sock.setblocking(False)
+        self._stop = threading.Event()
+        self.bytes = [0, 0]  # host -> board, board -> host
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self.master, self.sock], [], [], 0.05)
+            try:
+                if self.master in ready:
+                    data = os.read(self.master, 4096)
+                    self.sock.sendall(data)
+                    self.bytes[0] += len(data)
+                if self.sock in ready:
+                    data = self.sock.recv(4096)
+                    if not data:
+                        return
+                    os.write(self.master, data)
+                    self.bytes[1] += len(data)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sock.close()
+        os.close(self.master)
+        os.close(self._slave)
+
+
+def test_stream_client_on_a_serial_device(detector_set, capsys):
+    """`stream --port /dev/pts/N --baud 115200`: pyserial opens a real tty (not a socket URL)."""
+    models, wavs = detector_set
+    port = free_port()
+    proc = _start_sim(models["padnmf"], "mps2-an386", port)
+    relay = None
+    try:
+        _wait_listening(proc, port)
+        relay = PtyRelay(port)
+        want = _detect_events(models["padnmf"], wavs["two"], capsys)
+        argv = ["stream", "--port", relay.path, "--baud", "115200", str(wavs["two"]), "--json",
+                "--model", str(models["padnmf"]), "--no-progress", "--bye"]  # fmt: skip
+        assert main(argv) == 0
+        lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+        events, summary = lines[:-1], lines[-1]
+        assert summary["summary"]["verdict"] == "BIT-EXACT"
+        assert [_key(e) for e in events] == [_key(e) for e in want] and len(want) >= 2
+        assert relay.bytes[0] > 2 * 8000 and relay.bytes[1] > 0  # the audio went through the tty
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0, out
+    finally:
+        if relay is not None:
+            relay.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
