@@ -106,3 +106,57 @@ def test_stream_client_on_a_serial_device(detector_set, capsys):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _patch_udf(elf_in, elf_out, symbol: str) -> int:
+    """Copy ``elf_in`` with the first instruction of ``symbol`` replaced by UDF #0 (Thumb 0xDE00):
+    the firmware takes a UsageFault (escalated to HardFault) when it first calls ``symbol``.
+    Returns the patched address."""
+    from elftools.elf.elffile import ELFFile
+
+    data = bytearray(elf_in.read_bytes())
+    with elf_in.open("rb") as fh:
+        elf = ELFFile(fh)
+        sym = elf.get_section_by_name(".symtab").get_symbol_by_name(symbol)[0]
+        addr = int(sym["st_value"]) & ~1  # Thumb bit
+        for sec in elf.iter_sections():
+            lo = int(sec["sh_addr"])
+            if sec["sh_type"] == "SHT_PROGBITS" and lo <= addr < lo + int(sec["sh_size"]):
+                off = int(sec["sh_offset"]) + addr - lo
+                break
+        else:
+            raise AssertionError(f"{symbol} is in no loaded section")
+    data[off : off + 2] = (0xDE00).to_bytes(2, "little")
+    elf_out.write_bytes(bytes(data))
+    return addr
+
+
+def test_fault_mid_stream_reports_the_firmware_fault_line(detector_set, tmp_path, capsys,
+                                                         monkeypatch):  # fmt: skip
+    """The detector takes a HardFault at its first forward pass (after HELLO and the first AUDIO
+    frames): `run` prints one line with the firmware's own TU_FAULT report and exits 6."""
+    import dataclasses
+    import re
+
+    from tinyunfold.errors import EXIT_FAULT
+    from tinyunfold.tools import build as build_mod
+
+    models, wavs = detector_set
+    real_build = build_mod.build_model
+    patched: dict[str, int] = {}
+
+    def faulting_forward(*args, **kw):
+        res = real_build(*args, **kw)
+        elf = tmp_path / "faulting.elf"
+        patched["addr"] = _patch_udf(res.artifact, elf, "tu_model_forward")
+        return dataclasses.replace(res, artifact=elf)
+
+    monkeypatch.setattr(build_mod, "build_model", faulting_forward)
+    argv = ["run", "--model", str(models["padnmf"]), "--board", "mps2-an386", "--input",
+            str(wavs["hit"])]  # fmt: skip
+    assert main(argv) == EXIT_FAULT
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and "; fix: " in err[0], err
+    m = re.search(r"TU_FAULT exc=([0-9a-f]{8}) pc=([0-9a-f]{8}) cfsr=([0-9a-f]{8})", err[0])
+    assert m, err[0]
+    assert int(m.group(2), 16) == patched["addr"]  # the fault is where the UDF was planted
