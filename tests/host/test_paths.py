@@ -114,8 +114,8 @@ def test_require_extra_names_the_extra(tmp_path, monkeypatch):
     with pytest.raises(MissingExtraError) as e:
         require_extra("train", "tinyunfold_test_absent_module", "training")
     assert str(e.value) == (
-        "training needs tinyunfold_test_absent_module, which is not installed\n"
-        '  fix: pip install "tinyunfold[train]"'
+        "training needs tinyunfold_test_absent_module, which is not installed; "
+        'fix: pip install "tinyunfold[train]"'
     )
     # Installed but broken inside (its own dependency missing): the real error is kept.
     (tmp_path / "tu_broken_pkg.py").write_text("import tinyunfold_test_absent_dep\n")

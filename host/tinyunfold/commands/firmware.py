@@ -613,10 +613,15 @@ def _serve(res: Any, port: int | None, timeout: float, load: str) -> int:
 
     with serve(res.board, res.artifact, port, timeout, load=load) as s:
         print(f"{res.board.name}: {res.artifact.name}; serial link on {s.url}", flush=True)
-        print(f"connect a client, e.g. tinyunfold stream --port {s.url} mix.wav", flush=True)
+        print(
+            f"connect a client, e.g. tinyunfold stream --port {s.url} mix.wav; Ctrl-C stops",
+            flush=True,
+        )
         try:
             s.proc.wait(timeout=timeout)
-        except (KeyboardInterrupt, subprocess.TimeoutExpired):
+        except KeyboardInterrupt:
+            s.proc.kill()  # Ctrl-C: stop the board now
+        except subprocess.TimeoutExpired:
             pass  # serve() ends the board
     print(f"board stopped (status {s.exit_status})")
     if s.console.strip():

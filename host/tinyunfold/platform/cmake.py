@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tinyunfold.errors import ToolchainError
+from tinyunfold.errors import ToolchainError, one_line
 from tinyunfold.platform.boards import Board
 from tinyunfold.platform.cmsis import ensure_cmsis
 from tinyunfold.platform.paths import build_root, require_source_root
@@ -16,7 +16,13 @@ def run_tool(cmd: list[str], what: str) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         out = (proc.stdout + proc.stderr).strip()
-        raise ToolchainError(f"{what} failed:\n{out[-4000:]}", "see the compiler output above")
+        # one line for the user (the end of the log says why); the whole log for the callers
+        err = ToolchainError(
+            f"{what} failed: ...{one_line(out)[-450:]}",
+            "read the compiler/linker message; `cmake --build` in the build folder shows it all",
+        )
+        err.log = out
+        raise err
 
 
 def build_dir_for(board: str) -> Path:

@@ -65,7 +65,7 @@ def build_model(
             ["cmake", "--build", str(bdir), "-j", jobs, "--target", *targets], f"build of {target}"
         )
     except ToolchainError as exc:
-        raise fit.link_overflow(exc.cause, model, board) or exc from None
+        raise fit.link_overflow(getattr(exc, "log", exc.cause), model, board) or exc from None
     artifact = bdir / (target if board.is_host else f"{target}.elf")
     if not board.is_host:
         fit.check_image(artifact, model, board)
