@@ -366,14 +366,21 @@ def fit_detector(
     shifted: bool = False,
     rule: str = "gm",
     margin: float = 1.0,
-    top_k: int = 1,
+    top_k: int = 0,
     ur_beta: float | None = 0.0,
     ur_alpha: float = 0.1,
     ur_p: float = 0.25,
     ur_background: bool = False,
     activation: bool = False,
 ) -> Detector:
-    """Fit thresholds on the no-hit training mixtures and Â on all training mixtures."""
+    """Fit thresholds on the no-hit training mixtures and Â on all training mixtures.
+
+    ``top_k <= 0`` (the default) reports every class over its threshold (set-valued decisions:
+    a two-hit mixture can be exactly right); it is stored as ``top_k = L``, so the device's
+    top-k selection (golden/detect.py) runs it unchanged.
+    """
+    if top_k <= 0:
+        top_k = layout.n_classes
     res = (
         activation_indices(H_train, layout)
         if activation
@@ -414,9 +421,95 @@ def fit_detector_from_config(
         shifted=bool(dc.get("shifted", shifted_default)),
         rule=str(dc.get("threshold_rule", "gm")),
         margin=float(dc.get("margin", 1.0)),
-        top_k=int(dc.get("top_k", 1)),
+        top_k=int(dc.get("top_k", 0)),
         ur_beta=float(dc.get("ur_beta", 0.0)),
         ur_alpha=float(dc.get("ur_alpha", 0.1)),
         ur_p=float(dc.get("ur_p", 0.25)),
         ur_background=bool(dc.get("ur_background", False)),
     )
+
+
+# ------------------------------------------------------------------------- degeneracy checks
+class DegenerateDetectorWarning(UserWarning):
+    """A trained detector whose dictionary or thresholds cannot separate the classes."""
+
+
+def degeneracy_problems(
+    W: np.ndarray,
+    layout: BlockLayout,
+    eps: float,
+    H: np.ndarray | None = None,
+    index: np.ndarray | None = None,
+    thresholds: np.ndarray | None = None,
+    mask: np.ndarray | None = None,
+    explode_ratio: float = 1e6,
+) -> list[str]:
+    """Reasons why a detector is degenerate (empty list: none found). docs/padnmf.md "Checks".
+
+    Parameters
+    ----------
+    W : (m, r) dictionary Ŵ. layout : its blocks. eps : the network's ε.
+    H : (B, r, n) network outputs H⁽ᴷ⁾ of some mixtures (optional).
+    index : (B, L) detection indices of the same mixtures (optional).
+    thresholds : (L,) class thresholds τ_l (optional).
+    mask : (m, r) M^W, or None (every entry counts).
+    explode_ratio : an activation larger than this times the median of the per-atom maxima of
+        the target atoms is "exploding".
+
+    Checks
+    ------
+    * all-ε atoms: a target or noise atom whose largest entry (inside M^W) is <= 10 ε, or whose
+      sum is below 1e-9 times the median atom sum (a template frame of silence gives such an
+      atom; its activation then grows without bound, eq. 4.2.2 divides by Wᵀ1 ≈ ε);
+    * exploding activations: max H[s, :] > ``explode_ratio`` x median over target atoms of max H;
+    * identical class indices: all L indices equal (relative 1e-9) on more than half of the
+      mixtures, or identical thresholds τ_l for L >= 2 classes.
+    """
+    out: list[str] = []
+    W = np.asarray(W, dtype=np.float64)
+    Wm = W if mask is None else np.where(np.asarray(mask) > 0, W, 0.0)
+    col_max = Wm.max(0)
+    col_sum = Wm.sum(0)
+    med = float(np.median(col_sum))
+    offs = layout.offsets()
+    names = list(layout.class_names)
+
+    def atom_name(s: int) -> str:
+        b = int(np.searchsorted(offs, s, side="right") - 1)
+        if b < layout.n_target_blocks:
+            return f"atom {s - offs[b]} of target block {b} (class {names[layout.block_class[b]]})"
+        return f"atom {s - offs[b]} of noise block {b - layout.n_target_blocks}"
+
+    bad = np.flatnonzero((col_max <= 10 * eps) | (col_sum < 1e-9 * med))
+    if bad.size:
+        out.append(
+            f"{bad.size} all-eps dictionary atoms (e.g. {atom_name(int(bad[0]))}): a template "
+            "holds silence or a constant; keep model.template_gate_db > 0 or trim the targets"
+        )
+    if H is not None:
+        Hs = np.asarray(H, dtype=np.float64)
+        if Hs.ndim == 2:
+            Hs = Hs[None]
+        per_atom = Hs.max(axis=(0, 2))  # (r,)
+        tgt = per_atom[: layout.target_rank]
+        ref = float(np.median(tgt))
+        if ref > 0 and tgt.max() > explode_ratio * ref:
+            s = int(np.argmax(tgt))
+            out.append(
+                f"exploding activations: {atom_name(s)} reaches {tgt.max():.3g}, "
+                f"{tgt.max() / ref:.2g} x the median atom's maximum"
+            )
+    L = layout.n_classes
+    if index is not None and L >= 2:
+        ix = np.asarray(index, dtype=np.float64)
+        same = np.all(np.isclose(ix, ix[:, :1], rtol=1e-9, atol=0.0), axis=1)
+        if same.size and same.mean() > 0.5:
+            out.append(
+                f"all {L} class indices are equal on {int(same.sum())} of {same.size} mixtures: "
+                "the indices do not depend on the class"
+            )
+    if thresholds is not None and L >= 2:
+        t = np.asarray(thresholds, dtype=np.float64)
+        if np.all(np.isclose(t, t[0], rtol=1e-9, atol=0.0)):
+            out.append(f"all {L} class thresholds are equal ({t[0]:.3g})")
+    return out

@@ -207,8 +207,13 @@ def _run_info(args: argparse.Namespace) -> int:
         print(
             f"  SNRs (dB): {', '.join(f'{s:g}' for s in snrs[:20])}{' ...' if len(snrs) > 20 else ''}"
         )
-    n_stem = sum(m.target_stem is not None for m in ds.mixtures)
-    print(f"  target stems: {n_stem} of {sum(m.has_hit for m in ds.mixtures)} hit mixtures")
+    hits = [m for m in ds.mixtures if m.has_hit]
+    n_stem = sum(m.target_stem is not None for m in hits)
+    n_extra = sum(m.target_stem is not None for m in ds.mixtures if not m.has_hit)
+    line = f"  target stems: {n_stem} of {len(hits)} hit mixtures"
+    if n_extra:
+        line += f" (+ {n_extra} no-hit mixtures with a silent stem)"
+    print(line)
     return 0
 
 

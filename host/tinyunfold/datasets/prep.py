@@ -60,12 +60,69 @@ def train_split(ds: Any) -> tuple[list[Any], list[Any]]:
     return train, test or list(ds.mixtures)
 
 
+def gate_template(x: np.ndarray, gate_db: float, min_len: int = 1) -> np.ndarray:
+    """One clean template, conditioned for the dictionary initialisation (docs/padnmf.md).
+
+    1. DC removal: the waveform's median is subtracted (a DC offset would otherwise become part
+       of every target atom and fire on any mixture with an offset; the median, not the mean,
+       because a hit's oscillation is zero-mean while silence before it sits at the offset).
+    2. Energy gate: samples before the first sample whose magnitude reaches
+       ``10^(-gate_db/20)`` of the peak magnitude are cut, so the template's onset is sample 0
+       and frame 0 of its spectrogram holds the hit (the H mask 4.3.13 puts atom s of a block on
+       frame s: leading silence would leave atom 0 all-ε and its activation unbounded).
+       The tail is kept: atoms 1..r-1 model frames 1..r-1 after the onset, and cutting a decay
+       below the gate would leave them all-ε too. ``gate_db <= 0`` switches the gate off.
+
+    Parameters
+    ----------
+    x : (n_samples,) waveform. gate_db : gate level below the peak (amplitude dB).
+    min_len : the result is zero-padded at the end to at least this many samples (one FFT frame).
+
+    Returns
+    -------
+    (n_kept,) float64 waveform.
+    """
+    y = np.asarray(x, dtype=np.float64)
+    y = y - np.median(y) if y.size else y
+    if gate_db > 0 and y.size:
+        mag = np.abs(y)
+        peak = float(mag.max())
+        if peak > 0:
+            above = np.flatnonzero(mag >= peak * 10.0 ** (-gate_db / 20.0))
+            y = y[above[0] :]
+    if y.size < min_len:
+        y = np.concatenate([y, np.zeros(min_len - y.size)])
+    return y
+
+
 def init_sets(
-    ds: Any, feats: Any, scale: float, noise_blocks: str = "one"
+    ds: Any,
+    feats: Any,
+    scale: float,
+    noise_blocks: str = "one",
+    gate_db: float | None = None,
+    equal_gain: bool = False,
 ) -> tuple[list[tuple[int, np.ndarray]], list[Any]]:
-    targets = [
-        (ci, spectrogram(x, feats, scale)) for ci, c in enumerate(ds.classes) for x in ds.targets[c]
-    ]
+    """Initialisation sets of thesis 4.3.2: (class index, target spectrogram) and noise blocks.
+
+    ``gate_db`` (None: off): each target waveform goes through :func:`gate_template` first.
+    ``equal_gain``: every target spectrogram is rescaled so its mean power equals the geometric
+    mean over all targets (templates recorded at different gains give atoms of one scale, so
+    one class is not favoured by its louder templates in the block NMF and the indices).
+    """
+    if gate_db is None:
+        wav = [(ci, x) for ci, c in enumerate(ds.classes) for x in ds.targets[c]]
+    else:
+        wav = [
+            (ci, gate_template(x, gate_db, int(feats.n_fft)))
+            for ci, c in enumerate(ds.classes)
+            for x in ds.targets[c]
+        ]
+    targets = [(ci, spectrogram(x, feats, scale)) for ci, x in wav]
+    if equal_gain and targets:
+        means = np.array([max(float(s.mean()), 1e-300) for _, s in targets])
+        ref = float(np.exp(np.log(means).mean()))
+        targets = [(ci, s * (ref / m)) for (ci, s), m in zip(targets, means, strict=True)]
     nspecs = [spectrogram(x, feats, scale) for x in ds.noise]
     if noise_blocks == "one":
         return targets, [nspecs]

@@ -46,7 +46,7 @@ A TOML config (every key optional)::
     shifted = false
     threshold_rule = "gm"
     margin = 1.0
-    top_k = 1
+    top_k = 0               # 0: every class over its threshold; k: at most k hits
     ur_beta = 0.0
 """
 
