@@ -9,7 +9,11 @@ and keeps the maximum over o.
 Decision (eq. 4.3.32): l̄ = argmax_{l ∈ 𝓛} I(l), 𝓛 = {l : I(l) > τ_l}; no hit when 𝓛 is empty. With
 ``top_k`` the k largest indices of 𝓛 are returned (multiple hits, end of 4.3.5). Thresholds τ_l come
 from no-hit mixtures: ``"gm"`` the geometric mean of their indices (Dataset1/2 rule, 4.3.5), ``"max"``
-their maximum (piano rule, 4.3.6), each times a ``margin`` factor.
+their maximum (piano rule, 4.3.6), each times a ``margin`` factor; ``"fpr"`` (the default, not in
+the thesis) fits them on all training mixtures to a stated false-positive rate and checks the rate
+by leave-one-out cross-validation (:func:`fit_fpr_thresholds`). ``top_k = 0`` reports every class
+over its threshold (set-valued decisions). Every rule ends in "ln I(l) > ln τ_l, at most top_k",
+which is what the device runs (golden/detect.py): fitting τ differently needs no new kernel.
 
 Uncertainty reduction (eqs. 4.3.34-4.3.39): a nonnegative Â with I ≈ Â Î is fitted on the training
 mixtures (labels Î_q one-hot, zero for no hit) by minimising D_β(I_Q, Â Î_Q) (4.3.36) with
@@ -32,7 +36,7 @@ from tinyunfold.errors import ShapeError, ValueDomainError
 from tinyunfold.models.divergence import beta_gradient_parts
 from tinyunfold.models.padnmf import BlockLayout
 
-THRESHOLD_RULES = ("gm", "max")
+THRESHOLD_RULES = ("fpr", "gm", "max")
 _TINY = 1e-300
 
 
@@ -145,6 +149,85 @@ def fit_thresholds(I_nohit: np.ndarray, rule: str = "gm", margin: float = 1.0) -
     else:
         raise ValueDomainError(f"unknown threshold rule {rule!r}", f"use one of {THRESHOLD_RULES}")
     return tau * float(margin)
+
+
+def fit_fpr_thresholds(
+    index: np.ndarray,
+    label_sets: Sequence[Sequence[int]],
+    fpr: float = 0.05,
+    margin: float = 1.0,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Thresholds for a stated false-positive rate, fitted on training mixtures only.
+
+    For class l the *negatives* are the training mixtures that do not hold l (no-hit mixtures
+    and hits of the other classes: both must stay below τ_l for a set-exact decision). Their log
+    indices are modelled as Gaussian, and ln τ_l = μ_l + z σ_l (+ ln margin) with
+    z = Φ⁻¹(1 - fpr/L): each class then fires on a fraction fpr/L of the negatives, so "any
+    class" fires on at most about ``fpr`` of the no-hit mixtures (union bound). A parametric fit
+    because a preset has ~10-50 negatives per class: an empirical (1 - fpr/L) quantile needs far
+    more. With fewer than 3 negatives the rule falls back to their maximum.
+
+    The stated rate is checked by leave-one-out cross-validation on the training mixtures (each
+    mixture scored with thresholds fitted without it): returned as ``cv``.
+
+    Parameters
+    ----------
+    index : (Q, L) indices of the training mixtures. label_sets : classes held by each.
+    fpr : target false-positive rate ("any class") on no-hit mixtures, in (0, 1).
+
+    Returns
+    -------
+    tau : (L,) thresholds. cv : {"fp_per_class": (L,) LOO false-positive rate of each class on
+    its negatives, "fp_any_nohit": LOO rate of no-hit mixtures with any class over threshold,
+    "tp_per_class": (L,) LOO rate of each class's mixtures over its threshold, "z": z}.
+    """
+    from statistics import NormalDist
+
+    if not 0.0 < fpr < 1.0:
+        raise ValueDomainError(f"fpr must be in (0, 1), got {fpr!r}", "e.g. fpr = 0.05")
+    logI = np.log(np.maximum(np.asarray(index, dtype=np.float64), _TINY))
+    if logI.ndim != 2 or logI.shape[0] != len(label_sets):
+        raise ShapeError(f"index has shape {logI.shape} for {len(label_sets)} label sets")
+    Q, L = logI.shape
+    z = NormalDist().inv_cdf(1.0 - fpr / L)
+    held = np.zeros((Q, L), dtype=bool)
+    for q, cs in enumerate(label_sets):
+        held[q, list(cs)] = True
+    tau = np.zeros(L)
+    loo_thr = np.full((Q, L), np.inf)  # ln τ_l fitted without mixture q
+    for c in range(L):
+        x = logI[~held[:, c], c]
+        n = x.size
+        if n == 0:
+            raise ShapeError(
+                f"class {c} has no negative training mixture (one without it)",
+                "include no-hit mixtures in the training set",
+            )
+        if n < 3:
+            tau[c] = float(x.max())
+            loo_thr[:, c] = tau[c]
+            continue
+        mu, sd = float(x.mean()), float(x.std(ddof=1))
+        tau[c] = mu + z * sd
+        # leave-one-out: without a negative i, mean and variance of the other n - 1
+        S, SS = x.sum(), (x * x).sum()
+        mu_i = (S - x) / (n - 1)
+        var_i = np.maximum((SS - x * x - (n - 1) * mu_i * mu_i) / (n - 2), 0.0)
+        loo_thr[:, c] = tau[c]
+        loo_thr[~held[:, c], c] = mu_i + z * np.sqrt(var_i)
+    log_margin = float(np.log(margin))
+    over = logI > loo_thr + log_margin
+    nohit = ~held.any(1)
+    with np.errstate(invalid="ignore"):
+        cv = {
+            "fp_per_class": [float(over[~held[:, c], c].mean()) for c in range(L)],
+            "fp_any_nohit": float(over[nohit].any(1).mean()) if nohit.any() else None,
+            "tp_per_class": [
+                float(over[held[:, c], c].mean()) if held[:, c].any() else None for c in range(L)
+            ],
+            "z": float(z),
+        }
+    return np.exp(tau + log_margin), cv
 
 
 def decide(index: np.ndarray, thresholds: np.ndarray | None, top_k: int = 1) -> list[list[int]]:
@@ -292,6 +375,8 @@ class Detector:
     train_index: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     train_labels: list[list[int]] = field(default_factory=list)
     activation: bool = False
+    fpr: float | None = None
+    threshold_cv: dict[str, Any] = field(default_factory=dict)
 
     def indices(self, H: np.ndarray, layout: BlockLayout) -> IndexResult:
         if self.activation:
@@ -318,6 +403,7 @@ class Detector:
             "margin": self.margin,
             "top_k": self.top_k,
             "ur_beta": None,
+            "fpr": 0.05 if self.fpr is None else self.fpr,
         }
 
     def to_params(self) -> dict[str, Any]:
@@ -329,6 +415,8 @@ class Detector:
             "activation": bool(self.activation),
             "ur": None if self.ur is None else self.ur.to_params(),
             "train_labels": [[int(c) for c in s] for s in self.train_labels],
+            "fpr": self.fpr,
+            "threshold_cv": self.threshold_cv,
         }
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -356,6 +444,8 @@ class Detector:
             train_index=np.asarray(arrays.get("train_index", np.zeros((0, 0)))),
             train_labels=[list(s) for s in d.get("train_labels", [])],
             activation=bool(d.get("activation", False)),
+            fpr=None if d.get("fpr") is None else float(d["fpr"]),
+            threshold_cv=dict(d.get("threshold_cv") or {}),
         )
 
 
@@ -364,7 +454,7 @@ def fit_detector(
     label_sets: Sequence[Sequence[int]],
     layout: BlockLayout,
     shifted: bool = False,
-    rule: str = "gm",
+    rule: str = "fpr",
     margin: float = 1.0,
     top_k: int = 0,
     ur_beta: float | None = 0.0,
@@ -372,6 +462,7 @@ def fit_detector(
     ur_p: float = 0.25,
     ur_background: bool = False,
     activation: bool = False,
+    fpr: float = 0.05,
 ) -> Detector:
     """Fit thresholds on the no-hit training mixtures and Â on all training mixtures.
 
@@ -387,7 +478,15 @@ def fit_detector(
         else detection_indices(H_train, layout, shifted=shifted)
     )
     nohit = np.array([len(s) == 0 for s in label_sets])
-    tau = fit_thresholds(res.index[nohit], rule, margin)
+    cv: dict[str, Any] = {}
+    if rule == "fpr":
+        if not nohit.any():
+            raise ShapeError(
+                "need at least one no-hit training mixture", "include background-only mixtures"
+            )
+        tau, cv = fit_fpr_thresholds(res.index, label_sets, fpr, margin)
+    else:
+        tau = fit_thresholds(res.index[nohit], rule, margin)
     ur = None
     if ur_beta is not None and (~nohit).any():
         ur = UncertaintyReduction(
@@ -403,6 +502,8 @@ def fit_detector(
         train_index=res.index,
         train_labels=[list(s) for s in label_sets],
         activation=activation,
+        fpr=fpr if rule == "fpr" else None,
+        threshold_cv=cv,
     )
 
 
@@ -419,7 +520,8 @@ def fit_detector_from_config(
         label_sets,
         layout,
         shifted=bool(dc.get("shifted", shifted_default)),
-        rule=str(dc.get("threshold_rule", "gm")),
+        rule=str(dc.get("threshold_rule", "fpr")),
+        fpr=float(dc.get("fpr", 0.05)),
         margin=float(dc.get("margin", 1.0)),
         top_k=int(dc.get("top_k", 0)),
         ur_beta=float(dc.get("ur_beta", 0.0)),

@@ -431,8 +431,10 @@ def report(results: dict[str, Any], ds: Any, out_dir: str | None, plots: bool = 
     import json
     from pathlib import Path
 
-    text = format_summary(results) + "\n" + "\n".join(
-        format_table(n, r["scores"]) for n, r in results.items()
+    text = (
+        format_summary(results)
+        + "\n"
+        + "\n".join(format_table(n, r["scores"]) for n, r in results.items())
     )
     if out_dir:
         d = Path(out_dir)

@@ -31,7 +31,8 @@ and the detector; every key is optional (the values shown are the defaults)::
     n_threads = 1           # torch CPU threads (1 is fastest on a loaded 2-core machine)
     [detection]
     shifted = false         # max over off-diagonals (hits anywhere in the window)
-    threshold_rule = "gm"   # "gm" (thesis 4.3.5) or "max" (4.3.6) over no-hit training mixtures
+    threshold_rule = "fpr"  # "fpr": stated false-positive rate (below); "gm" (4.3.5), "max" (4.3.6)
+    fpr = 0.05              # target rate of no-hit mixtures with any class reported (rule "fpr")
     margin = 1.0
     top_k = 0               # 0: every class over its threshold; k: at most k hits
     ur_beta = 0.0
@@ -80,6 +81,7 @@ MODEL_KEYS = {
 DETECTION_KEYS = {
     "shifted",
     "threshold_rule",
+    "fpr",
     "margin",
     "top_k",
     "ur_beta",
