@@ -30,7 +30,7 @@ The same seed gives the same files.
 
 Examples:
   tinyunfold dataset mdof --preset dataset1 --out data/d1
-  tinyunfold dataset mdof --preset dataset2-hard --out data/d2h --n-per-snr 5 --n-two-hit 100
+  tinyunfold dataset mdof --preset dataset2-hard --out data/d2h --n-extra-test 5 --n-two-hit 100
   tinyunfold dataset info data/d1
 """
 
@@ -70,6 +70,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="SNR grid in dB, written with =: --snr-db=-40,-30,-20,-10,0,10 (default: the preset grid)",
     )
     g.add_argument("--n-per-snr", type=int, help="mixtures per probed mass and SNR (default 1)")
+    g.add_argument(
+        "--n-extra-test",
+        type=int,
+        help="extra split=test mixtures per probed mass and SNR, every SNR (default 0; the "
+        "preset's own files stay the same)",
+    )
     g.add_argument("--n-nohit-train", type=int, help="no-hit mixtures marked split=train")
     g.add_argument("--n-nohit-test", type=int, help="no-hit mixtures marked split=test")
     g.add_argument("--n-two-hit", type=int, help="two-hit test mixtures (dataset2-hard: 20)")
@@ -150,6 +156,7 @@ def _run_mdof(args: argparse.Namespace) -> int:
         oversample=args.oversample,
         snr_db=args.snr_db,
         n_per_snr=args.n_per_snr,
+        n_extra_test=args.n_extra_test,
         n_nohit_train=args.n_nohit_train,
         n_nohit_test=args.n_nohit_test,
         n_two_hit=args.n_two_hit,
