@@ -230,6 +230,46 @@ def fit_fpr_thresholds(
     return np.exp(tau + log_margin), cv
 
 
+def fit_calibration(
+    index: np.ndarray, label_sets: Sequence[Sequence[int]], l2: float = 1e-2, n_iter: int = 50
+) -> np.ndarray:
+    """Per-class logistic calibration (Platt scaling) of the log indices: P(l present | I) =
+    σ(a_l ln I(l) + b_l), fitted by Newton's method on the training mixtures with a small ridge
+    ``l2`` on a_l (separable classes would otherwise drive a_l to infinity). Returns (L, 2) [a, b].
+    The log index is centred and scaled per class first (stored in the fit), so ``l2`` has one
+    meaning for every dataset: the returned a, b act on the raw ln I."""
+    logI = np.log(np.maximum(np.asarray(index, dtype=np.float64), _TINY))
+    Q, L = logI.shape
+    out = np.zeros((L, 2))
+    for c in range(L):
+        y = np.array([1.0 if c in s else 0.0 for s in label_sets])
+        x = logI[:, c]
+        mu, sd = float(x.mean()), float(x.std()) or 1.0
+        u = (x - mu) / sd
+        # prior counts (Platt 1999): targets (n+ + 1)/(n+ + 2) and 1/(n- + 2), never 0 or 1
+        npos, nneg = y.sum(), Q - y.sum()
+        t = np.where(y > 0, (npos + 1) / (npos + 2), 1 / (nneg + 2))
+        w = np.zeros(2)  # [a, b] on u
+        for _ in range(n_iter):
+            p = 1 / (1 + np.exp(-(w[0] * u + w[1])))
+            g = np.array([((p - t) * u).sum() + l2 * w[0], (p - t).sum()])
+            r = p * (1 - p)
+            Hm = np.array([[(r * u * u).sum() + l2, (r * u).sum()], [(r * u).sum(), r.sum()]])
+            step = np.linalg.solve(Hm + 1e-12 * np.eye(2), g)
+            w = w - step
+            if np.abs(step).max() < 1e-10:
+                break
+        out[c] = [w[0] / sd, w[1] - w[0] * mu / sd]
+    return out
+
+
+def calibrated_probability(index: np.ndarray, calib: np.ndarray) -> np.ndarray:
+    """P(l present) = σ(a_l ln I(l) + b_l) for (B, L) indices and (L, 2) :func:`fit_calibration`."""
+    logI = np.log(np.maximum(np.atleast_2d(np.asarray(index, dtype=np.float64)), _TINY))
+    z = logI * calib[:, 0][None, :] + calib[:, 1][None, :]
+    return 1 / (1 + np.exp(-np.clip(z, -700, 700)))
+
+
 def decide(index: np.ndarray, thresholds: np.ndarray | None, top_k: int = 1) -> list[list[int]]:
     """Eq. (4.3.32) per mixture: classes with I(l) > τ_l, the ``top_k`` largest first."""
     index = np.atleast_2d(np.asarray(index, dtype=np.float64))
@@ -377,6 +417,13 @@ class Detector:
     activation: bool = False
     fpr: float | None = None
     threshold_cv: dict[str, Any] = field(default_factory=dict)
+    calibration: np.ndarray | None = None
+
+    def confidence(self, index: np.ndarray) -> np.ndarray | None:
+        """(B, L) calibrated probability that each class is present (None: not calibrated)."""
+        if self.calibration is None:
+            return None
+        return calibrated_probability(index, self.calibration)
 
     def indices(self, H: np.ndarray, layout: BlockLayout) -> IndexResult:
         if self.activation:
@@ -426,6 +473,8 @@ class Detector:
         }
         if self.ur is not None:
             out["ur_matrix"] = np.asarray(self.ur.A, dtype=np.float64)
+        if self.calibration is not None:
+            out["calibration"] = np.asarray(self.calibration, dtype=np.float64)
         return out
 
     @classmethod
@@ -446,6 +495,9 @@ class Detector:
             activation=bool(d.get("activation", False)),
             fpr=None if d.get("fpr") is None else float(d["fpr"]),
             threshold_cv=dict(d.get("threshold_cv") or {}),
+            calibration=None
+            if "calibration" not in arrays
+            else np.asarray(arrays["calibration"], dtype=np.float64),
         )
 
 
@@ -504,6 +556,7 @@ def fit_detector(
         activation=activation,
         fpr=fpr if rule == "fpr" else None,
         threshold_cv=cv,
+        calibration=fit_calibration(res.index, label_sets),
     )
 
 

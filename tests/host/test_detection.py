@@ -125,3 +125,39 @@ def test_confusion_counts() -> None:
     c = confusion(pred, true, 2)
     assert c["tp_rate"] == [0.5, 0.0] and c["tn_rate"] == 0.5
     assert c["fp_rate"] == [0.0, 0.5] and c["accuracy"] == pytest.approx(2 / 5)
+
+
+def test_fpr_thresholds_hold_the_stated_rate_on_fresh_negatives() -> None:
+    from tinyunfold.detection import fit_fpr_thresholds
+
+    rng = np.random.default_rng(0)
+    L, Q = 3, 300
+    labels = [[] if q % 2 == 0 else [q % L] for q in range(Q)]
+    logI = rng.normal(0.0, 1.0, size=(Q, L))
+    for q, s in enumerate(labels):
+        for c in s:
+            logI[q, c] += 6.0
+    tau, cv = fit_fpr_thresholds(np.exp(logI), labels, fpr=0.06)
+    fresh = np.exp(rng.normal(0.0, 1.0, size=(20000, L)))
+    fp_any = float((fresh > tau).any(1).mean())
+    assert 0.03 < fp_any < 0.08  # stated 6% (union bound over 3 classes at 2% each)
+    assert 0.0 < cv["fp_any_nohit"] < 0.15 and min(cv["tp_per_class"]) > 0.95
+    # a wrong z (no division by L) would give ~17% here: the check can fail
+    assert fp_any < 0.1
+
+
+def test_calibration_and_wilson() -> None:
+    from tinyunfold.detection import calibrated_probability, fit_calibration
+    from tinyunfold.pipelines.evaluation import wilson
+
+    rng = np.random.default_rng(1)
+    Q = 2000
+    y = rng.random(Q) < 0.3
+    x = np.where(y, 2.0, 0.0) + rng.normal(size=Q)  # log index; true P(y|x) is logistic in x
+    cal = fit_calibration(np.exp(x)[:, None], [[0] if v else [] for v in y])
+    p = calibrated_probability(np.exp(np.array([[-1.0], [1.0], [3.0]])), cal)[:, 0]
+    true_p = 1 / (1 + np.exp(-(2.0 * np.array([-1.0, 1.0, 3.0]) - 2.0 + np.log(0.3 / 0.7))))
+    np.testing.assert_allclose(p, true_p, atol=0.05)
+    lo, hi = wilson(8, 10)
+    assert abs(lo - 0.490) < 2e-3 and abs(hi - 0.943) < 2e-3  # standard table values
+    assert wilson(0, 0) == (0.0, 1.0)

@@ -133,6 +133,9 @@ def test_silent_templates_with_gate_work(
     se = js["methods"]["padnmf"]["scores"]["threshold"]["set_exact"]
     assert se["single_hit_per_snr"]["10"]["rate"] >= 0.75
     assert (rep / "confusion.png").stat().st_size > 0
+    assert (rep / "reliability.png").stat().st_size > 0
+    cal = js["methods"]["padnmf"]["calibration"]
+    assert 0 <= cal["ece"] <= 1 and cal["brier"] < 0.25  # better than a constant 0.5
 
 
 def test_evaluate_pure_test_folder(

@@ -843,5 +843,7 @@ def validate_model(model: ModelFile) -> None:
             raise ValueDomainError(f"{model.kind}: H_mask is not M^H of the layout (4.3.13)")
     if "thresholds" in model.arrays:
         require_array(model, "thresholds", shape=(lay.n_classes,), nonneg=True)
+    if "calibration" in model.arrays:
+        require_array(model, "calibration", shape=(lay.n_classes, 2))
     if "ur_matrix" in model.arrays:
         require_array(model, "ur_matrix", shape=(lay.n_classes, None), nonneg=True)

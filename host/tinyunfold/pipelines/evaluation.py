@@ -199,6 +199,26 @@ def set_exact_scores(
     }
 
 
+def calibration_scores(
+    prob: np.ndarray, true: Sequence[Sequence[int]], L: int, n_bins: int = 10
+) -> dict[str, Any]:
+    """Brier score, expected calibration error and the reliability curve of per-class
+    probabilities (B, L) against the true sets (every mixture x class pair is one forecast)."""
+    y = np.zeros((len(true), L))
+    for q, t in enumerate(true):
+        y[q, list(t)] = 1.0
+    p, yy = prob.ravel(), y.ravel()
+    bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
+    curve = []
+    ece = 0.0
+    for b in range(n_bins):
+        sel = bins == b
+        if sel.any():
+            curve.append([float(p[sel].mean()), float(yy[sel].mean()), int(sel.sum())])
+            ece += sel.mean() * abs(p[sel].mean() - yy[sel].mean())
+    return {"brier": float(((p - yy) ** 2).mean()), "ece": float(ece), "reliability": curve}
+
+
 def score_mixtures(
     index: np.ndarray, mixtures: Sequence[Any], classes: Sequence[str], det: Detector
 ) -> dict[str, Any]:
@@ -369,7 +389,11 @@ def evaluate_methods(
             det = fit_detector(Htr, label_sets_of(train, ds.classes), est.layout_, **opts)
         H = transform_many(est, Xte, f"{name} (test)", progress)
         res = det.indices(H, est.layout_)
+        conf = det.confidence(res.index)
         out[name] = {
+            "calibration": None
+            if conf is None
+            else calibration_scores(conf, label_sets_of(mixes, ds.classes), len(ds.classes)),
             "H_max": H.max(axis=(0, 2)),
             "raw_index": res.index,
             "scores": score_mixtures(res.index, mixes, ds.classes, det),
@@ -436,12 +460,20 @@ def report(results: dict[str, Any], ds: Any, out_dir: str | None, plots: bool = 
         + "\n"
         + "\n".join(format_table(n, r["scores"]) for n, r in results.items())
     )
+    for n, r in results.items():
+        c = r.get("calibration")
+        if c is not None:
+            text += (
+                f"\n  {n}: calibrated class probabilities (Platt, fitted on the training "
+                f"mixtures): Brier {c['brier']:.3f}, ECE {c['ece']:.3f}"
+            )
     if out_dir:
         d = Path(out_dir)
         d.mkdir(parents=True, exist_ok=True)
         js = {
             n: {
                 "scores": r["scores"],
+                "calibration": r.get("calibration"),
                 "thresholds": np.asarray(r["thresholds"]).tolist(),
                 "index": np.asarray(r["index"]).tolist(),
                 "mixtures": r["mixtures"],
@@ -455,7 +487,31 @@ def report(results: dict[str, Any], ds: Any, out_dir: str | None, plots: bool = 
         if plots:
             plot_indices(results, ds.classes, str(d / "indices_vs_snr.png"))
             plot_confusion(results, ds.classes, str(d / "confusion.png"))
+            plot_reliability(results, str(d / "reliability.png"))
     return text
+
+
+def plot_reliability(results: dict[str, Any], path: str) -> None:
+    """Reliability diagram: mean calibrated probability vs observed frequency per bin."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cal = {n: r["calibration"] for n, r in results.items() if r.get("calibration")}
+    if not cal:
+        return
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="perfect")
+    for n, c in cal.items():
+        pts = np.asarray(c["reliability"])
+        ax.plot(pts[:, 0], pts[:, 1], "o-", ms=3, label=f"{n} (ECE {c['ece']:.3f})")
+    ax.set_xlabel("predicted probability")
+    ax.set_ylabel("observed frequency")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 def plot_confusion(results: dict[str, Any], classes: Sequence[str], path: str) -> None:
@@ -557,6 +613,15 @@ def evaluate_detector_checked(
             index=r["raw_index"],
             thresholds=parts.detector.thresholds,
             mask=est.masks(1)[0],
+        )
+    cv = parts.detector.threshold_cv
+    if cv:
+        text += (
+            f"\n  {model.kind}: thresholds for {100 * (parts.detector.fpr or 0):g}% false "
+            "positives (rule fpr); leave-one-out on the training mixtures: any class on no-hit "
+            + ("-" if cv.get("fp_any_nohit") is None else f"{100 * cv['fp_any_nohit']:.1f}%")
+            + ", per class on its negatives "
+            + "/".join(f"{100 * v:.1f}%" for v in cv["fp_per_class"])
         )
     for n in notes:
         text += f"\nnote: {n}"
