@@ -27,7 +27,7 @@ every training mixture (the index level of the background alone); an extension, 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -309,8 +309,13 @@ def ur_infer(
     n_iter: int = 500,
     n_penalized: int | None = None,
     eps: float = 1e-12,
+    prior: str = "alpha_p",
 ) -> np.ndarray:
     """Î of eq. (4.3.37) with the ℓp prior (4.3.38), multiplicative update (3.2.26).
+
+    ``prior``: the weight of Î^(p-1) in the denominator, ``"alpha_p"`` = α p (the gradient of
+    α‖Î‖_p^p) or ``"alpha"`` = α (as the thesis' authors apply it: the same family of priors,
+    α rescaled by 1/p).
 
     index : (B, L) or (L,) detection indices. A : (L, L') from :func:`fit_ur_matrix`.
     n_penalized : the first ``n_penalized`` latent entries carry the penalty (default: all).
@@ -325,14 +330,39 @@ def ur_infer(
     for _ in range(n_iter):
         V = A @ Ih + eps
         pos, neg = beta_gradient_parts(V, Ix, beta)
-        grad_pen = alpha * p * np.maximum(Ih, eps) ** (p - 1.0) * pen_mask  # ∇ α‖Î‖_p^p
+        w = prior_weight(alpha, p, prior)
+        grad_pen = w * np.maximum(Ih, eps) ** (p - 1.0) * pen_mask  # ∇ α‖Î‖_p^p
         Ih = np.maximum(eps, Ih * (A.T @ neg) / (A.T @ pos + grad_pen + eps))  # (3.2.26)
     return Ih.T
 
 
+UR_PRIORS = ("alpha_p", "alpha")
+UR_RULES = ("fixed", "nohit_max")
+
+
+def prior_weight(alpha: float, p: float, prior: str) -> float:
+    """Weight of Î^(p-1) in the update's denominator: α p (``alpha_p``) or α (``alpha``)."""
+    if prior == "alpha_p":
+        return float(alpha) * float(p)
+    if prior == "alpha":
+        return float(alpha)
+    raise ValueDomainError(f"unknown ur_prior {prior!r}", f"use one of {UR_PRIORS}")
+
+
 @dataclass
 class UncertaintyReduction:
-    """Fitted uncertainty-reduction model (4.3.34-4.3.39) — see the module docstring."""
+    """Fitted uncertainty-reduction model (4.3.34-4.3.39) — see the module docstring.
+
+    Attributes beyond the thesis' α, p, β
+    -------------------------------------
+    nohit_label : label of every class on a no-hit training mixture (0: the thesis' one-hot
+        labels; the authors use a small positive value, about 1e-2 for β = 0, so no-hit
+        mixtures still shape Â).
+    prior : ``"alpha_p"`` or ``"alpha"`` (:func:`prior_weight`).
+    rule : ``"fixed"``: a class is reported when Î_l > ``threshold`` (0.5 on the 0/1 label
+        scale); ``"nohit_max"``: when Î_l > ``factor`` x the largest Î_l seen on the no-hit
+        training mixtures (the authors' rule), stored per class in ``class_threshold``.
+    """
 
     beta: float = 1.0
     alpha: float = 0.0
@@ -341,32 +371,111 @@ class UncertaintyReduction:
     threshold: float = 0.5
     scale: float = 1.0
     A: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    nohit_label: float = 0.0
+    prior: str = "alpha_p"
+    rule: str = "fixed"
+    factor: float = 1.0
+    class_threshold: np.ndarray | None = None
+
+    def class_thresholds(self) -> np.ndarray:
+        """(L,) thresholds on Î_l (what the device compares, golden/detect.py)."""
+        if self.class_threshold is not None:
+            return np.asarray(self.class_threshold, dtype=np.float64)
+        return np.full(self.A.shape[0], float(self.threshold))
+
+    def _labels(self, label_sets: Sequence[Sequence[int]], n_classes: int) -> np.ndarray:
+        Q = len(label_sets)
+        Lb = np.zeros((n_classes + int(self.background), Q))
+        for q, cs in enumerate(label_sets):
+            if not cs:
+                Lb[:n_classes, q] = self.nohit_label
+            for c in cs:
+                Lb[c, q] = 1.0
+        if self.background:
+            Lb[n_classes] = 1.0
+        return Lb
+
+    def _fit_rule(self, I_Q: np.ndarray, label_sets: Sequence[Sequence[int]]) -> None:
+        if self.rule == "fixed":
+            self.class_threshold = None
+            return
+        if self.rule != "nohit_max":
+            raise ValueDomainError(f"unknown ur_rule {self.rule!r}", f"use one of {UR_RULES}")
+        nohit = [q for q, s in enumerate(label_sets) if not s]
+        if not nohit:
+            raise ValueDomainError(
+                "ur_rule nohit_max needs no-hit training mixtures", "include some or use fixed"
+            )
+        lat = self.latent(np.asarray(I_Q)[nohit])
+        self.class_threshold = float(self.factor) * lat.max(0)
+
+    def fit_cv(
+        self,
+        I_Q: np.ndarray,
+        label_sets: Sequence[Sequence[int]],
+        n_classes: int,
+        alphas: Sequence[float] = (0.0, 0.01, 0.1, 1.0),
+        factors: Sequence[float] = (1.0, 1.25, 1.5, 2.0, 3.0),
+        n_folds: int = 5,
+        seed: int = 0,
+    ) -> UncertaintyReduction:
+        """Choose α and (rule ``nohit_max``) the factor by ``n_folds``-fold cross-validation on
+        the training mixtures (set-exact accuracy of the held-out folds; ties: smaller α, then
+        larger factor), then fit on all of them. Stores the CV accuracy in ``cv_accuracy``."""
+        I_Q = np.asarray(I_Q, dtype=np.float64)
+        Q = len(label_sets)
+        folds = np.random.default_rng(seed).permutation(Q) % max(2, min(n_folds, Q))
+        facs = list(factors) if self.rule == "nohit_max" else [self.factor]
+        best: tuple[float, float, float] | None = None
+        for a in alphas:
+            correct = np.zeros(len(facs))
+            for k in np.unique(folds):
+                tr = np.flatnonzero(folds != k)
+                te = np.flatnonzero(folds == k)
+                ls_tr = [label_sets[q] for q in tr]
+                if not any(ls_tr) or (self.rule == "nohit_max" and all(ls_tr)):
+                    continue
+                u = replace(self, alpha=float(a))
+                u.fit(I_Q[tr], ls_tr, n_classes)
+                lat_te = u.latent(I_Q[te])
+                base = u.class_thresholds() / (u.factor if self.rule == "nohit_max" else 1.0)
+                for i, f in enumerate(facs):
+                    thr = base * (f if self.rule == "nohit_max" else 1.0)
+                    pred = decide(lat_te, thr, n_classes)
+                    correct[i] += sum(
+                        sorted(p_) == sorted(label_sets[q]) for p_, q in zip(pred, te, strict=True)
+                    )
+            for i, f in enumerate(facs):
+                key = (correct[i] / Q, -float(a), float(f))
+                if best is None or key > best:
+                    best = key
+        assert best is not None
+        self.alpha, self.factor = -best[1], best[2]
+        self.cv_accuracy = best[0]
+        return self.fit(I_Q, label_sets, n_classes)
 
     def fit(
         self, I_Q: np.ndarray, label_sets: Sequence[Sequence[int]], n_classes: int
     ) -> UncertaintyReduction:
         """I_Q: (Q, L) indices of the training mixtures; label_sets: classes present per mixture."""
-        Q = len(label_sets)
-        Lb = np.zeros((n_classes + int(self.background), Q))
-        for q, cs in enumerate(label_sets):
-            for c in cs:
-                Lb[c, q] = 1.0
-        if self.background:
-            Lb[n_classes] = 1.0
+        Lb = self._labels(label_sets, n_classes)
         # Indices are divided by their mean over the training set so that α of the prior does
         # not depend on the (arbitrary) scale of H: the latent Î is on the 0/1 scale of the labels.
         self.scale = float(np.mean(I_Q))
         self.A = fit_ur_matrix(np.asarray(I_Q).T / self.scale, Lb, self.beta)
+        self._fit_rule(I_Q, label_sets)
         return self
 
     def latent(self, index: np.ndarray) -> np.ndarray:
         L = self.A.shape[0]
         Ix = np.asarray(index, dtype=np.float64) / self.scale
-        return ur_infer(Ix, self.A, self.beta, self.alpha, self.p, n_penalized=L)[:, :L]
+        return ur_infer(Ix, self.A, self.beta, self.alpha, self.p, n_penalized=L, prior=self.prior)[
+            :, :L
+        ]
 
     def decide(self, index: np.ndarray, top_k: int = 1) -> list[list[int]]:
         lat = self.latent(index)
-        return decide(lat, np.full(lat.shape[1], self.threshold), top_k)
+        return decide(lat, self.class_thresholds(), top_k)
 
     def to_params(self) -> dict[str, Any]:
         return {
@@ -376,6 +485,13 @@ class UncertaintyReduction:
             "background": bool(self.background),
             "threshold": float(self.threshold),
             "scale": float(self.scale),
+            "nohit_label": float(self.nohit_label),
+            "prior": self.prior,
+            "rule": self.rule,
+            "factor": float(self.factor),
+            "class_threshold": None
+            if self.class_threshold is None
+            else [float(v) for v in self.class_threshold],
         }
 
     @classmethod
@@ -388,6 +504,13 @@ class UncertaintyReduction:
             threshold=float(d["threshold"]),
             scale=float(d.get("scale", 1.0)),
             A=np.asarray(A, dtype=np.float64),
+            nohit_label=float(d.get("nohit_label", 0.0)),
+            prior=str(d.get("prior", "alpha_p")),
+            rule=str(d.get("rule", "fixed")),
+            factor=float(d.get("factor", 1.0)),
+            class_threshold=None
+            if d.get("class_threshold") is None
+            else np.asarray(d["class_threshold"], dtype=np.float64),
         )
 
 
@@ -506,7 +629,7 @@ def fit_detector(
     label_sets: Sequence[Sequence[int]],
     layout: BlockLayout,
     shifted: bool = False,
-    rule: str = "fpr",
+    rule: str = "gm",
     margin: float = 1.0,
     top_k: int = 0,
     ur_beta: float | None = 0.0,
@@ -515,6 +638,10 @@ def fit_detector(
     ur_background: bool = False,
     activation: bool = False,
     fpr: float = 0.05,
+    ur_nohit_label: float = 0.0,
+    ur_prior: str = "alpha_p",
+    ur_rule: str = "fixed",
+    ur_factor: float | None = 1.0,
 ) -> Detector:
     """Fit thresholds on the no-hit training mixtures and Â on all training mixtures.
 
@@ -542,8 +669,19 @@ def fit_detector(
     ur = None
     if ur_beta is not None and (~nohit).any():
         ur = UncertaintyReduction(
-            beta=ur_beta, alpha=ur_alpha, p=ur_p, background=ur_background
-        ).fit(res.index, label_sets, layout.n_classes)
+            beta=ur_beta,
+            alpha=ur_alpha,
+            p=ur_p,
+            background=ur_background,
+            nohit_label=ur_nohit_label,
+            prior=ur_prior,
+            rule=ur_rule,
+            factor=1.0 if ur_factor is None else ur_factor,
+        )
+        if ur_factor is None:  # α and the factor by cross-validation on the training mixtures
+            ur.fit_cv(res.index, label_sets, layout.n_classes)
+        else:
+            ur.fit(res.index, label_sets, layout.n_classes)
     return Detector(
         shifted=shifted,
         rule=rule,
@@ -581,6 +719,10 @@ def fit_detector_from_config(
         ur_alpha=float(dc.get("ur_alpha", 0.1)),
         ur_p=float(dc.get("ur_p", 0.25)),
         ur_background=bool(dc.get("ur_background", False)),
+        ur_nohit_label=float(dc.get("ur_nohit_label", 0.01)),
+        ur_prior=str(dc.get("ur_prior", "alpha")),
+        ur_rule=str(dc.get("ur_rule", "nohit_max")),
+        ur_factor=None if dc.get("ur_factor", "cv") == "cv" else float(dc["ur_factor"]),
     )
 
 

@@ -9,6 +9,7 @@ no-hit mixtures with nothing reported, FP_l = fraction of the no-hit mixtures in
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -80,13 +81,10 @@ def detector_methods(det: Detector, n_classes: int) -> dict[str, Any]:
     if det.train_index.size and any(det.train_labels):
         base = det.ur
         for beta in (0.0, 1.0, 2.0):
-            ur = UncertaintyReduction(
-                beta=beta,
-                alpha=base.alpha if base else 0.1,
-                p=base.p if base else 0.25,
-                background=base.background if base else False,
-                threshold=base.threshold if base else 0.5,
-            ).fit(det.train_index, det.train_labels, n_classes)
+            proto = UncertaintyReduction(alpha=0.1) if base is None else base
+            ur = replace(proto, beta=beta, A=np.zeros((0, 0)), class_threshold=None).fit(
+                det.train_index, det.train_labels, n_classes
+            )
             methods[f"UR beta={beta:g}"] = ("ur", ur)
     return methods
 

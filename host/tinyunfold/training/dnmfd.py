@@ -77,6 +77,10 @@ DNMFD_DETECTION_KEYS = {
     "ur_alpha",
     "ur_p",
     "ur_background",
+    "ur_nohit_label",
+    "ur_prior",
+    "ur_rule",
+    "ur_factor",
 }
 DNMFD_DEFAULTS: dict[str, Any] = {
     "n_layers": 100,

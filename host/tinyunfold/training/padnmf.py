@@ -36,9 +36,14 @@ and the detector; every key is optional (the values shown are the defaults)::
     margin = 1.0
     top_k = 0               # 0: every class over its threshold; k: at most k hits
     ur_beta = 0.0
-    ur_alpha = 0.1
+    ur_alpha = 0.1          # ignored when ur_factor = "cv" (chosen from 0, 0.01, 0.1, 1)
     ur_p = 0.25
     ur_background = false   # extra always-on latent component in the uncertainty reduction
+    ur_nohit_label = 0.01   # label of every class on no-hit training mixtures (authors: ~1e-2)
+    ur_prior = "alpha"      # prior weight alpha * I^(p-1) (authors); "alpha_p": alpha * p * ...
+    ur_rule = "nohit_max"   # report when I_l > ur_factor x max I_l on no-hit training mixtures;
+                            # "fixed": I_l > 0.5
+    ur_factor = "cv"        # "cv": ur_alpha and ur_factor by 5-fold CV on the training mixtures
 """
 
 from __future__ import annotations
@@ -88,6 +93,10 @@ DETECTION_KEYS = {
     "ur_alpha",
     "ur_p",
     "ur_background",
+    "ur_nohit_label",
+    "ur_prior",
+    "ur_rule",
+    "ur_factor",
 }
 
 
