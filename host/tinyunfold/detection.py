@@ -750,15 +750,16 @@ def degeneracy_problems(
     index : (B, L) detection indices of the same mixtures (optional).
     thresholds : (L,) class thresholds τ_l (optional).
     mask : (m, r) M^W, or None (every entry counts).
-    explode_ratio : an activation larger than this times the median of the per-atom maxima of
-        the target atoms is "exploding".
+    explode_ratio : an activation larger than this times max(1, the median of the per-atom
+        maxima of the target atoms) is "exploding".
 
     Checks
     ------
     * all-ε atoms: a target or noise atom whose largest entry (inside M^W) is <= 10 ε, or whose
       sum is below 1e-9 times the median atom sum (a template frame of silence gives such an
       atom; its activation then grows without bound, eq. 4.2.2 divides by Wᵀ1 ≈ ε);
-    * exploding activations: max H[s, :] > ``explode_ratio`` x median over target atoms of max H;
+    * exploding activations: max H[s, :] > ``explode_ratio`` x max(1, median over target atoms
+      of max H) (inputs scaled to unit mean noise power: useful activations are O(1));
     * identical class indices: all L indices equal (relative 1e-9) on more than half of the
       mixtures, or identical thresholds τ_l for L >= 2 classes.
     """
@@ -789,8 +790,10 @@ def degeneracy_problems(
             Hs = Hs[None]
         per_atom = Hs.max(axis=(0, 2))  # (r,)
         tgt = per_atom[: layout.target_rank]
-        ref = float(np.median(tgt))
-        if ref > 0 and tgt.max() > explode_ratio * ref:
+        # inputs are scaled to unit mean noise power and atoms are fitted to the data, so useful
+        # activations are O(1): the reference is the median atom's maximum, at least 1
+        ref = max(float(np.median(tgt)), 1.0)
+        if tgt.max() > explode_ratio * ref:
             s = int(np.argmax(tgt))
             out.append(
                 f"exploding activations: {atom_name(s)} reaches {tgt.max():.3g}, "

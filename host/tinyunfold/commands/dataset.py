@@ -106,6 +106,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("path", help="dataset folder")
     i.set_defaults(func=_run_info)
 
+    ck = ds.add_parser(
+        "check",
+        help="list every layout problem of a dataset folder at once (exit 1 if any)",
+        description="Scan a dataset folder (docs/datasets.md) and print one line per problem: "
+        "unreadable or foreign WAV files, empty class folders, every bad labels.csv row, "
+        "mixtures without a row. Also notes what training needs (split=train rows, no-hit "
+        "training mixtures, target stems).",
+    )
+    ck.add_argument("path", help="dataset folder")
+    ck.set_defaults(func=_run_check)
+
     pl = ds.add_parser(
         "plot",
         help="spectrograms of the noise, one target per class and example mixtures (PNG)",
@@ -190,6 +201,31 @@ def _run_mdof(args: argparse.Namespace) -> int:
         f"targets, {len(ds.noise)} noise, {len(ds.mixtures)} mixtures ({n_hit} with hits), "
         f"{ds.sample_rate} Hz"
     )
+    return 0
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from tinyunfold.datasets.io import check_dataset
+
+    problems = check_dataset(args.path)
+    for p in problems:
+        print(f"problem: {p}")
+    if problems:
+        print(f"{args.path}: {len(problems)} problem(s)")
+        return 1
+    ds = load_dataset(args.path, load_stems=False)
+    train = ds.split("train")
+    notes = []
+    if not train:
+        notes.append("no split=train rows: usable as a test folder only (evaluate --model)")
+    elif not any(not m.has_hit for m in train):
+        notes.append("no no-hit training mixture: thresholds cannot be fitted")
+    nostem = [m.name for m in train if m.has_hit and m.target_stem_file is None]
+    if nostem:
+        notes.append(f"{len(nostem)} training hit mixtures lack a target_stem (e.g. {nostem[0]})")
+    for n in notes:
+        print(f"note: {n}")
+    print(f"{args.path}: OK ({len(ds.mixtures)} mixtures, {len(ds.classes)} classes)")
     return 0
 
 
