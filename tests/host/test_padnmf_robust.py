@@ -154,3 +154,35 @@ def test_evaluate_pure_test_folder(
     assert main(["evaluate", "--model", str(model), "--dataset", str(pure), "--no-plots"]) == 0
     text = capsys.readouterr().out
     assert "skipped" in text and "set-exact" in text
+
+
+def test_augmented_mixtures_follow_the_dataset_definitions(silent_targets: Path) -> None:
+    from tinyunfold.datasets import load_dataset
+    from tinyunfold.datasets.prep import augment_mixtures
+
+    ds = load_dataset(silent_targets)
+    aug = augment_mixtures(ds, 60, seed=2, snr_db=(-10.0, 10.0), two_hit=0.3, no_hit=0.2)
+    n_hits = [len(m.classes) for m in aug]
+    assert len(aug) == 60 and {0, 1, 2} <= set(n_hits) and all(m.split == "train" for m in aug)
+    for m in aug:
+        assert len(m.audio) == len(ds.mixtures[0].audio)
+        if len(m.classes) == 2:
+            assert m.classes[0] != m.classes[1]
+        if len(m.classes) == 1:  # SNR := ||s||^2 / ||n||^2 over the window, as the generator
+            s = m.target_stem
+            n = m.audio - s
+            assert abs(10 * np.log10(s @ s / (n @ n)) - m.snr_db) < 1e-9
+            assert -10 <= m.snr_db <= 10
+        if not m.classes:
+            assert m.target_stem is None
+    # deterministic given the seed, different for another seed
+    again = augment_mixtures(ds, 60, seed=2, snr_db=(-10.0, 10.0), two_hit=0.3, no_hit=0.2)
+    assert all(np.array_equal(a.audio, b.audio) for a, b in zip(aug, again, strict=True))
+    other = augment_mixtures(ds, 60, seed=3, snr_db=(-10.0, 10.0), two_hit=0.3, no_hit=0.2)
+    assert not np.array_equal(aug[0].audio, other[0].audio)
+    # the test split is never used: poisoned test audio never reaches a synthetic mixture
+    for m in ds.mixtures:
+        if m.split != "train":
+            m.audio = np.full_like(m.audio, np.nan)
+    poisoned = augment_mixtures(ds, 60, seed=2, snr_db=(-10.0, 10.0), two_hit=0.3, no_hit=0.2)
+    assert all(np.array_equal(a.audio, b.audio) for a, b in zip(aug, poisoned, strict=True))

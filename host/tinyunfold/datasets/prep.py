@@ -155,3 +155,115 @@ def transform_many(
 
 
 # ========================================================================== dataset evaluation
+
+
+# ====================================================================== training augmentation
+def augment_mixtures(
+    ds: Any,
+    n: int,
+    seed: int = 0,
+    snr_db: tuple[float, float] | None = None,
+    two_hit: float = 0.2,
+    no_hit: float = 0.2,
+    onset_s: tuple[float, float] | None = None,
+    stretch: float = 0.03,
+    gate_db: float = 40.0,
+) -> list[Any]:
+    """``n`` synthetic training mixtures from ``targets/`` and the background recordings.
+
+    Each mixture is a background window plus 0, 1 or 2 hits of different classes (fractions
+    ``no_hit`` and ``two_hit``), built the way the dataset generator defines them
+    (docs/datasets.md): a hit is a clean target of its class (DC removed and onset-aligned by
+    :func:`gate_template`), time-scaled by a factor drawn in [1 - ``stretch``, 1 + ``stretch``]
+    (a resonance shift of that relative size: recordings of other chains, other mountings),
+    delayed to an onset drawn in ``onset_s`` (default: the range of the training mixtures'
+    onsets) and scaled to an SNR drawn uniformly in ``snr_db`` (default: the range of every
+    labelled SNR of the dataset), SNR = 10 log10(‖s‖² / ‖n‖²) over the window (per hit).
+    Backgrounds: the noise files and the no-hit training mixtures, cut to the window length at a
+    random start, each a random unit-energy-preserving mix a·n₁ + b·n₂ (a² + b² = 1) of two of
+    them, so that no two synthetic backgrounds are the same. Only ``split=train`` data and
+    ``targets/``/``noise/`` are used: the test split is never touched.
+
+    Returns :class:`~tinyunfold.datasets.io.Mixture` objects with ``target_stem`` and
+    ``split="train"``, named ``aug_00000.wav`` ...
+    """
+    from tinyunfold.datasets.io import Mixture
+
+    train, _ = train_split(ds)
+    n_win = len(train[0].audio)
+    backgrounds = [np.asarray(x, dtype=np.float64) for x in ds.noise if len(x) >= n_win]
+    backgrounds += [m.audio for m in train if not m.has_hit and len(m.audio) >= n_win]
+    if not backgrounds:
+        raise TinyUnfoldError(
+            f"no background recording is as long as the {n_win}-sample window",
+            "add longer noise/ recordings or no-hit training mixtures",
+        )
+    if snr_db is None:
+        snrs = [m.snr_db for m in ds.mixtures if m.snr_db is not None]
+        snr_db = (min(snrs), max(snrs)) if snrs else (-20.0, 20.0)
+    if onset_s is None:
+        ons = [t for m in train for t in m.onsets_s]
+        onset_s = (0.0, max(ons)) if ons else (0.0, 0.0)
+    fs = float(ds.sample_rate)
+    rng = np.random.default_rng(seed)
+    templates = {
+        c: [gate_template(x, gate_db) for x in ds.targets[c]] for c in ds.classes if ds.targets[c]
+    }
+    classes = list(templates)
+
+    def background() -> np.ndarray:
+        out = []
+        for _ in range(2):
+            x = backgrounds[int(rng.integers(len(backgrounds)))]
+            s0 = int(rng.integers(0, len(x) - n_win + 1))
+            out.append(x[s0 : s0 + n_win])
+        a = float(rng.uniform(0.0, 1.0))
+        return np.sqrt(a) * out[0] + np.sqrt(1.0 - a) * out[1]
+
+    def hit(c: str, e_noise: float) -> tuple[np.ndarray, float, float]:
+        x = templates[c][int(rng.integers(len(templates[c])))]
+        f = 1.0 + float(rng.uniform(-stretch, stretch))
+        t = np.arange(int(len(x) * f)) / f
+        y = np.interp(t, np.arange(len(x)), x)  # time-scaled by f: every resonance / f
+        onset = int(round(rng.uniform(*onset_s) * fs))
+        s = np.zeros(n_win)
+        k = min(len(y), n_win - onset)
+        if k > 0:
+            s[onset : onset + k] = y[:k]
+        snr = float(rng.uniform(*snr_db))
+        e = float(np.dot(s, s))
+        if e > 0:
+            s *= np.sqrt(10 ** (snr / 10) * e_noise / e)
+        return s, snr, onset / fs
+
+    out = []
+    for i in range(int(n)):
+        noise = background()
+        e_n = float(np.dot(noise, noise))
+        u = rng.random()
+        n_hits = 0 if u < no_hit else (2 if u < no_hit + two_hit and len(classes) >= 2 else 1)
+        picked = [classes[int(j)] for j in rng.choice(len(classes), n_hits, replace=False)]
+        stem = np.zeros(n_win)
+        snrs_i, ons = [], []
+        for c in picked:
+            s, snr, t0 = hit(c, e_n)
+            stem += s
+            snrs_i.append(snr)
+            ons.append(t0)
+        tot = None
+        if n_hits == 1:
+            tot = snrs_i[0]
+        elif n_hits == 2 and np.dot(stem, stem) > 0:
+            tot = 10 * float(np.log10(np.dot(stem, stem) / max(e_n, 1e-300)))
+        out.append(
+            Mixture(
+                name=f"aug_{i:05d}.wav",
+                audio=noise + stem,
+                classes=tuple(picked),
+                snr_db=tot,
+                onsets_s=tuple(ons),
+                target_stem=stem if picked else None,
+                split="train",
+            )
+        )
+    return out

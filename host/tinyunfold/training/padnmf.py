@@ -18,6 +18,10 @@ and the detector; every key is optional (the values shown are the defaults)::
     noise_blocks = "one"    # "one": all noise files in one block (J=1); "each": one block per file
     template_gate_db = 40.0 # DC removal + energy gate on every clean target (0: gate off)
     template_gain = "equal" # "equal": targets rescaled to one mean power; "keep": as recorded
+    augment = 0             # synthetic training mixtures added (datasets.prep.augment_mixtures)
+    augment_two_hit = 0.2   # fraction of them with two hits of different classes
+    augment_no_hit = 0.2    # fraction with background only
+    augment_stretch = 0.03  # time-scale range +-3% (resonances of other chains)
     alpha_h = 0.0
     alpha_s = 1e6           # ignored by deepnmf (loss 4.2.3)
     eps = 1e-16
@@ -54,6 +58,7 @@ from typing import Any
 import numpy as np
 
 from tinyunfold.datasets.prep import (
+    augment_mixtures,
     init_sets,
     label_sets_of,
     progress_bar,
@@ -101,7 +106,16 @@ DETECTION_KEYS = {
 
 
 # [model] keys that are not PADNMF constructor arguments
-NON_ESTIMATOR_KEYS = {"noise_blocks", "h_mask", "template_gate_db", "template_gain"}
+NON_ESTIMATOR_KEYS = {
+    "noise_blocks",
+    "h_mask",
+    "template_gate_db",
+    "template_gain",
+    "augment",
+    "augment_two_hit",
+    "augment_no_hit",
+    "augment_stretch",
+}
 
 
 def template_options(model_cfg: dict[str, Any]) -> dict[str, Any]:
@@ -162,6 +176,17 @@ def train_from_dataset(
             targets, noise, list(ds.classes), feats.to_dict(), progress=lambda i, n: bar.update(1)
         )
     train, _ = train_split(ds)
+    mc = cfg["model"]
+    if int(mc.get("augment", 0)) > 0:
+        train = train + augment_mixtures(
+            ds,
+            int(mc["augment"]),
+            seed=int(mc.get("seed", 0)),
+            two_hit=float(mc.get("augment_two_hit", 0.2)),
+            no_hit=float(mc.get("augment_no_hit", 0.2)),
+            stretch=float(mc.get("augment_stretch", 0.03)),
+            gate_db=topts["gate_db"],
+        )
     X = [spectrogram(m.audio, feats, scale) for m in train]
     S = [
         spectrogram(m.target_stem, feats, scale) if m.target_stem is not None else np.zeros_like(x)
