@@ -432,7 +432,7 @@ class UncertaintyReduction:
             for k in np.unique(folds):
                 tr = np.flatnonzero(folds != k)
                 te = np.flatnonzero(folds == k)
-                ls_tr = [label_sets[q] for q in tr]
+                ls_tr = [label_sets[int(q)] for q in tr]
                 if not any(ls_tr) or (self.rule == "nohit_max" and all(ls_tr)):
                     continue
                 u = replace(self, alpha=float(a))
@@ -443,7 +443,8 @@ class UncertaintyReduction:
                     thr = base * (f if self.rule == "nohit_max" else 1.0)
                     pred = decide(lat_te, thr, n_classes)
                     correct[i] += sum(
-                        sorted(p_) == sorted(label_sets[q]) for p_, q in zip(pred, te, strict=True)
+                        sorted(p_) == sorted(label_sets[int(q)])
+                        for p_, q in zip(pred, te, strict=True)
                     )
             for i, f in enumerate(facs):
                 key = (correct[i] / Q, -float(a), float(f))

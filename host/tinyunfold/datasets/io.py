@@ -343,12 +343,12 @@ def load_dataset(
             problems.append(str(err))
     noise_paths = _wavs(root / "noise")
     if not noise_paths:
-        err = DatasetError(
+        no_noise = DatasetError(
             f"{root / 'noise'} holds no .wav file", "add at least one background-only recording"
         )
         if problems is None:
-            raise err
-        problems.append(str(err))
+            raise no_noise
+        problems.append(str(no_noise))
     noise = []
     for f in noise_paths:
         try:
@@ -491,13 +491,13 @@ def load_dataset(
         raise DatasetError(f"{labels} lists no mixture", "add one row per mixtures/*.wav")
     unlisted = sorted({p.name for p in _wavs(root / "mixtures")} - seen)
     if unlisted:
-        err = DatasetError(
+        unl = DatasetError(
             f"mixtures/ holds {len(unlisted)} file(s) without a row in labels.csv: {unlisted[:5]}",
             "add a row for each (classes empty for a no-hit mixture) or move the files away",
         )
         if problems is None:
-            raise err
-        problems.append(str(err))
+            raise unl
+        problems.append(str(unl))
     if read.rate is None:
         raise DatasetError(f"{root} holds no readable WAV file", "see the problems above")
     return Dataset(
