@@ -177,3 +177,13 @@ def test_dataset_check_lists_every_problem(
     assert main(["dataset", "check", str(root)]) == 1
     out = capsys.readouterr().out
     assert out.count("problem: ") == len(problems) >= 3
+
+
+def test_info_counts_stems_of_hit_mixtures_only(tmp_path: Path, capsys) -> None:
+    """A silent stem on a no-hit mixture is not a 'hit mixture' (was: '3 of 2 hit mixtures')."""
+    ds = _small(np.random.default_rng(0))
+    ds.mixtures[2].target_stem = np.zeros_like(ds.mixtures[2].audio)
+    root = write_dataset(tmp_path / "ds", ds)
+    assert main(["dataset", "info", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "target stems: 2 of 2 hit mixtures (+ 1 no-hit mixtures with a silent stem)" in out
