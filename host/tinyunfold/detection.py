@@ -226,6 +226,7 @@ def fit_fpr_thresholds(
                 float(over[held[:, c], c].mean()) if held[:, c].any() else None for c in range(L)
             ],
             "z": float(z),
+            "loo_set_exact": float(np.mean(np.all(over == held, axis=1))),
         }
     return np.exp(tau + log_margin), cv
 
@@ -542,6 +543,7 @@ class Detector:
     fpr: float | None = None
     threshold_cv: dict[str, Any] = field(default_factory=dict)
     calibration: np.ndarray | None = None
+    floor: float = 1e-30
 
     def confidence(self, index: np.ndarray) -> np.ndarray | None:
         """(B, L) calibrated probability that each class is present (None: not calibrated)."""
@@ -552,7 +554,7 @@ class Detector:
     def indices(self, H: np.ndarray, layout: BlockLayout) -> IndexResult:
         if self.activation:
             return activation_indices(H, layout)
-        return detection_indices(H, layout, shifted=self.shifted)
+        return detection_indices(H, layout, shifted=self.shifted, floor=self.floor)
 
     def decide(self, index: np.ndarray, method: str = "threshold") -> list[list[int]]:
         if method == "threshold":
@@ -575,6 +577,7 @@ class Detector:
             "top_k": self.top_k,
             "ur_beta": None,
             "fpr": 0.05 if self.fpr is None else self.fpr,
+            "floor": None if self.floor != 1e-30 else 1e-30,  # selected the same way
         }
 
     def to_params(self) -> dict[str, Any]:
@@ -588,6 +591,7 @@ class Detector:
             "train_labels": [[int(c) for c in s] for s in self.train_labels],
             "fpr": self.fpr,
             "threshold_cv": self.threshold_cv,
+            "floor": float(self.floor),
         }
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -622,6 +626,7 @@ class Detector:
             calibration=None
             if "calibration" not in arrays
             else np.asarray(arrays["calibration"], dtype=np.float64),
+            floor=float(d.get("floor", 1e-30)),
         )
 
 
@@ -643,6 +648,7 @@ def fit_detector(
     ur_prior: str = "alpha_p",
     ur_rule: str = "fixed",
     ur_factor: float | None = 1.0,
+    floor: float | None = 1e-30,
 ) -> Detector:
     """Fit thresholds on the no-hit training mixtures and Â on all training mixtures.
 
@@ -652,12 +658,16 @@ def fit_detector(
     """
     if top_k <= 0:
         top_k = layout.n_classes
+    nohit = np.array([len(s) == 0 for s in label_sets])
+    if floor is None and activation:
+        floor = 1e-30
+    elif floor is None:  # the index floor by leave-one-out set-exact accuracy on training data
+        floor = select_floor(H_train, label_sets, layout, shifted, fpr, margin)
     res = (
         activation_indices(H_train, layout)
         if activation
-        else detection_indices(H_train, layout, shifted=shifted)
+        else detection_indices(H_train, layout, shifted=shifted, floor=floor)
     )
-    nohit = np.array([len(s) == 0 for s in label_sets])
     cv: dict[str, Any] = {}
     if rule == "fpr":
         if not nohit.any():
@@ -696,7 +706,39 @@ def fit_detector(
         fpr=fpr if rule == "fpr" else None,
         threshold_cv=cv,
         calibration=fit_calibration(res.index, label_sets),
+        floor=float(floor),
     )
+
+
+FLOOR_CANDIDATES = (1e-30, 1e-8, 1e-6, 1e-4, 1e-3, 1e-2)
+
+
+def select_floor(
+    H_train: np.ndarray,
+    label_sets: Sequence[Sequence[int]],
+    layout: BlockLayout,
+    shifted: bool,
+    fpr: float = 0.05,
+    margin: float = 1.0,
+    candidates: Sequence[float] = FLOOR_CANDIDATES,
+) -> float:
+    """The clip level of H before the logarithm of the index (4.3.30) that gives the best
+    leave-one-out set-exact accuracy of the ``fpr`` thresholds on the training mixtures (ties:
+    the smallest). A GM over the diagonal is dominated by its ε-projected entries (ln 1e-16 =
+    -37): a floor at a small activation level keeps one silent atom from deciding the index.
+    Inputs are scaled to unit mean noise power, so the candidates mean the same everywhere. The
+    device takes the floor as a constant (golden/detect.py ``DetectParams.floor``)."""
+    best = (-1.0, -float(candidates[0]))
+    for fl in candidates:
+        idx = detection_indices(H_train, layout, shifted=shifted, floor=fl).index
+        neg = [idx[[c not in s for s in label_sets], c] for c in range(layout.n_classes)]
+        if any(np.ptp(x) <= 1e-12 * abs(x).max() for x in neg if x.size):
+            continue  # the floor saturates a class's negatives: no spread to set τ from
+        _, cv = fit_fpr_thresholds(idx, label_sets, fpr, margin)
+        key = (cv["loo_set_exact"], -fl)
+        if key > best:
+            best = key
+    return -best[1]
 
 
 def fit_detector_from_config(
@@ -724,6 +766,7 @@ def fit_detector_from_config(
         ur_prior=str(dc.get("ur_prior", "alpha")),
         ur_rule=str(dc.get("ur_rule", "nohit_max")),
         ur_factor=None if dc.get("ur_factor", "cv") == "cv" else float(dc["ur_factor"]),
+        floor=None if dc.get("index_floor", "cv") == "cv" else float(dc["index_floor"]),
     )
 
 

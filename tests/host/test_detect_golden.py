@@ -184,3 +184,23 @@ def test_golden_runs_the_authors_uncertainty_reduction(padnmf_model, beta):
     dec64u = det.decide(idx64.index, "ur")
     differ = np.array([a != b for a, b in zip(dec64u, gu.classes, strict=True)])
     assert not (differ & ~_tie(lat64, thr, slice(None), UR_REL)).any()
+
+
+def test_golden_uses_the_detectors_index_floor(padnmf_model):
+    """A floor selected on training data (detection.select_floor) is the device's clip level."""
+    from tinyunfold.detection import select_floor
+
+    H32, labels, layout = _windows(padnmf_model, "padnmf", 0)
+    H64 = H32.astype(np.float64)
+    fl = select_floor(H64, labels, layout, shifted=False)
+    assert fl in (1e-30, 1e-8, 1e-6, 1e-4, 1e-3, 1e-2)
+    fl = float(np.float32(np.quantile(H64[H64 > 0], 0.5)))  # clips half the active entries
+    det = fit_detector(H64, labels, layout, floor=fl, ur_beta=None)
+    params = gd.params_from_detector(det, layout, N_FRAMES)
+    assert params.floor == np.float32(fl)
+    g = gd.detect_f32(H32, params)
+    ln64 = np.log(detection_indices(H64, layout, floor=fl).index)
+    assert np.all(np.abs(g.log_index - ln64) <= REL * (1 + np.abs(ln64)))
+    # the default floor would give other indices: the check sees the floor
+    ln_default = np.log(detection_indices(H64, layout).index)
+    assert np.abs(ln_default - ln64).max() > 1e-3

@@ -153,7 +153,7 @@ def params_from_detector(detector: Any, layout: BlockLayout, n_frames: int) -> D
         block_class=tuple(int(c) for c in layout.block_class),
         n_classes=layout.n_classes,
         n_shifts=int(n_frames) if detector.shifted else 1,
-        floor=F32(DEFAULT_FLOOR),
+        floor=F32(getattr(detector, "floor", DEFAULT_FLOOR)),
         log_threshold=log_thresholds(detector.thresholds),
         top_k=int(detector.top_k),
         ur=ur,

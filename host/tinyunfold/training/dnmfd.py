@@ -81,6 +81,7 @@ DNMFD_DETECTION_KEYS = {
     "ur_prior",
     "ur_rule",
     "ur_factor",
+    "index_floor",
 }
 DNMFD_DEFAULTS: dict[str, Any] = {
     "n_layers": 100,

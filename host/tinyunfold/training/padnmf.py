@@ -48,6 +48,7 @@ and the detector; every key is optional (the values shown are the defaults)::
     ur_rule = "nohit_max"   # report when I_l > ur_factor x max I_l on no-hit training mixtures;
                             # "fixed": I_l > 0.5
     ur_factor = "cv"        # "cv": ur_alpha and ur_factor by 5-fold CV on the training mixtures
+    index_floor = "cv"      # clip of H before the index's log: "cv" = leave-one-out on training
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ DETECTION_KEYS = {
     "ur_prior",
     "ur_rule",
     "ur_factor",
+    "index_floor",
 }
 
 
