@@ -24,6 +24,7 @@ and the detector; every key is optional (the values shown are the defaults)::
     augment_stretch = 0.03  # time-scale range +-3% (resonances of other chains)
     alpha_h = 0.0
     alpha_s = 1e6           # ignored by deepnmf (loss 4.2.3)
+    alpha_d = 0.0           # detection-aware term: alpha_d x sum (1 - 2 y) ln I (0: thesis loss)
     eps = 1e-16
     h_mask = true           # padnmf default; false when hits may start anywhere in the window
     n_epochs = 3
@@ -88,6 +89,7 @@ MODEL_KEYS = {
     "device",
     "dtype",
     "n_threads",
+    "alpha_d",
 }
 DETECTION_KEYS = {
     "shifted",
@@ -211,7 +213,10 @@ def train_from_dataset(
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4g}")
 
-            est.fit(X, S, progress=cb)
+            Y = np.zeros((len(train), len(ds.classes)))
+            for q, ls in enumerate(label_sets_of(train, ds.classes)):
+                Y[q, ls] = 1.0
+            est.fit(X, S, progress=cb, labels=Y)
     if est.n_discriminative > 1 and est.dtype == "float64":
         H = est.transform_training_set()  # reuses the cached fixed layers of the training
     else:
