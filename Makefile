@@ -4,10 +4,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tinyunfold-deps
-APT_PKGS := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm gdb-multiarch cmake ninja-build
+APT_PKGS := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm gdb-multiarch cmake ninja-build \
+  clang libclang-rt-14-dev
 PYTEST_ARGS ?=
 
-.PHONY: all bootstrap apt python-deps cmsis demo test test-all bench lint format clean help
+.PHONY: all bootstrap apt python-deps cmsis demo test test-all bench lint format clean help fuzz
 
 help:
 	@echo "make demo      bootstrap, then run the NMF model end to end on both QEMU boards"
@@ -15,6 +16,7 @@ help:
 	@echo "make test-all  all tests, slow experiments included"
 	@echo "make bench     instruction/flash/RAM report and long experiments"
 	@echo "make lint      ruff + mypy + import layers (import-linter) + clang-format --dry-run"
+	@echo "make fuzz      libFuzzer + ASan/UBSan on the C frame parser for FUZZ_SECONDS (180)"
 
 bootstrap: apt python-deps cmsis
 
@@ -22,7 +24,8 @@ bootstrap: apt python-deps cmsis
 apt:
 	@if command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null \
 	   && command -v gdb-multiarch >/dev/null && command -v cmake >/dev/null \
-	   && command -v ninja >/dev/null && [ -f /usr/lib/arm-none-eabi/include/stdlib.h ]; then \
+	   && command -v ninja >/dev/null && [ -f /usr/lib/arm-none-eabi/include/stdlib.h ] \
+	   && command -v clang >/dev/null && ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a >/dev/null 2>&1; then \
 	  echo "apt: toolchain present"; \
 	else \
 	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
@@ -67,11 +70,22 @@ lint: python-deps
 	$(PY) -m ruff format --check host codegen tests
 	$(PY) -m mypy host/tinyunfold codegen
 	$(PY) .ci/lint_imports.py
-	clang-format --dry-run --Werror $$(git ls-files 'firmware/*.[ch]' 'boards/*.[ch]')
+	clang-format --dry-run --Werror $$(git ls-files 'firmware/*.[ch]' 'boards/*.[ch]' 'fuzz/*.[ch]')
 
 format: python-deps
 	$(PY) -m ruff format host codegen tests
-	clang-format -i $$(git ls-files 'firmware/*.[ch]' 'boards/*.[ch]')
+	clang-format -i $$(git ls-files 'firmware/*.[ch]' 'boards/*.[ch]' 'fuzz/*.[ch]')
+
+# libFuzzer with ASan + UBSan on the serial-link frame parser and payload codecs (fuzz/).
+FUZZ_SECONDS ?= 180
+fuzz: apt
+	mkdir -p build/fuzz/corpus
+	cp -n fuzz/corpus/* build/fuzz/corpus/
+	clang -g -O1 -std=c11 -ffp-contract=off -fno-sanitize-recover=all \
+	  -fsanitize=fuzzer,address,undefined -Ifirmware/include -Ifirmware/src \
+	  fuzz/tu_proto_parser_fuzz.c firmware/src/tu_proto_*.c -o build/fuzz/tu_proto_parser_fuzz
+	build/fuzz/tu_proto_parser_fuzz -max_total_time=$(FUZZ_SECONDS) \
+	  -artifact_prefix=build/fuzz/ build/fuzz/corpus
 
 clean:
 	rm -rf build

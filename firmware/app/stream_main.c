@@ -1,9 +1,11 @@
 /*
- * Streaming firmware: serves the generated model over the serial link (docs/protocol.md).
- * At boot it sends one INFO frame with seq 0 (ready).
- * HELLO -> INFO (ABI, input/output lengths, kind); INFER (one input block) -> RESULT (status,
- * counter ticks of the forward pass, outputs); BYE -> BYE_ACK and exit 0. Corrupt frames are
- * answered with ERROR and dropped; the parser resynchronises on the next sync bytes.
+ * Streaming firmware: serves the generated model over the serial link, protocol v2
+ * (docs/protocol.md). At boot it sends one INFO frame with seq 0 (ready).
+ * HELLO -> INFO; INFER (one input block) -> RESULT (status, counter ticks of the forward pass,
+ * outputs); GET_STATS -> STATS; BYE -> BYE_ACK and exit 0. A corrupt or rejected frame is answered
+ * with ERROR (code, seq it refers to) and dropped; the parser resynchronises on the next sync
+ * bytes. A repeated INFER (same type, seq and CRC: the host's retry) is answered from the cached
+ * reply, never computed twice.
  */
 #include <stdint.h>
 #include <string.h>
@@ -14,46 +16,96 @@
 
 #define IN_BYTES (TU_MODEL_IN_LEN * 4U)
 #define OUT_BYTES (TU_MODEL_OUT_LEN * 4U)
+#define RX_BYTES ((IN_BYTES > 64U) ? IN_BYTES : 64U)
 
-static uint8_t rx_payload[IN_BYTES];
+#if IN_BYTES > TU_PROTO_MAX_INFER || (OUT_BYTES + 12U) > TU_PROTO_MAX_RESULT
+#error "the model's input or output block does not fit an INFER/RESULT frame (docs/protocol.md)"
+#endif
+
+static uint8_t rx_payload[RX_BYTES];
 static float in_block[TU_MODEL_IN_LEN];
 static float out_block[TU_MODEL_OUT_LEN];
-static uint8_t tx_frame[TU_PROTO_OVERHEAD + 8U + OUT_BYTES + 64U];
+/* tx_frame holds the last INFER reply (the reply cache); other frames go through small_frame. */
+static uint8_t tx_frame[TU_PROTO_OVERHEAD + 12U + OUT_BYTES];
+static uint8_t small_frame[TU_PROTO_OVERHEAD + TU_PROTO_MAX_INFO];
+static size_t cached_len;
+static uint8_t cached_seq;
+static uint16_t cached_crc;
+static int cached_valid;
+static tu_proto_stats stats;
 
-static void send(uint8_t type, uint8_t seq, const void *const *parts, const size_t *sizes,
-                 size_t nparts) {
-    const size_t n = tu_proto_encode(tx_frame, type, seq, parts, sizes, nparts);
-    tu_hal_serial_write(tx_frame, n);
+static void send_small(uint8_t type, uint8_t seq, const void *payload, size_t len) {
+    const void *parts[1] = {payload};
+    const size_t sizes[1] = {len};
+    const size_t n = tu_proto_encode(small_frame, type, seq, parts, sizes, len > 0U ? 1U : 0U);
+    tu_hal_serial_write(small_frame, n);
 }
 
 static void send_error(uint8_t seq, uint8_t code) {
-    const void *parts[1] = {&code};
-    const size_t sizes[1] = {1U};
-    send(TU_MSG_ERROR, seq, parts, sizes, 1U);
+    uint8_t p[TU_PROTO_LEN_ERROR];
+    (void)tu_proto_error_pack(p, sizeof p, code, seq);
+    send_small(TU_MSG_ERROR, seq, p, sizeof p);
 }
 
 static void send_info(uint8_t seq) {
-    const uint16_t abi = TU_RUNTIME_ABI_VERSION;
-    const uint32_t in_len = TU_MODEL_IN_LEN, out_len = TU_MODEL_OUT_LEN;
-    const char kind[] = TU_MODEL_KIND;
-    const void *parts[4] = {&abi, &in_len, &out_len, kind};
-    const size_t sizes[4] = {2U, 4U, 4U, sizeof kind - 1U};
-    send(TU_MSG_INFO, seq, parts, sizes, 4U);
+    static const char kind[] = TU_MODEL_KIND;
+    static uint8_t p[TU_PROTO_MAX_INFO];
+    tu_proto_info m;
+    memset(&m, 0, sizeof m);
+    m.proto = TU_PROTO_VERSION;
+    m.abi = TU_RUNTIME_ABI_VERSION;
+    m.in_len = TU_MODEL_IN_LEN;
+    m.out_len = TU_MODEL_OUT_LEN;
+#ifdef TU_MODEL_SAMPLE_RATE /* audio framing, when the generated config provides it */
+    m.sample_rate = TU_MODEL_SAMPLE_RATE;
+    m.hop = TU_MODEL_HOP;
+    m.window = TU_MODEL_WINDOW;
+    m.stride = TU_MODEL_STRIDE;
+#endif
+#ifdef TU_MODEL_HASH8 /* first 8 bytes of the model's sha256, e.g. {0x12, 0x34, ...} */
+    static const uint8_t hash[8] = TU_MODEL_HASH8;
+    memcpy(m.model_hash, hash, 8U);
+#endif
+    m.kind = kind;
+    m.kind_len = (uint8_t)(sizeof kind - 1U);
+    send_small(TU_MSG_INFO, seq, p, tu_proto_info_pack(p, sizeof p, &m));
 }
 
-static void infer(uint8_t seq) {
+static void send_stats(uint8_t seq, const tu_proto_parser *P) {
+    uint8_t p[TU_PROTO_LEN_STATS];
+    stats.frames_ok = P->frames_ok;
+    stats.crc_errors = P->crc_errors;
+    stats.length_errors += P->length_errors; /* parser rejections + wrong lengths below */
+    stats.resyncs = P->resyncs;
+    (void)tu_proto_stats_pack(p, sizeof p, &stats);
+    stats.length_errors -= P->length_errors;
+    send_small(TU_MSG_STATS, seq, p, sizeof p);
+}
+
+static void infer(const tu_proto_parser *P) {
+    if (cached_valid && cached_seq == P->seq && cached_crc == P->crc) {
+        stats.duplicates++; /* the host's retry: the reply was lost, not the request */
+        tu_hal_serial_write(tx_frame, cached_len);
+        return;
+    }
     memcpy(in_block, rx_payload, IN_BYTES);
     tu_hal_counter_start();
     const tu_status st = tu_model_forward(in_block, out_block);
     const uint64_t ticks = tu_hal_counter_ticks();
     if (st != TU_OK) {
-        send_error(seq, TU_PROTO_ERR_MODEL);
+        send_error(P->seq, TU_PROTO_ERR_MODEL);
         return;
     }
+    stats.ticks_last = ticks;
+    stats.ticks_max = (ticks > stats.ticks_max) ? ticks : stats.ticks_max;
     const int32_t status = (int32_t)st;
     const void *parts[3] = {&status, &ticks, out_block};
     const size_t sizes[3] = {4U, 8U, OUT_BYTES};
-    send(TU_MSG_RESULT, seq, parts, sizes, 3U);
+    cached_len = tu_proto_encode(tx_frame, TU_MSG_RESULT, P->seq, parts, sizes, 3U);
+    cached_seq = P->seq;
+    cached_crc = P->crc;
+    cached_valid = 1;
+    tu_hal_serial_write(tx_frame, cached_len);
 }
 
 int main(void) {
@@ -72,6 +124,8 @@ int main(void) {
             send_error(parser.seq, TU_PROTO_ERR_CRC);
         } else if (ev == TU_PROTO_TOO_LONG) {
             send_error(parser.seq, TU_PROTO_ERR_TOO_LONG);
+        } else if (ev == TU_PROTO_BAD_TYPE) {
+            send_error(0U, TU_PROTO_ERR_TYPE); /* the seq byte was not read */
         } else if (ev == TU_PROTO_FRAME) {
             switch (parser.type) {
             case TU_MSG_HELLO:
@@ -79,15 +133,19 @@ int main(void) {
                 break;
             case TU_MSG_INFER:
                 if (parser.len != IN_BYTES) {
+                    stats.length_errors++;
                     send_error(parser.seq, TU_PROTO_ERR_LENGTH);
                 } else {
-                    infer(parser.seq);
+                    infer(&parser);
                 }
                 break;
+            case TU_MSG_GET_STATS:
+                send_stats(parser.seq, &parser);
+                break;
             case TU_MSG_BYE:
-                send(TU_MSG_BYE_ACK, parser.seq, NULL, NULL, 0U);
+                send_small(TU_MSG_BYE_ACK, parser.seq, NULL, 0U);
                 return TU_EXIT_OK;
-            default:
+            default: /* a type of the protocol that this firmware does not serve */
                 send_error(parser.seq, TU_PROTO_ERR_TYPE);
                 break;
             }

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from tinyunfold import __version__
-from tinyunfold.errors import TinyUnfoldError
+from tinyunfold.errors import EXIT_CODES, TinyUnfoldError
 
 COMMAND_MODULES = [
     "tinyunfold.commands.model",
@@ -40,10 +40,16 @@ Run `tinyunfold <command> --help` for each command's options.
 """
 
 
+EPILOG = "exit status (docs/errors.md):\n" + "\n".join(
+    f"  {code:<4d} {meaning}" for code, meaning in EXIT_CODES.items()
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tinyunfold",
         description=DESCRIPTION,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"tinyunfold {__version__}")

@@ -30,7 +30,6 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
-import scipy.signal
 
 from tinyunfold.errors import ShapeError, TinyUnfoldError, ValueDomainError
 
@@ -126,21 +125,43 @@ def _fail(cause: str, fix: str) -> None:
     raise FeatureParamsError(cause, fix)
 
 
+MAX_SAMPLE_RATE = 10_000_000
+MAX_HOP = 1 << 20
+
+
+def _is_int(v: Any) -> bool:
+    """An integer that is not a bool (JSON ``true`` must never become 1)."""
+    return isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
+
+
+def _is_num(v: Any) -> bool:
+    return (_is_int(v) or isinstance(v, float | np.floating)) and math.isfinite(v)
+
+
 def validate_params(p: SpectrogramParams) -> None:
-    """Raise :class:`FeatureParamsError` naming the bad field and the fix."""
-    if not isinstance(p.sample_rate, int | np.integer) or p.sample_rate <= 0:
-        _fail(f"sample_rate must be a positive integer, got {p.sample_rate!r}", "use e.g. 48000")
+    """Raise :class:`FeatureParamsError` naming the bad field and the fix (nothing is coerced)."""
+    if not _is_int(p.sample_rate) or not 0 < p.sample_rate <= MAX_SAMPLE_RATE:
+        _fail(
+            f"sample_rate must be an integer in [1, {MAX_SAMPLE_RATE}], got {p.sample_rate!r}",
+            "use e.g. 48000",
+        )
     n = p.n_fft
-    if not isinstance(n, int | np.integer) or n < MIN_FFT or n > MAX_FFT or n & (n - 1):
+    if not _is_int(n) or n < MIN_FFT or n > MAX_FFT or n & (n - 1):
         _fail(
             f"n_fft={n!r} is not a power of two in [{MIN_FFT}, {MAX_FFT}]",
             "arm_rfft_fast_f32 needs a power-of-two size: use 256, 512, 1024, ...",
         )
-    if not isinstance(p.hop, int | np.integer) or p.hop < 1:
-        _fail(f"hop must be a positive integer, got {p.hop!r}", "use e.g. n_fft // 2")
-    if p.window not in WINDOWS:
+    if not _is_int(p.hop) or not 1 <= p.hop <= MAX_HOP:
+        _fail(f"hop must be an integer in [1, {MAX_HOP}], got {p.hop!r}", "use e.g. n_fft // 2")
+    if not isinstance(p.log, bool):
+        _fail(f"log must be true or false, got {p.log!r}", "use true or false")
+    for name in ("f_min", "f_max", "log_floor"):
+        v = getattr(p, name)
+        if not (v is None and name == "f_max") and not _is_num(v):
+            _fail(f"{name} must be a finite number, got {v!r}", "write a number (Hz)")
+    if not isinstance(p.window, str) or p.window not in WINDOWS:
         _fail(f"unknown window {p.window!r}", f"use one of {', '.join(WINDOWS)}")
-    if p.band_scale not in BAND_SCALES:
+    if not isinstance(p.band_scale, str) or p.band_scale not in BAND_SCALES:
         _fail(f"unknown band_scale {p.band_scale!r}", f"use one of {', '.join(BAND_SCALES)}")
     nyq = p.sample_rate / 2
     f_max = nyq if p.f_max is None else p.f_max
@@ -156,7 +177,7 @@ def validate_params(p: SpectrogramParams) -> None:
             "widen the frequency range or increase n_fft",
         )
     if p.n_bands is not None:
-        if not isinstance(p.n_bands, int | np.integer) or p.n_bands < 1:
+        if not _is_int(p.n_bands) or p.n_bands < 1:
             _fail(f"n_bands must be a positive integer or None, got {p.n_bands!r}", "e.g. 32")
         if p.n_bands > n_kept:
             _fail(
@@ -226,6 +247,8 @@ def window(p: SpectrogramParams) -> np.ndarray:
     if p.window == "rect":
         w = np.ones(p.n_fft)
     else:
+        import scipy.signal  # imported here: it costs seconds at start-up of every command
+
         w = scipy.signal.get_window(p.window, p.n_fft, fftbins=True)
     return w / np.sum(w)
 

@@ -61,6 +61,34 @@ def test_the_check_can_fail():
     assert not np.array_equal(res.outputs[0].view(np.uint32), H.ravel().view(np.uint32))
 
 
+@pytest.mark.parametrize("board", ["host", "mps2-an386"])
+@pytest.mark.parametrize("value", [0, 7])
+def test_run_exits_1_when_one_reference_bit_flips(board, value, tmp_path, capsys, monkeypatch):
+    """`tinyunfold run` compares all 32 bits: flipping the lowest mantissa bit of one value of
+    the golden reference turns exit status 0 into 1 ("bits differ") with that one value named."""
+    from tinyunfold import tools
+    from tinyunfold.cli import main
+    from tinyunfold.kinds import save_model
+
+    model, X = _case(SHAPES[0], 0)
+    m, x = tmp_path / "m.tum", tmp_path / "x.npy"
+    save_model(m, model)
+    np.save(x, X)
+    argv = ["run", "--model", str(m), "--board", board, "--input", str(x)]
+    assert main(argv) == 0
+    assert "BIT-EXACT" in capsys.readouterr().out
+    golden = tools.deploy.golden_batch
+
+    def flipped(model, inputs):
+        ref = golden(model, inputs).copy()
+        ref.reshape(-1).view(np.uint32)[value] ^= np.uint32(1)  # one bit of one value
+        return ref
+
+    monkeypatch.setattr(tools.deploy, "golden_batch", flipped)
+    assert main(argv) == 1
+    assert "MISMATCH in 1 values" in capsys.readouterr().out
+
+
 def test_instruction_count_is_deterministic_and_grows_with_layers():
     model, X = _case(SHAPES[0], 0)
     a = check_model(model, "mps2-an386", X).count

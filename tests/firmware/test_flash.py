@@ -15,7 +15,7 @@ from tinyunfold.kinds import save_model
 from tinyunfold.models.nmf import NMFInference
 from tinyunfold.platform.boards import load_board
 from tinyunfold.tools.build import build_model, build_selftest
-from tinyunfold.tools.deploy import golden_forward
+from tinyunfold.tools.deploy import golden_batch
 from tinyunfold.tools.flash import FlashError, flash_gdb, flash_pyocd, verify_gdb
 from tinyunfold.tools.link import DeviceLink, _connect_serial, free_port
 from tinyunfold.tools.sim import qemu_command
@@ -66,7 +66,9 @@ def test_flash_gdb_stm32_stream_runs_bit_exact():
             assert link.hello().kind == "nmf"
             for x in X:
                 out, _ = link.infer(x.ravel(), 3 * 2)
-                assert np.array_equal(out.view(np.uint32), golden_forward(model, x).view(np.uint32))
+                assert np.array_equal(
+                    out.view(np.uint32), golden_batch(model, x[None])[0].view(np.uint32)
+                )
             link.bye()
         finally:
             transport.close()

@@ -1,15 +1,26 @@
-"""The runners: faults and hangs end a QEMU run with a clear error, never a silent pass."""
+"""The runners: faults and hangs end a QEMU run with a clear error, never a silent pass.
+
+These tests fail when the runner ignores a non-zero exit status or the HardFault code (checked
+by mutating ``tools/sim.py``: dropping either branch of ``check_exit`` fails them).
+"""
+
+import dataclasses
+import re
 
 import numpy as np
 import pytest
 
 from tinyunfold.cli import main
-from tinyunfold.errors import SimulationError
+from tinyunfold.errors import EXIT_FAULT, FirmwareFaultError, SimulationError
 from tinyunfold.kinds import save_model
 from tinyunfold.models.nmf import NMFInference
 from tinyunfold.platform.boards import load_board
+from tinyunfold.tools import build as build_mod
 from tinyunfold.tools.build import build_model, build_selftest
+from tinyunfold.tools.link import open_board
 from tinyunfold.tools.sim import EXIT_HARDFAULT, run_elf, run_vectors
+
+FAULT_LINE = re.compile(r"TU_FAULT exc=[0-9a-f]{8} pc=[0-9a-f]{8} cfsr=[0-9a-f]{8}")
 
 QEMU = ["mps2-an386", "mps2-an500", "stm32f405"]
 
@@ -34,10 +45,58 @@ def test_hang_is_killed_by_the_time_limit():
 
 
 def test_wrong_input_size_is_reported(rng):
+    """The firmware exits 2 (TU_EXIT_BAD_INPUT): the runner reports that status, not a missing
+    result line (a runner that ignored the status would say 'no TU_RESULT line')."""
     m = NMFInference(rng.random((6, 2)).astype(np.float32), n_layers=2, n_frames=3).to_modelfile()
     b = build_model(m, "mps2-an386")
-    with pytest.raises(SimulationError, match="not a multiple"):
+    with pytest.raises(SimulationError, match="exited with status 2") as ei:
         run_vectors(b.board, b.artifact, np.ones((1, 17), np.float32), 6)
+    assert "not a multiple" in ei.value.cause and ei.value.exit_code == 4
+
+
+@pytest.mark.parametrize("board", QEMU)
+def test_runner_reports_the_hardfault_line(board):
+    """run_vectors on a faulting ELF: FirmwareFaultError (exit status 6) holding the firmware's
+    own TU_FAULT line; a runner that treated status 100 as any other would raise a plain
+    SimulationError (exit 4) and fail this test."""
+    elf = build_selftest(board, "fault")
+    with pytest.raises(FirmwareFaultError) as ei:
+        run_vectors(load_board(board), elf, np.ones((1, 4), np.float32), 4, timeout_s=20)
+    assert FAULT_LINE.search(ei.value.cause), ei.value.cause
+    assert "HardFault" in ei.value.cause and ei.value.exit_code == EXIT_FAULT == 6
+
+
+def test_fault_on_the_serial_link_is_the_firmware_fault():
+    """A board that faults while the link is open: the broken link is reported as the firmware's
+    fault (its TU_FAULT line), not as a serial/pyserial error."""
+    board = load_board("mps2-an386")
+    elf = build_selftest("mps2-an386", "fault")
+    with pytest.raises(FirmwareFaultError) as ei, open_board(board, elf, timeout_s=30):
+        pass
+    assert FAULT_LINE.search(ei.value.cause), ei.value.cause
+
+
+def test_cli_stream_fault_exits_6_with_one_line(tmp_path, rng, capsys, monkeypatch):
+    """`tinyunfold stream` whose board runs a faulting firmware (the fault self-test flashed in
+    place of the model's streaming ELF) prints one line with the TU_FAULT report and exits 6."""
+    m, x = tmp_path / "m.tum", tmp_path / "x.npy"
+    save_model(
+        m,
+        NMFInference(rng.random((6, 2)).astype(np.float32), n_layers=2, n_frames=3).to_modelfile(),
+    )
+    np.save(x, rng.random((2, 6, 3)).astype(np.float32))
+    import tinyunfold.tools.deploy  # noqa: F401  (imported unpatched: it binds build_model)
+
+    real_build = build_mod.build_model
+
+    def flash_the_fault(*args, **kw):
+        res = real_build(*args, **kw)
+        return dataclasses.replace(res, artifact=build_selftest(res.board.name, "fault"))
+
+    monkeypatch.setattr(build_mod, "build_model", flash_the_fault)
+    assert _cli("stream --model {m} --board mps2-an386 --input {x}", m=m, x=x) == 6
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and FAULT_LINE.search(err[0]) and "; fix: " in err[0], err
 
 
 def _cli(cmd: str, **paths) -> int:

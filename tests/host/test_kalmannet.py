@@ -39,8 +39,15 @@ def test_kalmannet_training_lowers_state_mse():
     kn = KalmanNet(s, epochs=25, lr=1e-2, batch_size=12).fit(data)
     mse1 = np.mean((kn.transform(data["y"], data["x0_hat"]) - data["x"]) ** 2)
     assert kn.loss_[-1] < kn.loss_[0]
-    assert mse1 < mse0
-    assert kn.n_params_ > 0
+    # measured (seed 0): MSE 7.8e-3 after 1 epoch, 2.7e-3 after 25 (2.9x lower); reading the
+    # states off the observations (C = I) gives 9.8e-3, 3.6x worse than the trained filter
+    assert mse1 < mse0 / 2
+    obs = np.mean((data["y"] - data["x"][:, 1:]) ** 2)
+    assert mse1 < obs / 3
+    # the architecture of the module docstring: h = c_h (n² + m²) = 16, inputs n + m = 4;
+    # Linear(4, h) + GRUCell(h, h) (3 gates: input and hidden weights and biases) + Linear(h, n m)
+    n, m, h = 2, 2, 2 * (2 * 2 + 2 * 2)
+    assert kn.n_params_ == (n + m) * h + h + 3 * (2 * h * h + 2 * h) + h * n * m + n * m == 1780
 
 
 def test_kalmannet_needs_states():

@@ -126,3 +126,47 @@ def test_params_must_be_json(tmp_path, rng):
     m2 = ModelFile(kind="nmf", params=dict(_model(rng).params), arrays={})
     with pytest.raises(ModelFileError, match="no array 'W'"):
         save_model(tmp_path / "m2.tum", m2)
+
+
+@pytest.mark.parametrize("value", [True, 23.9, "8", 10**400, -1, None, [3]])
+def test_typed_int_param_never_coerces(value, rng):
+    from tinyunfold.modelfile import param_int
+
+    m = _model(rng)
+    m.params["n_frames"] = value
+    with pytest.raises(ModelFileError, match="n_frames must be an integer in"):
+        param_int(m, "n_frames", 1, 100)
+    m.params["n_frames"] = 7
+    assert param_int(m, "n_frames", 1, 100) == 7
+
+
+def test_typed_float_bool_choice(rng):
+    from tinyunfold.modelfile import param_bool, param_choice, param_float
+
+    m = _model(rng)
+    m.params.update(a=True, b=3, c="ones", d=float("nan"))
+    with pytest.raises(ModelFileError, match="finite number"):
+        param_float(m, "a")  # a bool is not a number
+    with pytest.raises(ModelFileError, match="finite number"):
+        param_float(m, "d")
+    assert param_float(m, "b", lo=0.0, lo_open=True) == 3.0
+    with pytest.raises(ModelFileError, match="true or false"):
+        param_bool(m, "b")
+    assert param_bool(m, "a") is True
+    with pytest.raises(ModelFileError, match="one of 'zeros'"):
+        param_choice(m, "c", ("zeros",))
+
+
+def test_caps_name_the_variable_that_raises_them(tmp_path, rng, monkeypatch):
+    from tinyunfold.modelfile import ENV_MAX_ARRAY, ENV_MAX_GOLDEN, check_golden_cost
+
+    p = save_model(tmp_path / "m.tum", _model(rng, F=64, R=8))  # W: 2048 bytes
+    monkeypatch.setenv(ENV_MAX_ARRAY, "1000")
+    with pytest.raises(ModelFileError, match=f"over the cap of 1,000 bytes.*{ENV_MAX_ARRAY}"):
+        load_model(p)
+    monkeypatch.setenv(ENV_MAX_ARRAY, "2048")  # exactly the array: accepted
+    m = load_model(p)
+    with pytest.raises(ModelFileError, match=ENV_MAX_GOLDEN):
+        check_golden_cost(m, 10**7, 64 * 2)
+    monkeypatch.setenv(ENV_MAX_GOLDEN, str(10**18))
+    check_golden_cost(m, 10**7, 64 * 2)

@@ -101,8 +101,9 @@ def detect_windows(
 
 
 def _detect(args: argparse.Namespace) -> int:
-    from tinyunfold.datasets import read_wav
+    from tinyunfold.datasets.io import read_npy, read_wav
     from tinyunfold.datasets.prep import model_front_end, spectrogram
+    from tinyunfold.modelfile import typed_int
 
     model = kinds.load_model(args.model)
     detectors = [k.name for k in kinds.of_task("detector")]
@@ -115,7 +116,7 @@ def _detect(args: argparse.Namespace) -> int:
     for f in args.files:
         path = Path(f)
         if path.suffix.lower() == ".npy":
-            spec = np.load(path, allow_pickle=False)
+            spec = read_npy(path, "spectrogram")
             res = detect_windows(model, [spec], args.method, args.top_k)
             report.append({"file": f, "windows": [{"start_s": None, **res[0]}]})
             continue
@@ -126,7 +127,9 @@ def _detect(args: argparse.Namespace) -> int:
                 f"{f} is sampled at {rate} Hz, the model at {feats.sample_rate} Hz",
                 "resample the recording",
             )
-        wlen = int(model.params.get("window_samples", len(x)))
+        wlen = typed_int(
+            model.params.get("window_samples", len(x)), model.kind, "window_samples", 1, 1 << 31
+        )
         starts = list(range(0, len(x) - wlen + 1, wlen))
         if not starts:
             raise TinyUnfoldError(f"{f} is shorter than one window ({wlen} samples)")

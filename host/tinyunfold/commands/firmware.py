@@ -97,6 +97,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     be.add_argument("--out", default="build/bench", help="folder for report.json and report.md")
     add_build_dir_argument(be)
+    be.add_argument(
+        "--layers",
+        type=int,
+        nargs="+",
+        default=[1, 100],
+        metavar="K",
+        help="unrolled layers of the demo model, one row set per K (default: 1 100)",
+    )
     be.set_defaults(func=_bench)
 
 
@@ -144,22 +152,40 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _load_inputs(path: str) -> np.ndarray:
-    try:
-        x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    """A numeric, non-empty, finite .npy input (datasets.io.read_npy) as float32."""
+    from tinyunfold.datasets.io import read_npy
+
+    x = read_npy(path, "input")
+    with np.errstate(over="ignore"):
+        x32 = x.astype(np.float32)
+    if not np.all(np.isfinite(x32)):
+        raise ShapeError(f"input {path} has values beyond float32 range", "scale the input")
+    return x32
+
+
+def _checked_blocks(model: ModelFile, x: np.ndarray, path: str) -> np.ndarray:
+    """``x`` as blocks (B, *input_shape); the golden reference's cost is checked before it runs."""
+    from tinyunfold.modelfile import check_golden_cost
+    from tinyunfold.tools.deploy import input_shape
+
+    shape = input_shape(model)
+    x = x[None] if x.shape == shape else x
+    if x.shape[1:] != shape:
         raise ShapeError(
-            f"cannot read input {path}: {exc}", "pass a .npy file of float32"
-        ) from None
-    return np.asarray(x, dtype=np.float32)
+            f"{path} holds shape {x.shape}, the model takes blocks of shape {shape}",
+            "pass one block or an array of blocks (B, ...)",
+        )
+    check_golden_cost(model, len(x), int(np.prod(shape)))
+    return x
 
 
 def _run(args: argparse.Namespace) -> int:
     use_build_dir(args)
     from tinyunfold.tools.deploy import check_model
 
-    res = check_model(
-        load_model(args.model), args.board, _load_inputs(args.input), args.kernels, args.timeout
-    )
+    model = load_model(args.model)
+    blocks = _checked_blocks(model, _load_inputs(args.input), args.input)
+    res = check_model(model, args.board, blocks, args.kernels, args.timeout)
     if args.output:
         np.save(args.output, res.outputs)
     _print_check(res.report())
@@ -265,11 +291,7 @@ def _demo(args: argparse.Namespace) -> int:
         f"verdict: {'all boards BIT-EXACT with the Python reference' if ok else 'MISMATCH'}; "
         f"report: {out / 'report.json'}"
     )
-    if not ok:
-        raise TinyUnfoldError(
-            "firmware output differs from the Python reference", "see report.json"
-        )
-    return 0
+    return 0 if ok else 1  # 1: bits differ (docs/errors.md), the report names where
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -277,7 +299,7 @@ def _bench(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for layers in (1, 100):
+    for layers in args.layers:
         model, _, X = demo_model(layers)
         for r in _check_all(model, X, list(QEMU_BOARDS), ["cmsis", "ref"]):
             r["layers"] = layers
@@ -303,7 +325,7 @@ def _flash(args: argparse.Namespace) -> int:
     use_build_dir(args)
     require_extra("device", "serial", "the serial link")
     from tinyunfold.tools.build import build_model
-    from tinyunfold.tools.link import open_board
+    from tinyunfold.tools.link import SerialTransport, open_board
 
     res = build_model(load_model(args.model), args.board, args.kernels, program="stream")
     if res.board.is_host:
@@ -314,9 +336,17 @@ def _flash(args: argparse.Namespace) -> int:
         print(flash_to_part(res.board, res.artifact, args.gdb, args.probe))
         return 0
     with open_board(res.board, res.artifact, args.timeout, args.serial_port) as session:
+        # open_board saw the boot announcement; let go of the UART so that QEMU (one client at
+        # a time) accepts the external client this command serves
+        transport = session.link.t
+        if isinstance(transport, SerialTransport):
+            transport.close()
         print(session.gdb_log.strip().splitlines()[-1])
         print(f"{res.board.name}: running {res.artifact.name}; serial link on {session.serial_url}")
-        print("connect with tinyunfold.tools.link.SerialTransport(url) + DeviceLink; Ctrl-C stops")
+        print(
+            "connect with tinyunfold.tools.link.SerialTransport(url) + DeviceLink; Ctrl-C stops",
+            flush=True,
+        )
         try:
             time.sleep(args.timeout)
         except KeyboardInterrupt:
@@ -325,32 +355,21 @@ def _flash(args: argparse.Namespace) -> int:
 
 
 def _stream_blocks(model: ModelFile, path: str) -> np.ndarray:
-    from tinyunfold.tools.deploy import input_shape
-
     if path.lower().endswith(".wav"):
         if kinds.get(model.kind).task != "features":
             raise ShapeError("a WAV input needs a front-end model", "pass .npy blocks instead")
-        from scipy.io import wavfile
-
+        from tinyunfold.datasets.io import read_wav
         from tinyunfold.models.frontend import frames_of, params_of
 
         p = params_of(model)
-        rate, audio = wavfile.read(path)
+        rate, audio = read_wav(path)  # the one WAV reader (mono, PCM scaled to [-1, 1))
         if rate != p.sample_rate:
-            raise ShapeError(f"{path} is sampled at {rate} Hz, the model at {p.sample_rate} Hz")
-        audio = audio.astype(np.float32)
-        if audio.ndim > 1:
-            audio = audio[:, 0]
-        return frames_of(audio, p)
-    x = _load_inputs(path)
-    shape = input_shape(model)
-    x = x[None] if x.shape == shape else x
-    if x.shape[1:] != shape:
-        raise ShapeError(
-            f"{path} holds shape {x.shape}, the model takes blocks of shape {shape}",
-            "pass one block or an array of blocks (B, ...)",
-        )
-    return x
+            raise ShapeError(
+                f"{path} is sampled at {rate} Hz, the model at {p.sample_rate} Hz",
+                "resample the recording (e.g. `sox in.wav -r RATE out.wav`)",
+            )
+        return _checked_blocks(model, frames_of(audio, p), path)
+    return _checked_blocks(model, _load_inputs(path), path)
 
 
 def _stream(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 
+from tinyunfold.errors import ShapeError
 from tinyunfold.kinds import load_model, save_model
 
 
@@ -43,7 +44,11 @@ def _nmf(args: argparse.Namespace) -> int:
     from tinyunfold.models.nmf import NMFInference
 
     if args.W:
-        W = np.load(args.W, allow_pickle=False).astype(np.float32)
+        from tinyunfold.datasets.io import read_npy
+
+        W = read_npy(args.W, "dictionary --W").astype(np.float32)
+        if W.ndim != 2:
+            raise ShapeError(f"dictionary --W {args.W} has shape {W.shape}", "pass an F x R matrix")
     else:
         W = np.random.default_rng(args.seed).random((args.features, args.rank)).astype(np.float32)
     model = NMFInference(

@@ -18,8 +18,9 @@ dataset root, e.g. ``stems/mix_0001_target.wav``), ``split`` (``train``, ``test`
 ``sources`` (``;``-separated target files, relative to ``targets/``, that produced the hits). Any
 other column is kept verbatim in :attr:`Mixture.extra`.
 
-All WAV files must be mono and share one sample rate. They are read with ``scipy.io.wavfile``;
-integer PCM is scaled to [-1, 1), float WAV is taken as is. :func:`write_dataset` writes float32
+All WAV files must be mono and share one sample rate. They are read with :func:`read_wav` (the
+one WAV reader of the package: 16/24/32-bit PCM scaled to [-1, 1), float WAV taken as is; 8-bit,
+stereo, empty, NaN/Inf and oversized files are refused). :func:`write_dataset` writes float32
 WAV.
 """
 
@@ -29,15 +30,13 @@ import csv
 import io
 import json
 import math
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.io.wavfile
 
-from tinyunfold.errors import TinyUnfoldError
+from tinyunfold.errors import InputFileError
 
 NO_HIT = ("", "none")
 BASE_COLUMNS = (
@@ -53,7 +52,7 @@ BASE_COLUMNS = (
 SPLITS = ("", "train", "test")
 
 
-class DatasetError(TinyUnfoldError):
+class DatasetError(InputFileError):
     """A dataset folder, its labels.csv or one of its WAV files is malformed."""
 
 
@@ -151,42 +150,291 @@ class Dataset:
 # ----------------------------------------------------------------------------------- reading
 
 
+ENV_MAX_WAV = "TINYUNFOLD_MAX_WAV_BYTES"
+ENV_MAX_NPY = "TINYUNFOLD_MAX_NPY_BYTES"
+DEFAULT_MAX_WAV_BYTES = 64 << 20  # samples of one WAV file (about 11 min of 48 kHz 16-bit)
+DEFAULT_MAX_NPY_BYTES = 256 << 20  # data of one .npy input
+MAX_SAMPLE_RATE = 10_000_000
+_WAV_FIX = (
+    "re-export it as mono 16/24/32-bit PCM or float WAV (e.g. `sox in.wav -c 1 -b 16 out.wav`)"
+)
+
+
+def _cap(env: str, default: int) -> int:
+    import os
+
+    raw = os.environ.get(env, "")
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise InputFileError(
+            f"environment variable {env}={raw[:40]!r} is not a positive integer",
+            f"unset it or set a byte count, e.g. {env}={default}",
+        )
+    return int(raw)
+
+
+def _u16(b: bytes, o: int) -> int:
+    return int.from_bytes(b[o : o + 2], "little")
+
+
+def _u32(b: bytes, o: int) -> int:
+    return int.from_bytes(b[o : o + 4], "little")
+
+
 def read_wav(path: str | Path) -> tuple[int, np.ndarray]:
-    """Read a mono WAV as float64. Integer PCM is scaled to [-1, 1). Raises DatasetError."""
+    """Read a mono WAV file as float64: the one WAV reader of ``stream``, ``detect`` and datasets.
+
+    Integer PCM (16, 24, 32 bit) is scaled to [-1, 1); float WAV (32, 64 bit) is taken as is.
+    The RIFF header is checked against the file size *before* any sample is read, and the sample
+    data is capped (``TINYUNFOLD_MAX_WAV_BYTES``, default 64 MiB).
+
+    Returns
+    -------
+    rate : int, Hz (> 0)
+    x : ndarray, shape (n_samples,), float64, finite, n_samples >= 1
+
+    Raises
+    ------
+    DatasetError
+        Naming the file, what is wrong (not RIFF/WAVE, stereo, 8-bit, rate 0, a data chunk longer
+        than the file, NaN/Inf, empty) and the fix.
+    """
     path = Path(path)
     if not path.is_file():
-        raise DatasetError(
-            f"missing WAV file {path}", "check the dataset layout (docs/datasets.md)"
-        )
+        raise DatasetError(f"missing WAV file {path}", "check the path (and docs/datasets.md)")
+    cap = _cap(ENV_MAX_WAV, DEFAULT_MAX_WAV_BYTES)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", scipy.io.wavfile.WavFileWarning)
-            rate, data = scipy.io.wavfile.read(path)
-    except (ValueError, OSError, EOFError) as err:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, 2)
+            fh.seek(0)
+            head = fh.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                raise DatasetError(
+                    f"{path} is not a readable WAV file (no RIFF/WAVE header)", _WAV_FIX
+                )
+            fmt: bytes | None = None
+            pos = 12
+            while True:
+                fh.seek(pos)
+                ch = fh.read(8)
+                if len(ch) < 8:
+                    raise DatasetError(f"{path} has no data chunk", _WAV_FIX)
+                cid, clen = ch[:4], _u32(ch, 4)
+                body = pos + 8
+                if cid == b"fmt ":
+                    if not 16 <= clen <= 64 or body + clen > size:
+                        raise DatasetError(f"{path} has a malformed fmt chunk", _WAV_FIX)
+                    fmt = fh.read(clen)
+                elif cid == b"data":
+                    break
+                pos = body + clen + (clen & 1)
+            if fmt is None:
+                raise DatasetError(f"{path} has no fmt chunk before its data", _WAV_FIX)
+            code, channels, rate, align, bits = (
+                _u16(fmt, 0), _u16(fmt, 2), _u32(fmt, 4), _u16(fmt, 12), _u16(fmt, 14)
+            )  # fmt: skip
+            if code == 0xFFFE and len(fmt) >= 26:  # WAVE_FORMAT_EXTENSIBLE: the sub-format
+                code = _u16(fmt, 24)
+            if channels != 1:
+                raise DatasetError(
+                    f"{path} has {channels} channels; tinyunfold reads mono WAV only",
+                    "mix down or pick one channel first (e.g. `sox in.wav -c 1 out.wav`)",
+                )
+            if not 0 < rate <= MAX_SAMPLE_RATE:
+                raise DatasetError(f"{path} declares a sample rate of {rate} Hz", _WAV_FIX)
+            kinds = {(1, 16): "<i2", (1, 24): "i3", (1, 32): "<i4", (3, 32): "<f4", (3, 64): "<f8"}
+            if (code, bits) not in kinds:
+                what = "8-bit PCM" if (code, bits) == (1, 8) else f"format {code} / {bits}-bit"
+                raise DatasetError(
+                    f"{path} is {what}; tinyunfold reads 16/24/32-bit PCM or float", _WAV_FIX
+                )
+            width = bits // 8
+            if align != width:
+                raise DatasetError(
+                    f"{path}: block align {align} does not match {bits}-bit mono", _WAV_FIX
+                )
+            if clen > size - body:
+                raise DatasetError(
+                    f"{path}: the header claims {clen:,} bytes of samples, the file holds "
+                    f"{max(0, size - body):,}: truncated or corrupt",
+                    _WAV_FIX,
+                )
+            if clen > cap:
+                raise DatasetError(
+                    f"{path} holds {clen:,} bytes of samples, over the cap of {cap:,}",
+                    f"cut the recording, or raise the cap with {ENV_MAX_WAV}=<bytes>",
+                )
+            n = clen // width
+            if n == 0:
+                raise DatasetError(f"{path} holds no samples", "remove or replace the file")
+            fh.seek(body)
+            raw = fh.read(n * width)
+    except OSError as err:
         raise DatasetError(
-            f"{path} is not a readable WAV file ({err})",
-            "re-export it as PCM or float WAV (e.g. with scipy.io.wavfile.write or sox)",
+            f"cannot read {path} ({err.strerror or err})", "check the file"
         ) from None
-    if data.ndim == 2 and data.shape[1] == 1:
-        data = data[:, 0]
-    if data.ndim != 1:
-        raise DatasetError(
-            f"{path} has {data.shape[1]} channels; datasets are mono",
-            "mix down or pick one channel before adding it to the dataset",
+    if kinds[(code, bits)] == "i3":
+        b = np.frombuffer(raw, dtype=np.uint8).reshape(n, 3).astype(np.int32)
+        v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
+        x = (np.where(v >= 1 << 23, v - (1 << 24), v)).astype(np.float64) / float(1 << 23)
+    elif code == 1:
+        x = np.frombuffer(raw, dtype=kinds[(code, bits)]).astype(np.float64) / float(
+            1 << (bits - 1)
         )
-    if np.issubdtype(data.dtype, np.integer):
-        info = np.iinfo(data.dtype)
-        if info.min == 0:  # unsigned 8-bit PCM
-            x = (data.astype(np.float64) - (info.max + 1) / 2) / ((info.max + 1) / 2)
-        else:
-            x = data.astype(np.float64) / float(-info.min)
     else:
-        x = data.astype(np.float64)
-    if len(x) == 0:
-        raise DatasetError(f"{path} holds no samples", "remove or replace the file")
+        x = np.frombuffer(raw, dtype=kinds[(code, bits)]).astype(np.float64)
     if not np.all(np.isfinite(x)):
         raise DatasetError(f"{path} contains NaN or Inf samples", "re-export the file")
     return int(rate), x
+
+
+def read_npy_header(fh: Any, what: str) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """Read a .npy header (magic, shape, order, dtype) without reading the data.
+
+    Raises :class:`InputFileError` when it is not a plain .npy header.
+    """
+    from numpy.lib import format as npf
+
+    try:
+        major, _ = npf.read_magic(fh)
+        if major == 1:
+            shape, fortran, dtype = npf.read_array_header_1_0(fh)
+        elif major in (2, 3):
+            shape, fortran, dtype = npf.read_array_header_2_0(fh)
+        else:
+            raise ValueError(f"unknown .npy version {major}")
+    except (ValueError, EOFError, OSError, SyntaxError, TypeError) as exc:
+        raise InputFileError(
+            f"{what} is not a .npy file ({exc})", "save the array with numpy.save"
+        ) from None
+    return tuple(int(s) for s in shape), bool(fortran), np.dtype(dtype)
+
+
+def read_npy(path: str | Path, what: str = "input") -> np.ndarray:
+    """Read a numeric, non-empty, finite .npy array given on the command line (no pickle).
+
+    The header's shape and dtype are checked against the file size and the cap
+    (``TINYUNFOLD_MAX_NPY_BYTES``, default 256 MiB) before any data is read. Accepts integer,
+    unsigned and float dtypes; refuses bool, complex, string, object and structured arrays.
+    """
+    path = Path(path)
+    label = f"{what} {path}"
+    if not path.is_file():
+        raise InputFileError(f"{label} does not exist", "check the path")
+    cap = _cap(ENV_MAX_NPY, DEFAULT_MAX_NPY_BYTES)
+    try:
+        with open(path, "rb") as fh:
+            shape, fortran, dtype = read_npy_header(fh, label)
+            if dtype.kind not in "iuf" or dtype.fields is not None or dtype.subdtype is not None:
+                raise InputFileError(
+                    f"{label} holds {dtype} values; a numeric (int or float) array is needed",
+                    "save a float32 array with numpy.save",
+                )
+            nbytes = math.prod(shape) * dtype.itemsize
+            here = fh.tell()
+            size = fh.seek(0, 2)
+            left = size - here
+            if nbytes > cap:
+                raise InputFileError(
+                    f"{label} declares {shape} {dtype} = {nbytes:,} bytes, over the cap of {cap:,}",
+                    f"pass a smaller array, or raise the cap with {ENV_MAX_NPY}=<bytes>",
+                )
+            if nbytes != left:
+                raise InputFileError(
+                    f"{label}: the header declares {nbytes:,} bytes of data, the file holds {left:,}",
+                    "the file is truncated or corrupt: save it again with numpy.save",
+                )
+            if nbytes == 0:
+                raise InputFileError(f"{label} is empty (shape {shape})", "pass a non-empty array")
+            fh.seek(here)
+            data = fh.read(nbytes)
+    except OSError as err:
+        raise InputFileError(
+            f"cannot read {label} ({err.strerror or err})", "check the file"
+        ) from None
+    x = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+    if dtype.kind == "f" and not np.all(np.isfinite(x)):
+        raise InputFileError(f"{label} contains NaN or Inf", "pass finite values")
+    return np.array(x)
+
+
+def read_npz(
+    path: str | Path, what: str = "input", text: tuple[str, ...] = ()
+) -> dict[str, np.ndarray]:
+    """Read a ``.npz`` of numeric, finite arrays (``text`` names may hold a str scalar), no pickle.
+
+    Each entry's declared size and ``.npy`` header are checked against the caps
+    (``TINYUNFOLD_MAX_NPY_BYTES`` per entry and in total) before anything is decompressed;
+    duplicate or non-``.npy`` entries are refused.
+    """
+    import zipfile
+    import zlib
+
+    path = Path(path)
+    label = f"{what} {path}"
+    if not path.is_file():
+        raise InputFileError(f"{label} does not exist", "check the path")
+    cap = _cap(ENV_MAX_NPY, DEFAULT_MAX_NPY_BYTES)
+    out: dict[str, np.ndarray] = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            names = [i.filename for i in infos]
+            if len(set(names)) != len(names) or len(names) > 64:
+                raise InputFileError(
+                    f"{label}: duplicate or too many entries", "save it again with numpy.savez"
+                )
+            if sum(i.file_size for i in infos) > cap:
+                raise InputFileError(
+                    f"{label} declares {sum(i.file_size for i in infos):,} bytes, over the cap of {cap:,}",
+                    f"pass a smaller file, or raise the cap with {ENV_MAX_NPY}=<bytes>",
+                )
+            for info in infos:
+                if not info.filename.endswith(".npy"):
+                    raise InputFileError(
+                        f"{label}: entry {info.filename[:60]!r} is not a .npy",
+                        "save it again with numpy.savez",
+                    )
+                key = info.filename[:-4]
+                with zf.open(info) as fh:
+                    shape, fortran, dtype = read_npy_header(fh, f"{label}[{key}]")
+                    ok = dtype.kind in "iuf" or (key in text and dtype.kind == "U" and shape == ())
+                    if not ok or dtype.fields is not None or dtype.subdtype is not None:
+                        raise InputFileError(
+                            f"{label}[{key}] holds {dtype} values; numeric arrays are needed",
+                            "save float arrays with numpy.savez",
+                        )
+                    nbytes = math.prod(shape) * dtype.itemsize
+                    if nbytes > info.file_size:
+                        raise InputFileError(
+                            f"{label}[{key}] is truncated or corrupt", "save it again"
+                        )
+                    data = fh.read(nbytes + 1)
+                if len(data) != nbytes:
+                    raise InputFileError(f"{label}[{key}] is truncated or corrupt", "save it again")
+                a = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+                if dtype.kind == "f" and not np.all(np.isfinite(a)):
+                    raise InputFileError(
+                        f"{label}[{key}] contains NaN or Inf", "pass finite values"
+                    )
+                out[key] = np.array(a)
+    except InputFileError:
+        raise
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        OSError,
+        NotImplementedError,
+        RuntimeError,
+        ValueError,
+    ) as exc:
+        raise InputFileError(
+            f"{label} is not a readable .npz ({type(exc).__name__}: {exc})",
+            "save it with numpy.savez",
+        ) from None
+    return out
 
 
 def write_wav(path: str | Path, rate: int, x: np.ndarray) -> None:
@@ -196,6 +444,8 @@ def write_wav(path: str | Path, rate: int, x: np.ndarray) -> None:
     x = np.asarray(x)
     if x.ndim != 1 or not np.all(np.isfinite(x)):
         raise DatasetError(f"cannot write {path}: need a finite 1-D signal", "check the audio")
+    import scipy.io.wavfile
+
     scipy.io.wavfile.write(path, int(rate), x.astype(np.float32))
 
 
@@ -331,13 +581,13 @@ def load_dataset(
             for f in files:
                 try:
                     good.append((f, read(f)))
-                except DatasetError as err:
+                except InputFileError as err:
                     if problems is None:
                         raise
                     problems.append(str(err))
             targets[c] = [x for _, x in good]
             target_files[c] = [f.name for f, _ in good]
-        except DatasetError as err:
+        except InputFileError as err:
             if problems is None:
                 raise
             problems.append(str(err))
@@ -353,7 +603,7 @@ def load_dataset(
     for f in noise_paths:
         try:
             noise.append(read(f))
-        except DatasetError as err:
+        except InputFileError as err:
             if problems is None:
                 raise
             problems.append(str(err))
@@ -368,7 +618,14 @@ def load_dataset(
     except UnicodeDecodeError as err:
         raise DatasetError(f"{labels} is not UTF-8 text ({err})", "save it as UTF-8 CSV") from None
     reader = csv.DictReader(io.StringIO(text))
-    header = reader.fieldnames or []
+    try:
+        header = list(reader.fieldnames or [])
+        rows = list(reader)
+    except csv.Error as err:  # e.g. a field over csv.field_size_limit(), a NUL byte
+        raise DatasetError(
+            f"{labels}:{reader.line_num}: not readable as CSV ({err})",
+            "labels.csv holds short comma-separated fields; quote values containing ','",
+        ) from None
     for col in ("file", "classes"):
         if col not in header:
             raise DatasetError(
@@ -380,7 +637,7 @@ def load_dataset(
 
     mixtures: list[Mixture] = []
     seen: set[str] = set()
-    for lineno, row in enumerate(reader, start=2):
+    for lineno, row in enumerate(rows, start=2):
         try:
             where = f"{labels}:{lineno}"
             if None in row or any(v is None for v in row.values()):
@@ -483,7 +740,7 @@ def load_dataset(
                     extra=extra,
                 )
             )
-        except DatasetError as err:
+        except InputFileError as err:
             if problems is None:
                 raise
             problems.append(str(err))
@@ -519,7 +776,7 @@ def check_dataset(path: str | Path) -> list[str]:
     problems: list[str] = []
     try:
         load_dataset(path, problems=problems)
-    except DatasetError as err:
+    except InputFileError as err:
         problems.append(str(err))
     return problems
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tinyunfold.errors import ModelFileError, ShapeError, ValueDomainError
+from tinyunfold.errors import ModelFileError, TinyUnfoldError
 from tinyunfold.kinds import dkf, dnmfd, nmf, padnmf, spectrogram
 from tinyunfold.kinds.base import Detection, Kind
 from tinyunfold.modelfile import ModelFile, read_model, write_model
@@ -51,8 +51,15 @@ def validate(model: ModelFile) -> Kind:
     kind = get(model.kind)
     try:
         kind.validate(model)
-    except (ShapeError, ValueDomainError) as err:
+    except ModelFileError:
+        raise
+    except TinyUnfoldError as err:
         raise ModelFileError(f"invalid {model.kind} model: {err.cause}", err.fix) from None
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as exc:
+        # a validator met a value of a type it did not expect: still a bad model file
+        raise ModelFileError(
+            f"invalid {model.kind} model: malformed params ({type(exc).__name__}: {exc})"
+        ) from None
     return kind
 
 

@@ -40,7 +40,14 @@ from typing import Any
 import numpy as np
 
 from tinyunfold.errors import ModelFileError, ShapeError, ValueDomainError
-from tinyunfold.modelfile import ModelFile, require_array, require_params
+from tinyunfold.modelfile import (
+    MAX_LAYERS,
+    ModelFile,
+    param_choice,
+    param_int,
+    require_array,
+    require_params,
+)
 from tinyunfold.models.kalman import kalman_gain_sequence, steady_state_gain
 from tinyunfold.models.systems import LearnSpec, System, nonlinear_term, with_params
 
@@ -677,10 +684,14 @@ def validate_model(model: ModelFile) -> None:
         model, "n_layers", "n_states", "n_outputs", "predictor", "backprop", "beyond", "system"
     )
     pr = model.params
-    K, n, m = pr["n_layers"], pr["n_states"], pr["n_outputs"]
-    for name, v in (("n_layers", K), ("n_states", n), ("n_outputs", m)):
-        if not (isinstance(v, int) and v >= 1):
-            raise ValueDomainError(f"dkf: {name} must be an integer >= 1, got {v!r}")
+    K = param_int(model, "n_layers", 1, MAX_LAYERS)
+    n = param_int(model, "n_states", 1, 4096)
+    m = param_int(model, "n_outputs", 1, 4096)
+    param_choice(model, "predictor", ("linear", "imex", "rk4"))
+    param_choice(model, "backprop", BACKPROP)
+    param_choice(model, "beyond", BEYOND)
+    if not isinstance(pr["system"], dict):
+        raise ModelFileError("dkf: param system must be an object")
     gains = require_array(model, "gains", shape=(K, n, m))
     for name, shape in (
         ("gain_beyond", (n, m)),
@@ -695,14 +706,6 @@ def validate_model(model: ModelFile) -> None:
     if gains.dtype != np.float32:
         raise ValueDomainError(f"dkf: gains must be float32, got {gains.dtype}")
     require_array(model, "p", ndim=1)
-    if pr["predictor"] not in ("linear", "imex", "rk4"):
-        raise ValueDomainError(
-            f"dkf: predictor must be 'linear', 'imex' or 'rk4', got {pr['predictor']!r}"
-        )
-    if pr["backprop"] not in BACKPROP:
-        raise ValueDomainError(f"dkf: backprop must be one of {BACKPROP}")
-    if pr["beyond"] not in BEYOND:
-        raise ValueDomainError(f"dkf: beyond must be one of {BEYOND}")
     try:
         json.dumps(pr["system"])
         System.from_dict(pr["system"])

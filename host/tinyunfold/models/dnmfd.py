@@ -27,7 +27,15 @@ import numpy as np
 from tqdm import tqdm
 
 from tinyunfold.errors import ShapeError, ValueDomainError
-from tinyunfold.modelfile import ModelFile, require_array, require_params
+from tinyunfold.modelfile import (
+    MAX_LAYERS,
+    ModelFile,
+    param_choice,
+    param_float,
+    param_int,
+    require_array,
+    require_params,
+)
 from tinyunfold.models.nmfd import (
     NMFD,
     convolve,
@@ -456,7 +464,11 @@ def _as_batch(X: Array) -> Array:
 
 def validate_model(model: ModelFile) -> None:
     require_params(model, "n_layers", "n_discriminative", "n_targets", "alpha_s", "eps", "h0")
-    p = model.params
+    K = param_int(model, "n_layers", 1, MAX_LAYERS)
+    C = param_int(model, "n_discriminative", 0, K)
+    param_float(model, "eps", lo=0.0, lo_open=True)
+    param_float(model, "alpha_s", lo=0.0)
+    param_choice(model, "h0", ("ones",))
     ranks = require_array(model, "ranks", ndim=1)
     if ranks.dtype.kind != "i" or ranks.size == 0 or np.any(ranks < 1):
         raise ValueDomainError("dnmfd: ranks must be a non-empty integer array with entries >= 1")
@@ -465,12 +477,6 @@ def validate_model(model: ModelFile) -> None:
     if W_hat.shape[0] != J or W_hat.shape[2] != R:
         raise ShapeError(f"dnmfd: W_hat has shape {W_hat.shape}, expected ({J}, m, {R})")
     m = W_hat.shape[1]
-    C = p["n_discriminative"]
-    K = p["n_layers"]
-    if not (isinstance(K, int) and K >= 1 and isinstance(C, int) and 0 <= C <= K):
-        raise ValueDomainError(
-            f"dnmfd: need integers 0 <= n_discriminative <= n_layers, got {C}, {K}"
-        )
     require_array(model, "W_layers", shape=(C, J, m, R), nonneg=True)
     for name in ("W_hat", "W_layers"):
         if model.arrays[name].dtype != np.float32:
@@ -480,11 +486,4 @@ def validate_model(model: ModelFile) -> None:
         raise ValueDomainError("dnmfd: dictionary columns beyond a rank r_j must be zero")
     if np.any(W_hat.sum(axis=(1, 2)) <= 0):
         raise ValueDomainError("dnmfd: every dictionary of W_hat needs a positive entry")
-    if not (isinstance(p["n_targets"], int) and 1 <= p["n_targets"] <= J):
-        raise ValueDomainError(f"dnmfd: n_targets must be an integer in [1, {J}]")
-    if not (isinstance(p["eps"], (int, float)) and p["eps"] > 0):
-        raise ValueDomainError("dnmfd: eps must be > 0")
-    if not (isinstance(p["alpha_s"], (int, float)) and p["alpha_s"] >= 0):
-        raise ValueDomainError("dnmfd: alpha_s must be >= 0")
-    if p["h0"] != "ones":
-        raise ValueDomainError("dnmfd: h0 must be 'ones'")
+    param_int(model, "n_targets", 1, J)

@@ -27,7 +27,9 @@ def validate_model(model: ModelFile) -> None:
     require_params(model, "features")
     try:
         params_of(model)
-    except (FeatureParamsError, TypeError) as err:
+    except FeatureParamsError as err:
+        raise ModelFileError(f"spectrogram: bad feature parameters: {err.cause}", err.fix) from None
+    except TypeError as err:
         raise ModelFileError(f"spectrogram: bad feature parameters: {err}") from None
 
 

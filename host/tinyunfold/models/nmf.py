@@ -18,7 +18,16 @@ from typing import Any
 import numpy as np
 
 from tinyunfold.errors import ShapeError, ValueDomainError
-from tinyunfold.modelfile import ModelFile, require_array, require_params
+from tinyunfold.modelfile import (
+    MAX_DIM,
+    MAX_LAYERS,
+    ModelFile,
+    param_choice,
+    param_float,
+    param_int,
+    require_array,
+    require_params,
+)
 
 KIND = "nmf"
 H0_RULES = ("ones", "const")
@@ -158,27 +167,16 @@ class NMFInference:
 
 def validate_model(model: ModelFile) -> None:
     require_params(model, "n_layers", "alpha_h", "eps", "n_frames", "h0", "h0_value")
+    param_int(model, "n_layers", 1, MAX_LAYERS)
+    param_int(model, "n_frames", 1, MAX_DIM)
+    param_float(model, "alpha_h", lo=0.0)
+    param_float(model, "eps", lo=0.0, lo_open=True)
+    param_choice(model, "h0", H0_RULES)
+    param_float(model, "h0_value", lo=0.0, lo_open=True)
     W = require_array(model, "W", ndim=2, nonneg=True)
     if W.dtype != np.float32:
         raise ValueDomainError(f"nmf: W must be float32, got {W.dtype}")
-    p = model.params
     if W.shape[0] < 1 or W.shape[1] < 1:
         raise ShapeError(f"nmf: W has empty shape {W.shape}")
     if not np.all(W.sum(axis=0) > 0):
         raise ValueDomainError("nmf: every dictionary atom (column of W) needs a positive entry")
-    if not (isinstance(p["n_layers"], int) and p["n_layers"] >= 1):
-        raise ValueDomainError(f"nmf: n_layers must be an integer >= 1, got {p['n_layers']!r}")
-    if not (isinstance(p["n_frames"], int) and p["n_frames"] >= 1):
-        raise ValueDomainError(f"nmf: n_frames must be an integer >= 1, got {p['n_frames']!r}")
-    for name in ("alpha_h", "eps", "h0_value"):
-        v = p[name]
-        if not isinstance(v, (int, float)) or not np.isfinite(v):
-            raise ValueDomainError(f"nmf: {name} must be a finite number, got {v!r}")
-    if p["alpha_h"] < 0:
-        raise ValueDomainError(f"nmf: alpha_h must be >= 0, got {p['alpha_h']}")
-    if not p["eps"] > 0:
-        raise ValueDomainError(f"nmf: eps must be > 0, got {p['eps']}")
-    if p["h0"] not in H0_RULES:
-        raise ValueDomainError(f"nmf: h0 must be one of {H0_RULES}, got {p['h0']!r}")
-    if p["h0_value"] <= 0:
-        raise ValueDomainError("nmf: h0_value must be > 0 (multiplicative updates keep zeros)")

@@ -53,7 +53,19 @@ import numpy as np
 
 from tinyunfold.errors import ShapeError, TinyUnfoldError, ValueDomainError
 from tinyunfold.features import hankel
-from tinyunfold.modelfile import ModelFile, require_array, require_params
+from tinyunfold.modelfile import (
+    MAX_DIM,
+    MAX_LAYERS,
+    ModelFile,
+    param_bool,
+    param_choice,
+    param_float,
+    param_int,
+    require_array,
+    require_params,
+    typed_int,
+    typed_str,
+)
 from tinyunfold.models.nmf import check_input, denominator, kl_layer, kl_update_w
 from tinyunfold.models.nmf import project_floor as _floor
 
@@ -900,22 +912,40 @@ def validate_model(model: ModelFile) -> None:
         "features",
     )
     p = model.params
+    kind = model.kind
+    K = param_int(model, "n_layers", 1, MAX_LAYERS)
+    C = param_int(model, "n_discriminative", 1, K)
+    param_float(model, "eps", lo=0.0, lo_open=True)
+    param_float(model, "alpha_h", lo=0.0)
+    param_float(model, "alpha_s", lo=0.0)
+    param_bool(model, "h_mask")
+    param_bool(model, "w_mask")
+    param_choice(model, "h0", ("ones",))
+    if "n_frames" in p:
+        param_int(model, "n_frames", 1, MAX_DIM)
+    raw = p["layout"]
+    if not isinstance(raw, dict):
+        raise ValueDomainError(f"{kind}: layout must be an object, got {type(raw).__name__}")
+    for key in ("n_bins", "context"):
+        typed_int(raw.get(key), kind, f"layout.{key}", 1, MAX_DIM)
+    for key in ("ranks", "block_class", "class_names"):
+        if not isinstance(raw.get(key), list) or len(raw[key]) > MAX_DIM:
+            raise ValueDomainError(f"{kind}: layout.{key} must be a list")
+    for i, v in enumerate(raw["ranks"]):
+        typed_int(v, kind, f"layout.ranks[{i}]", 1, MAX_DIM)
+    for i, v in enumerate(raw["block_class"]):
+        typed_int(v, kind, f"layout.block_class[{i}]", 0, MAX_DIM)
+    for i, v in enumerate(raw["class_names"]):
+        typed_str(v, kind, f"layout.class_names[{i}]")
     try:
-        lay = BlockLayout.from_params(p["layout"])
+        lay = BlockLayout.from_params(raw)
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueDomainError(f"{model.kind}: malformed layout ({exc})") from None
+        raise ValueDomainError(f"{kind}: malformed layout ({exc})") from None
     m, r = lay.n_features, lay.rank
     require_array(model, "W_fixed", shape=(m, r), nonneg=True)
     Wd = require_array(model, "W_disc", ndim=3, nonneg=True)
-    K, C = p["n_layers"], p["n_discriminative"]
-    if not (isinstance(K, int) and isinstance(C, int) and 1 <= C <= K):
-        raise ValueDomainError(f"{model.kind}: need integers 1 <= C <= K, got C={C!r}, K={K!r}")
     if Wd.shape != (C - 1, m, r):
-        raise ShapeError(f"{model.kind}: W_disc has shape {Wd.shape}, expected {(C - 1, m, r)}")
-    if not (p["eps"] > 0 and p["alpha_h"] >= 0 and p["alpha_s"] >= 0):
-        raise ValueDomainError(f"{model.kind}: need eps > 0, alpha_h >= 0, alpha_s >= 0")
-    if p["h0"] != "ones":
-        raise ValueDomainError(f"{model.kind}: h0 must be 'ones', got {p['h0']!r}")
+        raise ShapeError(f"{kind}: W_disc has shape {Wd.shape}, expected {(C - 1, m, r)}")
     if not np.all(model.array("W_fixed").sum(0) > 0):
         raise ValueDomainError(f"{model.kind}: every atom of W_fixed needs a positive entry")
     if "W_mask" in model.arrays:

@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from tinyunfold.errors import ShapeError, TinyUnfoldError, ValueDomainError
+from tinyunfold.errors import ShapeError, TinyUnfoldError, ValueDomainError, check_known_keys
 
 KINDS = ("linear", "continuous", "fitzhugh_nagumo", "lorenz63")
 LINEAR_KINDS = ("linear", "continuous")
@@ -252,13 +252,66 @@ def load_system(path: str | Path) -> System:
     if not path.is_file():
         raise SystemError_(f"system file {path} does not exist", "check the --system path")
     try:
-        doc = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
+        with open(path, "rb") as fh:
+            data = fh.read(_MAX_TOML_BYTES + 1)
+        if len(data) > _MAX_TOML_BYTES:
+            raise SystemError_(f"{path} is larger than {_MAX_TOML_BYTES:,} bytes")
+        doc = tomllib.loads(data.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
         raise SystemError_(f"{path}: not valid TOML ({exc})") from None
     return system_from_toml(doc, str(path))
 
 
+_MAX_TOML_BYTES = 1 << 20
+TOP_KEYS = (
+    "name", "kind", "steps", "x0", "C", "learn_C", "model", "truth", "noise", "filter", "learn",
+    "dt", "substeps", "scheme",
+)  # fmt: skip
+NOISE_KEYS = ("sigma_q", "sigma_r", "sigma_p", "Q", "R", "P0", "q_scale", "r_scale", "p_scale")
+_FIX = "see the system.toml layout in docs/dkf.md"
+
+
+def _check_types(doc: dict[str, Any], where: str) -> None:
+    """Keys known (close match named otherwise) and scalars typed: nothing is coerced."""
+    check_known_keys(doc, TOP_KEYS, where, _FIX, SystemError_)
+    for sec in ("model", "truth", "noise", "filter"):
+        if not isinstance(doc.get(sec, {}), dict):
+            raise SystemError_(f"{where}: [{sec}] must be a table", _FIX)
+    for sec in ("noise", "filter"):
+        check_known_keys(doc.get(sec, {}), NOISE_KEYS, f"{where} [{sec}]", _FIX, SystemError_)
+        for k, v in doc.get(sec, {}).items():
+            if k.startswith(("sigma_", "q_", "r_", "p_")) and (
+                type(v) not in (int, float) or not np.isfinite(v) or v < 0
+            ):
+                raise SystemError_(f"{where}: [{sec}] {k} must be a number >= 0, got {v!r}", _FIX)
+    learn = doc.get("learn", [])
+    if not isinstance(learn, list) or not all(isinstance(i, dict) for i in learn):
+        raise SystemError_(f"{where}: learn must be [[learn]] tables", _FIX)
+    for item in learn:
+        check_known_keys(item, ("target", "index"), f"{where} [[learn]]", _FIX, SystemError_)
+        idx = item.get("index", [])
+        if not isinstance(idx, list) or any(type(i) is not int for i in idx):
+            raise SystemError_(f"{where}: [[learn]] index must be a list of integers", _FIX)
+    for key, types, what in (
+        ("steps", (int,), "an integer"),
+        ("substeps", (int,), "an integer"),
+        ("dt", (int, float), "a number"),
+        ("learn_C", (bool,), "true or false"),
+        ("scheme", (str,), "a string"),
+        ("name", (str,), "a string"),
+        ("kind", (str,), "a string"),
+    ):
+        if key in doc and type(doc[key]) not in types:
+            raise SystemError_(f"{where}: {key} must be {what}, got {doc[key]!r}", _FIX)
+    if not 1 <= doc.get("steps", 50) <= 1_000_000 or not 1 <= doc.get("substeps", 10) <= 10_000:
+        raise SystemError_(f"{where}: steps must be in [1, 1e6] and substeps in [1, 1e4]", _FIX)
+    dt = doc.get("dt", 1.0)
+    if not (np.isfinite(dt) and dt > 0):
+        raise SystemError_(f"{where}: dt must be a finite number > 0, got {dt!r}", _FIX)
+
+
 def system_from_toml(doc: dict[str, Any], where: str = "system.toml") -> System:
+    _check_types(doc, where)
     kind = doc.get("kind")
     if kind not in KINDS:
         raise SystemError_(f"{where}: kind must be one of {KINDS}, got {kind!r}")
@@ -437,8 +490,9 @@ def load_trajectories(path: str | Path, system: System | None = None) -> dict[st
         raise SystemError_(
             f"trajectories file {path} does not exist", "create one with `tinyunfold simulate`"
         )
-    with np.load(path, allow_pickle=False) as z:
-        data = {k: z[k] for k in z.files}
+    from tinyunfold.datasets.io import read_npz
+
+    data = read_npz(path, "trajectories", text=("system_json",))
     if "y" not in data:
         raise SystemError_(f"{path} has no array 'y' (observations, shape (N, K, m))")
     y = data["y"]

@@ -123,11 +123,18 @@ def read_mat_mixtures(path: str | Path, name: str) -> list[np.ndarray]:
 
 def read_labels(path: str | Path, n: int | None = None) -> list[str]:
     """CSV 'mixture,label' -> labels by 0-based mixture index."""
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    fix = "write a UTF-8 CSV with a header line mixture,label and one short row per mixture"
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise TinyUnfoldError(f"{path}: not a readable CSV ({exc})", fix) from None
     if not rows or not {"mixture", "label"} <= set(rows[0]):
-        raise TinyUnfoldError(f"{path}: expected a CSV with columns mixture,label")
-    out = {int(r["mixture"]): r["label"].strip() for r in rows}
+        raise TinyUnfoldError(f"{path}: expected a CSV with columns mixture,label", fix)
+    try:
+        out = {int(r["mixture"]): r["label"].strip() for r in rows}
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise TinyUnfoldError(f"{path}: malformed row ({exc})", fix) from None
     count = len(out) if n is None else n
     if sorted(out) != list(range(count)):
         raise TinyUnfoldError(f"{path}: labels must cover mixtures 0..{count - 1}")

@@ -12,12 +12,15 @@ socket opened with pyserial's ``socket://``) or the host build (stdin/stdout pip
 from __future__ import annotations
 
 import contextlib
+import os
+import select
 import shutil
 import socket
 import struct
 import subprocess
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -29,7 +32,7 @@ from tinyunfold.errors import SimulationError, ToolchainError
 from tinyunfold.platform.boards import Board, require_runner
 from tinyunfold.platform.toolchain import require
 from tinyunfold.tools import protocol as proto
-from tinyunfold.tools.sim import qemu_command
+from tinyunfold.tools.sim import check_exit, qemu_command
 
 
 @dataclass(frozen=True)
@@ -38,10 +41,21 @@ class DeviceInfo:
     in_len: int
     out_len: int
     kind: str
+    proto_version: int = proto.VERSION
+    info: proto.Info | None = None  # the whole INFO payload (hash, audio framing, class names)
+
+
+class LinkRequestFailed(proto.ProtocolError):
+    """A request got no valid reply after every retry (each attempt bounded by ``timeout_s``)."""
+
+
+class DeviceFault(SimulationError):
+    """The firmware sent its fault line (FAULT frame)."""
 
 
 class Transport(Protocol):
-    """Byte pipe to a device: ``write`` and ``read(n)`` (may return fewer bytes on timeout)."""
+    """Byte pipe to a device: ``write`` and ``read(n)`` (returns fewer bytes, maybe none, after a
+    bounded wait)."""
 
     def write(self, data: bytes) -> None: ...
 
@@ -51,7 +65,7 @@ class Transport(Protocol):
 class SerialTransport:
     """pyserial on any URL it understands (``socket://host:port``, ``/dev/ttyACM0``, ...)."""
 
-    def __init__(self, url: str, timeout_s: float = 5.0, baudrate: int = 115200) -> None:
+    def __init__(self, url: str, timeout_s: float = 0.5, baudrate: int = 115200) -> None:
         self.port = serial.serial_for_url(url, timeout=timeout_s, baudrate=baudrate)
 
     def write(self, data: bytes) -> None:
@@ -66,11 +80,13 @@ class SerialTransport:
 
 
 class PipeTransport:
-    """The host build of the streaming program: the serial link is its stdin/stdout."""
+    """The host build of the streaming program: the serial link is its stdin/stdout. Reads wait
+    at most ``timeout_s`` (select on the pipe)."""
 
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], timeout_s: float = 0.5) -> None:
         assert proc.stdin is not None and proc.stdout is not None
         self.proc = proc
+        self.timeout_s = timeout_s
 
     def write(self, data: bytes) -> None:
         assert self.proc.stdin is not None
@@ -79,17 +95,59 @@ class PipeTransport:
 
     def read(self, n: int) -> bytes:
         assert self.proc.stdout is not None
-        return self.proc.stdout.read1(n)  # type: ignore[attr-defined,no-any-return]
+        fd = self.proc.stdout.fileno()
+        ready, _, _ = select.select([fd], [], [], self.timeout_s)
+        if not ready:
+            return b""
+        data = os.read(fd, n)
+        if not data and self.proc.poll() is not None:
+            raise proto.ProtocolError(
+                f"the host program ended (status {self.proc.returncode})",
+                "look at its exit status and console",
+            )
+        return data
+
+
+@dataclass
+class LinkCounts:
+    """What the host saw: requests sent, retries, attempts that timed out, attempts cut short by a
+    corrupt frame from the device, ERROR frames received, replies dropped as stale (another seq),
+    requests that failed after every retry."""
+
+    requests: int = 0
+    retries: int = 0
+    timeouts: int = 0
+    corrupt_replies: int = 0
+    device_errors: int = 0
+    stale: int = 0
+    failed: int = 0
 
 
 class DeviceLink:
-    """Request/response client of ``firmware/app/stream_main.c``."""
+    """Request/response client of ``firmware/app/stream_main.c`` (protocol v2).
 
-    def __init__(self, transport: Transport, timeout_s: float = 30.0) -> None:
+    Every request waits at most ``timeout_s`` per attempt and is sent again, with the same seq
+    and bytes, up to ``retries`` times when the reply does not come or the device reports a lost
+    frame (the device answers a duplicate from its reply cache). Errors are reported through
+    ``report`` (default: kept in ``reports``) and counted in ``counts``; only a request that fails
+    every attempt raises `LinkRequestFailed`.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        timeout_s: float = 5.0,
+        retries: int = 4,
+        report: Callable[[str], None] | None = None,
+    ) -> None:
         self.t = transport
         self.timeout_s = timeout_s
-        self._dec = proto.Decoder()
-        self._pending: list[proto.Frame] = []
+        self.retries = retries
+        self.decoder = proto.Decoder()
+        self.counts = LinkCounts()
+        self.reports: deque[str] = deque(maxlen=1000)
+        self._report = report or self.reports.append
+        self._pending: deque[proto.Frame] = deque()
         self._seq = 0
 
     def send_raw(self, data: bytes) -> None:
@@ -97,61 +155,140 @@ class DeviceLink:
         self.t.write(data)
 
     def request(self, type_: int, payload: bytes = b"") -> int:
-        self._seq = (self._seq + 1) & 0xFF
+        """Send one request without waiting; returns its seq (1..255, never 0)."""
+        self._seq = self._seq % 255 + 1
         self.t.write(proto.encode(type_, self._seq, payload))
         return self._seq
 
-    def read_frame(self) -> proto.Frame:
-        deadline = time.monotonic() + self.timeout_s
+    def _drops(self) -> int:
+        c = self.decoder.counts
+        return c.crc_errors + c.length_errors + c.type_errors
+
+    def read_frame(
+        self, deadline: float | None = None, stop_on_drop: bool = False
+    ) -> proto.Frame | None:
+        """The next decoded frame, or None when ``deadline`` (default: now + timeout_s) passes
+        or, with ``stop_on_drop``, as soon as the decoder drops a corrupt frame."""
+        deadline = time.monotonic() + self.timeout_s if deadline is None else deadline
+        drops = self._drops()
         while not self._pending:
-            if time.monotonic() > deadline:
-                raise proto.ProtocolError(
-                    f"no reply from the device within {self.timeout_s:g} s",
-                    "is the streaming firmware running on the board?",
-                )
-            chunk = self.t.read(self._dec.wanted())
+            if time.monotonic() > deadline or (stop_on_drop and self._drops() > drops):
+                return None
+            chunk = self.t.read(self.decoder.wanted())
             if chunk:
-                self._pending += self._dec.feed(chunk)
-        return self._pending.pop(0)
+                self._pending.extend(self.decoder.feed(chunk))
+        return self._pending.popleft()
 
-    def _reply(self, seq: int, expect: int) -> proto.Frame:
-        f = self.read_frame()
-        if f.type == proto.ERROR:
-            code = f.payload[0] if f.payload else 0
-            raise proto.ProtocolError(
-                f"device reported error {code} ({proto.ERROR_NAMES.get(code, 'unknown')}) "
-                f"for request {f.seq}"
-            )
-        if f.type != expect or f.seq != seq:
-            raise proto.ProtocolError(
-                f"unexpected reply type 0x{f.type:02x} seq {f.seq} (wanted 0x{expect:02x} seq {seq})"
-            )
-        return f
+    def transact(self, type_: int, payload: bytes, expect: int) -> proto.Frame:
+        """Send a request and return its reply, retrying with the same seq (see the class)."""
+        self._seq = self._seq % 255 + 1
+        seq = self._seq
+        frame = proto.encode(type_, seq, payload)
+        name = proto.TYPES.get(type_, (f"0x{type_:02x}", 0))[0]
+        self.counts.requests += 1
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.counts.retries += 1
+            self.t.write(frame)
+            deadline = time.monotonic() + self.timeout_s
+            while True:
+                f = self.read_frame(deadline, stop_on_drop=True)
+                if f is None and time.monotonic() <= deadline:
+                    self.counts.corrupt_replies += 1
+                    self._report(
+                        f"{name} seq {seq}: a corrupt frame from the device was dropped "
+                        f"(attempt {attempt + 1} of {self.retries + 1})"
+                    )
+                    break
+                if f is None:
+                    self.counts.timeouts += 1
+                    self._report(
+                        f"{name} seq {seq}: no reply within {self.timeout_s:g} s "
+                        f"(attempt {attempt + 1} of {self.retries + 1})"
+                    )
+                    break
+                if f.type == proto.FAULT:
+                    line = proto.unpack_fault(f.payload)
+                    raise DeviceFault(
+                        f"the firmware faulted: {line}", "see docs/protocol.md (FAULT)"
+                    )
+                if f.type == proto.ERROR and len(f.payload) == proto.MAX_LEN[proto.ERROR]:
+                    code, ref = proto.unpack_error(f.payload)
+                    self.counts.device_errors += 1
+                    what = proto.ERROR_NAMES.get(code, f"code {code}")
+                    self._report(f"{name} seq {seq}: device reported {what} (seq {ref})")
+                    if code in proto.LOST_FRAME_CODES:
+                        break  # a frame was lost on the link: send the request again
+                    if ref == seq:
+                        raise proto.ProtocolError(
+                            f"device reported error {code} ({what}) for request {seq}"
+                        )
+                    continue
+                if f.type == expect and f.seq == seq:
+                    return f
+                self.counts.stale += 1
+        self.counts.failed += 1
+        self._report(f"{name} seq {seq}: failed after {self.retries + 1} attempts")
+        raise LinkRequestFailed(
+            f"{name} request {seq} got no valid reply after {self.retries + 1} attempts of "
+            f"{self.timeout_s:g} s",
+            "check the serial link (baud rate, cable) and that the streaming firmware runs",
+        )
 
-    @staticmethod
-    def _info(f: proto.Frame) -> DeviceInfo:
-        abi, in_len, out_len = struct.unpack_from("<HII", f.payload)
-        return DeviceInfo(abi, in_len, out_len, f.payload[10:].decode("ascii", "replace"))
+    def _info(self, f: proto.Frame) -> DeviceInfo:
+        i = proto.unpack_info(f.payload)
+        # a RESULT longer than this model's is corrupt: reject it as soon as its header arrives
+        self.decoder.limits[proto.RESULT] = min(proto.MAX_LEN[proto.RESULT], 12 + 4 * i.out_len)
+        return DeviceInfo(i.abi, i.in_len, i.out_len, i.kind, i.proto, i)
 
-    def wait_ready(self) -> DeviceInfo:
-        """Wait for the boot announcement (INFO, seq 0) the firmware sends once its UART receives."""
-        return self._info(self._reply(0, proto.INFO))
+    def wait_ready(self, timeout_s: float | None = None) -> DeviceInfo:
+        """Wait for the boot announcement (INFO, seq 0); if it was lost, ask with HELLO."""
+        deadline = time.monotonic() + (self.timeout_s if timeout_s is None else timeout_s)
+        while (f := self.read_frame(deadline)) is not None:
+            if f.type == proto.INFO and f.seq == 0:
+                return self._info(f)
+            self.counts.stale += 1
+        self._report("boot INFO not received: asking with HELLO")
+        return self.hello()
 
     def hello(self) -> DeviceInfo:
-        return self._info(self._reply(self.request(proto.HELLO), proto.INFO))
+        return self._info(self.transact(proto.HELLO, bytes([proto.VERSION]), proto.INFO))
 
     def infer(self, x: np.ndarray, out_len: int) -> tuple[np.ndarray, int]:
         """One forward pass on the device: returns (outputs float32, counter ticks)."""
         payload = np.ascontiguousarray(x, dtype="<f4").tobytes()
-        f = self._reply(self.request(proto.INFER, payload), proto.RESULT)
+        f = self.transact(proto.INFER, payload, proto.RESULT)
+        if len(f.payload) != 12 + 4 * out_len:
+            raise proto.ProtocolError(
+                f"bad RESULT: {len(f.payload)} bytes for {out_len} outputs",
+                "the firmware serves another model: rebuild and flash it",
+            )
         status, ticks = struct.unpack_from("<iQ", f.payload)
         out = np.frombuffer(f.payload[12:], dtype="<f4").astype(np.float32)
-        if status != 0 or out.size != out_len:
-            raise proto.ProtocolError(f"bad RESULT: status {status}, {out.size} outputs")
+        if status != 0:
+            raise proto.ProtocolError(f"bad RESULT: status {status}")
         return out, int(ticks)
 
+    def stream(
+        self, blocks: Iterable[np.ndarray], out_len: int
+    ) -> Iterator[tuple[int, np.ndarray | None, int]]:
+        """``infer`` on each block; a block whose request fails every retry is reported and
+        yields ``(i, None, 0)``, and the stream goes on."""
+        for i, x in enumerate(blocks):
+            try:
+                out, ticks = self.infer(x, out_len)
+            except LinkRequestFailed as err:
+                self._report(f"block {i}: {err.cause}")
+                yield i, None, 0
+                continue
+            yield i, out, ticks
+
+    def stats(self) -> proto.Stats:
+        """The device's STATS (ticks, CRC errors, resyncs, duplicates, overruns, stack)."""
+        return proto.unpack_stats(self.transact(proto.GET_STATS, b"", proto.STATS).payload)
+
     def bye(self) -> None:
-        self._reply(self.request(proto.BYE), proto.BYE_ACK)
+        self.transact(proto.BYE, b"", proto.BYE_ACK)
 
 
 def free_port() -> int:
@@ -199,23 +336,41 @@ class BoardSession:
 
 @contextlib.contextmanager
 def open_board(
-    board: Board, elf: Path, timeout_s: float = 120.0, serial_port: int | None = None
+    board: Board,
+    elf: Path,
+    timeout_s: float = 120.0,
+    serial_port: int | None = None,
+    *,
+    link_timeout_s: float = 10.0,
+    retries: int = 4,
+    ready_timeout_s: float = 30.0,
+    via: Callable[[str], str] | None = None,
 ) -> Iterator[BoardSession]:
     """Bring up ``board`` running ``elf`` (the streaming firmware) and yield a session.
 
     The QEMU process (or host program) is bounded by ``timeout_s`` and always ended on exit.
+    ``link_timeout_s`` and ``retries`` bound each request (`DeviceLink`); ``ready_timeout_s``
+    bounds the wait for the boot INFO (then HELLO asks). ``via``, given QEMU's UART URL, returns
+    the URL the client connects to instead (tests put a corrupting relay there).
     """
     require_runner(board)
     if board.runner["kind"] == "native":
         proc = subprocess.Popen(
             [str(elf)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
-        native = BoardSession(DeviceLink(PipeTransport(proc)), None, "")
+        link = DeviceLink(PipeTransport(proc), timeout_s=link_timeout_s, retries=retries)
+        native = BoardSession(link, None, "")
+        ended = False
         try:
-            native.link.wait_ready()
+            native.link.wait_ready(ready_timeout_s)
             yield native
-        finally:
+        except _LINK_ERRORS as exc:
             native.exit_status, native.console = _finish(proc, timeout_s=5.0)
+            ended = True
+            _raise_link_failure(board, native.exit_status, native.console, exc)
+        finally:
+            if not ended:
+                native.exit_status, native.console = _finish(proc, timeout_s=5.0)
         return
     require("qemu-system-arm")
     gdb_port = free_port()
@@ -228,23 +383,54 @@ def open_board(
     )
     transport: SerialTransport | None = None
     session: BoardSession | None = None
+    ended = False
     started = time.monotonic()
     try:
         # Attach to the UART while the CPU is still halted, so the boot announcement reaches us.
         url = f"socket://127.0.0.1:{ser_port}"
+        if via is not None:
+            url = via(url)
         transport = _connect_serial(url, proc, deadline=started + 30)
         gdb_log = gdb_load(elf, gdb_port)
-        session = BoardSession(DeviceLink(transport, timeout_s=min(60.0, timeout_s)), url, gdb_log)
-        session.link.wait_ready()
-        yield session
+        link = DeviceLink(transport, timeout_s=link_timeout_s, retries=retries)
+        session = BoardSession(link, url, gdb_log)
+        try:
+            session.link.wait_ready(ready_timeout_s)
+            yield session
+        except _LINK_ERRORS as exc:
+            # the link broke: the board's own exit status and console say why (a HardFault's
+            # TU_FAULT line), so wait (bounded) for QEMU to end before reporting
+            transport.close()
+            transport = None
+            status, console = _finish(proc, timeout_s=5.0)
+            ended = True
+            session.exit_status, session.console = status, console
+            _raise_link_failure(board, status, console, exc)
     finally:
         if transport is not None:
             transport.close()
-        status, console = _finish(
-            proc, timeout_s=max(1.0, timeout_s - (time.monotonic() - started))
-        )
-        if session is not None:
-            session.exit_status, session.console = status, console
+        if not ended:
+            status, console = _finish(
+                proc, timeout_s=max(1.0, timeout_s - (time.monotonic() - started))
+            )
+            if session is not None:
+                session.exit_status, session.console = status, console
+
+
+_LINK_ERRORS = (serial.SerialException, OSError, proto.ProtocolError)
+
+
+def _raise_link_failure(board: Board, status: int | None, console: str, exc: Exception) -> None:
+    """Turn a broken serial link into one error line: the firmware's fault (exit status 6), its
+    non-zero exit (4), or the link error itself (5)."""
+    if status not in (None, 0):
+        check_exit(board, status, console)
+    if isinstance(exc, proto.ProtocolError):
+        raise exc
+    raise proto.ProtocolError(
+        f"{board.name}: the serial link broke ({type(exc).__name__}: {exc})",
+        "check that the streaming firmware runs on the board (`tinyunfold flash`)",
+    ) from None
 
 
 def _connect_serial(url: str, proc: subprocess.Popen[bytes], deadline: float) -> SerialTransport:

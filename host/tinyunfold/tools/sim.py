@@ -14,12 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyunfold.errors import SimulationError
+from tinyunfold.errors import FirmwareFaultError, SimulationError
 from tinyunfold.platform.boards import Board, require_runner
 from tinyunfold.platform.toolchain import require
 
 DEFAULT_TIMEOUT_S = 120.0
 EXIT_HARDFAULT = 100
+_FAULT = re.compile(r"TU_FAULT exc=[0-9a-f]{8} pc=[0-9a-f]{8} cfsr=[0-9a-f]{8}")
 _RESULT = re.compile(r"TU_RESULT blocks=(\d+) ticks_hi=(\d+) ticks_lo=(\d+)")
 
 
@@ -75,6 +76,24 @@ def execute(
     return proc.returncode, proc.stdout + proc.stderr
 
 
+def fault_line(console: str) -> str | None:
+    """The firmware's own fault report (``TU_FAULT exc=... pc=... cfsr=...``), if it printed one."""
+    m = _FAULT.search(console)
+    return m.group(0) if m else None
+
+
+def check_exit(board: Board, returncode: int | None, console: str) -> None:
+    """Raise for a program that did not exit 0: :class:`FirmwareFaultError` (exit status 6) with
+    the firmware's TU_FAULT line for a HardFault, :class:`SimulationError` (4) otherwise."""
+    if returncode == EXIT_HARDFAULT:
+        line = fault_line(console) or "no TU_FAULT line on the console"
+        raise FirmwareFaultError(f"{board.name}: HardFault in the firmware: {line}")
+    if returncode != 0:
+        raise SimulationError(
+            f"{board.name}: firmware exited with status {returncode}: {console.strip()[-400:]}"
+        )
+
+
 def run_elf(board: Board, elf: Path, timeout_s: float, cwd: Path | None = None) -> tuple[int, str]:
     """Run a board ELF in QEMU; returns (exit status, console text)."""
     require_runner(board)
@@ -98,12 +117,7 @@ def run_vectors(
         inputs.astype("<f4").tofile(work / "input.bin")
         cmd = qemu_command(board, artifact) if board.runner["kind"] == "qemu" else [str(artifact)]
         returncode, console = execute(board, cmd, timeout_s, cwd=work)
-        if returncode == EXIT_HARDFAULT:
-            raise SimulationError(f"{board.name}: HardFault in the firmware: {console.strip()}")
-        if returncode != 0:
-            raise SimulationError(
-                f"{board.name}: firmware exited with status {returncode}: {console.strip()[-2000:]}"
-            )
+        check_exit(board, returncode, console)
         m = _RESULT.search(console)
         if m is None:
             raise SimulationError(

@@ -7,9 +7,26 @@ import tomllib
 from collections.abc import Iterable
 from typing import Any
 
-from tinyunfold.errors import TinyUnfoldError
+from tinyunfold.errors import TinyUnfoldError, check_known_keys
 
 SECTIONS = ("features", "model", "detection")
+# The [detection] keys of every detector kind (tinyunfold.detection.fit_detector_from_config).
+DETECTION_KEYS = {
+    "shifted",
+    "threshold_rule",
+    "margin",
+    "top_k",
+    "ur_beta",
+    "ur_alpha",
+    "ur_p",
+    "ur_background",
+    "fpr",
+    "ur_nohit_label",
+    "ur_prior",
+    "ur_rule",
+    "ur_factor",
+    "index_floor",
+}
 
 
 def load_sections(
@@ -26,18 +43,14 @@ def load_sections(
     """
     cfg: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
     if path:
-        try:
-            with open(path, "rb") as fh:
-                raw = tomllib.load(fh)
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise TinyUnfoldError(
-                f"cannot read config {path}: {exc}",
-                "pass a TOML file with [features], [model], [detection]",
-            ) from None
+        raw = read_toml(path, "config", "pass a TOML file with [features], [model], [detection]")
         for k, v in raw.items():
             if k not in cfg or not isinstance(v, dict):
+                check_known_keys(
+                    [k], SECTIONS, f"config {path}: unknown section", "use the sections"
+                )
                 raise TinyUnfoldError(
-                    f"config {path}: unknown section {k!r}", "use [features], [model], [detection]"
+                    f"config {path}: [{k}] must be a table", "use [features], [model], [detection]"
                 )
             cfg[k].update(v)
     for item in overrides:
@@ -49,10 +62,27 @@ def load_sections(
             cfg[sec][name] = tomllib.loads(f"v = {val}")["v"]
         except tomllib.TOMLDecodeError:
             cfg[sec][name] = val
-    unknown = (set(cfg["model"]) - model_keys) | (set(cfg["detection"]) - detection_keys)
-    if unknown:
-        raise TinyUnfoldError(
-            f"unknown config keys {sorted(unknown)}",
-            f"see `tinyunfold train {family} --help` for the keys",
-        )
+    fix = f"see `tinyunfold train {family} --help` for the keys"
+    where = f"config {path}" if path else "--set"
+    check_known_keys(sorted(cfg["model"]), model_keys, f"{where} [model]", fix)
+    check_known_keys(sorted(cfg["detection"]), detection_keys, f"{where} [detection]", fix)
+    check_known_keys(sorted(cfg["features"]), FEATURE_KEYS, f"{where} [features]", fix)
     return cfg
+
+
+FEATURE_KEYS = (
+    "n_fft", "hop", "window", "n_bands", "log", "f_min", "f_max", "band_scale", "log_floor"
+)  # fmt: skip  # SpectrogramParams without sample_rate (taken from the dataset)
+MAX_TOML_BYTES = 1 << 20
+
+
+def read_toml(path: str, what: str, fix: str) -> dict[str, Any]:
+    """Parse a TOML file (at most 1 MiB) into a dict; one-line error naming the file otherwise."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_TOML_BYTES + 1)
+        if len(data) > MAX_TOML_BYTES:
+            raise TinyUnfoldError(f"{what} {path} is larger than {MAX_TOML_BYTES:,} bytes", fix)
+        return tomllib.loads(data.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
+        raise TinyUnfoldError(f"cannot read {what} {path}: {exc}", fix) from None

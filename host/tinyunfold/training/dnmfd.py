@@ -10,7 +10,7 @@ import numpy as np
 from tinyunfold.datasets.prep import init_sets, label_sets_of, spectrogram, train_split
 from tinyunfold.errors import TinyUnfoldError
 from tinyunfold.models.dnmfd import DNMFDDetector, dnmfd_layout
-from tinyunfold.training.config import load_sections
+from tinyunfold.training.config import DETECTION_KEYS, load_sections
 
 DNMFD_CONFIG_HELP = """\
 Deep-NMFD hit detector (thesis 4.4): NMFD (beta = 1) unrolled into K layers, the last C with
@@ -67,22 +67,6 @@ DNMFD_MODEL_KEYS = {
     "init_iter",
     "seed",
 }
-DNMFD_DETECTION_KEYS = {
-    "shifted",
-    "threshold_rule",
-    "fpr",
-    "margin",
-    "top_k",
-    "ur_beta",
-    "ur_alpha",
-    "ur_p",
-    "ur_background",
-    "ur_nohit_label",
-    "ur_prior",
-    "ur_rule",
-    "ur_factor",
-    "index_floor",
-}
 DNMFD_DEFAULTS: dict[str, Any] = {
     "n_layers": 100,
     "n_discriminative": 10,
@@ -103,7 +87,7 @@ DNMFD_DEFAULTS: dict[str, Any] = {
 
 def load_dnmfd_config(path: str | None, overrides: list[str]) -> dict[str, dict[str, Any]]:
     """The dnmfd training config (see :mod:`tinyunfold.training.config`)."""
-    return load_sections(path, overrides, DNMFD_MODEL_KEYS, DNMFD_DETECTION_KEYS, "dnmfd")
+    return load_sections(path, overrides, DNMFD_MODEL_KEYS, DETECTION_KEYS, "dnmfd")
 
 
 def dnmfd_init(

@@ -69,7 +69,7 @@ from tinyunfold.datasets.prep import (
     transform_many,
 )
 from tinyunfold.errors import TinyUnfoldError
-from tinyunfold.training.config import load_sections
+from tinyunfold.training.config import DETECTION_KEYS, load_sections
 
 CONFIG_HELP = __doc__
 
@@ -90,22 +90,6 @@ MODEL_KEYS = {
     "dtype",
     "n_threads",
     "alpha_d",
-}
-DETECTION_KEYS = {
-    "shifted",
-    "threshold_rule",
-    "fpr",
-    "margin",
-    "top_k",
-    "ur_beta",
-    "ur_alpha",
-    "ur_p",
-    "ur_background",
-    "ur_nohit_label",
-    "ur_prior",
-    "ur_rule",
-    "ur_factor",
-    "index_floor",
 }
 
 

@@ -1,0 +1,82 @@
+"""`flash`, `demo` and `bench` end to end (small options; every run time-bounded)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import numpy as np
+
+from tinyunfold.cli import main
+from tinyunfold.kinds import save_model
+from tinyunfold.models.nmf import NMFInference
+from tinyunfold.tools.deploy import golden_batch
+from tinyunfold.tools.link import DeviceLink, SerialTransport, free_port
+
+
+def test_flash_serves_the_model_to_an_external_client(tmp_path):
+    """`tinyunfold flash` loads the streaming firmware through GDB and keeps the board serving:
+    a separate client connects to the printed URL, runs one block bit-exactly, and Ctrl-C ends
+    the command with status 0."""
+    rng = np.random.default_rng(2)
+    model = NMFInference(rng.random((6, 2)).astype(np.float32), n_layers=4, n_frames=2)
+    m = save_model(tmp_path / "m.tum", model.to_modelfile())
+    port = free_port()
+    cmd = [sys.executable, "-m", "tinyunfold", "flash", "--model", str(m)]
+    cmd += ["--board", "mps2-an386", "--serial-port", str(port), "--timeout", "120"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        out = []
+        for line in proc.stdout:  # until the command says where its board listens
+            out.append(line)
+            if "Ctrl-C" in line:
+                break
+        url = f"socket://127.0.0.1:{port}"
+        assert any(url in ln for ln in out), out
+        link = DeviceLink(SerialTransport(url, timeout_s=1.0), timeout_s=30)
+        info = link.hello()
+        assert (info.kind, info.in_len, info.out_len) == ("nmf", 12, 4)
+        x = rng.random((6, 2)).astype(np.float32)
+        y, ticks = link.infer(x.ravel(), info.out_len)
+        ref = golden_batch(model.to_modelfile(), x[None])[0]
+        assert np.array_equal(y.view(np.uint32), ref.view(np.uint32))
+        assert ticks > 0
+        link.t.close()  # type: ignore[attr-defined]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(timeout=60)
+    assert rc == 0
+
+
+def test_demo_with_few_layers_is_bit_exact_on_every_board(tmp_path, capsys):
+    assert main(["demo", "--layers", "3", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    rep = json.loads((tmp_path / "report.json").read_text())
+    assert rep["all_bit_exact"] is True
+    boards = [(c["board"], c["kernels"]) for c in rep["checks"]]
+    nmf = [("host", "cmsis"), ("mps2-an386", "cmsis"), ("mps2-an500", "cmsis")]
+    assert boards == nmf + nmf[1:]  # the NMF model, then the front-end on the two boards
+    assert all(c["mismatched_values"] == 0 and c["values_compared"] > 0 for c in rep["checks"])
+    # measured: 3 layers of the float32 reference stay within 1e-6 of float64 (docs/numerics.md)
+    assert 0 < rep["float32_vs_float64_max_rel"] < 1e-6
+    assert "verdict: all boards BIT-EXACT" in out and (tmp_path / "demo.tum").is_file()
+
+
+def test_bench_report_counts_grow_with_layers(tmp_path, capsys):
+    assert main(["bench", "--layers", "1", "3", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "report.json").read_text())
+    assert {(r["board"], r["kernels"], r["layers"]) for r in rows} == {
+        (b, k, K) for b in ("mps2-an386", "mps2-an500") for k in ("cmsis", "ref") for K in (1, 3)
+    }
+    assert all(r["bit_exact"] for r in rows)
+    count = {(r["board"], r["kernels"], r["layers"]): r["instructions_per_forward"] for r in rows}
+    for b in ("mps2-an386", "mps2-an500"):
+        for k in ("cmsis", "ref"):
+            one, three = count[(b, k, 1)], count[(b, k, 3)]
+            assert 1.5 * one < three < 3.0 * one  # a layer is most of a forward pass
+    md = (tmp_path / "report.md").read_text().splitlines()
+    assert md[0].startswith("| board |") and len(md) == 2 + len(rows)
+    assert capsys.readouterr().out.count("| mps2-an") == len(rows)
