@@ -637,7 +637,7 @@ def fit_detector(
     shifted: bool = False,
     rule: str = "gm",
     margin: float = 1.0,
-    top_k: int = 0,
+    top_k: int = 1,
     ur_beta: float | None = 0.0,
     ur_alpha: float = 0.1,
     ur_p: float = 0.25,
@@ -652,9 +652,10 @@ def fit_detector(
 ) -> Detector:
     """Fit thresholds on the no-hit training mixtures and Â on all training mixtures.
 
-    ``top_k <= 0`` (the default) reports every class over its threshold (set-valued decisions:
-    a two-hit mixture can be exactly right); it is stored as ``top_k = L``, so the device's
-    top-k selection (golden/detect.py) runs it unchanged.
+    ``top_k <= 0`` (the default of the training configs, not of this function, whose defaults
+    are the thesis' rules) reports every class over its threshold (set-valued decisions: a
+    two-hit mixture can be exactly right); it is stored as ``top_k = L``, so the device's top-k
+    selection (golden/detect.py) runs it unchanged.
     """
     if top_k <= 0:
         top_k = layout.n_classes
