@@ -161,3 +161,30 @@ def test_calibration_and_wilson() -> None:
     lo, hi = wilson(8, 10)
     assert abs(lo - 0.490) < 2e-3 and abs(hi - 0.943) < 2e-3  # standard table values
     assert wilson(0, 0) == (0.0, 1.0)
+
+
+def test_authors_uncertainty_reduction_rule_and_cv() -> None:
+    """Labels 1e-2 on no-hit mixtures shape Â; τ_l = factor x max Î_l over the no-hit training
+    mixtures; the CV picks α and the factor from the grids; prior weight α vs α p differs."""
+    from tinyunfold.detection import UncertaintyReduction, prior_weight
+
+    rng = np.random.default_rng(4)
+    L, Q = 3, 60
+    labels = [[] if q % 4 == 0 else [q % L] for q in range(Q)]
+    idx = np.exp(rng.normal(0, 0.3, (Q, L)))
+    for q, s in enumerate(labels):
+        for c in s:
+            idx[q, c] *= 20.0
+    u = UncertaintyReduction(beta=0.0, alpha=0.1, nohit_label=1e-2, prior="alpha", rule="nohit_max",
+                             factor=1.5).fit(idx, labels, L)  # fmt: skip
+    nohit = [q for q, s in enumerate(labels) if not s]
+    np.testing.assert_allclose(u.class_thresholds(), 1.5 * u.latent(idx[nohit]).max(0))
+    u0 = UncertaintyReduction(beta=0.0, alpha=0.1, rule="nohit_max", factor=1.5).fit(idx, labels, L)
+    assert not np.allclose(u0.A, u.A)  # the no-hit labels change Â
+    assert prior_weight(0.1, 0.25, "alpha") == 0.1 and prior_weight(0.1, 0.25, "alpha_p") == 0.025
+    cv = UncertaintyReduction(beta=0.0, nohit_label=1e-2, prior="alpha", rule="nohit_max")
+    cv.fit_cv(idx, labels, L)
+    assert cv.alpha in (0.0, 0.01, 0.1, 1.0) and cv.factor in (1.0, 1.25, 1.5, 2.0, 3.0)
+    assert cv.cv_accuracy > 0.8  # separable toy data
+    pred = cv.decide(idx, top_k=L)
+    assert np.mean([sorted(p) == sorted(t) for p, t in zip(pred, labels, strict=True)]) > 0.8
