@@ -9,7 +9,11 @@ and keeps the maximum over o.
 Decision (eq. 4.3.32): l̄ = argmax_{l ∈ 𝓛} I(l), 𝓛 = {l : I(l) > τ_l}; no hit when 𝓛 is empty. With
 ``top_k`` the k largest indices of 𝓛 are returned (multiple hits, end of 4.3.5). Thresholds τ_l come
 from no-hit mixtures: ``"gm"`` the geometric mean of their indices (Dataset1/2 rule, 4.3.5), ``"max"``
-their maximum (piano rule, 4.3.6), each times a ``margin`` factor.
+their maximum (piano rule, 4.3.6), each times a ``margin`` factor; ``"fpr"`` (the default, not in
+the thesis) fits them on all training mixtures to a stated false-positive rate and checks the rate
+by leave-one-out cross-validation (:func:`fit_fpr_thresholds`). ``top_k = 0`` reports every class
+over its threshold (set-valued decisions). Every rule ends in "ln I(l) > ln τ_l, at most top_k",
+which is what the device runs (golden/detect.py): fitting τ differently needs no new kernel.
 
 Uncertainty reduction (eqs. 4.3.34-4.3.39): a nonnegative Â with I ≈ Â Î is fitted on the training
 mixtures (labels Î_q one-hot, zero for no hit) by minimising D_β(I_Q, Â Î_Q) (4.3.36) with
@@ -23,7 +27,7 @@ every training mixture (the index level of the background alone); an extension, 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -32,7 +36,7 @@ from tinyunfold.errors import ShapeError, ValueDomainError
 from tinyunfold.models.divergence import beta_gradient_parts
 from tinyunfold.models.padnmf import BlockLayout
 
-THRESHOLD_RULES = ("gm", "max")
+THRESHOLD_RULES = ("fpr", "gm", "max")
 _TINY = 1e-300
 
 
@@ -147,6 +151,126 @@ def fit_thresholds(I_nohit: np.ndarray, rule: str = "gm", margin: float = 1.0) -
     return tau * float(margin)
 
 
+def fit_fpr_thresholds(
+    index: np.ndarray,
+    label_sets: Sequence[Sequence[int]],
+    fpr: float = 0.05,
+    margin: float = 1.0,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Thresholds for a stated false-positive rate, fitted on training mixtures only.
+
+    For class l the *negatives* are the training mixtures that do not hold l (no-hit mixtures
+    and hits of the other classes: both must stay below τ_l for a set-exact decision). Their log
+    indices are modelled as Gaussian, and ln τ_l = μ_l + z σ_l (+ ln margin) with
+    z = Φ⁻¹(1 - fpr/L): each class then fires on a fraction fpr/L of the negatives, so "any
+    class" fires on at most about ``fpr`` of the no-hit mixtures (union bound). A parametric fit
+    because a preset has ~10-50 negatives per class: an empirical (1 - fpr/L) quantile needs far
+    more. With fewer than 3 negatives the rule falls back to their maximum.
+
+    The stated rate is checked by leave-one-out cross-validation on the training mixtures (each
+    mixture scored with thresholds fitted without it): returned as ``cv``.
+
+    Parameters
+    ----------
+    index : (Q, L) indices of the training mixtures. label_sets : classes held by each.
+    fpr : target false-positive rate ("any class") on no-hit mixtures, in (0, 1).
+
+    Returns
+    -------
+    tau : (L,) thresholds. cv : {"fp_per_class": (L,) LOO false-positive rate of each class on
+    its negatives, "fp_any_nohit": LOO rate of no-hit mixtures with any class over threshold,
+    "tp_per_class": (L,) LOO rate of each class's mixtures over its threshold, "z": z}.
+    """
+    from statistics import NormalDist
+
+    if not 0.0 < fpr < 1.0:
+        raise ValueDomainError(f"fpr must be in (0, 1), got {fpr!r}", "e.g. fpr = 0.05")
+    logI = np.log(np.maximum(np.asarray(index, dtype=np.float64), _TINY))
+    if logI.ndim != 2 or logI.shape[0] != len(label_sets):
+        raise ShapeError(f"index has shape {logI.shape} for {len(label_sets)} label sets")
+    Q, L = logI.shape
+    z = NormalDist().inv_cdf(1.0 - fpr / L)
+    held = np.zeros((Q, L), dtype=bool)
+    for q, cs in enumerate(label_sets):
+        held[q, list(cs)] = True
+    tau = np.zeros(L)
+    loo_thr = np.full((Q, L), np.inf)  # ln τ_l fitted without mixture q
+    for c in range(L):
+        x = logI[~held[:, c], c]
+        n = x.size
+        if n == 0:
+            raise ShapeError(
+                f"class {c} has no negative training mixture (one without it)",
+                "include no-hit mixtures in the training set",
+            )
+        if n < 3:
+            tau[c] = float(x.max())
+            loo_thr[:, c] = tau[c]
+            continue
+        mu, sd = float(x.mean()), float(x.std(ddof=1))
+        tau[c] = mu + z * sd
+        # leave-one-out: without a negative i, mean and variance of the other n - 1
+        S, SS = x.sum(), (x * x).sum()
+        mu_i = (S - x) / (n - 1)
+        var_i = np.maximum((SS - x * x - (n - 1) * mu_i * mu_i) / (n - 2), 0.0)
+        loo_thr[:, c] = tau[c]
+        loo_thr[~held[:, c], c] = mu_i + z * np.sqrt(var_i)
+    log_margin = float(np.log(margin))
+    over = logI > loo_thr + log_margin
+    nohit = ~held.any(1)
+    with np.errstate(invalid="ignore"):
+        cv = {
+            "fp_per_class": [float(over[~held[:, c], c].mean()) for c in range(L)],
+            "fp_any_nohit": float(over[nohit].any(1).mean()) if nohit.any() else None,
+            "tp_per_class": [
+                float(over[held[:, c], c].mean()) if held[:, c].any() else None for c in range(L)
+            ],
+            "z": float(z),
+            "loo_set_exact": float(np.mean(np.all(over == held, axis=1))),
+        }
+    return np.exp(tau + log_margin), cv
+
+
+def fit_calibration(
+    index: np.ndarray, label_sets: Sequence[Sequence[int]], l2: float = 1e-2, n_iter: int = 50
+) -> np.ndarray:
+    """Per-class logistic calibration (Platt scaling) of the log indices: P(l present | I) =
+    σ(a_l ln I(l) + b_l), fitted by Newton's method on the training mixtures with a small ridge
+    ``l2`` on a_l (separable classes would otherwise drive a_l to infinity). Returns (L, 2) [a, b].
+    The log index is centred and scaled per class first (stored in the fit), so ``l2`` has one
+    meaning for every dataset: the returned a, b act on the raw ln I."""
+    logI = np.log(np.maximum(np.asarray(index, dtype=np.float64), _TINY))
+    Q, L = logI.shape
+    out = np.zeros((L, 2))
+    for c in range(L):
+        y = np.array([1.0 if c in s else 0.0 for s in label_sets])
+        x = logI[:, c]
+        mu, sd = float(x.mean()), float(x.std()) or 1.0
+        u = (x - mu) / sd
+        # prior counts (Platt 1999): targets (n+ + 1)/(n+ + 2) and 1/(n- + 2), never 0 or 1
+        npos, nneg = y.sum(), Q - y.sum()
+        t = np.where(y > 0, (npos + 1) / (npos + 2), 1 / (nneg + 2))
+        w = np.zeros(2)  # [a, b] on u
+        for _ in range(n_iter):
+            p = 1 / (1 + np.exp(-(w[0] * u + w[1])))
+            g = np.array([((p - t) * u).sum() + l2 * w[0], (p - t).sum()])
+            r = p * (1 - p)
+            Hm = np.array([[(r * u * u).sum() + l2, (r * u).sum()], [(r * u).sum(), r.sum()]])
+            step = np.linalg.solve(Hm + 1e-12 * np.eye(2), g)
+            w = w - step
+            if np.abs(step).max() < 1e-10:
+                break
+        out[c] = [w[0] / sd, w[1] - w[0] * mu / sd]
+    return out
+
+
+def calibrated_probability(index: np.ndarray, calib: np.ndarray) -> np.ndarray:
+    """P(l present) = σ(a_l ln I(l) + b_l) for (B, L) indices and (L, 2) :func:`fit_calibration`."""
+    logI = np.log(np.maximum(np.atleast_2d(np.asarray(index, dtype=np.float64)), _TINY))
+    z = logI * calib[:, 0][None, :] + calib[:, 1][None, :]
+    return 1 / (1 + np.exp(-np.clip(z, -700, 700)))
+
+
 def decide(index: np.ndarray, thresholds: np.ndarray | None, top_k: int = 1) -> list[list[int]]:
     """Eq. (4.3.32) per mixture: classes with I(l) > τ_l, the ``top_k`` largest first."""
     index = np.atleast_2d(np.asarray(index, dtype=np.float64))
@@ -186,8 +310,13 @@ def ur_infer(
     n_iter: int = 500,
     n_penalized: int | None = None,
     eps: float = 1e-12,
+    prior: str = "alpha_p",
 ) -> np.ndarray:
     """Î of eq. (4.3.37) with the ℓp prior (4.3.38), multiplicative update (3.2.26).
+
+    ``prior``: the weight of Î^(p-1) in the denominator, ``"alpha_p"`` = α p (the gradient of
+    α‖Î‖_p^p) or ``"alpha"`` = α (as the thesis' authors apply it: the same family of priors,
+    α rescaled by 1/p).
 
     index : (B, L) or (L,) detection indices. A : (L, L') from :func:`fit_ur_matrix`.
     n_penalized : the first ``n_penalized`` latent entries carry the penalty (default: all).
@@ -202,14 +331,39 @@ def ur_infer(
     for _ in range(n_iter):
         V = A @ Ih + eps
         pos, neg = beta_gradient_parts(V, Ix, beta)
-        grad_pen = alpha * p * np.maximum(Ih, eps) ** (p - 1.0) * pen_mask  # ∇ α‖Î‖_p^p
+        w = prior_weight(alpha, p, prior)
+        grad_pen = w * np.maximum(Ih, eps) ** (p - 1.0) * pen_mask  # ∇ α‖Î‖_p^p
         Ih = np.maximum(eps, Ih * (A.T @ neg) / (A.T @ pos + grad_pen + eps))  # (3.2.26)
     return Ih.T
 
 
+UR_PRIORS = ("alpha_p", "alpha")
+UR_RULES = ("fixed", "nohit_max")
+
+
+def prior_weight(alpha: float, p: float, prior: str) -> float:
+    """Weight of Î^(p-1) in the update's denominator: α p (``alpha_p``) or α (``alpha``)."""
+    if prior == "alpha_p":
+        return float(alpha) * float(p)
+    if prior == "alpha":
+        return float(alpha)
+    raise ValueDomainError(f"unknown ur_prior {prior!r}", f"use one of {UR_PRIORS}")
+
+
 @dataclass
 class UncertaintyReduction:
-    """Fitted uncertainty-reduction model (4.3.34-4.3.39) — see the module docstring."""
+    """Fitted uncertainty-reduction model (4.3.34-4.3.39) — see the module docstring.
+
+    Attributes beyond the thesis' α, p, β
+    -------------------------------------
+    nohit_label : label of every class on a no-hit training mixture (0: the thesis' one-hot
+        labels; the authors use a small positive value, about 1e-2 for β = 0, so no-hit
+        mixtures still shape Â).
+    prior : ``"alpha_p"`` or ``"alpha"`` (:func:`prior_weight`).
+    rule : ``"fixed"``: a class is reported when Î_l > ``threshold`` (0.5 on the 0/1 label
+        scale); ``"nohit_max"``: when Î_l > ``factor`` x the largest Î_l seen on the no-hit
+        training mixtures (the authors' rule), stored per class in ``class_threshold``.
+    """
 
     beta: float = 1.0
     alpha: float = 0.0
@@ -218,32 +372,112 @@ class UncertaintyReduction:
     threshold: float = 0.5
     scale: float = 1.0
     A: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    nohit_label: float = 0.0
+    prior: str = "alpha_p"
+    rule: str = "fixed"
+    factor: float = 1.0
+    class_threshold: np.ndarray | None = None
+
+    def class_thresholds(self) -> np.ndarray:
+        """(L,) thresholds on Î_l (what the device compares, golden/detect.py)."""
+        if self.class_threshold is not None:
+            return np.asarray(self.class_threshold, dtype=np.float64)
+        return np.full(self.A.shape[0], float(self.threshold))
+
+    def _labels(self, label_sets: Sequence[Sequence[int]], n_classes: int) -> np.ndarray:
+        Q = len(label_sets)
+        Lb = np.zeros((n_classes + int(self.background), Q))
+        for q, cs in enumerate(label_sets):
+            if not cs:
+                Lb[:n_classes, q] = self.nohit_label
+            for c in cs:
+                Lb[c, q] = 1.0
+        if self.background:
+            Lb[n_classes] = 1.0
+        return Lb
+
+    def _fit_rule(self, I_Q: np.ndarray, label_sets: Sequence[Sequence[int]]) -> None:
+        if self.rule == "fixed":
+            self.class_threshold = None
+            return
+        if self.rule != "nohit_max":
+            raise ValueDomainError(f"unknown ur_rule {self.rule!r}", f"use one of {UR_RULES}")
+        nohit = [q for q, s in enumerate(label_sets) if not s]
+        if not nohit:
+            raise ValueDomainError(
+                "ur_rule nohit_max needs no-hit training mixtures", "include some or use fixed"
+            )
+        lat = self.latent(np.asarray(I_Q)[nohit])
+        self.class_threshold = float(self.factor) * lat.max(0)
+
+    def fit_cv(
+        self,
+        I_Q: np.ndarray,
+        label_sets: Sequence[Sequence[int]],
+        n_classes: int,
+        alphas: Sequence[float] = (0.0, 0.01, 0.1, 1.0),
+        factors: Sequence[float] = (1.0, 1.25, 1.5, 2.0, 3.0),
+        n_folds: int = 5,
+        seed: int = 0,
+    ) -> UncertaintyReduction:
+        """Choose α and (rule ``nohit_max``) the factor by ``n_folds``-fold cross-validation on
+        the training mixtures (set-exact accuracy of the held-out folds; ties: smaller α, then
+        larger factor), then fit on all of them. Stores the CV accuracy in ``cv_accuracy``."""
+        I_Q = np.asarray(I_Q, dtype=np.float64)
+        Q = len(label_sets)
+        folds = np.random.default_rng(seed).permutation(Q) % max(2, min(n_folds, Q))
+        facs = list(factors) if self.rule == "nohit_max" else [self.factor]
+        best: tuple[float, float, float] | None = None
+        for a in alphas:
+            correct = np.zeros(len(facs))
+            for k in np.unique(folds):
+                tr = np.flatnonzero(folds != k)
+                te = np.flatnonzero(folds == k)
+                ls_tr = [label_sets[int(q)] for q in tr]
+                if not any(ls_tr) or (self.rule == "nohit_max" and all(ls_tr)):
+                    continue
+                u = replace(self, alpha=float(a))
+                u.fit(I_Q[tr], ls_tr, n_classes)
+                lat_te = u.latent(I_Q[te])
+                base = u.class_thresholds() / (u.factor if self.rule == "nohit_max" else 1.0)
+                for i, f in enumerate(facs):
+                    thr = base * (f if self.rule == "nohit_max" else 1.0)
+                    pred = decide(lat_te, thr, n_classes)
+                    correct[i] += sum(
+                        sorted(p_) == sorted(label_sets[int(q)])
+                        for p_, q in zip(pred, te, strict=True)
+                    )
+            for i, f in enumerate(facs):
+                key = (correct[i] / Q, -float(a), float(f))
+                if best is None or key > best:
+                    best = key
+        assert best is not None
+        self.alpha, self.factor = -best[1], best[2]
+        self.cv_accuracy = best[0]
+        return self.fit(I_Q, label_sets, n_classes)
 
     def fit(
         self, I_Q: np.ndarray, label_sets: Sequence[Sequence[int]], n_classes: int
     ) -> UncertaintyReduction:
         """I_Q: (Q, L) indices of the training mixtures; label_sets: classes present per mixture."""
-        Q = len(label_sets)
-        Lb = np.zeros((n_classes + int(self.background), Q))
-        for q, cs in enumerate(label_sets):
-            for c in cs:
-                Lb[c, q] = 1.0
-        if self.background:
-            Lb[n_classes] = 1.0
+        Lb = self._labels(label_sets, n_classes)
         # Indices are divided by their mean over the training set so that α of the prior does
         # not depend on the (arbitrary) scale of H: the latent Î is on the 0/1 scale of the labels.
         self.scale = float(np.mean(I_Q))
         self.A = fit_ur_matrix(np.asarray(I_Q).T / self.scale, Lb, self.beta)
+        self._fit_rule(I_Q, label_sets)
         return self
 
     def latent(self, index: np.ndarray) -> np.ndarray:
         L = self.A.shape[0]
         Ix = np.asarray(index, dtype=np.float64) / self.scale
-        return ur_infer(Ix, self.A, self.beta, self.alpha, self.p, n_penalized=L)[:, :L]
+        return ur_infer(Ix, self.A, self.beta, self.alpha, self.p, n_penalized=L, prior=self.prior)[
+            :, :L
+        ]
 
     def decide(self, index: np.ndarray, top_k: int = 1) -> list[list[int]]:
         lat = self.latent(index)
-        return decide(lat, np.full(lat.shape[1], self.threshold), top_k)
+        return decide(lat, self.class_thresholds(), top_k)
 
     def to_params(self) -> dict[str, Any]:
         return {
@@ -253,6 +487,13 @@ class UncertaintyReduction:
             "background": bool(self.background),
             "threshold": float(self.threshold),
             "scale": float(self.scale),
+            "nohit_label": float(self.nohit_label),
+            "prior": self.prior,
+            "rule": self.rule,
+            "factor": float(self.factor),
+            "class_threshold": None
+            if self.class_threshold is None
+            else [float(v) for v in self.class_threshold],
         }
 
     @classmethod
@@ -265,6 +506,13 @@ class UncertaintyReduction:
             threshold=float(d["threshold"]),
             scale=float(d.get("scale", 1.0)),
             A=np.asarray(A, dtype=np.float64),
+            nohit_label=float(d.get("nohit_label", 0.0)),
+            prior=str(d.get("prior", "alpha_p")),
+            rule=str(d.get("rule", "fixed")),
+            factor=float(d.get("factor", 1.0)),
+            class_threshold=None
+            if d.get("class_threshold") is None
+            else np.asarray(d["class_threshold"], dtype=np.float64),
         )
 
 
@@ -292,11 +540,21 @@ class Detector:
     train_index: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     train_labels: list[list[int]] = field(default_factory=list)
     activation: bool = False
+    fpr: float | None = None
+    threshold_cv: dict[str, Any] = field(default_factory=dict)
+    calibration: np.ndarray | None = None
+    floor: float = 1e-30
+
+    def confidence(self, index: np.ndarray) -> np.ndarray | None:
+        """(B, L) calibrated probability that each class is present (None: not calibrated)."""
+        if self.calibration is None:
+            return None
+        return calibrated_probability(index, self.calibration)
 
     def indices(self, H: np.ndarray, layout: BlockLayout) -> IndexResult:
         if self.activation:
             return activation_indices(H, layout)
-        return detection_indices(H, layout, shifted=self.shifted)
+        return detection_indices(H, layout, shifted=self.shifted, floor=self.floor)
 
     def decide(self, index: np.ndarray, method: str = "threshold") -> list[list[int]]:
         if method == "threshold":
@@ -318,6 +576,8 @@ class Detector:
             "margin": self.margin,
             "top_k": self.top_k,
             "ur_beta": None,
+            "fpr": 0.05 if self.fpr is None else self.fpr,
+            "floor": None if self.floor != 1e-30 else 1e-30,  # selected the same way
         }
 
     def to_params(self) -> dict[str, Any]:
@@ -329,6 +589,9 @@ class Detector:
             "activation": bool(self.activation),
             "ur": None if self.ur is None else self.ur.to_params(),
             "train_labels": [[int(c) for c in s] for s in self.train_labels],
+            "fpr": self.fpr,
+            "threshold_cv": self.threshold_cv,
+            "floor": float(self.floor),
         }
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -338,6 +601,8 @@ class Detector:
         }
         if self.ur is not None:
             out["ur_matrix"] = np.asarray(self.ur.A, dtype=np.float64)
+        if self.calibration is not None:
+            out["calibration"] = np.asarray(self.calibration, dtype=np.float64)
         return out
 
     @classmethod
@@ -356,6 +621,12 @@ class Detector:
             train_index=np.asarray(arrays.get("train_index", np.zeros((0, 0)))),
             train_labels=[list(s) for s in d.get("train_labels", [])],
             activation=bool(d.get("activation", False)),
+            fpr=None if d.get("fpr") is None else float(d["fpr"]),
+            threshold_cv=dict(d.get("threshold_cv") or {}),
+            calibration=None
+            if "calibration" not in arrays
+            else np.asarray(arrays["calibration"], dtype=np.float64),
+            floor=float(d.get("floor", 1e-30)),
         )
 
 
@@ -372,20 +643,57 @@ def fit_detector(
     ur_p: float = 0.25,
     ur_background: bool = False,
     activation: bool = False,
+    fpr: float = 0.05,
+    ur_nohit_label: float = 0.0,
+    ur_prior: str = "alpha_p",
+    ur_rule: str = "fixed",
+    ur_factor: float | None = 1.0,
+    floor: float | None = 1e-30,
 ) -> Detector:
-    """Fit thresholds on the no-hit training mixtures and Â on all training mixtures."""
+    """Fit thresholds on the no-hit training mixtures and Â on all training mixtures.
+
+    ``top_k <= 0`` (the default of the training configs, not of this function, whose defaults
+    are the thesis' rules) reports every class over its threshold (set-valued decisions: a
+    two-hit mixture can be exactly right); it is stored as ``top_k = L``, so the device's top-k
+    selection (golden/detect.py) runs it unchanged.
+    """
+    if top_k <= 0:
+        top_k = layout.n_classes
+    nohit = np.array([len(s) == 0 for s in label_sets])
+    if floor is None and activation:
+        floor = 1e-30
+    elif floor is None:  # the index floor by leave-one-out set-exact accuracy on training data
+        floor = select_floor(H_train, label_sets, layout, shifted, fpr, margin)
     res = (
         activation_indices(H_train, layout)
         if activation
-        else detection_indices(H_train, layout, shifted=shifted)
+        else detection_indices(H_train, layout, shifted=shifted, floor=floor)
     )
-    nohit = np.array([len(s) == 0 for s in label_sets])
-    tau = fit_thresholds(res.index[nohit], rule, margin)
+    cv: dict[str, Any] = {}
+    if rule == "fpr":
+        if not nohit.any():
+            raise ShapeError(
+                "need at least one no-hit training mixture", "include background-only mixtures"
+            )
+        tau, cv = fit_fpr_thresholds(res.index, label_sets, fpr, margin)
+    else:
+        tau = fit_thresholds(res.index[nohit], rule, margin)
     ur = None
     if ur_beta is not None and (~nohit).any():
         ur = UncertaintyReduction(
-            beta=ur_beta, alpha=ur_alpha, p=ur_p, background=ur_background
-        ).fit(res.index, label_sets, layout.n_classes)
+            beta=ur_beta,
+            alpha=ur_alpha,
+            p=ur_p,
+            background=ur_background,
+            nohit_label=ur_nohit_label,
+            prior=ur_prior,
+            rule=ur_rule,
+            factor=1.0 if ur_factor is None else ur_factor,
+        )
+        if ur_factor is None:  # α and the factor by cross-validation on the training mixtures
+            ur.fit_cv(res.index, label_sets, layout.n_classes)
+        else:
+            ur.fit(res.index, label_sets, layout.n_classes)
     return Detector(
         shifted=shifted,
         rule=rule,
@@ -396,7 +704,42 @@ def fit_detector(
         train_index=res.index,
         train_labels=[list(s) for s in label_sets],
         activation=activation,
+        fpr=fpr if rule == "fpr" else None,
+        threshold_cv=cv,
+        calibration=fit_calibration(res.index, label_sets),
+        floor=float(floor),
     )
+
+
+FLOOR_CANDIDATES = (1e-30, 1e-8, 1e-6, 1e-4, 1e-3, 1e-2)
+
+
+def select_floor(
+    H_train: np.ndarray,
+    label_sets: Sequence[Sequence[int]],
+    layout: BlockLayout,
+    shifted: bool,
+    fpr: float = 0.05,
+    margin: float = 1.0,
+    candidates: Sequence[float] = FLOOR_CANDIDATES,
+) -> float:
+    """The clip level of H before the logarithm of the index (4.3.30) that gives the best
+    leave-one-out set-exact accuracy of the ``fpr`` thresholds on the training mixtures (ties:
+    the smallest). A GM over the diagonal is dominated by its ε-projected entries (ln 1e-16 =
+    -37): a floor at a small activation level keeps one silent atom from deciding the index.
+    Inputs are scaled to unit mean noise power, so the candidates mean the same everywhere. The
+    device takes the floor as a constant (golden/detect.py ``DetectParams.floor``)."""
+    best = (-1.0, -float(candidates[0]))
+    for fl in candidates:
+        idx = detection_indices(H_train, layout, shifted=shifted, floor=fl).index
+        neg = [idx[[c not in s for s in label_sets], c] for c in range(layout.n_classes)]
+        if any(np.ptp(x) <= 1e-12 * abs(x).max() for x in neg if x.size):
+            continue  # the floor saturates a class's negatives: no spread to set τ from
+        _, cv = fit_fpr_thresholds(idx, label_sets, fpr, margin)
+        key = (cv["loo_set_exact"], -fl)
+        if key > best:
+            best = key
+    return -best[1]
 
 
 def fit_detector_from_config(
@@ -412,11 +755,106 @@ def fit_detector_from_config(
         label_sets,
         layout,
         shifted=bool(dc.get("shifted", shifted_default)),
-        rule=str(dc.get("threshold_rule", "gm")),
+        rule=str(dc.get("threshold_rule", "fpr")),
+        fpr=float(dc.get("fpr", 0.05)),
         margin=float(dc.get("margin", 1.0)),
-        top_k=int(dc.get("top_k", 1)),
+        top_k=int(dc.get("top_k", 0)),
         ur_beta=float(dc.get("ur_beta", 0.0)),
         ur_alpha=float(dc.get("ur_alpha", 0.1)),
         ur_p=float(dc.get("ur_p", 0.25)),
         ur_background=bool(dc.get("ur_background", False)),
+        ur_nohit_label=float(dc.get("ur_nohit_label", 0.01)),
+        ur_prior=str(dc.get("ur_prior", "alpha")),
+        ur_rule=str(dc.get("ur_rule", "nohit_max")),
+        ur_factor=None if dc.get("ur_factor", "cv") == "cv" else float(dc["ur_factor"]),
+        floor=None if dc.get("index_floor", "cv") == "cv" else float(dc["index_floor"]),
     )
+
+
+# ------------------------------------------------------------------------- degeneracy checks
+class DegenerateDetectorWarning(UserWarning):
+    """A trained detector whose dictionary or thresholds cannot separate the classes."""
+
+
+def degeneracy_problems(
+    W: np.ndarray,
+    layout: BlockLayout,
+    eps: float,
+    H: np.ndarray | None = None,
+    index: np.ndarray | None = None,
+    thresholds: np.ndarray | None = None,
+    mask: np.ndarray | None = None,
+    explode_ratio: float = 1e6,
+) -> list[str]:
+    """Reasons why a detector is degenerate (empty list: none found). docs/padnmf.md "Checks".
+
+    Parameters
+    ----------
+    W : (m, r) dictionary Ŵ. layout : its blocks. eps : the network's ε.
+    H : (B, r, n) network outputs H⁽ᴷ⁾ of some mixtures (optional).
+    index : (B, L) detection indices of the same mixtures (optional).
+    thresholds : (L,) class thresholds τ_l (optional).
+    mask : (m, r) M^W, or None (every entry counts).
+    explode_ratio : an activation larger than this times max(1, the median of the per-atom
+        maxima of the target atoms) is "exploding".
+
+    Checks
+    ------
+    * all-ε atoms: a target or noise atom whose largest entry (inside M^W) is <= 10 ε, or whose
+      sum is below 1e-9 times the median atom sum (a template frame of silence gives such an
+      atom; its activation then grows without bound, eq. 4.2.2 divides by Wᵀ1 ≈ ε);
+    * exploding activations: max H[s, :] > ``explode_ratio`` x max(1, median over target atoms
+      of max H) (inputs scaled to unit mean noise power: useful activations are O(1));
+    * identical class indices: all L indices equal (relative 1e-9) on more than half of the
+      mixtures, or identical thresholds τ_l for L >= 2 classes.
+    """
+    out: list[str] = []
+    W = np.asarray(W, dtype=np.float64)
+    Wm = W if mask is None else np.where(np.asarray(mask) > 0, W, 0.0)
+    col_max = Wm.max(0)
+    col_sum = Wm.sum(0)
+    med = float(np.median(col_sum))
+    offs = layout.offsets()
+    names = list(layout.class_names)
+
+    def atom_name(s: int) -> str:
+        b = int(np.searchsorted(offs, s, side="right") - 1)
+        if b < layout.n_target_blocks:
+            return f"atom {s - offs[b]} of target block {b} (class {names[layout.block_class[b]]})"
+        return f"atom {s - offs[b]} of noise block {b - layout.n_target_blocks}"
+
+    bad = np.flatnonzero((col_max <= 10 * eps) | (col_sum < 1e-9 * med))
+    if bad.size:
+        out.append(
+            f"{bad.size} all-eps dictionary atoms (e.g. {atom_name(int(bad[0]))}): a template "
+            "holds silence or a constant; keep model.template_gate_db > 0 or trim the targets"
+        )
+    if H is not None:
+        Hs = np.asarray(H, dtype=np.float64)
+        if Hs.ndim == 2:
+            Hs = Hs[None]
+        per_atom = Hs.max(axis=(0, 2))  # (r,)
+        tgt = per_atom[: layout.target_rank]
+        # inputs are scaled to unit mean noise power and atoms are fitted to the data, so useful
+        # activations are O(1): the reference is the median atom's maximum, at least 1
+        ref = max(float(np.median(tgt)), 1.0)
+        if tgt.max() > explode_ratio * ref:
+            s = int(np.argmax(tgt))
+            out.append(
+                f"exploding activations: {atom_name(s)} reaches {tgt.max():.3g}, "
+                f"{tgt.max() / ref:.2g} x the median atom's maximum"
+            )
+    L = layout.n_classes
+    if index is not None and L >= 2:
+        ix = np.asarray(index, dtype=np.float64)
+        same = np.all(np.isclose(ix, ix[:, :1], rtol=1e-9, atol=0.0), axis=1)
+        if same.size and same.mean() > 0.5:
+            out.append(
+                f"all {L} class indices are equal on {int(same.sum())} of {same.size} mixtures: "
+                "the indices do not depend on the class"
+            )
+    if thresholds is not None and L >= 2:
+        t = np.asarray(thresholds, dtype=np.float64)
+        if np.all(np.isclose(t, t[0], rtol=1e-9, atol=0.0)):
+            out.append(f"all {L} class thresholds are equal ({t[0]:.3g})")
+    return out

@@ -85,6 +85,7 @@ class ToolchainError(TinyUnfoldError):
 
     exit_code = EXIT_TOOLCHAIN
     default_fix = "run `make bootstrap`, then `tinyunfold setup doctor`"
+    log: str = ""  # the whole output of a failed tool, for callers that parse it
 
 
 class FetchError(TinyUnfoldError):

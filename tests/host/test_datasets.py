@@ -152,3 +152,38 @@ def test_cli_plot_writes_png(written: tuple[Dataset, Path], tmp_path: Path) -> N
     png = tmp_path / "fig" / "d.png"
     assert main(["dataset", "plot", str(root), "--out", str(png), "--n-fft", "256"]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_dataset_check_lists_every_problem(
+    written: tuple[Dataset, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Three unrelated problems in one folder: `dataset check` names all three, exit 1."""
+    from tinyunfold.datasets.io import check_dataset
+
+    _, root = written
+    assert main(["dataset", "check", str(root)]) == 0
+    assert "OK" in capsys.readouterr().out
+    (root / "noise" / "bad.wav").write_bytes(b"not a wav")
+    rows = (root / "labels.csv").read_text().splitlines()
+    pad = "," * (rows[0].count(","))  # every column present, the rest empty
+    rows.append("ghost.wav,none" + pad[1:])
+    shutil.copy(root / "mixtures" / "two.wav", root / "mixtures" / "dup.wav")
+    rows.append("dup.wav,nosuchclass" + pad[1:])
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    problems = check_dataset(root)
+    assert any("bad.wav" in p for p in problems)
+    assert any("ghost.wav does not exist" in p for p in problems)
+    assert any("dup.wav" in p for p in problems)
+    assert main(["dataset", "check", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert out.count("problem: ") == len(problems) >= 3
+
+
+def test_info_counts_stems_of_hit_mixtures_only(tmp_path: Path, capsys) -> None:
+    """A silent stem on a no-hit mixture is not a 'hit mixture' (was: '3 of 2 hit mixtures')."""
+    ds = _small(np.random.default_rng(0))
+    ds.mixtures[2].target_stem = np.zeros_like(ds.mixtures[2].audio)
+    root = write_dataset(tmp_path / "ds", ds)
+    assert main(["dataset", "info", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "target stems: 2 of 2 hit mixtures (+ 1 no-hit mixtures with a silent stem)" in out

@@ -237,3 +237,20 @@ def test_cli_mdof_writes_loadable_dataset(tmp_path: Path) -> None:
         snr = 10 * np.log10(np.sum(m.target_stem**2) / np.sum((m.audio - m.target_stem) ** 2))
         assert abs(snr - m.snr_db) < 1e-3
     assert main(argv) == 2  # refuses to overwrite
+
+
+def test_extra_test_mixtures_leave_the_preset_files_unchanged() -> None:
+    """--n-extra-test: more test mixtures at every SNR (training SNRs too), same other files."""
+    cfg = _tiny("dataset1", seed=3)
+    base = generate(cfg)
+    more = generate(replace(cfg, n_extra_test=2))
+    n_probed = sum(len(v) for v in cfg.classes.values())
+    extra = more.mixtures[len(base.mixtures) :]
+    assert len(extra) == 2 * n_probed * len(cfg.snr_db)
+    assert all(m.split == "test" and m.name.split("_")[-1].startswith("x") for m in extra)
+    assert {m.snr_db for m in extra} == set(cfg.snr_db)
+    for a, b in zip(base.mixtures, more.mixtures[: len(base.mixtures)], strict=True):
+        assert a.name == b.name
+        np.testing.assert_array_equal(a.audio, b.audio)
+    names = [m.name for m in more.mixtures]
+    assert len(set(names)) == len(names)

@@ -159,3 +159,48 @@ def test_rules_the_device_cannot_run_are_refused(padnmf_model):
     det = fit_detector(H64, labels, layout, ur_beta=None)
     with pytest.raises(ValueDomainError, match="no uncertainty-reduction"):
         gd.detect_f32(H32, gd.params_from_detector(det, layout, N_FRAMES), "ur")
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_golden_runs_the_authors_uncertainty_reduction(padnmf_model, beta):
+    """Labels 1e-2 on no-hit mixtures, prior α Î^(p-1), Î_l > factor x max over no-hit training
+    mixtures: the same device kernel (per-class thresholds, one prior weight) decides like
+    float64, and the weight and thresholds it gets are the new ones."""
+    H32, labels, layout = _windows(padnmf_model, "padnmf", 1)
+    H64 = H32.astype(np.float64)
+    half = len(labels) // 2
+    det = fit_detector(
+        H64[:half], labels[:half], layout, ur_beta=beta, ur_alpha=0.1, ur_nohit_label=1e-2,
+        ur_prior="alpha", ur_rule="nohit_max", ur_factor=1.5,
+    )  # fmt: skip
+    params = gd.params_from_detector(det, layout, N_FRAMES)
+    assert params.ur.alpha_p == np.float32(0.1)  # α, not α p
+    thr = det.ur.class_thresholds()
+    assert np.array_equal(params.ur.threshold, thr.astype(np.float32)) and np.ptp(thr) > 0
+    idx64 = detection_indices(H64, layout)
+    gu = gd.detect_f32(H32, params, "ur")
+    lat64 = det.ur.latent(idx64.index)
+    assert np.all(np.abs(gu.score - lat64) <= UR_REL * (1 + np.abs(lat64)))
+    dec64u = det.decide(idx64.index, "ur")
+    differ = np.array([a != b for a, b in zip(dec64u, gu.classes, strict=True)])
+    assert not (differ & ~_tie(lat64, thr, slice(None), UR_REL)).any()
+
+
+def test_golden_uses_the_detectors_index_floor(padnmf_model):
+    """A floor selected on training data (detection.select_floor) is the device's clip level."""
+    from tinyunfold.detection import select_floor
+
+    H32, labels, layout = _windows(padnmf_model, "padnmf", 0)
+    H64 = H32.astype(np.float64)
+    fl = select_floor(H64, labels, layout, shifted=False)
+    assert fl in (1e-30, 1e-8, 1e-6, 1e-4, 1e-3, 1e-2)
+    fl = float(np.float32(np.quantile(H64[H64 > 0], 0.5)))  # clips half the active entries
+    det = fit_detector(H64, labels, layout, floor=fl, ur_beta=None)
+    params = gd.params_from_detector(det, layout, N_FRAMES)
+    assert params.floor == np.float32(fl)
+    g = gd.detect_f32(H32, params)
+    ln64 = np.log(detection_indices(H64, layout, floor=fl).index)
+    assert np.all(np.abs(g.log_index - ln64) <= REL * (1 + np.abs(ln64)))
+    # the default floor would give other indices: the check sees the floor
+    ln_default = np.log(detection_indices(H64, layout).index)
+    assert np.abs(ln_default - ln64).max() > 1e-3

@@ -125,3 +125,66 @@ def test_confusion_counts() -> None:
     c = confusion(pred, true, 2)
     assert c["tp_rate"] == [0.5, 0.0] and c["tn_rate"] == 0.5
     assert c["fp_rate"] == [0.0, 0.5] and c["accuracy"] == pytest.approx(2 / 5)
+
+
+def test_fpr_thresholds_hold_the_stated_rate_on_fresh_negatives() -> None:
+    from tinyunfold.detection import fit_fpr_thresholds
+
+    rng = np.random.default_rng(0)
+    L, Q = 3, 300
+    labels = [[] if q % 2 == 0 else [q % L] for q in range(Q)]
+    logI = rng.normal(0.0, 1.0, size=(Q, L))
+    for q, s in enumerate(labels):
+        for c in s:
+            logI[q, c] += 6.0
+    tau, cv = fit_fpr_thresholds(np.exp(logI), labels, fpr=0.06)
+    fresh = np.exp(rng.normal(0.0, 1.0, size=(20000, L)))
+    fp_any = float((fresh > tau).any(1).mean())
+    assert 0.03 < fp_any < 0.08  # stated 6% (union bound over 3 classes at 2% each)
+    assert 0.0 < cv["fp_any_nohit"] < 0.15 and min(cv["tp_per_class"]) > 0.95
+    # a wrong z (no division by L) would give ~17% here: the check can fail
+    assert fp_any < 0.1
+
+
+def test_calibration_and_wilson() -> None:
+    from tinyunfold.detection import calibrated_probability, fit_calibration
+    from tinyunfold.pipelines.evaluation import wilson
+
+    rng = np.random.default_rng(1)
+    Q = 2000
+    y = rng.random(Q) < 0.3
+    x = np.where(y, 2.0, 0.0) + rng.normal(size=Q)  # log index; true P(y|x) is logistic in x
+    cal = fit_calibration(np.exp(x)[:, None], [[0] if v else [] for v in y])
+    p = calibrated_probability(np.exp(np.array([[-1.0], [1.0], [3.0]])), cal)[:, 0]
+    true_p = 1 / (1 + np.exp(-(2.0 * np.array([-1.0, 1.0, 3.0]) - 2.0 + np.log(0.3 / 0.7))))
+    np.testing.assert_allclose(p, true_p, atol=0.05)
+    lo, hi = wilson(8, 10)
+    assert abs(lo - 0.490) < 2e-3 and abs(hi - 0.943) < 2e-3  # standard table values
+    assert wilson(0, 0) == (0.0, 1.0)
+
+
+def test_authors_uncertainty_reduction_rule_and_cv() -> None:
+    """Labels 1e-2 on no-hit mixtures shape Â; τ_l = factor x max Î_l over the no-hit training
+    mixtures; the CV picks α and the factor from the grids; prior weight α vs α p differs."""
+    from tinyunfold.detection import UncertaintyReduction, prior_weight
+
+    rng = np.random.default_rng(4)
+    L, Q = 3, 60
+    labels = [[] if q % 4 == 0 else [q % L] for q in range(Q)]
+    idx = np.exp(rng.normal(0, 0.3, (Q, L)))
+    for q, s in enumerate(labels):
+        for c in s:
+            idx[q, c] *= 20.0
+    u = UncertaintyReduction(beta=0.0, alpha=0.1, nohit_label=1e-2, prior="alpha", rule="nohit_max",
+                             factor=1.5).fit(idx, labels, L)  # fmt: skip
+    nohit = [q for q, s in enumerate(labels) if not s]
+    np.testing.assert_allclose(u.class_thresholds(), 1.5 * u.latent(idx[nohit]).max(0))
+    u0 = UncertaintyReduction(beta=0.0, alpha=0.1, rule="nohit_max", factor=1.5).fit(idx, labels, L)
+    assert not np.allclose(u0.A, u.A)  # the no-hit labels change Â
+    assert prior_weight(0.1, 0.25, "alpha") == 0.1 and prior_weight(0.1, 0.25, "alpha_p") == 0.025
+    cv = UncertaintyReduction(beta=0.0, nohit_label=1e-2, prior="alpha", rule="nohit_max")
+    cv.fit_cv(idx, labels, L)
+    assert cv.alpha in (0.0, 0.01, 0.1, 1.0) and cv.factor in (1.0, 1.25, 1.5, 2.0, 3.0)
+    assert cv.cv_accuracy > 0.8  # separable toy data
+    pred = cv.decide(idx, top_k=L)
+    assert np.mean([sorted(p) == sorted(t) for p, t in zip(pred, labels, strict=True)]) > 0.8

@@ -41,6 +41,11 @@ def test_train_and_evaluate_dnmfd(d1, tmp_path, capsys):
             "model.n_epochs=2",
             "--set",
             "model.init_iter=60",
+            # the thesis' threshold rule and no index floor: the figures asserted below
+            "--set",
+            "detection.threshold_rule=gm",
+            "--set",
+            "detection.index_floor=1e-30",
         ]
     )
     assert rc == 0

@@ -135,6 +135,8 @@ def test_train_evaluate_detect(
     res = json.loads(capsys.readouterr().out)
     assert res[0]["windows"][0]["start_s"] == 0.0
     assert set(res[0]["windows"][0]["indices"]) == {"low", "high"}
+    conf = res[0]["windows"][0]["confidence"]  # calibrated probabilities, one per class
+    assert set(conf) == {"low", "high"} and all(0.0 <= v <= 1.0 for v in conf.values())
     if kind == "padnmf":
         assert [h["class"] for h in res[0]["windows"][0]["hits"]] == ["high"]
 

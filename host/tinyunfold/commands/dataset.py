@@ -30,7 +30,7 @@ The same seed gives the same files.
 
 Examples:
   tinyunfold dataset mdof --preset dataset1 --out data/d1
-  tinyunfold dataset mdof --preset dataset2-hard --out data/d2h --n-per-snr 5 --n-two-hit 100
+  tinyunfold dataset mdof --preset dataset2-hard --out data/d2h --n-extra-test 5 --n-two-hit 100
   tinyunfold dataset info data/d1
 """
 
@@ -70,6 +70,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="SNR grid in dB, written with =: --snr-db=-40,-30,-20,-10,0,10 (default: the preset grid)",
     )
     g.add_argument("--n-per-snr", type=int, help="mixtures per probed mass and SNR (default 1)")
+    g.add_argument(
+        "--n-extra-test",
+        type=int,
+        help="extra split=test mixtures per probed mass and SNR, every SNR (default 0; the "
+        "preset's own files stay the same)",
+    )
     g.add_argument("--n-nohit-train", type=int, help="no-hit mixtures marked split=train")
     g.add_argument("--n-nohit-test", type=int, help="no-hit mixtures marked split=test")
     g.add_argument("--n-two-hit", type=int, help="two-hit test mixtures (dataset2-hard: 20)")
@@ -99,6 +105,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     i.add_argument("path", help="dataset folder")
     i.set_defaults(func=_run_info)
+
+    ck = ds.add_parser(
+        "check",
+        help="list every layout problem of a dataset folder at once (exit 1 if any)",
+        description="Scan a dataset folder (docs/datasets.md) and print one line per problem: "
+        "unreadable or foreign WAV files, empty class folders, every bad labels.csv row, "
+        "mixtures without a row. Also notes what training needs (split=train rows, no-hit "
+        "training mixtures, target stems).",
+    )
+    ck.add_argument("path", help="dataset folder")
+    ck.set_defaults(func=_run_check)
 
     pl = ds.add_parser(
         "plot",
@@ -150,6 +167,7 @@ def _run_mdof(args: argparse.Namespace) -> int:
         oversample=args.oversample,
         snr_db=args.snr_db,
         n_per_snr=args.n_per_snr,
+        n_extra_test=args.n_extra_test,
         n_nohit_train=args.n_nohit_train,
         n_nohit_test=args.n_nohit_test,
         n_two_hit=args.n_two_hit,
@@ -186,6 +204,31 @@ def _run_mdof(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_check(args: argparse.Namespace) -> int:
+    from tinyunfold.datasets.io import check_dataset
+
+    problems = check_dataset(args.path)
+    for p in problems:
+        print(f"problem: {p}")
+    if problems:
+        print(f"{args.path}: {len(problems)} problem(s)")
+        return 1
+    ds = load_dataset(args.path, load_stems=False)
+    train = ds.split("train")
+    notes = []
+    if not train:
+        notes.append("no split=train rows: usable as a test folder only (evaluate --model)")
+    elif not any(not m.has_hit for m in train):
+        notes.append("no no-hit training mixture: thresholds cannot be fitted")
+    nostem = [m.name for m in train if m.has_hit and m.target_stem_file is None]
+    if nostem:
+        notes.append(f"{len(nostem)} training hit mixtures lack a target_stem (e.g. {nostem[0]})")
+    for n in notes:
+        print(f"note: {n}")
+    print(f"{args.path}: OK ({len(ds.mixtures)} mixtures, {len(ds.classes)} classes)")
+    return 0
+
+
 def _run_info(args: argparse.Namespace) -> int:
     ds = load_dataset(args.path)
     print(f"{args.path}: {ds.sample_rate} Hz, classes: {', '.join(ds.classes)}")
@@ -207,8 +250,13 @@ def _run_info(args: argparse.Namespace) -> int:
         print(
             f"  SNRs (dB): {', '.join(f'{s:g}' for s in snrs[:20])}{' ...' if len(snrs) > 20 else ''}"
         )
-    n_stem = sum(m.target_stem is not None for m in ds.mixtures)
-    print(f"  target stems: {n_stem} of {sum(m.has_hit for m in ds.mixtures)} hit mixtures")
+    hits = [m for m in ds.mixtures if m.has_hit]
+    n_stem = sum(m.target_stem is not None for m in hits)
+    n_extra = sum(m.target_stem is not None for m in ds.mixtures if not m.has_hit)
+    line = f"  target stems: {n_stem} of {len(hits)} hit mixtures"
+    if n_extra:
+        line += f" (+ {n_extra} no-hit mixtures with a silent stem)"
+    print(line)
     return 0
 
 

@@ -26,10 +26,11 @@ def _run(args: argparse.Namespace) -> int:
     model = kinds.load_model(args.model)
     task = kinds.get(model.kind).task
     if task == "detector":
-        from tinyunfold.pipelines.evaluation import evaluate_detector
+        from tinyunfold.pipelines.evaluation import evaluate_dataset
 
-        print(evaluate_detector(model, args.dataset, args.out, plots=not args.no_plots))
-        return 0
+        text, problems = evaluate_dataset(model, args.dataset, args.out, plots=not args.no_plots)
+        print(text)
+        return 1 if problems else 0
     if task == "filter":
         from pathlib import Path
 

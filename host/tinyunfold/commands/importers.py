@@ -81,6 +81,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=(0.0, 1.0, 2.0),
         help="β of the stored uncertainty-reduction model (Table 3: 0 = Gamma)",
     )
+    m.add_argument(
+        "--ur-authors",
+        action="store_true",
+        help="the uncertainty reduction as its authors use it: no-hit labels 1e-2, prior "
+        "weight α (not α p), a class when Î_l > factor x max Î_l on the no-hit training "
+        "mixtures, α and factor by 5-fold cross-validation on the training set "
+        "(docs/padnmf.md); default: the thesis as printed (labels 0, α p, Î_l > 0.5)",
+    )
     m.add_argument("--out", help="model file to write (.tum)")
     m.add_argument("--report", help="folder for the evaluation JSON and plots")
     m.set_defaults(func=_padnmf_mat)
@@ -114,6 +122,10 @@ def _padnmf_mat(args: argparse.Namespace) -> int:
             ur_beta=args.ur_beta,
             ur_alpha=args.ur_alpha,
             ur_p=args.ur_p,
+            ur_nohit_label=1e-2 if args.ur_authors else 0.0,
+            ur_prior="alpha" if args.ur_authors else "alpha_p",
+            ur_rule="nohit_max" if args.ur_authors else "fixed",
+            ur_factor=None if args.ur_authors else 1.0,
         )
         extra_p["detection"] = det.to_params()
         extra_a.update(det.arrays())

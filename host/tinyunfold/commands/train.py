@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -68,6 +69,8 @@ def _train(args: argparse.Namespace) -> int:
     if any(trained.curves.values()):
         title = f"train {args.kind}: {Path(args.dataset).name}"
         plot_curves(trained.curves, title, out.parent / (out.name + ".loss.png"))
+    for msg in trained.extra.get("health", []):
+        print(f"tinyunfold: warning: degenerate detector: {msg}", file=sys.stderr)
     thr = trained.detector.thresholds.tolist()
     print(f"wrote {out} ({time.time() - t0:.1f} s; thresholds {thr})")
     return 0

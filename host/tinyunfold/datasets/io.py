@@ -491,13 +491,19 @@ def _rel_path(root: Path, rel: str, where: str) -> Path:
     return root / p
 
 
-def load_dataset(path: str | Path, *, load_stems: bool = True) -> Dataset:
+def load_dataset(
+    path: str | Path, *, load_stems: bool = True, problems: list[str] | None = None
+) -> Dataset:
     """Load and validate a dataset folder (layout in the module docstring / docs/datasets.md).
 
     Parameters
     ----------
     path : folder of the dataset.
     load_stems : also read the ``target_stem`` / ``noise_stem`` WAV files (default True).
+    problems : when given, problems of single class folders, noise files and labels.csv rows
+        are appended to it (one line each) and loading goes on without them, so that every
+        problem of the folder is found in one pass (:func:`check_dataset`); folder-level
+        problems still raise.
 
     Raises
     ------
@@ -509,6 +515,17 @@ def load_dataset(path: str | Path, *, load_stems: bool = True) -> Dataset:
         raise DatasetError(
             f"dataset folder {root} does not exist",
             "create one with `tinyunfold dataset mdof --out DIR` or see docs/datasets.md",
+        )
+    missing = [
+        f"{sub}/ folder" for sub in ("targets", "noise", "mixtures") if not (root / sub).is_dir()
+    ]
+    if not (root / "labels.csv").is_file():
+        missing.append("labels.csv")
+    if missing:
+        raise DatasetError(
+            f"{root} has no {', '.join(missing)}",
+            "a dataset needs targets/<class>/*.wav, noise/*.wav, mixtures/*.wav and labels.csv"
+            " (docs/datasets.md)",
         )
     for sub in ("targets", "noise", "mixtures"):
         if not (root / sub).is_dir():
@@ -545,29 +562,51 @@ def load_dataset(path: str | Path, *, load_stems: bool = True) -> Dataset:
     order = meta.get("classes")
     if isinstance(order, list) and sorted(map(str, order)) == sorted(names):
         names = [str(c) for c in order]
-    for c in names:
-        if c.lower() in NO_HIT or ";" in c or "," in c:
-            raise DatasetError(
-                f"class folder name {c!r} is reserved or contains ';' or ','",
-                "rename the folder under targets/",
-            )
     targets: dict[str, list[np.ndarray]] = {}
     target_files: dict[str, list[str]] = {}
     for c in names:
-        files = _wavs(root / "targets" / c)
-        if not files:
-            raise DatasetError(
-                f"{root / 'targets' / c} holds no .wav file",
-                "add the clean hit responses of this class or remove the folder",
-            )
-        targets[c] = [read(f) for f in files]
-        target_files[c] = [f.name for f in files]
+        try:
+            if c.lower() in NO_HIT or ";" in c or "," in c:
+                raise DatasetError(
+                    f"class folder name {c!r} is reserved or contains ';' or ','",
+                    "rename the folder under targets/",
+                )
+            files = _wavs(root / "targets" / c)
+            if not files:
+                raise DatasetError(
+                    f"{root / 'targets' / c} holds no .wav file",
+                    "add the clean hit responses of this class or remove the folder",
+                )
+            good = []
+            for f in files:
+                try:
+                    good.append((f, read(f)))
+                except InputFileError as err:
+                    if problems is None:
+                        raise
+                    problems.append(str(err))
+            targets[c] = [x for _, x in good]
+            target_files[c] = [f.name for f, _ in good]
+        except InputFileError as err:
+            if problems is None:
+                raise
+            problems.append(str(err))
     noise_paths = _wavs(root / "noise")
     if not noise_paths:
-        raise DatasetError(
+        no_noise = DatasetError(
             f"{root / 'noise'} holds no .wav file", "add at least one background-only recording"
         )
-    noise = [read(f) for f in noise_paths]
+        if problems is None:
+            raise no_noise
+        problems.append(str(no_noise))
+    noise = []
+    for f in noise_paths:
+        try:
+            noise.append(read(f))
+        except InputFileError as err:
+            if problems is None:
+                raise
+            problems.append(str(err))
 
     labels = root / "labels.csv"
     if not labels.is_file():
@@ -599,113 +638,125 @@ def load_dataset(path: str | Path, *, load_stems: bool = True) -> Dataset:
     mixtures: list[Mixture] = []
     seen: set[str] = set()
     for lineno, row in enumerate(rows, start=2):
-        where = f"{labels}:{lineno}"
-        if None in row or any(v is None for v in row.values()):
-            raise DatasetError(f"{where}: wrong number of fields", "quote values containing ','")
-        fname = row["file"].strip()
-        if not fname:
-            raise DatasetError(f"{where}: empty file name", "name the WAV under mixtures/")
-        if fname in seen:
-            raise DatasetError(f"{where}: {fname} is listed twice", "keep one row per mixture")
-        seen.add(fname)
-        mpath = _rel_path(root / "mixtures", fname, where)
-        if not mpath.is_file():
-            raise DatasetError(
-                f"{where}: mixtures/{fname} does not exist", "fix the file name or add the WAV"
-            )
-        audio = read(mpath)
-        classes = _parse_classes(row["classes"])
-        for c in classes:
-            if c not in targets:
+        try:
+            where = f"{labels}:{lineno}"
+            if None in row or any(v is None for v in row.values()):
                 raise DatasetError(
-                    f"{where}: class {c!r} has no folder under targets/ (classes: {names})",
-                    "fix the label or add targets/<class>/*.wav",
+                    f"{where}: wrong number of fields", "quote values containing ','"
                 )
-        snr_txt = (row.get("snr_db") or "").strip()
-        snr: float | None = None
-        if snr_txt and snr_txt.lower() not in ("none", "nan"):
+            fname = row["file"].strip()
+            if not fname:
+                raise DatasetError(f"{where}: empty file name", "name the WAV under mixtures/")
+            if fname in seen:
+                raise DatasetError(f"{where}: {fname} is listed twice", "keep one row per mixture")
+            seen.add(fname)
+            where = f"{where} ({fname})"
+            mpath = _rel_path(root / "mixtures", fname, where)
+            if not mpath.is_file():
+                raise DatasetError(
+                    f"{where}: mixtures/{fname} does not exist", "fix the file name or add the WAV"
+                )
+            audio = read(mpath)
+            classes = _parse_classes(row["classes"])
+            for c in classes:
+                if c not in targets:
+                    raise DatasetError(
+                        f"{where}: class {c!r} has no folder under targets/ (classes: {names})",
+                        "fix the label or add targets/<class>/*.wav",
+                    )
+            snr_txt = (row.get("snr_db") or "").strip()
+            snr: float | None = None
+            if snr_txt and snr_txt.lower() not in ("none", "nan"):
+                try:
+                    snr = float(snr_txt)
+                except ValueError:
+                    raise DatasetError(
+                        f"{where}: snr_db {snr_txt!r} is not a number",
+                        "write a number in dB or leave it empty",
+                    ) from None
+                if not math.isfinite(snr):
+                    snr = None
+            onset_txt = _split_list(row.get("onset_s") or "")
             try:
-                snr = float(snr_txt)
+                onsets = tuple(float(t) for t in onset_txt)
             except ValueError:
                 raise DatasetError(
-                    f"{where}: snr_db {snr_txt!r} is not a number",
-                    "write a number in dB or leave it empty",
+                    f"{where}: onset_s {row.get('onset_s')!r} is not a number list",
+                    "write onsets in seconds separated by ';'",
                 ) from None
-            if not math.isfinite(snr):
-                snr = None
-        onset_txt = _split_list(row.get("onset_s") or "")
-        try:
-            onsets = tuple(float(t) for t in onset_txt)
-        except ValueError:
-            raise DatasetError(
-                f"{where}: onset_s {row.get('onset_s')!r} is not a number list",
-                "write onsets in seconds separated by ';'",
-            ) from None
-        if onsets and len(onsets) != len(classes):
-            raise DatasetError(
-                f"{where}: {len(onsets)} onset(s) for {len(classes)} class(es)",
-                "give one onset per class in classes (same order), or leave onset_s empty",
-            )
-        dur = len(audio) / read.rate if read.rate else 0.0
-        for t in onsets:
-            if not (0.0 <= t < dur):
+            if onsets and len(onsets) != len(classes):
                 raise DatasetError(
-                    f"{where}: onset {t} s lies outside the {dur:.3f} s mixture",
-                    "onsets are seconds from the start of the mixture file",
+                    f"{where}: {len(onsets)} onset(s) for {len(classes)} class(es)",
+                    "give one onset per class in classes (same order), or leave onset_s empty",
                 )
-        split = (row.get("split") or "").strip().lower()
-        if split not in SPLITS:
-            raise DatasetError(
-                f"{where}: split {split!r} is not train, test or empty",
-                "use train, test or leave it empty",
-            )
-        stems: dict[str, np.ndarray | None] = {"target_stem": None, "noise_stem": None}
-        stem_files: dict[str, str | None] = {"target_stem": None, "noise_stem": None}
-        for col in stems:
-            rel = (row.get(col) or "").strip()
-            if not rel:
-                continue
-            spath = _rel_path(root, rel, where)
-            stem_files[col] = rel
-            if not spath.is_file():
-                raise DatasetError(
-                    f"{where}: {col} {rel} does not exist",
-                    "fix the path (relative to the dataset root) or leave it empty",
-                )
-            if load_stems:
-                s = read(spath)
-                if len(s) != len(audio):
+            dur = len(audio) / read.rate if read.rate else 0.0
+            for t in onsets:
+                if not (0.0 <= t < dur):
                     raise DatasetError(
-                        f"{where}: {col} {rel} has {len(s)} samples, the mixture {len(audio)}",
-                        "stems must be sample-aligned with their mixture",
+                        f"{where}: onset {t} s lies outside the {dur:.3f} s mixture",
+                        "onsets are seconds from the start of the mixture file",
                     )
-                stems[col] = s
-        extra = {k: (v or "") for k, v in row.items() if k not in BASE_COLUMNS}
-        mixtures.append(
-            Mixture(
-                name=fname,
-                audio=audio,
-                classes=classes,
-                snr_db=snr,
-                onsets_s=onsets,
-                target_stem=stems["target_stem"],
-                noise_stem=stems["noise_stem"],
-                split=split,
-                sources=tuple(_split_list(row.get("sources") or "")),
-                target_stem_file=stem_files["target_stem"],
-                noise_stem_file=stem_files["noise_stem"],
-                extra=extra,
+            split = (row.get("split") or "").strip().lower()
+            if split not in SPLITS:
+                raise DatasetError(
+                    f"{where}: split {split!r} is not train, test or empty",
+                    "use train, test or leave it empty",
+                )
+            stems: dict[str, np.ndarray | None] = {"target_stem": None, "noise_stem": None}
+            stem_files: dict[str, str | None] = {"target_stem": None, "noise_stem": None}
+            for col in stems:
+                rel = (row.get(col) or "").strip()
+                if not rel:
+                    continue
+                spath = _rel_path(root, rel, where)
+                stem_files[col] = rel
+                if not spath.is_file():
+                    raise DatasetError(
+                        f"{where}: {col} {rel} does not exist",
+                        "fix the path (relative to the dataset root) or leave it empty",
+                    )
+                if load_stems:
+                    s = read(spath)
+                    if len(s) != len(audio):
+                        raise DatasetError(
+                            f"{where}: {col} {rel} has {len(s)} samples, the mixture {len(audio)}",
+                            "stems must be sample-aligned with their mixture",
+                        )
+                    stems[col] = s
+            extra = {k: (v or "") for k, v in row.items() if k not in BASE_COLUMNS}
+            mixtures.append(
+                Mixture(
+                    name=fname,
+                    audio=audio,
+                    classes=classes,
+                    snr_db=snr,
+                    onsets_s=onsets,
+                    target_stem=stems["target_stem"],
+                    noise_stem=stems["noise_stem"],
+                    split=split,
+                    sources=tuple(_split_list(row.get("sources") or "")),
+                    target_stem_file=stem_files["target_stem"],
+                    noise_stem_file=stem_files["noise_stem"],
+                    extra=extra,
+                )
             )
-        )
+        except InputFileError as err:
+            if problems is None:
+                raise
+            problems.append(str(err))
     if not mixtures:
         raise DatasetError(f"{labels} lists no mixture", "add one row per mixtures/*.wav")
     unlisted = sorted({p.name for p in _wavs(root / "mixtures")} - seen)
     if unlisted:
-        raise DatasetError(
+        unl = DatasetError(
             f"mixtures/ holds {len(unlisted)} file(s) without a row in labels.csv: {unlisted[:5]}",
             "add a row for each (classes empty for a no-hit mixture) or move the files away",
         )
-    assert read.rate is not None
+        if problems is None:
+            raise unl
+        problems.append(str(unl))
+    if read.rate is None:
+        raise DatasetError(f"{root} holds no readable WAV file", "see the problems above")
     return Dataset(
         sample_rate=read.rate,
         classes=names,
@@ -717,6 +768,17 @@ def load_dataset(path: str | Path, *, load_stems: bool = True) -> Dataset:
         meta=meta,
         path=root,
     )
+
+
+def check_dataset(path: str | Path) -> list[str]:
+    """Every layout problem of a dataset folder at once (empty list: it loads). One line each
+    (with the fix); a folder-level problem (missing subfolder or labels.csv) ends the scan."""
+    problems: list[str] = []
+    try:
+        load_dataset(path, problems=problems)
+    except InputFileError as err:
+        problems.append(str(err))
+    return problems
 
 
 # ----------------------------------------------------------------------------------- writing

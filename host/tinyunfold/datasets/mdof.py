@@ -317,6 +317,9 @@ class MdofConfig:
         (targets/ and noise/ use the nominal chain).
     n_two_hit : two-hit test mixtures (two different classes, random onsets).
     n_noise_files : noise/ recordings (the first is the reference window).
+    n_extra_test : extra split=test mixtures per probed mass and SNR, at *every* SNR of the grid
+        (the training SNRs too), drawn after all other files from the same random stream: the
+        files of the preset itself do not change, the test split grows (``mMM_<snr>_xR.wav``).
     preroll_s : simulated time before each window when the window needs its own simulation
         (speed ramps / flow), starting from the exact periodic steady state.
     seed : random seed (everything is deterministic given the config).
@@ -349,6 +352,7 @@ class MdofConfig:
     mismatch: float = 0.0
     n_two_hit: int = 0
     n_noise_files: int = 1
+    n_extra_test: int = 0
     preroll_s: float = 0.25
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -464,8 +468,8 @@ def check_config(cfg: MdofConfig) -> None:
         (0 <= cfg.speed_range < 1, "speed_range must be in [0, 1)", "e.g. --speed-range 0.15"),
         (0 <= cfg.mismatch < 0.5, "mismatch must be in [0, 0.5)", "e.g. --mismatch 0.03"),
         (
-            cfg.n_two_hit >= 0 and cfg.n_noise_files >= 1,
-            "n_two_hit must be >= 0 and n_noise_files >= 1",
+            cfg.n_two_hit >= 0 and cfg.n_noise_files >= 1 and cfg.n_extra_test >= 0,
+            "n_two_hit and n_extra_test must be >= 0 and n_noise_files >= 1",
             "fix the counts",
         ),
         (
@@ -635,6 +639,7 @@ def generate(
     train_snrs = {snrs[i] for i in cfg.train_snr_rank if -len(snrs) <= i < len(snrs)}
     n_hit = len(probed) * len(snrs) * cfg.n_per_snr
     n_mix = n_hit + cfg.n_nohit_train + cfg.n_nohit_test + cfg.n_two_hit
+    n_mix += len(probed) * len(snrs) * cfg.n_extra_test
     units = 2 * len(probed) + cfg.n_noise_files + n_mix
     if total_cb is not None:
         total_cb(units)
@@ -761,6 +766,12 @@ def generate(
             hits.append((c, m, float(rng.choice(snrs)), draw_onset()))
         hits.sort(key=lambda h: h[3])
         add_mixture(f"twohit_{i:03d}.wav", hits, "test")
+    for r in range(cfg.n_extra_test):
+        for c, m in probed:
+            for snr in snrs:
+                add_mixture(
+                    f"m{m:02d}_{_name_snr(snr)}_x{r}.wav", [(c, m, snr, draw_onset())], "test"
+                )
 
     # one microphone gain for every file: the reference noise window gets RMS mic_rms
     gain = cfg.mic_rms / math.sqrt(e_ref / n_out)

@@ -60,12 +60,69 @@ def train_split(ds: Any) -> tuple[list[Any], list[Any]]:
     return train, test or list(ds.mixtures)
 
 
+def gate_template(x: np.ndarray, gate_db: float, min_len: int = 1) -> np.ndarray:
+    """One clean template, conditioned for the dictionary initialisation (docs/padnmf.md).
+
+    1. DC removal: the waveform's median is subtracted (a DC offset would otherwise become part
+       of every target atom and fire on any mixture with an offset; the median, not the mean,
+       because a hit's oscillation is zero-mean while silence before it sits at the offset).
+    2. Energy gate: samples before the first sample whose magnitude reaches
+       ``10^(-gate_db/20)`` of the peak magnitude are cut, so the template's onset is sample 0
+       and frame 0 of its spectrogram holds the hit (the H mask 4.3.13 puts atom s of a block on
+       frame s: leading silence would leave atom 0 all-ε and its activation unbounded).
+       The tail is kept: atoms 1..r-1 model frames 1..r-1 after the onset, and cutting a decay
+       below the gate would leave them all-ε too. ``gate_db <= 0`` switches the gate off.
+
+    Parameters
+    ----------
+    x : (n_samples,) waveform. gate_db : gate level below the peak (amplitude dB).
+    min_len : the result is zero-padded at the end to at least this many samples (one FFT frame).
+
+    Returns
+    -------
+    (n_kept,) float64 waveform.
+    """
+    y = np.asarray(x, dtype=np.float64)
+    y = y - np.median(y) if y.size else y
+    if gate_db > 0 and y.size:
+        mag = np.abs(y)
+        peak = float(mag.max())
+        if peak > 0:
+            above = np.flatnonzero(mag >= peak * 10.0 ** (-gate_db / 20.0))
+            y = y[above[0] :]
+    if y.size < min_len:
+        y = np.concatenate([y, np.zeros(min_len - y.size)])
+    return y
+
+
 def init_sets(
-    ds: Any, feats: Any, scale: float, noise_blocks: str = "one"
+    ds: Any,
+    feats: Any,
+    scale: float,
+    noise_blocks: str = "one",
+    gate_db: float | None = None,
+    equal_gain: bool = False,
 ) -> tuple[list[tuple[int, np.ndarray]], list[Any]]:
-    targets = [
-        (ci, spectrogram(x, feats, scale)) for ci, c in enumerate(ds.classes) for x in ds.targets[c]
-    ]
+    """Initialisation sets of thesis 4.3.2: (class index, target spectrogram) and noise blocks.
+
+    ``gate_db`` (None: off): each target waveform goes through :func:`gate_template` first.
+    ``equal_gain``: every target spectrogram is rescaled so its mean power equals the geometric
+    mean over all targets (templates recorded at different gains give atoms of one scale, so
+    one class is not favoured by its louder templates in the block NMF and the indices).
+    """
+    if gate_db is None:
+        wav = [(ci, x) for ci, c in enumerate(ds.classes) for x in ds.targets[c]]
+    else:
+        wav = [
+            (ci, gate_template(x, gate_db, int(feats.n_fft)))
+            for ci, c in enumerate(ds.classes)
+            for x in ds.targets[c]
+        ]
+    targets = [(ci, spectrogram(x, feats, scale)) for ci, x in wav]
+    if equal_gain and targets:
+        means = np.array([max(float(s.mean()), 1e-300) for _, s in targets])
+        ref = float(np.exp(np.log(means).mean()))
+        targets = [(ci, s * (ref / m)) for (ci, s), m in zip(targets, means, strict=True)]
     nspecs = [spectrogram(x, feats, scale) for x in ds.noise]
     if noise_blocks == "one":
         return targets, [nspecs]
@@ -98,3 +155,115 @@ def transform_many(
 
 
 # ========================================================================== dataset evaluation
+
+
+# ====================================================================== training augmentation
+def augment_mixtures(
+    ds: Any,
+    n: int,
+    seed: int = 0,
+    snr_db: tuple[float, float] | None = None,
+    two_hit: float = 0.2,
+    no_hit: float = 0.2,
+    onset_s: tuple[float, float] | None = None,
+    stretch: float = 0.03,
+    gate_db: float = 40.0,
+) -> list[Any]:
+    """``n`` synthetic training mixtures from ``targets/`` and the background recordings.
+
+    Each mixture is a background window plus 0, 1 or 2 hits of different classes (fractions
+    ``no_hit`` and ``two_hit``), built the way the dataset generator defines them
+    (docs/datasets.md): a hit is a clean target of its class (DC removed and onset-aligned by
+    :func:`gate_template`), time-scaled by a factor drawn in [1 - ``stretch``, 1 + ``stretch``]
+    (a resonance shift of that relative size: recordings of other chains, other mountings),
+    delayed to an onset drawn in ``onset_s`` (default: the range of the training mixtures'
+    onsets) and scaled to an SNR drawn uniformly in ``snr_db`` (default: the range of every
+    labelled SNR of the dataset), SNR = 10 log10(‖s‖² / ‖n‖²) over the window (per hit).
+    Backgrounds: the noise files and the no-hit training mixtures, cut to the window length at a
+    random start, each a random unit-energy-preserving mix a·n₁ + b·n₂ (a² + b² = 1) of two of
+    them, so that no two synthetic backgrounds are the same. Only ``split=train`` data and
+    ``targets/``/``noise/`` are used: the test split is never touched.
+
+    Returns :class:`~tinyunfold.datasets.io.Mixture` objects with ``target_stem`` and
+    ``split="train"``, named ``aug_00000.wav`` ...
+    """
+    from tinyunfold.datasets.io import Mixture
+
+    train, _ = train_split(ds)
+    n_win = len(train[0].audio)
+    backgrounds = [np.asarray(x, dtype=np.float64) for x in ds.noise if len(x) >= n_win]
+    backgrounds += [m.audio for m in train if not m.has_hit and len(m.audio) >= n_win]
+    if not backgrounds:
+        raise TinyUnfoldError(
+            f"no background recording is as long as the {n_win}-sample window",
+            "add longer noise/ recordings or no-hit training mixtures",
+        )
+    if snr_db is None:
+        snrs = [m.snr_db for m in ds.mixtures if m.snr_db is not None]
+        snr_db = (min(snrs), max(snrs)) if snrs else (-20.0, 20.0)
+    if onset_s is None:
+        ons = [t for m in train for t in m.onsets_s]
+        onset_s = (0.0, max(ons)) if ons else (0.0, 0.0)
+    fs = float(ds.sample_rate)
+    rng = np.random.default_rng(seed)
+    templates = {
+        c: [gate_template(x, gate_db) for x in ds.targets[c]] for c in ds.classes if ds.targets[c]
+    }
+    classes = list(templates)
+
+    def background() -> np.ndarray:
+        out = []
+        for _ in range(2):
+            x = backgrounds[int(rng.integers(len(backgrounds)))]
+            s0 = int(rng.integers(0, len(x) - n_win + 1))
+            out.append(x[s0 : s0 + n_win])
+        a = float(rng.uniform(0.0, 1.0))
+        return np.sqrt(a) * out[0] + np.sqrt(1.0 - a) * out[1]
+
+    def hit(c: str, e_noise: float) -> tuple[np.ndarray, float, float]:
+        x = templates[c][int(rng.integers(len(templates[c])))]
+        f = 1.0 + float(rng.uniform(-stretch, stretch))
+        t = np.arange(int(len(x) * f)) / f
+        y = np.interp(t, np.arange(len(x)), x)  # time-scaled by f: every resonance / f
+        onset = int(round(rng.uniform(*onset_s) * fs))
+        s = np.zeros(n_win)
+        k = min(len(y), n_win - onset)
+        if k > 0:
+            s[onset : onset + k] = y[:k]
+        snr = float(rng.uniform(*snr_db))
+        e = float(np.dot(s, s))
+        if e > 0:
+            s *= np.sqrt(10 ** (snr / 10) * e_noise / e)
+        return s, snr, onset / fs
+
+    out = []
+    for i in range(int(n)):
+        noise = background()
+        e_n = float(np.dot(noise, noise))
+        u = rng.random()
+        n_hits = 0 if u < no_hit else (2 if u < no_hit + two_hit and len(classes) >= 2 else 1)
+        picked = [classes[int(j)] for j in rng.choice(len(classes), n_hits, replace=False)]
+        stem = np.zeros(n_win)
+        snrs_i, ons = [], []
+        for c in picked:
+            s, snr, t0 = hit(c, e_n)
+            stem += s
+            snrs_i.append(snr)
+            ons.append(t0)
+        tot = None
+        if n_hits == 1:
+            tot = snrs_i[0]
+        elif n_hits == 2 and np.dot(stem, stem) > 0:
+            tot = 10 * float(np.log10(np.dot(stem, stem) / max(e_n, 1e-300)))
+        out.append(
+            Mixture(
+                name=f"aug_{i:05d}.wav",
+                audio=noise + stem,
+                classes=tuple(picked),
+                snr_db=tot,
+                onsets_s=tuple(ons),
+                target_stem=stem if picked else None,
+                split="train",
+            )
+        )
+    return out

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from tinyunfold.detection import prior_weight
 from tinyunfold.errors import ShapeError, ValueDomainError
 from tinyunfold.golden.mathf import expf, logf, powf
 from tinyunfold.models.padnmf import BlockLayout
@@ -48,11 +49,14 @@ class URParams:
     ----------
     A : (L, L') float32 matrix Â (eq. 4.3.36).
     beta : 0, 1 or 2 (Table 3 noise models).
-    alpha_p : float32(α p), weight of the prior's gradient (0: no prior).
+    alpha_p : float32 weight of Î^(p-1) in the update (0: no prior): α p, or α with the
+        authors' prior (``detection.prior_weight``; one kernel for both).
     p_minus_1 : float32(p - 1).
     eps, scale : float32 floor and index scale.
     threshold : (L,) float32 decision thresholds on Î_l (one per class, so that per-class rules
         such as "a multiple of the largest Î_l seen on no-hit mixtures" need no new kernel).
+        ``UncertaintyReduction.class_thresholds()``: 0.5 everywhere (rule ``fixed``) or
+        factor x max Î_l on the no-hit training mixtures (rule ``nohit_max``).
     n_iter : fixed iteration count. n_penalized : the first n_penalized latent entries carry the prior.
     """
 
@@ -134,11 +138,11 @@ def params_from_detector(detector: Any, layout: BlockLayout, n_frames: int) -> D
         ur = URParams(
             A=A,
             beta=int(beta),
-            alpha_p=F32(float(u.alpha) * float(u.p)),
+            alpha_p=F32(prior_weight(u.alpha, u.p, getattr(u, "prior", "alpha_p"))),
             p_minus_1=F32(float(u.p) - 1.0),
             eps=F32(UR_EPS),
             scale=F32(u.scale),
-            threshold=np.full(A.shape[0], u.threshold, dtype=np.float32),
+            threshold=np.asarray(u.class_thresholds(), dtype=np.float32),
             n_iter=UR_N_ITER,
             n_penalized=int(A.shape[0]),  # detection.UncertaintyReduction.latent: the L classes
         )
@@ -149,7 +153,7 @@ def params_from_detector(detector: Any, layout: BlockLayout, n_frames: int) -> D
         block_class=tuple(int(c) for c in layout.block_class),
         n_classes=layout.n_classes,
         n_shifts=int(n_frames) if detector.shifted else 1,
-        floor=F32(DEFAULT_FLOOR),
+        floor=F32(getattr(detector, "floor", DEFAULT_FLOOR)),
         log_threshold=log_thresholds(detector.thresholds),
         top_k=int(detector.top_k),
         ur=ur,

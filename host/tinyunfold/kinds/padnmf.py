@@ -116,7 +116,13 @@ def _detection(model: ModelFile) -> Detection:
 
     def _baselines(ds: Any, feats: Any, scale: float) -> dict[str, Any]:
         opts = det.baseline_options()
-        targets, noise = init_sets(ds, feats, scale, model.params.get("noise_blocks", "one"))
+        targets, noise = init_sets(
+            ds,
+            feats,
+            scale,
+            model.params.get("noise_blocks", "one"),
+            **model.params.get("template", {}),  # the training's template conditioning
+        )
         no_ctx = baselines.no_context(
             targets,
             noise,

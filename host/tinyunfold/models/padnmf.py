@@ -295,6 +295,67 @@ def _cat0(a: Array, b: Array) -> Array:
     return torch.cat([a, b], dim=0)
 
 
+def detection_coefficients(
+    H: Array, layout: BlockLayout, labels: np.ndarray, n_frames: int, shifted: bool
+) -> np.ndarray:
+    """Coefficients G (r, B n) of the detection-aware term (not in the thesis).
+
+    The term is L_D = Σ_b Σ_l (1 − 2 y_bl) ln I_bl: it raises the log index (4.3.30) of the classes
+    present in mixture b and lowers the others'. ln I_bl is the mean of ln H over the diagonal
+    entries of class l's target blocks (at the best shift of the current H when ``shifted``), so
+    L_D = Σ G ∘ ln H with G = (1 − 2 y_bl) / |D_l| on those entries and 0 elsewhere, and
+    ∂L_D/∂H = G ⊘ H. The shift is treated as fixed (the max is piecewise constant).
+
+    Parameters
+    ----------
+    H : (r, B n) network output H⁽ᴷ⁾ of B column-stacked mixtures (numpy or torch).
+    labels : (B, L) 0/1 class labels. n_frames : n.
+    """
+    Hn = H.detach().cpu().numpy() if not isinstance(H, np.ndarray) else H
+    B = Hn.shape[1] // n_frames
+    offs = layout.offsets()
+    G = np.zeros(Hn.shape)
+    logH = np.log(np.maximum(Hn, 1e-300))
+    for b in range(B):
+        c0 = b * n_frames
+        for lc in range(layout.n_classes):
+            blocks = [i for i, c in enumerate(layout.block_class) if c == lc]
+            best_o, best = 0, -np.inf
+            for o in range(n_frames if shifted else 1):
+                vals = [
+                    logH[offs[i] + s, c0 + s + o]
+                    for i in blocks
+                    for s in range(min(offs[i + 1] - offs[i], n_frames - o))
+                ]
+                if vals and np.mean(vals) > best:
+                    best, best_o = float(np.mean(vals)), o
+            ent = [
+                (offs[i] + s, c0 + s + best_o)
+                for i in blocks
+                for s in range(min(offs[i + 1] - offs[i], n_frames - best_o))
+            ]
+            if not ent:
+                continue
+            coef = (1.0 - 2.0 * float(labels[b, lc])) / len(ent)
+            for r_, j in ent:
+                G[r_, j] = coef
+    return G
+
+
+def detection_terms(H: Array, G: Array, weight: float) -> tuple[float, Array, Array]:
+    """weight x L_D = weight x Σ G ∘ ln H and its split gradient ([∇_H]₊, [∇_H]₋), eq. above."""
+    Hs = H * (G != 0) + (G == 0)  # 1 where G = 0: ln 1 = 0, no 0 x -inf
+    if isinstance(H, np.ndarray):
+        loss = float(weight * (G * np.log(Hs)).sum())
+    else:
+        import torch
+
+        loss = float(weight * (G * torch.log(Hs)).sum())
+    gp = weight * (G * (G > 0)) / Hs
+    gm = weight * (-G * (G < 0)) / Hs
+    return loss, gp, gm
+
+
 def split_gradients(
     H_start: Array,
     W_disc: Sequence[Array],
@@ -306,8 +367,12 @@ def split_gradients(
     alpha_s: float,
     eps: float,
     mask: Array | None,
+    detection: Callable[[Array], tuple[float, Array, Array]] | None = None,
 ) -> tuple[float, list[Array], list[Array]]:
     """Forward through the discriminative layers from H⁽ᴷ⁻ᶜ⁾ and back (Algorithm 4.3.2, 9-16).
+
+    ``detection(H⁽ᴷ⁾) -> (loss, [∇]₊, [∇]₋)``: an extra term added to Φ_K (the detection-aware
+    term, :func:`detection_terms`).
 
     Returns the loss and [∇_{W⁽ᵏ⁾}]₊, [∇_{W⁽ᵏ⁾}]₋ for every discriminative dictionary, summed over
     all columns of X (a whole mini-batch at once).
@@ -315,6 +380,9 @@ def split_gradients(
     trace: list[Array] = []
     H = run_layers(H_start, X, [(W, 1) for W in W_disc], alpha_h, eps, mask, trace)
     loss, gp, gm = loss_terms(H, W_final, X, S, target_rank, alpha_s, eps)  # Φ_K (4.3.24)
+    if detection is not None:
+        dl, dp, dm = detection(H)
+        loss, gp, gm = loss + dl, gp + dp, gm + dm
     wps: list[Array] = [None] * len(W_disc)
     wms: list[Array] = [None] * len(W_disc)
     for k in range(len(W_disc) - 1, -1, -1):
@@ -399,6 +467,8 @@ class PADNMF:
     n_epochs, batch_size : Algorithm 4.3.2. init_iter : NMF iterations per initialisation block.
     seed : permutation of the training set and the initialisation's W⁽⁰⁾.
     device, dtype : torch device/dtype for training ("cpu"/"cuda", "float64"/"float32").
+    alpha_d : weight of the detection-aware term (:func:`detection_coefficients`; 0 = the
+        thesis' loss only); needs ``labels`` in :meth:`fit`.
     n_threads : torch CPU threads while this model computes (1 is fastest on a shared 2-core
         machine: BLAS threads spinning against other processes cost far more than they give).
 
@@ -428,8 +498,10 @@ class PADNMF:
         device: str = "cpu",
         dtype: str = "float64",
         n_threads: int = 1,
+        alpha_d: float = 0.0,
     ) -> None:
         self.kind = kind
+        self.alpha_d = alpha_d
         self.n_layers = n_layers
         self.n_discriminative = n_discriminative
         self.context = context
@@ -620,6 +692,7 @@ class PADNMF:
         mixtures: Sequence[np.ndarray],
         targets: Sequence[np.ndarray],
         progress: Callable[[int, int, float], None] | None = None,
+        labels: np.ndarray | None = None,
     ) -> PADNMF:
         """Algorithm 4.3.2: train the C-1 discriminative dictionaries.
 
@@ -628,15 +701,17 @@ class PADNMF:
         mixtures : Q mixture spectrograms X̃_q, each (m', n).
         targets : Q clean target spectrograms S̃_q (zeros for a no-hit mixture), each (m', n).
         progress : called as progress(batch_index, n_batches_total, loss).
+        labels : (Q, L) 0/1 class labels, for the detection-aware term (``alpha_d > 0``).
         """
         with torch_threads(self.n_threads):
-            return self._fit(mixtures, targets, progress)
+            return self._fit(mixtures, targets, progress, labels)
 
     def _fit(
         self,
         mixtures: Sequence[np.ndarray],
         targets: Sequence[np.ndarray],
         progress: Callable[[int, int, float], None] | None,
+        labels: np.ndarray | None = None,
     ) -> PADNMF:
         import torch
 
@@ -689,6 +764,14 @@ class PADNMF:
                 X = T_(X_all[:, cols])
                 S = T_(S_all[:, cols])
                 M = None if MH is None else T_(np.tile(MH, (1, len(idx))))
+                det_fn = None
+                if self.alpha_d > 0 and labels is not None:
+                    Yb = np.asarray(labels)[idx]
+
+                    def det_fn(H: Any, Yb: np.ndarray = Yb) -> tuple[float, Any, Any]:
+                        G = T_(detection_coefficients(H, self.layout_, Yb, n, not self.h_mask_on))
+                        return detection_terms(H, G, float(self.alpha_d))
+
                 loss, wps, wms = split_gradients(
                     H_fix[:, colt],
                     Wd,
@@ -700,6 +783,7 @@ class PADNMF:
                     self.alpha_s_eff,
                     self.eps,
                     M,
+                    det_fn,
                 )
                 for k in range(len(Wd)):  # Algorithm 4.3.2 steps 17-19, eq. (4.3.9)
                     Wd[k] = multiplicative_w_update(Wd[k], wps[k], wms[k], self.eps, MWt)
@@ -765,6 +849,7 @@ class PADNMF:
                 "batch_size": int(self.batch_size),
                 "init_iter": int(self.init_iter),
                 "seed": int(self.seed),
+                "alpha_d": float(self.alpha_d),
                 "loss_history": [float(v) for v in getattr(self, "loss_history_", [])],
                 "epoch_loss": [float(v) for v in getattr(self, "epoch_loss_", [])],
             },
@@ -893,5 +978,7 @@ def validate_model(model: ModelFile) -> None:
                 f"'threshold' | 'ur'}}, got {st!r}",
                 "set it with `tinyunfold model stream M --stride S --decision threshold|ur`",
             )
+    if "calibration" in model.arrays:
+        require_array(model, "calibration", shape=(lay.n_classes, 2))
     if "ur_matrix" in model.arrays:
         require_array(model, "ur_matrix", shape=(lay.n_classes, None), nonneg=True)

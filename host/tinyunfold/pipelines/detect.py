@@ -113,13 +113,20 @@ def detect_windows_f64(
     names = est.layout_.class_names
     if method == "ur":
         assert det.ur is not None
-        score, thr = det.ur.latent(res.index), np.full(len(names), det.ur.threshold)
+        score, thr = det.ur.latent(res.index), det.ur.class_thresholds()
     else:
         score, thr = res.index, det.thresholds
+    conf = det.confidence(res.index)  # calibrated P(class present), None for older models
     out = []
     for q, hits in enumerate(dec):
+        extra = (
+            {}
+            if conf is None
+            else {"confidence": {names[c]: float(conf[q, c]) for c in range(len(names))}}
+        )
         out.append(
             {
+                **extra,
                 "hits": [
                     {
                         "class": names[c],

@@ -9,6 +9,7 @@ no-hit mixtures with nothing reported, FP_l = fraction of the no-hit mixtures in
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -80,13 +81,10 @@ def detector_methods(det: Detector, n_classes: int) -> dict[str, Any]:
     if det.train_index.size and any(det.train_labels):
         base = det.ur
         for beta in (0.0, 1.0, 2.0):
-            ur = UncertaintyReduction(
-                beta=beta,
-                alpha=base.alpha if base else 0.1,
-                p=base.p if base else 0.25,
-                background=base.background if base else False,
-                threshold=base.threshold if base else 0.5,
-            ).fit(det.train_index, det.train_labels, n_classes)
+            proto = UncertaintyReduction(alpha=0.1) if base is None else base
+            ur = replace(proto, beta=beta, A=np.zeros((0, 0)), class_threshold=None).fit(
+                det.train_index, det.train_labels, n_classes
+            )
             methods[f"UR beta={beta:g}"] = ("ur", ur)
     return methods
 
@@ -139,6 +137,86 @@ def _snr_key(s: float | None) -> str:
     return "n/a" if s is None else f"{s:g}"
 
 
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion k / n (n = 0: (0, 1))."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return float(max(0.0, mid - half)), float(min(1.0, mid + half))
+
+
+def _prop(k: int, n: int) -> dict[str, Any]:
+    lo, hi = wilson(k, n)
+    return {"k": int(k), "n": int(n), "rate": (k / n) if n else None, "ci95": [lo, hi]}
+
+
+def set_exact_scores(
+    pred: Sequence[Sequence[int]], mixtures: Sequence[Any], true: Sequence[Sequence[int]], L: int
+) -> dict[str, Any]:
+    """Set-exact accuracy (the reported set of classes equals the true set) with 95% Wilson
+    intervals: overall, per SNR of the single-hit mixtures, on no-hit and on two-hit mixtures
+    (the decision does not know the number of hits); false positives per class and "any class"
+    on the no-hit mixtures; the confusion counts (true class or none x reported class or none)."""
+    ok = [sorted(p) == sorted(t) for p, t in zip(pred, true, strict=True)]
+    per_snr: dict[str, list[int]] = {}
+    nohit = [0, 0]
+    two = [0, 0]
+    fp_cls = np.zeros(L, dtype=np.int64)
+    conf = np.zeros((L + 1, L + 1), dtype=np.int64)  # rows: true class (L = none); cols: reported
+    for q, (mx, t) in enumerate(zip(mixtures, true, strict=True)):
+        p = pred[q]
+        if not t:
+            nohit[0] += 1
+            nohit[1] += int(ok[q])
+            for c in p:
+                fp_cls[c] += 1
+        elif len(t) == 1:
+            cell = per_snr.setdefault(_snr_key(mx.snr_db), [0, 0])
+            cell[0] += 1
+            cell[1] += int(ok[q])
+        else:
+            two[0] += 1
+            two[1] += int(ok[q])
+        if len(t) <= 1:
+            row = t[0] if t else L
+            for c in p or [L]:
+                conf[row, c] += 1
+    return {
+        "overall": _prop(sum(ok), len(ok)),
+        "single_hit_per_snr": {
+            k: _prop(v[1], v[0]) for k, v in sorted(per_snr.items(), key=lambda kv: _num(kv[0]))
+        },
+        "no_hit": _prop(nohit[1], nohit[0]),
+        "two_hit": _prop(two[1], two[0]),
+        "false_positive_per_class": [_prop(int(v), nohit[0]) for v in fp_cls],
+        "false_positive_any": _prop(nohit[0] - nohit[1], nohit[0]),
+        "confusion": conf.tolist(),
+    }
+
+
+def calibration_scores(
+    prob: np.ndarray, true: Sequence[Sequence[int]], L: int, n_bins: int = 10
+) -> dict[str, Any]:
+    """Brier score, expected calibration error and the reliability curve of per-class
+    probabilities (B, L) against the true sets (every mixture x class pair is one forecast)."""
+    y = np.zeros((len(true), L))
+    for q, t in enumerate(true):
+        y[q, list(t)] = 1.0
+    p, yy = prob.ravel(), y.ravel()
+    bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
+    curve = []
+    ece = 0.0
+    for b in range(n_bins):
+        sel = bins == b
+        if sel.any():
+            curve.append([float(p[sel].mean()), float(yy[sel].mean()), int(sel.sum())])
+            ece += sel.mean() * abs(p[sel].mean() - yy[sel].mean())
+    return {"brier": float(((p - yy) ** 2).mean()), "ece": float(ece), "reliability": curve}
+
+
 def score_mixtures(
     index: np.ndarray, mixtures: Sequence[Any], classes: Sequence[str], det: Detector
 ) -> dict[str, Any]:
@@ -182,6 +260,7 @@ def score_mixtures(
             "two_hit": None
             if not two[0]
             else {"n": two[0], "top2_known_count": two[1] / two[0], "thresholded": two[2] / two[0]},
+            "set_exact": set_exact_scores(pred, mixtures, true, len(classes)),
         }
     return out
 
@@ -214,6 +293,58 @@ def format_table(name: str, res: dict[str, Any]) -> str:
                 f" {100 * t['thresholded']:.0f}% (thresholds)"
             )
         lines.append(extra)
+        if "set_exact" in r:
+            lines.append("    " + format_set_exact(r["set_exact"]))
+    return "\n".join(lines)
+
+
+def _ci(p: dict[str, Any]) -> str:
+    if not p["n"]:
+        return "-"
+    lo, hi = p["ci95"]
+    return f"{100 * p['rate']:.1f}% [{100 * lo:.0f}-{100 * hi:.0f}] of {p['n']}"
+
+
+def format_set_exact(se: dict[str, Any]) -> str:
+    per = ", ".join(f"{k} dB {_ci(v)}" for k, v in se["single_hit_per_snr"].items())
+    return (
+        f"set-exact: overall {_ci(se['overall'])}; single hits: {per}; no hit {_ci(se['no_hit'])};"
+        f" two hits (count unknown) {_ci(se['two_hit'])}; false positives any class "
+        f"{_ci(se['false_positive_any'])}, per class "
+        + "/".join(
+            "-" if not p["n"] else f"{100 * p['rate']:.0f}%" for p in se["false_positive_per_class"]
+        )
+    )
+
+
+def format_summary(results: dict[str, Any]) -> str:
+    """One table for the model and its baselines: set-exact accuracy (%) overall, per SNR of the
+    single hits, two hits (count unknown), and false positives (any class) on no-hit mixtures."""
+    rows = []
+    snrs: set[str] = set()
+    for name, r in results.items():
+        for rname, sc in r["scores"].items():
+            se = sc.get("set_exact")
+            if se is None:
+                continue
+            snrs |= set(se["single_hit_per_snr"])
+            rows.append((f"{name} [{rname}]", se))
+    cols = sorted(snrs, key=_num)
+
+    def pct(p: dict[str, Any]) -> str:
+        return f"{'-':>8}" if not p["n"] else f"{100 * p['rate']:7.1f}%"
+
+    head = f"{'set-exact (%)':<44}{'overall':>8}" + "".join(f"{c + ' dB':>8}" for c in cols)
+    head += f"{'2-hit':>8}{'FP any':>8}"
+    lines = [head]
+    for label, se in rows:
+        line = f"{label[:43]:<44}{pct(se['overall'])}"
+        line += "".join(
+            pct(se["single_hit_per_snr"][c]) if c in se["single_hit_per_snr"] else f"{'-':>8}"
+            for c in cols
+        )
+        line += pct(se["two_hit"]) + pct(se["false_positive_any"])
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -224,28 +355,45 @@ def evaluate_methods(
     scale: float,
     progress: bool = True,
     which: str = "test",
+    notes: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run each (estimator, detector or None, detector options) on the dataset's mixtures.
 
     A method without a detector gets one fitted on the training mixtures (thresholds from the
-    no-hit ones). Returns {method: {"scores": ..., "index": (B, L), "mixtures": names}}.
+    no-hit ones); on a folder without ``split=train`` mixtures (a pure test folder) such methods
+    are skipped with a line in ``notes``, methods with a stored detector run on every mixture.
+    Returns {method: {"scores": ..., "index": (B, L), "mixtures": names}}.
     """
     from tinyunfold.detection import fit_detector
 
-    train, test = train_split(ds)
+    train = [m for m in ds.mixtures if m.split == "train"]
+    test = [m for m in ds.mixtures if m.split != "train"] or list(ds.mixtures)
     mixes = test if which == "test" else list(ds.mixtures)
     Xte = [spectrogram(m.audio, feats, scale) for m in mixes]
     Xtr = None
     out: dict[str, Any] = {}
     for name, (est, det, opts) in methods.items():
         if det is None:
+            if not train:
+                if notes is not None:
+                    notes.append(
+                        f"{name}: skipped (its thresholds are fitted on split=train mixtures, "
+                        "and this folder has none)"
+                    )
+                continue
             if Xtr is None:
                 Xtr = [spectrogram(m.audio, feats, scale) for m in train]
             Htr = transform_many(est, Xtr, f"{name} (train)", progress)
             det = fit_detector(Htr, label_sets_of(train, ds.classes), est.layout_, **opts)
         H = transform_many(est, Xte, f"{name} (test)", progress)
         res = det.indices(H, est.layout_)
+        conf = det.confidence(res.index)
         out[name] = {
+            "calibration": None
+            if conf is None
+            else calibration_scores(conf, label_sets_of(mixes, ds.classes), len(ds.classes)),
+            "H_max": H.max(axis=(0, 2)),
+            "raw_index": res.index,
             "scores": score_mixtures(res.index, mixes, ds.classes, det),
             "index": res.index,
             "thresholds": det.thresholds,
@@ -305,13 +453,25 @@ def report(results: dict[str, Any], ds: Any, out_dir: str | None, plots: bool = 
     import json
     from pathlib import Path
 
-    text = "\n".join(format_table(n, r["scores"]) for n, r in results.items())
+    text = (
+        format_summary(results)
+        + "\n"
+        + "\n".join(format_table(n, r["scores"]) for n, r in results.items())
+    )
+    for n, r in results.items():
+        c = r.get("calibration")
+        if c is not None:
+            text += (
+                f"\n  {n}: calibrated class probabilities (Platt, fitted on the training "
+                f"mixtures): Brier {c['brier']:.3f}, ECE {c['ece']:.3f}"
+            )
     if out_dir:
         d = Path(out_dir)
         d.mkdir(parents=True, exist_ok=True)
         js = {
             n: {
                 "scores": r["scores"],
+                "calibration": r.get("calibration"),
                 "thresholds": np.asarray(r["thresholds"]).tolist(),
                 "index": np.asarray(r["index"]).tolist(),
                 "mixtures": r["mixtures"],
@@ -324,17 +484,92 @@ def report(results: dict[str, Any], ds: Any, out_dir: str | None, plots: bool = 
         (d / "report.txt").write_text(text + "\n")
         if plots:
             plot_indices(results, ds.classes, str(d / "indices_vs_snr.png"))
+            plot_confusion(results, ds.classes, str(d / "confusion.png"))
+            plot_reliability(results, str(d / "reliability.png"))
     return text
 
 
+def plot_reliability(results: dict[str, Any], path: str) -> None:
+    """Reliability diagram: mean calibrated probability vs observed frequency per bin."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cal = {n: r["calibration"] for n, r in results.items() if r.get("calibration")}
+    if not cal:
+        return
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="perfect")
+    for n, c in cal.items():
+        pts = np.asarray(c["reliability"])
+        ax.plot(pts[:, 0], pts[:, 1], "o-", ms=3, label=f"{n} (ECE {c['ece']:.3f})")
+    ax.set_xlabel("predicted probability")
+    ax.set_ylabel("observed frequency")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_confusion(results: dict[str, Any], classes: Sequence[str], path: str) -> None:
+    """Confusion matrices (single-hit and no-hit mixtures): true class or none (rows) x reported
+    class or none (columns), one panel per method and decision rule, counts in the cells."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [
+        (f"{n} [{rn}]", np.asarray(sc["set_exact"]["confusion"]))
+        for n, r in results.items()
+        for rn, sc in r["scores"].items()
+        if "set_exact" in sc
+    ]
+    if not panels:
+        return
+    labels = [*classes, "none"]
+    ncol = min(3, len(panels))
+    nrow = -(-len(panels) // ncol)
+    k = len(labels)
+    fig, axes = plt.subplots(
+        nrow, ncol, figsize=(0.6 * k * ncol + 2, 0.6 * k * nrow + 1.5), squeeze=False
+    )
+    for ax in axes.ravel()[len(panels) :]:
+        ax.axis("off")
+    for ax, (title, C) in zip(axes.ravel(), panels, strict=False):
+        rows = np.maximum(C.sum(1, keepdims=True), 1)
+        ax.imshow(C / rows, cmap="Blues", vmin=0, vmax=1)
+        for i in range(k):
+            for j in range(k):
+                if C[i, j]:
+                    ax.text(j, i, str(C[i, j]), ha="center", va="center", fontsize=7)
+        ax.set_xticks(range(k), labels, rotation=60, fontsize=7)
+        ax.set_yticks(range(k), labels, fontsize=7)
+        ax.set_xlabel("reported")
+        ax.set_ylabel("true")
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def evaluate_detector(model: Any, dataset: str | None, out: str | None, plots: bool) -> str:
-    """``tinyunfold evaluate --model M --dataset D`` for every detector kind; returns the report.
+    """The report text of :func:`evaluate_dataset` (problems appended as CHECK FAILED lines)."""
+    return evaluate_dataset(model, dataset, out, plots)[0]
+
+
+def evaluate_dataset(
+    model: Any, dataset: str | None, out: str | None, plots: bool
+) -> tuple[str, list[str]]:
+    """``tinyunfold evaluate --model M --dataset D`` for every detector kind.
 
     Reports the model and, on the same test mixtures, the baselines its kind names (the same
     initial dictionary without trained layers, ...), thresholds of every baseline fitted on the
-    training mixtures the same way.
+    training mixtures the same way. The model uses its stored thresholds, so a folder with no
+    ``split=train`` mixture (a pure test folder) is evaluated whole (without the baselines).
+    Returns (report text, degeneracy problems: ``evaluate`` exits 1 when there is any).
     """
-    from tinyunfold import kinds
     from tinyunfold.datasets import load_dataset
 
     if not dataset:
@@ -346,11 +581,55 @@ def evaluate_detector(model: Any, dataset: str | None, out: str | None, plots: b
             f"model front-end is for {feats.sample_rate} Hz, dataset is {ds.sample_rate} Hz",
             "evaluate on a dataset of the same rate",
         )
+    return evaluate_detector_checked(model, ds, feats, scale, out, plots)
+
+
+def evaluate_detector_checked(
+    model: Any, ds: Any, feats: Any, scale: float, out: str | None, plots: bool
+) -> tuple[str, list[str]]:
+    """The report of :func:`evaluate_detector` and the degeneracy problems found in the model
+    (:func:`tinyunfold.detection.degeneracy_problems` on its dictionary, its thresholds and its
+    outputs on the evaluated mixtures): ``evaluate`` fails when there is any."""
+    from tinyunfold import kinds
+    from tinyunfold.detection import degeneracy_problems
+
     parts = kinds.get(model.kind).require("detection")(model)
     methods: dict[str, Any] = {model.kind: (parts.transformer, parts.detector, {})}
     methods.update(parts.baselines(ds, feats, scale))
-    results = evaluate_methods(methods, ds, feats, scale, progress=True)
-    return report(results, ds, out, plots=plots)
+    notes: list[str] = []
+    results = evaluate_methods(methods, ds, feats, scale, progress=True, notes=notes)
+    text = report(results, ds, out, plots=plots)
+    est = parts.transformer
+    problems: list[str] = []
+    if hasattr(est, "W_fixed_") and hasattr(est, "layout_"):
+        r = results[model.kind]
+        problems = degeneracy_problems(
+            est.W_fixed_,
+            est.layout_,
+            float(est.eps),
+            H=r["H_max"][None, :, None],
+            index=r["raw_index"],
+            thresholds=parts.detector.thresholds,
+            mask=est.masks(1)[0],
+        )
+    cv = parts.detector.threshold_cv
+    if cv:
+        text += (
+            f"\n  {model.kind}: thresholds for {100 * (parts.detector.fpr or 0):g}% false "
+            "positives (rule fpr); leave-one-out on the training mixtures: any class on no-hit "
+            + ("-" if cv.get("fp_any_nohit") is None else f"{100 * cv['fp_any_nohit']:.1f}%")
+            + ", per class on its negatives "
+            + "/".join(f"{100 * v:.1f}%" for v in cv["fp_per_class"])
+        )
+    for n in notes:
+        text += f"\nnote: {n}"
+    for p in problems:
+        text += f"\nCHECK FAILED: {model.kind}: {p}"
+    if out:
+        from pathlib import Path
+
+        (Path(out) / "checks.txt").write_text("".join(f"{p}\n" for p in problems))
+    return text, problems
 
 
 # ================================================================================== bench

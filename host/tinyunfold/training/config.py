@@ -20,6 +20,12 @@ DETECTION_KEYS = {
     "ur_alpha",
     "ur_p",
     "ur_background",
+    "fpr",
+    "ur_nohit_label",
+    "ur_prior",
+    "ur_rule",
+    "ur_factor",
+    "index_floor",
 }
 
 

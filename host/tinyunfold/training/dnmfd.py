@@ -44,9 +44,10 @@ A TOML config (every key optional)::
     seed = 0
     [detection]             # as `train padnmf`
     shifted = false
-    threshold_rule = "gm"
+    threshold_rule = "fpr"  # "fpr": stated false-positive rate (below); "gm" (4.3.5), "max" (4.3.6)
+    fpr = 0.05              # target rate of no-hit mixtures with any class reported (rule "fpr")
     margin = 1.0
-    top_k = 1
+    top_k = 0               # 0: every class over its threshold; k: at most k hits
     ur_beta = 0.0
 """
 

@@ -16,8 +16,15 @@ and the detector; every key is optional (the values shown are the defaults)::
     target_rank = 8         # r_S per target block (one block per clean target file)
     noise_rank = 7          # r_N
     noise_blocks = "one"    # "one": all noise files in one block (J=1); "each": one block per file
+    template_gate_db = 40.0 # DC removal + energy gate on every clean target (0: gate off)
+    template_gain = "equal" # "equal": targets rescaled to one mean power; "keep": as recorded
+    augment = 0             # synthetic training mixtures added (datasets.prep.augment_mixtures)
+    augment_two_hit = 0.2   # fraction of them with two hits of different classes
+    augment_no_hit = 0.2    # fraction with background only
+    augment_stretch = 0.03  # time-scale range +-3% (resonances of other chains)
     alpha_h = 0.0
     alpha_s = 1e6           # ignored by deepnmf (loss 4.2.3)
+    alpha_d = 0.0           # detection-aware term: alpha_d x sum (1 - 2 y) ln I (0: thesis loss)
     eps = 1e-16
     h_mask = true           # padnmf default; false when hits may start anywhere in the window
     n_epochs = 3
@@ -29,22 +36,31 @@ and the detector; every key is optional (the values shown are the defaults)::
     n_threads = 1           # torch CPU threads (1 is fastest on a loaded 2-core machine)
     [detection]
     shifted = false         # max over off-diagonals (hits anywhere in the window)
-    threshold_rule = "gm"   # "gm" (thesis 4.3.5) or "max" (4.3.6) over no-hit training mixtures
+    threshold_rule = "fpr"  # "fpr": stated false-positive rate (below); "gm" (4.3.5), "max" (4.3.6)
+    fpr = 0.05              # target rate of no-hit mixtures with any class reported (rule "fpr")
     margin = 1.0
-    top_k = 1
+    top_k = 0               # 0: every class over its threshold; k: at most k hits
     ur_beta = 0.0
-    ur_alpha = 0.1
+    ur_alpha = 0.1          # ignored when ur_factor = "cv" (chosen from 0, 0.01, 0.1, 1)
     ur_p = 0.25
     ur_background = false   # extra always-on latent component in the uncertainty reduction
+    ur_nohit_label = 0.01   # label of every class on no-hit training mixtures (authors: ~1e-2)
+    ur_prior = "alpha"      # prior weight alpha * I^(p-1) (authors); "alpha_p": alpha * p * ...
+    ur_rule = "nohit_max"   # report when I_l > ur_factor x max I_l on no-hit training mixtures;
+                            # "fixed": I_l > 0.5
+    ur_factor = "cv"        # "cv": ur_alpha and ur_factor by 5-fold CV on the training mixtures
+    index_floor = "cv"      # clip of H before the index's log: "cv" = leave-one-out on training
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
 from tinyunfold.datasets.prep import (
+    augment_mixtures,
     init_sets,
     label_sets_of,
     progress_bar,
@@ -73,19 +89,50 @@ MODEL_KEYS = {
     "device",
     "dtype",
     "n_threads",
+    "alpha_d",
 }
+
+
+# [model] keys that are not PADNMF constructor arguments
+NON_ESTIMATOR_KEYS = {
+    "noise_blocks",
+    "h_mask",
+    "template_gate_db",
+    "template_gain",
+    "augment",
+    "augment_two_hit",
+    "augment_no_hit",
+    "augment_stretch",
+}
+
+
+def template_options(model_cfg: dict[str, Any]) -> dict[str, Any]:
+    """``init_sets`` keyword arguments of a ``[model]`` section (template conditioning)."""
+    gain = model_cfg.get("template_gain", "equal")
+    if gain not in ("equal", "keep"):
+        raise TinyUnfoldError(
+            f"model.template_gain must be 'equal' or 'keep', got {gain!r}",
+            'use template_gain = "equal" (default) or "keep"',
+        )
+    gate = model_cfg.get("template_gate_db", 40.0)
+    if not isinstance(gate, int | float) or isinstance(gate, bool) or not gate >= 0:
+        raise TinyUnfoldError(
+            f"model.template_gate_db must be a number >= 0, got {gate!r}",
+            "use e.g. template_gate_db = 40.0 (0 switches the gate off)",
+        )
+    return {"gate_db": float(gate), "equal_gain": gain == "equal"}
 
 
 def load_config(path: str | None, overrides: list[str]) -> dict[str, dict[str, Any]]:
     """The padnmf/deepnmf training config (see :mod:`tinyunfold.training.config`)."""
-    model_keys = MODEL_KEYS | {"noise_blocks", "h_mask"}
+    model_keys = MODEL_KEYS | NON_ESTIMATOR_KEYS
     return load_sections(path, overrides, model_keys, DETECTION_KEYS, "padnmf")
 
 
 def build_estimator(kind: str, cfg: dict[str, dict[str, Any]]) -> Any:
     from tinyunfold.models.padnmf import PADNMF
 
-    mc = {k: v for k, v in cfg["model"].items() if k not in ("noise_blocks", "h_mask")}
+    mc = {k: v for k, v in cfg["model"].items() if k not in NON_ESTIMATOR_KEYS}
     return PADNMF(kind=kind, use_h_mask=cfg["model"].get("h_mask"), **mc)
 
 
@@ -96,7 +143,11 @@ def train_from_dataset(
 
     Returns (estimator, detector, extra model params).
     """
-    from tinyunfold.detection import fit_detector_from_config
+    from tinyunfold.detection import (
+        DegenerateDetectorWarning,
+        degeneracy_problems,
+        fit_detector_from_config,
+    )
     from tinyunfold.features import SpectrogramParams
 
     fcfg = {"n_fft": 1024, "hop": 4096, **cfg["features"]}
@@ -106,12 +157,24 @@ def train_from_dataset(
     # every dataset (KL-NMF is scale covariant, so only ε's relative size changes)
     scale = 1.0 / max(float(noise0.mean()), 1e-300)
     est = build_estimator(kind, cfg)
-    targets, noise = init_sets(ds, feats, scale, cfg["model"].get("noise_blocks", "one"))
+    topts = template_options(cfg["model"])
+    targets, noise = init_sets(ds, feats, scale, cfg["model"].get("noise_blocks", "one"), **topts)
     with progress_bar(len(targets) + len(noise), f"init {kind}", progress) as bar:
         est.init_dictionary(
             targets, noise, list(ds.classes), feats.to_dict(), progress=lambda i, n: bar.update(1)
         )
     train, _ = train_split(ds)
+    mc = cfg["model"]
+    if int(mc.get("augment", 0)) > 0:
+        train = train + augment_mixtures(
+            ds,
+            int(mc["augment"]),
+            seed=int(mc.get("seed", 0)),
+            two_hit=float(mc.get("augment_two_hit", 0.2)),
+            no_hit=float(mc.get("augment_no_hit", 0.2)),
+            stretch=float(mc.get("augment_stretch", 0.03)),
+            gate_db=topts["gate_db"],
+        )
     X = [spectrogram(m.audio, feats, scale) for m in train]
     S = [
         spectrogram(m.target_stem, feats, scale) if m.target_stem is not None else np.zeros_like(x)
@@ -134,7 +197,10 @@ def train_from_dataset(
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4g}")
 
-            est.fit(X, S, progress=cb)
+            Y = np.zeros((len(train), len(ds.classes)))
+            for q, ls in enumerate(label_sets_of(train, ds.classes)):
+                Y[q, ls] = 1.0
+            est.fit(X, S, progress=cb, labels=Y)
     if est.n_discriminative > 1 and est.dtype == "float64":
         H = est.transform_training_set()  # reuses the cached fixed layers of the training
     else:
@@ -143,10 +209,23 @@ def train_from_dataset(
     det = fit_detector_from_config(
         H, label_sets_of(train, ds.classes), est.layout_, dc, shifted_default=not est.h_mask_on
     )
+    problems = degeneracy_problems(
+        est.W_fixed_,
+        est.layout_,
+        est.eps,
+        H=H,
+        index=det.train_index,
+        thresholds=det.thresholds,
+        mask=est.masks(1)[0],
+    )
+    for msg in problems:
+        warnings.warn(f"{kind}: {msg}", DegenerateDetectorWarning, stacklevel=2)
     extra = {
         "input_scale": scale,
+        "health": problems,
         "config": cfg,
         "noise_blocks": cfg["model"].get("noise_blocks", "one"),
+        "template": topts,
         "window_samples": int(len(train[0].audio)),
         "n_frames": int(X[0].shape[1]),
     }

@@ -1,0 +1,190 @@
+"""Robust dictionaries (issue 11): clean targets that start with 49 ms of silence, DC offsets and
+different gains still give working atoms; degenerate detectors are reported at training time
+and fail ``evaluate``. Dataset: a tiny mdof preset (dataset1 chain, 16 kHz, 0.5 s windows)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinyunfold.cli import main
+from tinyunfold.datasets import write_dataset
+from tinyunfold.datasets.mdof import generate, preset_config
+from tinyunfold.datasets.prep import gate_template
+from tinyunfold.detection import DegenerateDetectorWarning, degeneracy_problems
+from tinyunfold.models.padnmf import BlockLayout
+
+pytest.importorskip("torch")
+
+FS = 16000
+SILENCE = int(0.049 * FS)  # 49 ms
+
+CFG = """
+[features]
+n_fft = 512
+hop = 512
+[model]
+n_layers = 60
+n_discriminative = 3
+context = 3
+target_rank = 4
+noise_rank = 4
+alpha_s = 100.0
+eps = 1e-12
+n_epochs = 1
+batch_size = 8
+init_iter = 40
+n_threads = 1
+"""
+
+
+@pytest.fixture(scope="module")
+def silent_targets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """dataset1 chain, two classes, every clean target WAV starts with 49 ms of zeros (the
+    mixtures are unchanged: the hits start at the window start, as in the preset)."""
+    cfg = preset_config(
+        "dataset1",
+        sample_rate=FS,
+        snr_db=(-10.0, 0.0, 10.0),
+        n_nohit_train=6,
+        n_nohit_test=6,
+        duration_s=0.5,
+        settle_s=0.3,
+        classes={"low": (3, 6), "high": (17, 21)},
+    )
+    ds = generate(replace(cfg, train_snr_rank=(0, 1, 2)))
+    # every SNR in both splits: the first repetition trains, a second seed's mixtures test
+    test = generate(replace(cfg, seed=1, train_snr_rank=()))
+    for m in test.mixtures:
+        m.split = "test"
+        m.name = "t_" + m.name
+    ds.mixtures = [m for m in ds.mixtures if m.split == "train"] + test.mixtures
+    for c in ds.targets:
+        ds.targets[c] = [np.concatenate([np.zeros(SILENCE), x[:-SILENCE]]) for x in ds.targets[c]]
+    return write_dataset(tmp_path_factory.mktemp("silent") / "ds", ds)
+
+
+def _train(tmp: Path, ds: Path, *sets: str) -> Path:
+    cfg = tmp / "cfg.toml"
+    cfg.write_text(CFG)
+    out = tmp / "m.tum"
+    args = ["train", "padnmf", "--dataset", str(ds), "--config", str(cfg), "--out", str(out)]
+    for s in sets:
+        args += ["--set", s]
+    assert main([*args, "--no-progress"]) == 0
+    return out
+
+
+def test_gate_cuts_silence_and_dc() -> None:
+    t = np.arange(400)
+    hit = np.exp(-t / 50.0) * np.cos(0.5 * t)
+    x = np.concatenate([np.zeros(100), hit, np.zeros(80)]) + 0.3
+    y = gate_template(x, 40.0, 16)
+    # the DC offset is gone and the first kept sample is the onset
+    assert abs(y[0] - 1.0) < 1e-12 and y.size == 480
+    assert gate_template(x, 0.0).size == x.size  # gate off: only the mean removed
+    assert gate_template(np.zeros(10), 40.0, 16).size == 16
+
+
+def test_degeneracy_problems_sees_eps_atoms() -> None:
+    lay = BlockLayout(3, 1, (2, 2, 2), (0, 1), ("a", "b"))
+    W = np.ones((3, 6))
+    assert degeneracy_problems(W, lay, 1e-12, thresholds=np.array([1.0, 2.0])) == []
+    W[:, 0] = 1e-12
+    probs = degeneracy_problems(W, lay, 1e-12, thresholds=np.array([3.0, 3.0]))
+    assert any("all-eps" in p and "class a" in p for p in probs)
+    assert any("thresholds are equal" in p for p in probs)
+    H = np.ones((2, 6, 4))
+    H[0, 0, 1] = 1e13
+    assert any("exploding" in p for p in degeneracy_problems(np.ones((3, 6)), lay, 1e-12, H=H))
+
+
+def test_silent_templates_without_gate_are_flagged(
+    tmp_path: Path, silent_targets: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.warns(DegenerateDetectorWarning) as rec:
+        model = _train(tmp_path, silent_targets, "model.template_gate_db=0")
+    msgs = [str(w.message) for w in rec]
+    assert any("all-eps" in m for m in msgs) and any("exploding" in m for m in msgs)
+    assert "degenerate detector" in capsys.readouterr().err
+    rep = tmp_path / "rep"
+    args = ["evaluate", "--model", str(model), "--dataset", str(silent_targets), "--out", str(rep)]
+    assert main([*args, "--no-plots"]) == 1
+    assert "CHECK FAILED: padnmf: " in capsys.readouterr().out
+    assert "all-eps" in (rep / "checks.txt").read_text()
+
+
+def test_silent_templates_with_gate_work(
+    tmp_path: Path, silent_targets: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateDetectorWarning)
+        model = _train(tmp_path, silent_targets)
+    rep = tmp_path / "rep"
+    args = ["evaluate", "--model", str(model), "--dataset", str(silent_targets), "--out", str(rep)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "CHECK FAILED" not in text and "set-exact" in text
+    js = json.loads((rep / "report.json").read_text())
+    se = js["methods"]["padnmf"]["scores"]["threshold"]["set_exact"]
+    assert se["single_hit_per_snr"]["10"]["rate"] >= 0.75
+    assert (rep / "confusion.png").stat().st_size > 0
+    assert (rep / "reliability.png").stat().st_size > 0
+    cal = js["methods"]["padnmf"]["calibration"]
+    assert 0 <= cal["ece"] <= 1 and cal["brier"] < 0.25  # better than a constant 0.5
+
+
+def test_evaluate_pure_test_folder(
+    tmp_path: Path, silent_targets: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The model's stored thresholds score a folder with no split=train row."""
+    from tinyunfold.datasets import load_dataset
+
+    ds = load_dataset(silent_targets)
+    ds.mixtures = [m for m in ds.mixtures if m.split != "train"]
+    for m in ds.mixtures:
+        m.split = ""
+    pure = write_dataset(tmp_path / "pure", ds)
+    model = _train(tmp_path, silent_targets)
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(model), "--dataset", str(pure), "--no-plots"]) == 0
+    text = capsys.readouterr().out
+    assert "skipped" in text and "set-exact" in text
+
+
+def test_augmented_mixtures_follow_the_dataset_definitions(silent_targets: Path) -> None:
+    from tinyunfold.datasets import load_dataset
+    from tinyunfold.datasets.prep import augment_mixtures
+
+    ds = load_dataset(silent_targets)
+    aug = augment_mixtures(ds, 60, seed=2, snr_db=(-10.0, 10.0), two_hit=0.3, no_hit=0.2)
+    n_hits = [len(m.classes) for m in aug]
+    assert len(aug) == 60 and {0, 1, 2} <= set(n_hits) and all(m.split == "train" for m in aug)
+    for m in aug:
+        assert len(m.audio) == len(ds.mixtures[0].audio)
+        if len(m.classes) == 2:
+            assert m.classes[0] != m.classes[1]
+        if len(m.classes) == 1:  # SNR := ||s||^2 / ||n||^2 over the window, as the generator
+            s = m.target_stem
+            n = m.audio - s
+            assert abs(10 * np.log10(s @ s / (n @ n)) - m.snr_db) < 1e-9
+            assert -10 <= m.snr_db <= 10
+        if not m.classes:
+            assert m.target_stem is None
+    # deterministic given the seed, different for another seed
+    again = augment_mixtures(ds, 60, seed=2, snr_db=(-10.0, 10.0), two_hit=0.3, no_hit=0.2)
+    assert all(np.array_equal(a.audio, b.audio) for a, b in zip(aug, again, strict=True))
+    other = augment_mixtures(ds, 60, seed=3, snr_db=(-10.0, 10.0), two_hit=0.3, no_hit=0.2)
+    assert not np.array_equal(aug[0].audio, other[0].audio)
+    # the test split is never used: poisoned test audio never reaches a synthetic mixture
+    for m in ds.mixtures:
+        if m.split != "train":
+            m.audio = np.full_like(m.audio, np.nan)
+    poisoned = augment_mixtures(ds, 60, seed=2, snr_db=(-10.0, 10.0), two_hit=0.3, no_hit=0.2)
+    assert all(np.array_equal(a.audio, b.audio) for a, b in zip(aug, poisoned, strict=True))
