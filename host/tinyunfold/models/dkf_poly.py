@@ -98,7 +98,11 @@ def build_poly_predictor(
     """The table of a nonlinear ``system`` with learned coefficients ``coefs`` (and SINDy term)."""
     n = system.n
     if system.is_linear:
-        raise ModelFileError("build_poly_predictor needs a nonlinear system kind")
+        raise ModelFileError(
+            f"dkf: a polynomial predictor needs a nonlinear system kind, the model's is "
+            f"{system.kind!r}",
+            "set predictor to 'linear' for linear/continuous systems (retrain the model)",
+        )
     M = np.asarray(coefs.get("M", np.eye(n)), dtype=np.float64)
     Lin = np.asarray(coefs["L"], dtype=np.float64)
     forcing: dict[tuple[int, ...], np.ndarray] = {}
