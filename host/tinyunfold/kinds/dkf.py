@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 
-from tinyunfold.errors import ModelFileError
 from tinyunfold.golden.dkf import stream_f32
 from tinyunfold.kinds.base import Kind
 from tinyunfold.modelfile import ModelFile
