@@ -13,7 +13,7 @@ from tinyunfold.golden.dkf import poly_eval_f32, stream_f32
 from tinyunfold.golden.linalg import as_f32, mat_mult_f32
 from tinyunfold.modelfile import ModelFile
 from tinyunfold.models.dkf import DeepKalmanFilter, gain_for_step
-from tinyunfold.models.dkf_poly import poly_predictor
+from tinyunfold.models.dkf_poly import SCHEME_MAP, poly_predictor
 from tinyunfold.models.systems import load_system, simulate
 from tinyunfold.tools.build import build_model
 from tinyunfold.tools.deploy import check_model
@@ -23,10 +23,11 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "dkf"
 K, T = 6, 40  # trained layers, streamed steps (> K: the beyond-K gain runs)
 
 
-def _train(name: str):
+def _train(name: str, scheme: str = "rk4"):
     torch.set_num_threads(1)
     s = load_system(EXAMPLES / name)
     s.steps = K
+    s.scheme = scheme  # rk4 (the examples' default) or the imex map (6.4.25)
     data = simulate(s, 4, None, seed=3)
     dkf = DeepKalmanFilter(s, lambda_d=1.0, lr=1e-3, epochs=3, batch_size=2).fit(data)
     y = simulate(s, 1, T, seed=4)["y"][0].astype(np.float32)
@@ -41,9 +42,17 @@ def _train(name: str):
     return ModelFile(model.kind, model.params, arrays), y
 
 
-@pytest.fixture(scope="module", params=["lorenz63.toml", "fitzhugh_nagumo.toml"])
+@pytest.fixture(
+    scope="module",
+    params=[
+        ("lorenz63.toml", "rk4"),
+        ("fitzhugh_nagumo.toml", "rk4"),
+        ("lorenz63.toml", "imex"),
+    ],
+    ids=["lorenz63-rk4", "fhn-rk4", "lorenz63-imex"],
+)
 def trained(request):
-    return _train(request.param)
+    return _train(*request.param)
 
 
 # ---------------------------------------------------------------- wrong references that must differ
@@ -82,6 +91,12 @@ def _stream_variant(model, y, f=poly_eval_f32, combine="golden", P=None):
     x = as_f32(model.array("x0"))
     out = np.zeros((len(y), x.size), dtype=np.float32)
     for k in range(1, len(y) + 1):
+        if P.scheme == SCHEME_MAP:  # the imex map: x_p = f(x)
+            xp = f(P, x).reshape(-1, 1)
+            e = as_f32(y[k - 1]).reshape(-1, 1) - mat_mult_f32(C, xp)
+            x = (xp + mat_mult_f32(gain_for_step(gains, gb, k), e)).reshape(-1)
+            out[k - 1] = x
+            continue
         k1 = f(P, x)
         k2 = f(P, x + hh * k1)
         k3 = f(P, x + hh * k2)
@@ -103,18 +118,21 @@ def _wrong(model, y):
 
     system = System.from_dict(model.params["system"])
     prior = build_poly_predictor(system, system.model)  # p = 0: the learned p ignored
-    return {
+    wrong = {
         "coefficient multiplied first": _stream_variant(model, y, f=_eval_coef_first),
         "terms summed in reverse": _stream_variant(model, y, f=_eval_reversed),
-        "RK4 stages combined as k1 + 2 (k2 + k3) + k4": _stream_variant(model, y, combine="pair"),
         "learned p ignored": _stream_variant(model, y, P=prior),
     }
+    if model.params["predictor"] == "rk4":
+        pair = _stream_variant(model, y, combine="pair")
+        wrong["RK4 stages combined as k1 + 2 (k2 + k3) + k4"] = pair
+    return wrong
 
 
 def test_references_are_distinguishable(trained):
     """The device checks below bite: each wrong predictor gives different bits."""
     model, y = trained
-    assert model.params["predictor"] == "rk4"
+    assert model.params["predictor"] in ("rk4", "imex")
     assert np.any(model.array("p") != 0.0)  # a learned p, not the prior model
     ref = stream_f32(model, y)
     assert np.all(np.isfinite(ref))

@@ -20,16 +20,27 @@ from tinyunfold.models.systems import load_system, simulate
 from tinyunfold.tools.build import build_model
 from tinyunfold.tools.link import open_board
 
-EXAMPLES = ("strong2.toml", "weak3.toml", "fitzhugh_nagumo.toml", "lorenz63.toml")
+EXAMPLES = (
+    ("strong2.toml", None),
+    ("weak3.toml", None),
+    ("fitzhugh_nagumo.toml", "rk4"),
+    ("lorenz63.toml", "rk4"),
+    ("lorenz63.toml", "imex"),
+)
 
 
-def step_instructions(example: Path, board: str, steps: int = 10) -> list[int]:
-    """Instructions of each of ``steps`` forward passes of a short-trained DKF of ``example``."""
+def step_instructions(
+    example: Path, board: str, scheme: str | None = None, steps: int = 10
+) -> list[int]:
+    """Instructions of each of ``steps`` forward passes of a short-trained DKF of ``example``
+    (``scheme`` overrides a nonlinear system's predictor discretisation)."""
     import torch
 
     torch.set_num_threads(1)
     s = load_system(example)
     s.steps = 6
+    if scheme is not None:
+        s.scheme = scheme
     data = simulate(s, 4, None, seed=3)
     model = DeepKalmanFilter(s, lambda_d=1.0, lr=1e-3, epochs=3, batch_size=2).fit(data)
     mf = model.to_modelfile()
@@ -51,9 +62,9 @@ def step_instructions(example: Path, board: str, steps: int = 10) -> list[int]:
 def main(argv: list[str] | None = None) -> int:
     root = Path(__file__).resolve().parents[3] / "examples" / "dkf"
     boards = (argv or sys.argv[1:]) or ["mps2-an386", "mps2-an500"]
-    for name in EXAMPLES:
+    for name, scheme in EXAMPLES:
         for board in boards:
-            step_instructions(root / name, board)
+            step_instructions(root / name, board, scheme)
     return 0
 
 
