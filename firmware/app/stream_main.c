@@ -1,11 +1,11 @@
 /*
  * Streaming firmware: serves the generated model over the serial link, protocol v2
  * (docs/protocol.md). At boot it sends one INFO frame with seq 0 (ready).
- * HELLO -> INFO; INFER (one input block) -> RESULT (status, counter ticks of the forward pass,
- * outputs); GET_STATS -> STATS; BYE -> BYE_ACK and exit 0. A corrupt or rejected frame is answered
- * with ERROR (code, seq it refers to) and dropped; the parser resynchronises on the next sync
- * bytes. A repeated INFER (same type, seq and CRC: the host's retry) is answered from the cached
- * reply, never computed twice.
+ * HELLO -> INFO; GET_STATE -> STATE (stateful models: the dkf estimate); INFER (one input block) ->
+ * RESULT (status, counter ticks of the forward pass, outputs); GET_STATS -> STATS; BYE -> BYE_ACK
+ * and exit 0. A corrupt or rejected frame is answered with ERROR (code, seq it refers to) and
+ * dropped; the parser resynchronises on the next sync bytes. A repeated INFER (same type, seq and
+ * CRC: the host's retry) is answered from the cached reply, never computed twice.
  */
 #include <stdint.h>
 #include <string.h>
@@ -70,6 +70,20 @@ static void send_info(uint8_t seq) {
     m.kind_len = (uint8_t)(sizeof kind - 1U);
     send_small(TU_MSG_INFO, seq, p, tu_proto_info_pack(p, sizeof p, &m));
 }
+
+#if defined(TU_MODEL_HAS_STATE) && TU_MODEL_N_STATES <= TU_PROTO_STATE_MAX_N
+/* GET_STATE -> STATE: the DKF estimate x̂(k) and k, the state kept between forward passes. */
+static void send_state(uint8_t seq) {
+    static uint8_t p[4U + 4U * TU_MODEL_N_STATES];
+    uint32_t step = 0U;
+    const float *x = NULL;
+    if (tu_model_state(&step, &x) != TU_OK) {
+        send_error(seq, TU_PROTO_ERR_MODEL);
+        return;
+    }
+    send_small(TU_MSG_STATE, seq, p, tu_proto_state_pack(p, sizeof p, step, x, TU_MODEL_N_STATES));
+}
+#endif
 
 static void send_stats(uint8_t seq, const tu_proto_parser *P) {
     uint8_t p[TU_PROTO_LEN_STATS];
@@ -142,6 +156,11 @@ int main(void) {
             case TU_MSG_GET_STATS:
                 send_stats(parser.seq, &parser);
                 break;
+#if defined(TU_MODEL_HAS_STATE) && TU_MODEL_N_STATES <= TU_PROTO_STATE_MAX_N
+            case TU_MSG_GET_STATE:
+                send_state(parser.seq);
+                break;
+#endif
             case TU_MSG_BYE:
                 send_small(TU_MSG_BYE_ACK, parser.seq, NULL, 0U);
                 return TU_EXIT_OK;

@@ -26,6 +26,7 @@ tu_status tu_dkf_init_f32(tu_dkf_instance_f32 *S, uint16_t n_states, uint16_t n_
     S->e = e;
     S->ke = ke;
     S->step = 0U;
+    S->poly = NULL; /* linear predictor A x + B u; attach a polynomial one after init */
     memcpy(x, x0, sizeof(float) * n_states); /* x̂(0) = x0 */
     return TU_OK;
 }

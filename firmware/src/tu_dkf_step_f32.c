@@ -19,10 +19,17 @@ tu_status tu_dkf_step_f32(tu_dkf_instance_f32 *S, const float *pSrc, float *pDst
     arm_mat_init_f32(&mxp, n, 1, S->xp);
     arm_mat_init_f32(&me, m, 1, S->e);
     arm_mat_init_f32(&mke, n, 1, S->ke);
-    if (arm_mat_mult_f32(&mA, &mx, &mxp) != ARM_MATH_SUCCESS) {
-        return TU_ERROR_SIZE;
+    if (S->poly != NULL) {
+        const tu_status st = tu_dkf_predict_poly_f32(S->poly, S->x, S->xp); /* x_p = f(x) */
+        if (st != TU_OK) {
+            return st;
+        }
+    } else {
+        if (arm_mat_mult_f32(&mA, &mx, &mxp) != ARM_MATH_SUCCESS) {
+            return TU_ERROR_SIZE;
+        }
+        arm_add_f32(S->xp, S->Bu, S->xp, n); /* x_p = A x + B u, eq. (6.4.2) */
     }
-    arm_add_f32(S->xp, S->Bu, S->xp, n); /* x_p = A x + B u, eq. (6.4.2) */
     if (arm_mat_mult_f32(&mC, &mxp, &me) != ARM_MATH_SUCCESS) {
         return TU_ERROR_SIZE;
     }

@@ -63,10 +63,10 @@ def test_stream_keeps_state_over_the_serial_link(trained):
         s.link.bye()
 
 
-def test_nonlinear_predictors_are_refused(trained):
+def test_a_nonlinear_predictor_of_a_linear_system_is_refused(trained):
     model, _ = trained
     nonlinear = ModelFile(model.kind, {**model.params, "predictor": "rk4"}, model.arrays)
-    with pytest.raises(ModelFileError, match="not deployable"):
+    with pytest.raises(ModelFileError, match="needs a nonlinear system kind"):
         generate(nonlinear)
 
 

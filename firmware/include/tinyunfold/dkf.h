@@ -10,28 +10,42 @@
 
 #include <stdint.h>
 
+#include "tinyunfold/poly.h"
 #include "tinyunfold/status.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/** @brief A linear DKF: constants in flash, state and work buffers in RAM. */
+#define TU_DKF_SCHEME_MAP 0U /**< x_p = f(x): the polynomial map of the IMEX step (6.4.25) */
+#define TU_DKF_SCHEME_RK4 1U /**< x_p = n_sub RK4 steps of x' = f(x) */
+
+/** @brief A nonlinear (polynomial) DKF predictor x_p = f(x̂(k-1)), eq. (6.4.2). */
 typedef struct {
-    uint16_t n_states;        /**< n */
-    uint16_t n_outputs;       /**< m */
-    uint32_t n_layers;        /**< K, trained gains */
-    const float *A;           /**< n x n transition */
-    const float *Bu;          /**< n constant input term B u */
-    const float *C;           /**< m x n observation */
-    const float *gains;       /**< K x n x m learned gains */
-    const float *gain_beyond; /**< n x m gain after step K */
-    const float *x0;          /**< n initial state */
-    float *x;                 /**< n state x̂(k) */
-    float *xp;                /**< n work: prediction */
-    float *e;                 /**< m work: innovation */
-    float *ke;                /**< n work: K e */
-    uint32_t step;            /**< steps taken so far */
+    tu_poly_instance_f32 field; /**< f: the map (MAP) or the vector field (RK4) */
+    uint16_t scheme;            /**< TU_DKF_SCHEME_MAP or TU_DKF_SCHEME_RK4 */
+    uint16_t n_sub;             /**< RK4 sub-steps per sample */
+    float h;                    /**< RK4 sub-step Δt / n_sub */
+    float *work;                /**< 3 n floats (RK4) */
+} tu_dkf_poly_instance_f32;
+
+/** @brief A DKF: constants in flash, state and work buffers in RAM. */
+typedef struct {
+    uint16_t n_states;                    /**< n */
+    uint16_t n_outputs;                   /**< m */
+    uint32_t n_layers;                    /**< K, trained gains */
+    const float *A;                       /**< n x n transition */
+    const float *Bu;                      /**< n constant input term B u */
+    const float *C;                       /**< m x n observation */
+    const float *gains;                   /**< K x n x m learned gains */
+    const float *gain_beyond;             /**< n x m gain after step K */
+    const float *x0;                      /**< n initial state */
+    float *x;                             /**< n state x̂(k) */
+    float *xp;                            /**< n work: prediction */
+    float *e;                             /**< m work: innovation */
+    float *ke;                            /**< n work: K e */
+    uint32_t step;                        /**< steps taken so far */
+    const tu_dkf_poly_instance_f32 *poly; /**< NULL (init): x_p = A x + B u; else x_p = f(x) */
 } tu_dkf_instance_f32;
 
 /**
@@ -56,6 +70,27 @@ tu_status tu_dkf_init_f32(tu_dkf_instance_f32 *S, uint16_t n_states, uint16_t n_
                           uint32_t n_layers, const float *A, const float *Bu, const float *C,
                           const float *gains, const float *gain_beyond, const float *x0, float *x,
                           float *xp, float *e, float *ke);
+
+/**
+ * @brief Initialise a polynomial predictor (attach it with S->poly = P after tu_dkf_init_f32).
+ * @param[out] P      instance
+ * @param[in]  scheme TU_DKF_SCHEME_MAP or TU_DKF_SCHEME_RK4
+ * @param[in]  n_sub  RK4 sub-steps (>= 1 for RK4)
+ * @param[in]  h      RK4 sub-step
+ * @param[in]  work   3 n floats (RK4; may be NULL for MAP)
+ * @return TU_OK or TU_ERROR_ARG
+ */
+tu_status tu_dkf_poly_init_f32(tu_dkf_poly_instance_f32 *P, uint16_t scheme, uint16_t n_sub,
+                               float h, float *work);
+
+/**
+ * @brief The polynomial prediction x_p = f(x) (MAP) or n_sub RK4 steps of x' = f(x).
+ * @param[in]  P  predictor
+ * @param[in]  x  n floats
+ * @param[out] xp n floats (must not alias x)
+ * @return TU_OK or TU_ERROR_ARG
+ */
+tu_status tu_dkf_predict_poly_f32(const tu_dkf_poly_instance_f32 *P, const float *x, float *xp);
 
 /**
  * @brief One filter step with the observation y(k); writes x̂(k).

@@ -23,6 +23,16 @@ tu_status tu_model_init(void);
  */
 tu_status tu_model_forward(const float *pSrc, float *pDst);
 
+#ifdef TU_MODEL_HAS_STATE
+/**
+ * @brief The state a stateful model (dkf) keeps between forward passes (protocol STATE frame).
+ * @param[out] step forward passes since tu_model_init (k of x̂(k))
+ * @param[out] x    TU_MODEL_N_STATES floats: x̂(k)
+ * @return TU_OK or TU_ERROR_ARG
+ */
+tu_status tu_model_state(uint32_t *step, const float **x);
+#endif
+
 #ifdef __cplusplus
 }
 #endif

@@ -21,9 +21,16 @@ tu_status tu_dkf_step_f32(tu_dkf_instance_f32 *S, const float *pSrc, float *pDst
     }
     const uint32_t n = S->n_states, m = S->n_outputs;
     const float *K = (S->step < S->n_layers) ? &S->gains[S->step * n * m] : S->gain_beyond;
-    mat_vec(S->A, S->x, S->xp, n, n);
-    for (uint32_t i = 0; i < n; ++i) {
-        S->xp[i] = S->xp[i] + S->Bu[i]; /* x_p = A x + B u, eq. (6.4.2) */
+    if (S->poly != NULL) {
+        const tu_status st = tu_dkf_predict_poly_f32(S->poly, S->x, S->xp); /* x_p = f(x) */
+        if (st != TU_OK) {
+            return st;
+        }
+    } else {
+        mat_vec(S->A, S->x, S->xp, n, n);
+        for (uint32_t i = 0; i < n; ++i) {
+            S->xp[i] = S->xp[i] + S->Bu[i]; /* x_p = A x + B u, eq. (6.4.2) */
+        }
     }
     mat_vec(S->C, S->xp, S->e, m, n);
     for (uint32_t i = 0; i < m; ++i) {

@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from tinyunfold.errors import ModelFileError
 from tinyunfold.golden.dkf import stream_f32
 from tinyunfold.kinds.base import Filtering, Kind
 from tinyunfold.modelfile import ModelFile
 from tinyunfold.models import dkf as model_dkf
+from tinyunfold.models.dkf_poly import SCHEME_RK4, poly_predictor
 
 _ARRAYS = ("A", "Bu", "C", "gains", "gain_beyond", "x0")
 
@@ -20,28 +20,48 @@ def _golden(model: ModelFile, blocks: np.ndarray) -> np.ndarray:
 
 
 def _deploy_check(model: ModelFile) -> None:
-    p = model.params
-    if p["predictor"] != "linear":
-        raise ModelFileError(
-            f"dkf: the {p['predictor']!r} (nonlinear) predictor is not deployable yet",
-            "deploy a linear system (kind linear or continuous in system.toml)",
-        )
+    """Every predictor deploys (linear: A x + Bu; imex/rk4: the polynomial table of
+    models/dkf_poly.py); a table that cannot be built is refused with its reason."""
+    if model.params["predictor"] != "linear":
+        poly_predictor(model)
+
+
+def _poly_context(model: ModelFile) -> dict[str, Any] | None:
+    """The nonlinear predictor baked into the firmware: the same table golden/dkf.py evaluates."""
+    if model.params["predictor"] == "linear":
+        return None
+    P = poly_predictor(model)
+    return {
+        "n_terms": P.n_terms,
+        "out": ", ".join(f"{int(v)}U" for v in P.out),
+        "exps": ", ".join(f"{int(v)}U" for v in P.exps.reshape(-1)),
+        "coef": P.coef,
+        "scheme": "TU_DKF_SCHEME_RK4" if P.scheme == SCHEME_RK4 else "TU_DKF_SCHEME_MAP",
+        "n_sub": P.n_sub,
+        "h": P.h,
+        "rk4": P.scheme == SCHEME_RK4,
+        "flash_bytes": 4 * P.n_terms + P.n_terms * (1 + P.n),
+    }
 
 
 def _codegen(model: ModelFile) -> dict[str, Any]:
     p = model.params
     n, m, K = int(p["n_states"]), int(p["n_outputs"]), int(p["n_layers"])
     arrays = {k: model.array(k) for k in _ARRAYS}
+    poly = _poly_context(model)
     return {
         "n": n,
         "m": m,
         "K": K,
         "beyond": p["beyond"],
+        "predictor": p["predictor"],
+        "poly": poly,
         **arrays,
         "in_len": m,
         "out_len": n,
-        "flash_const_bytes": 4 * sum(int(a.size) for a in arrays.values()),
-        "ram_scratch_bytes": 4 * (3 * n + m),
+        "flash_const_bytes": 4 * sum(int(a.size) for a in arrays.values())
+        + (poly["flash_bytes"] if poly else 0),
+        "ram_scratch_bytes": 4 * (3 * n + m) + (4 * 3 * n if poly and poly["rk4"] else 0),
     }
 
 
@@ -69,7 +89,8 @@ KIND = Kind(
     name=model_dkf.KIND,
     family="state-space",
     task="filter",
-    summary="Deep Kalman Filter (thesis 6.4): learned gains K_G(k), y(k) -> x̂(k)",
+    summary="Deep Kalman Filter (thesis 6.4): learned gains K_G(k), y(k) -> x̂(k); linear, "
+    "imex or rk4 (polynomial) predictor",
     validate=model_dkf.validate_model,
     estimator=model_dkf.DeepKalmanFilter.from_modelfile,
     golden=_golden,

@@ -461,10 +461,22 @@ def simulate(system: System, n_traj: int, steps: int | None, seed: int) -> dict[
                 k4 = ode_rhs(system, system.truth, xn + h * k3)
                 xn = xn + h / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
         x[:, k + 1] = xn + _gauss(rng, system.Q, n_traj)  # w(k), eq. (6.4.1)
+        bad = ~np.all(np.isfinite(x[:, k + 1]) & (np.abs(x[:, k + 1]) < _ESCAPE), axis=1)
+        if np.any(bad):
+            raise ValueDomainError(
+                f"simulation diverged: trajectory {int(np.argmax(bad))} of {n_traj} escaped to "
+                f"infinity at step {k + 1} of {K} (|x| > {_ESCAPE:.0e}); the true system itself "
+                "blows up there (e.g. lorenz63's ε x1³ pushes |x1| > sqrt(L00/ε) outward), "
+                "not the integrator",
+                "draw another --seed, simulate fewer --steps or lower the [noise] sigma_q/sigma_p",
+            )
     y = x[:, 1:] @ system.C.T + _gauss(rng, system.R, n_traj * K).reshape(n_traj, K, m)
     if not np.all(np.isfinite(x)):
         raise ValueDomainError("simulation diverged (NaN/Inf)", "reduce dt or the noise levels")
     return {"x": x, "y": y, "x0_hat": np.tile(system.x0, (n_traj, 1))}
+
+
+_ESCAPE = 1e6  # |x| beyond which a trajectory is taken to have escaped (finite-time blow-up)
 
 
 def _gauss(rng: np.random.Generator, cov: np.ndarray, size: int) -> np.ndarray:

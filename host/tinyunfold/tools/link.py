@@ -254,6 +254,12 @@ class DeviceLink:
     def hello(self) -> DeviceInfo:
         return self._info(self.transact(proto.HELLO, bytes([proto.VERSION]), proto.INFO))
 
+    def get_state(self) -> tuple[int, np.ndarray]:
+        """GET_STATE -> STATE: (k, x̂(k) float32) of a stateful model (dkf), bits untouched."""
+        f = self.transact(proto.GET_STATE, b"", proto.STATE)
+        step, raw = proto.unpack_state(f.payload)
+        return step, np.frombuffer(raw, dtype="<f4").astype(np.float32)
+
     def infer(self, x: np.ndarray, out_len: int) -> tuple[np.ndarray, int]:
         """One forward pass on the device: returns (outputs float32, counter ticks)."""
         payload = np.ascontiguousarray(x, dtype="<f4").tobytes()
