@@ -106,8 +106,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--kernels",
         default="cmsis",
-        choices=("cmsis", "ref"),
-        help="CMSIS-DSP or portable C kernels",
+        choices=("cmsis", "ref", "cmsis-dense", "ref-dense"),
+        help="CMSIS-DSP or portable C kernels (-dense: the dense reference path of PAD-NMF)",
     )
     add_build_dir_argument(p)
 
