@@ -1,0 +1,260 @@
+"""``make bench``: instructions, cycle estimates, flash and RAM of PAD-NMF models against the
+thesis' cost formulas (4.5.3, 4.5.4), one entry per model x board x kernel set.
+
+Models: Table 4's three scenarios with both masks (random dictionaries on M^W), a trained
+Dataset1-preset detector (a ``.tum`` given by path), and the authors' published piano network
+(imported from the ``.mat`` files, M^W only). Kernel sets: ``cmsis`` / ``ref`` (mask-aware,
+:mod:`tinyunfold.golden.padnmf` "compact path") and ``cmsis-dense`` / ``ref-dense`` (the dense
+reference path). Every run is checked bit for bit against the golden reference.
+
+How each number is obtained (also in ``report.json`` per entry):
+
+* ``instructions``: QEMU ``-icount`` of one forward pass of the real model
+  (``instructions_method = "measured"``) or, when that would take too long (dense K = 1000),
+  ``c(2) + (K - 2) (c(3) - c(2))`` from two runs of the same dictionaries with C = 1 and K = 2, 3
+  (``"extrapolated"``: every layer runs the same code on the same sizes; the measured masked
+  entries check this to < 0.1%).
+* ``cycles_estimate``: :func:`tinyunfold.tools.cycles.estimate` on the same two short models,
+  extrapolated the same way, plus the flash wait states of the dictionary words the kernels read
+  (one word per kept multiply-add for the mask-aware kernels, 2 F r n per layer for the dense).
+* ``flash_bytes``/``ram_bytes``: the ELF of the real model (text + data, data + bss).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinyunfold import complexity
+from tinyunfold.golden import padnmf as golden
+from tinyunfold.modelfile import ModelFile
+from tinyunfold.models.padnmf import PADNMF, BlockLayout, w_mask
+from tinyunfold.platform.boards import load_board
+from tinyunfold.tools import cycles
+from tinyunfold.tools.build import build_model
+from tinyunfold.tools.deploy import check_model
+from tinyunfold.tools.report import memory_usage
+from tinyunfold.tools.sim import run_vectors
+
+CLOCK_HZ = 168_000_000
+MEASURE_LIMIT = 2.0e9  # instructions above which a forward pass is extrapolated
+
+
+@dataclass
+class BenchModel:
+    """One model of the report and how the thesis counts it."""
+
+    name: str
+    model: ModelFile
+    window: np.ndarray  # (m', n) one input window
+    seconds_per_window: float | None = None  # audio a streaming detector consumes per window
+
+    @property
+    def est(self) -> PADNMF:
+        return PADNMF.from_modelfile(self.model)
+
+    def formula(self) -> dict[str, Any]:
+        e = self.est
+        lay = e.layout_
+        n = int(self.model.params["n_frames"])
+        K, C = e.n_layers, e.n_discriminative
+        return {
+            "formula": "PAD-NMF 4.5.3 / 4.5.4",
+            "formula_params": {"m": lay.n_bins, "T": lay.context, "r": lay.rank, "n": n,
+                               "K": K, "C": C},  # fmt: skip
+            "formula_flops": complexity.cost_pad_nmf(lay.rank, n, lay.n_bins, lay.context, K),
+            "formula_bytes": complexity.BYTES_PER_FLOAT
+            * complexity.memory_pad_nmf(lay.rank, lay.n_bins, lay.context, C),
+        }
+
+
+def scenario_model(index: int, seed: int = 0) -> BenchModel:
+    """Table 4 scenario ``index`` (0-2) as a masked PAD-NMF: r_j = T, n = 2T, random W on M^W."""
+    sc = complexity.SCENARIOS[index]
+    lay = BlockLayout(
+        n_bins=sc.m,
+        context=sc.T,
+        ranks=tuple(sc.ranks),
+        block_class=tuple(range(sc.I)),
+        class_names=tuple(f"c{i}" for i in range(sc.I)),
+    )
+    rng = np.random.default_rng(seed)
+    MW = w_mask(lay)
+    Ws = [(rng.random(MW.shape) + 1e-3) * MW for _ in range(sc.C)]
+    params = {
+        "n_layers": sc.K, "n_discriminative": sc.C, "alpha_h": 0.0, "alpha_s": 0.0, "eps": 1e-16,
+        "h_mask": True, "w_mask": True, "h0": "ones", "layout": lay.to_params(), "features": None,
+        "n_frames": sc.n,
+    }  # fmt: skip
+    model = ModelFile("padnmf", params, {"W_fixed": Ws[0], "W_disc": np.stack(Ws[1:])})
+    window = (rng.random((sc.m, sc.n)) * 10).astype(np.float32)
+    return BenchModel(f"Table 4 scenario {index + 1} ({sc.name})", model, window)
+
+
+def piano_model(folder: Path) -> BenchModel | None:
+    """The authors' published piano network (K = 1000, C = 3, M^W only), or None if absent."""
+    from tinyunfold.pipelines.importers import import_padnmf_mat, read_mat_mixtures
+
+    files = [folder / f for f in ("NetParameters_ARM.mat", "NetWeights_ARM.mat")]
+    if not all(f.is_file() for f in files):
+        return None
+    est = import_padnmf_mat(files[0], files[1], ["C4", "E4", "G4"])
+    window = read_mat_mixtures(folder / "TrainingSetPiano_ARM.mat", "TrainingSet")[0]
+    model = est.to_modelfile({"n_frames": int(window.shape[1])})
+    return BenchModel("published piano network (M^W only)", model, window.astype(np.float32))
+
+
+def trained_model(path: Path, name: str, window: np.ndarray | None = None) -> BenchModel:
+    """A trained detector ``.tum`` (e.g. Dataset1 preset); the window defaults to noise."""
+    from tinyunfold.kinds import load_model
+
+    model = load_model(path)
+    c = golden.constants(model)
+    if window is None:
+        window = (np.random.default_rng(1).random((c.n_bins, c.n_frames)) * 1e-2).astype(
+            np.float32
+        )
+    hop = (model.params.get("features") or {}).get("hop")
+    sr = (model.params.get("features") or {}).get("sample_rate")
+    spw = float(hop) * c.n_frames / float(sr) if hop and sr else None
+    return BenchModel(name, model, window, spw)
+
+
+def _short(model: ModelFile, K: int) -> ModelFile:
+    """The same fixed dictionary with C = 1 and K layers (K - 1 fixed layers)."""
+    p = {**model.params, "n_layers": K, "n_discriminative": 1}
+    W = model.arrays["W_fixed"]
+    arrays = {"W_fixed": W, "W_disc": np.zeros((0,) + W.shape)}
+    return ModelFile(model.kind, p, arrays)
+
+
+def flash_words(c: golden.PADNMFConstants, kernels: str) -> int:
+    """Dictionary words the kernels read from flash in one forward pass."""
+    s = golden.support(c.dictionaries, c.mask, c.n_frames)
+    per_layer = 2 * c.n_features * c.rank * c.n_frames if "dense" in kernels else s.kept_macs()
+    return per_layer * sum(c.counts)
+
+
+def entry(
+    bm: BenchModel, board: str, kernels: str, log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Measure one model x board x kernel set (see the module docstring)."""
+    t0 = time.time()
+    b = load_board(board)
+    c = golden.constants(bm.model)
+    K = int(bm.model.params["n_layers"])
+    f = bm.formula()
+    full = build_model(bm.model, board, kernels)
+    mem = memory_usage(full.artifact)
+    # two short models: per-layer instructions and cycles
+    counts, cyc = [], []
+    short_exact = True
+    for k in (2, 3):
+        m = _short(bm.model, k)
+        res = check_model(m, board, bm.window, kernels)
+        short_exact &= res.bit_exact
+        counts.append(res.count)
+        est = cycles.estimate(
+            b, res.build.artifact, np.ascontiguousarray(bm.window, "<f4").tobytes()
+        )
+        cyc.append(est)
+    per_layer = counts[1] - counts[0]
+    extrapolated = counts[0] + (K - 2) * per_layer
+    expected = extrapolated
+    if expected <= MEASURE_LIMIT:
+        res = check_model(bm.model, board, bm.window, kernels, timeout_s=1200)
+        instructions, method, exact = res.count, "measured", res.bit_exact
+    else:
+        instructions, method, exact = extrapolated, "extrapolated", short_exact
+    core = cyc[0].cycles + (K - 2) * (cyc[1].cycles - cyc[0].cycles)
+    tab = cycles.table_for(b)
+    words = flash_words(c, kernels)
+    wait = words * tab.flash_wait_states / tab.flash_words_per_line
+    s = golden.support(c.dictionaries, c.mask, c.n_frames)
+    kept = s.kept_macs() * sum(c.counts)
+    e: dict[str, Any] = {
+        "model": bm.name,
+        "board": board,
+        "kernels": kernels,
+        "bit_exact": bool(exact),
+        "instructions": int(instructions),
+        "instructions_method": method,
+        "instructions_extrapolated": int(extrapolated),
+        "instructions_per_layer": int(per_layer),
+        "cycles_estimate": round(core + wait),
+        "cycles_core": round(core),
+        "cycles_flash_wait": round(wait),
+        "cycle_table": {"core": tab.core, "part": tab.part, "clock_hz": tab.clock_hz},
+        "cycles_per_instruction": round((core + wait) / instructions, 3),
+        "flash_bytes": mem.flash,
+        "ram_bytes": mem.ram,
+        **f,
+        "instr_ratio": round(instructions / f["formula_flops"], 4),
+        "flash_ratio": round(mem.flash / f["formula_bytes"], 4),
+        "kept_macs": int(kept),
+        "dense_macs": int(2 * c.n_features * c.rank * c.n_frames * sum(c.counts)),
+        "instructions_per_kept_mac": round(instructions / kept, 3),
+        "seconds_168mhz_by_instructions": round(instructions / CLOCK_HZ, 4),
+        "seconds_at_clock_by_cycles": round((core + wait) / tab.clock_hz, 4),
+        # streaming detectors: seconds of audio per second of CPU at 168 MHz (instructions as
+        # cycles); None for models without a front-end (no window duration).
+        "realtime_factor_168mhz": (
+            round(bm.seconds_per_window * CLOCK_HZ / instructions, 3)
+            if bm.seconds_per_window
+            else None
+        ),
+        "wall_s": round(time.time() - t0, 1),
+    }
+    log(
+        f"{bm.name:45s} {board:11s} {kernels:12s} {'BIT-EXACT' if exact else 'MISMATCH'} "
+        f"instr {instructions:,} ({method}) ratio {e['instr_ratio']:.3f}; cycles ~{e['cycles_estimate']:,}; "
+        f"flash {mem.flash:,} B ratio {e['flash_ratio']:.3f}; {e['wall_s']} s"
+    )
+    return e
+
+
+def markdown(entries: list[dict[str, Any]]) -> str:
+    """The report's markdown twin (docs/architecture.md "PAD-NMF against the thesis' formulas")."""
+    lines = [
+        "| model | board | kernels | instructions | cycles (est.) | formula 4.5.3 flops | instr ratio "
+        "| instr / kept MAC | flash B | formula 4.5.4 B | flash ratio | RAM B | bit-exact |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for e in entries:
+        star = "" if e["instructions_method"] == "measured" else " *"
+        lines.append(
+            f"| {e['model']} | {e['board']} | {e['kernels']} | {e['instructions']:,}{star} | "
+            f"{e['cycles_estimate']:,} | {e['formula_flops']:,} | {e['instr_ratio']:.3f} | "
+            f"{e['instructions_per_kept_mac']:.2f} | {e['flash_bytes']:,} | "
+            f"{e['formula_bytes']:,} | {e['flash_ratio']:.3f} | {e['ram_bytes']:,} | "
+            f"{e['bit_exact']} |"
+        )
+    lines.append("")
+    lines.append("\\* extrapolated from K = 2, 3 (C = 1) runs of the same dictionary, see the JSON.")
+    return "\n".join(lines) + "\n"
+
+
+def run(
+    out: Path,
+    models: list[BenchModel],
+    boards: list[str],
+    kernels: list[str],
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Measure every model x board x kernel set; write ``report.json`` (``{"entries": [...]}``)
+    and ``report.md`` into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for bm in models:
+        for board in boards:
+            for k in kernels:
+                entries.append(entry(bm, board, k, log))
+                (out / "report.json").write_text(json.dumps({"entries": entries}, indent=1))
+    (out / "report.md").write_text(markdown(entries))
+    return entries
