@@ -68,7 +68,9 @@ def test_warm_start_bits_in_the_host_library(padnmf_model, kernels, kind, h_mask
         ref = golden.padnmf_forward_f32(c, spec, h_prev=prev_ref)
         out = np.empty(c.rank * 6, dtype=np.float32)
         p_prev = None if prev_dev is None else prev_dev.ctypes.data_as(fp)
-        assert lib.tu_model_forward_warm(spec.ctypes.data_as(fp), p_prev, out.ctypes.data_as(fp)) == 0
+        assert (
+            lib.tu_model_forward_warm(spec.ctypes.data_as(fp), p_prev, out.ctypes.data_as(fp)) == 0
+        )
         assert np.array_equal(out.view(np.uint32), ref.ravel().view(np.uint32))
         prev_ref, prev_dev = ref, out
 

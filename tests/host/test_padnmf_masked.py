@@ -85,10 +85,11 @@ def test_reordering_the_kept_terms_changes_the_bits(padnmf_model, kind, h_mask):
     np.testing.assert_allclose(rev, dense, rtol=1e-4)  # same mathematics, other rounding
 
 
-def test_adding_signed_zero_keeps_a_sequential_sum(rng=np.random.default_rng(7)):
+def test_adding_signed_zero_keeps_a_sequential_sum():
     """The argument of docs/numerics.md on 20,000 random sums: a sequential float32 sum from +0
     with products of a +0 factor inserted anywhere equals the sum of the kept terms alone; the
     same terms in another order do not (in general); a 0 * inf term does not vanish."""
+    rng = np.random.default_rng(7)
     kept = (rng.random((20000, 17)) * rng.choice([1e-3, 1.0, 1e3], (20000, 17))).astype(F32)
     w = (rng.random((20000, 17)) * 3).astype(F32)
 

@@ -143,10 +143,11 @@ def support(
 ) -> Support:
     """The :class:`Support` of a schedule: per-column row ranges covering the nonzeros of every
     dictionary (``(m, r)`` each), and the support of M^H (``(r, n)`` 0/1, or None: all of H)."""
-    nz = np.zeros(dictionaries[0].shape, dtype=bool)
+    nz: np.ndarray = np.zeros(dictionaries[0].shape, dtype=bool)
     for W in dictionaries:
         nz |= W != 0
-    F, R = nz.shape
+    F = nz.shape[0]
+    R = nz.shape[1]
     any_row = nz.any(axis=0)
     first = np.where(any_row, nz.argmax(axis=0), 0).astype(np.int64)
     end = np.where(any_row, F - nz[::-1].argmax(axis=0), 0).astype(np.int64)

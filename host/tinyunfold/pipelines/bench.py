@@ -40,7 +40,6 @@ from tinyunfold.tools import cycles
 from tinyunfold.tools.build import build_model
 from tinyunfold.tools.deploy import check_model
 from tinyunfold.tools.report import memory_usage
-from tinyunfold.tools.sim import run_vectors
 
 CLOCK_HZ = 168_000_000
 MEASURE_LIMIT = 2.0e9  # instructions above which a forward pass is extrapolated
@@ -66,8 +65,14 @@ class BenchModel:
         K, C = e.n_layers, e.n_discriminative
         return {
             "formula": "PAD-NMF 4.5.3 / 4.5.4",
-            "formula_params": {"m": lay.n_bins, "T": lay.context, "r": lay.rank, "n": n,
-                               "K": K, "C": C},  # fmt: skip
+            "formula_params": {
+                "m": lay.n_bins,
+                "T": lay.context,
+                "r": lay.rank,
+                "n": n,
+                "K": K,
+                "C": C,
+            },  # fmt: skip
             "formula_flops": complexity.cost_pad_nmf(lay.rank, n, lay.n_bins, lay.context, K),
             "formula_bytes": complexity.BYTES_PER_FLOAT
             * complexity.memory_pad_nmf(lay.rank, lay.n_bins, lay.context, C),
@@ -117,9 +122,7 @@ def trained_model(path: Path, name: str, window: np.ndarray | None = None) -> Be
     model = load_model(path)
     c = golden.constants(model)
     if window is None:
-        window = (np.random.default_rng(1).random((c.n_bins, c.n_frames)) * 1e-2).astype(
-            np.float32
-        )
+        window = (np.random.default_rng(1).random((c.n_bins, c.n_frames)) * 1e-2).astype(np.float32)
     hop = (model.params.get("features") or {}).get("hop")
     sr = (model.params.get("features") or {}).get("sample_rate")
     spw = float(hop) * c.n_frames / float(sr) if hop and sr else None
@@ -236,7 +239,9 @@ def markdown(entries: list[dict[str, Any]]) -> str:
             f"{e['bit_exact']} |"
         )
     lines.append("")
-    lines.append("\\* extrapolated from K = 2, 3 (C = 1) runs of the same dictionary, see the JSON.")
+    lines.append(
+        "\\* extrapolated from K = 2, 3 (C = 1) runs of the same dictionary, see the JSON."
+    )
     return "\n".join(lines) + "\n"
 
 

@@ -137,7 +137,25 @@ def disassemble(elf: Path) -> dict[int, Insn]:
     return insns
 
 
-_COND = ("eq", "ne", "cs", "hs", "cc", "lo", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le", "al")
+_COND = (
+    "eq",
+    "ne",
+    "cs",
+    "hs",
+    "cc",
+    "lo",
+    "mi",
+    "pl",
+    "vs",
+    "vc",
+    "hi",
+    "ls",
+    "ge",
+    "lt",
+    "gt",
+    "le",
+    "al",
+)
 
 
 def _base(mnemonic: str) -> str:
@@ -237,7 +255,11 @@ def weigh(
     """Cycles of executed TBs: ``executed[tb]`` executions of the TB with instruction addresses
     ``tb``; ``taken[tb]`` of them ended in a taken branch."""
     by_class: Counter[str] = Counter()
-    cyc: Counter[str] = Counter()
+    cyc: dict[str, float] = {}
+
+    def add(key: str, value: float) -> None:
+        cyc[key] = cyc.get(key, 0.0) + value
+
     for tb, count in executed.items():
         prev_mem = False
         for i, addr in enumerate(tb):
@@ -246,24 +268,24 @@ def weigh(
                 raise SimulationError(f"executed address 0x{addr:x} is not in the disassembly")
             cls = classify(insn)
             by_class[cls] += count
+            c: float
             if cls == "mem":
                 c = table.mem_pipelined if prev_mem else table.mem
             elif cls == "multi":
                 c = table.multi_base + _n_regs(insn.operands)
-                if _writes_pc(insn):
-                    cyc["branch"] += taken[tb] * table.refill if i == len(tb) - 1 else 0
+                if _writes_pc(insn) and i == len(tb) - 1:
+                    add("branch", taken[tb] * table.refill)
             elif cls == "branch":
                 c = 1
                 if i == len(tb) - 1:
-                    cyc["branch"] += taken[tb] * table.refill
+                    add("branch", taken[tb] * table.refill)
             else:
                 c = getattr(table, cls)
                 if cls == "alu" and _writes_pc(insn) and i == len(tb) - 1:
-                    cyc["branch"] += taken[tb] * table.refill
+                    add("branch", taken[tb] * table.refill)
             prev_mem = cls in ("mem", "multi")
-            cyc[cls] += c * count
-    flash = flash_words * table.flash_wait_states / table.flash_words_per_line
-    cyc["flash_wait"] += flash
+            add(cls, c * count)
+    add("flash_wait", flash_words * table.flash_wait_states / table.flash_words_per_line)
     return CycleEstimate(
         instructions=sum(by_class.values()),
         cycles=float(sum(cyc.values())),
@@ -277,7 +299,9 @@ def weigh(
 
 
 # ------------------------------------------------------------------------------ the trace
-_TRACE = re.compile(r"^Trace \d+: (0x[0-9a-f]+) \[[0-9a-f]+/([0-9a-f]+)/[0-9a-f]+/[0-9a-f]+\] ?(.*)$")
+_TRACE = re.compile(
+    r"^Trace \d+: (0x[0-9a-f]+) \[[0-9a-f]+/([0-9a-f]+)/[0-9a-f]+/[0-9a-f]+\] ?(.*)$"
+)
 _INSN = re.compile(r"^0x([0-9a-f]+):")
 _REWIND = re.compile(r"rewound execution of TB to ([0-9a-f]+)")
 
@@ -364,7 +388,11 @@ def estimate(
         os.mkfifo(fifo)
         cmd = qemu_command(board, elf) + ["-d", "in_asm,exec,nochain", "-D", str(fifo)]
         proc = subprocess.Popen(
-            cmd, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            cmd,
+            cwd=work,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         timer = threading.Timer(timeout_s, proc.kill)
         timer.start()
