@@ -40,6 +40,7 @@ import subprocess
 import tempfile
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -246,8 +247,8 @@ class CycleEstimate:
 
 
 def weigh(
-    executed: Counter[tuple[int, ...]],
-    taken: Counter[tuple[int, ...]],
+    executed: Mapping[tuple[int, ...], int],
+    taken: Mapping[tuple[int, ...], int],
     insns: dict[int, Insn],
     table: CycleTable,
     flash_words: int = 0,
@@ -274,15 +275,15 @@ def weigh(
             elif cls == "multi":
                 c = table.multi_base + _n_regs(insn.operands)
                 if _writes_pc(insn) and i == len(tb) - 1:
-                    add("branch", taken[tb] * table.refill)
+                    add("branch", taken.get(tb, 0) * table.refill)
             elif cls == "branch":
                 c = 1
                 if i == len(tb) - 1:
-                    add("branch", taken[tb] * table.refill)
+                    add("branch", taken.get(tb, 0) * table.refill)
             else:
                 c = getattr(table, cls)
                 if cls == "alu" and _writes_pc(insn) and i == len(tb) - 1:
-                    add("branch", taken[tb] * table.refill)
+                    add("branch", taken.get(tb, 0) * table.refill)
             prev_mem = cls in ("mem", "multi")
             add(cls, c * count)
     add("flash_wait", flash_words * table.flash_wait_states / table.flash_words_per_line)
