@@ -29,9 +29,7 @@ from tinyunfold.kinds import load_model
 from tinyunfold.models.padnmf import PADNMF, run_layers
 
 
-def stream_windows(
-    est: PADNMF, specs: Sequence[np.ndarray], stride: int, warm: bool
-) -> np.ndarray:
+def stream_windows(est: PADNMF, specs: Sequence[np.ndarray], stride: int, warm: bool) -> np.ndarray:
     """H⁽ᴷ⁾ of the boundary windows of the concatenated stream, (len(specs), r, n)."""
     n = int(specs[0].shape[1])
     if n % stride:
