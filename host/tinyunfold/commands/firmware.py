@@ -96,7 +96,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "bench",
         help="instructions, cycle estimates, flash/RAM of PAD-NMF models vs the thesis formulas",
         description="One entry per model x board x kernel set in <out>/report.json ('entries') "
-        "and report.md: Table 4 scenarios 1-3 (masked), a trained detector (--detector), the "
+        "and report.md: Table 4 scenarios 1-3 (masked PAD-NMF and Deep-NMFD), a trained detector (--detector), the "
         "published piano network (--piano), plus the NMF demo model ('demo').",
     )
     be.add_argument("--out", default="build/bench", help="folder for report.json and report.md")
@@ -110,8 +110,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     be.add_argument("--kernels", default="cmsis,cmsis-dense", help="comma-separated kernel sets")
     be.add_argument(
         "--models",
-        default="scenarios,detector,piano,demo",
-        help="comma-separated subset of scenarios,detector,piano,demo",
+        default="scenarios,dnmfd,detector,piano,demo",
+        help="comma-separated subset of scenarios,dnmfd,detector,piano,demo",
     )
     add_build_dir_argument(be)
     be.set_defaults(func=_bench)
@@ -300,6 +300,8 @@ def _bench(args: argparse.Namespace) -> int:
     models = []
     if "scenarios" in which:
         models += [bench.scenario_model(i) for i in range(3)]
+    if "dnmfd" in which:
+        models += [bench.dnmfd_scenario_model(i) for i in range(3)]
     if "detector" in which and args.detector:
         models.append(
             bench.trained_model(Path(args.detector), f"detector {Path(args.detector).name}")

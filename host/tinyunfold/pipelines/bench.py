@@ -47,18 +47,32 @@ MEASURE_LIMIT = 2.0e9  # instructions above which a forward pass is extrapolated
 
 @dataclass
 class BenchModel:
-    """One model of the report and how the thesis counts it."""
+    """One model of the report and how the thesis counts it (PAD-NMF unless the hooks say
+    otherwise: Deep-NMFD models come from :func:`dnmfd_scenario_model`)."""
 
     name: str
     model: ModelFile
     window: np.ndarray  # (m', n) one input window
     seconds_per_window: float | None = None  # audio a streaming detector consumes per window
+    formula_fn: Callable[[ModelFile], dict[str, Any]] | None = None
+    short_fn: Callable[[ModelFile, int], ModelFile] | None = None
+    # (kept multiply-adds per forward pass, dense ones, flash words read by kernel set)
+    work_fn: Callable[[ModelFile, str], tuple[int, int, int]] | None = None
+    has_dense_path: bool = True  # the -dense kernel sets build another path (PAD-NMF only)
 
     @property
     def est(self) -> PADNMF:
         return PADNMF.from_modelfile(self.model)
 
+    def short(self, K: int) -> ModelFile:
+        return (self.short_fn or _short)(self.model, K)
+
+    def work(self, kernels: str) -> tuple[int, int, int]:
+        return (self.work_fn or _padnmf_work)(self.model, kernels)
+
     def formula(self) -> dict[str, Any]:
+        if self.formula_fn is not None:
+            return self.formula_fn(self.model)
         e = self.est
         lay = e.layout_
         n = int(self.model.params["n_frames"])
@@ -137,11 +151,71 @@ def _short(model: ModelFile, K: int) -> ModelFile:
     return ModelFile(model.kind, p, arrays)
 
 
-def flash_words(c: golden.PADNMFConstants, kernels: str) -> int:
-    """Dictionary words the kernels read from flash in one forward pass."""
+def _padnmf_work(model: ModelFile, kernels: str) -> tuple[int, int, int]:
+    """Kept and dense multiply-adds of a PAD-NMF forward pass, and the dictionary words the
+    kernels read from flash (one per multiply-add they perform)."""
+    c = golden.constants(model)
     s = golden.support(c.dictionaries, c.mask, c.n_frames)
-    per_layer = 2 * c.n_features * c.rank * c.n_frames if "dense" in kernels else s.kept_macs()
-    return per_layer * sum(c.counts)
+    layers = sum(c.counts)
+    kept = s.kept_macs() * layers
+    dense = 2 * c.n_features * c.rank * c.n_frames * layers
+    return kept, dense, dense if "dense" in kernels else kept
+
+
+def dnmfd_scenario_model(index: int, seed: int = 0) -> BenchModel:
+    """Table 4 scenario ``index`` (0-2) as a Deep-NMFD: J̄ = I + J dictionaries with r_j = T,
+    n = 2T, m, K, C of the scenario, random dictionaries."""
+    from tinyunfold.models.dnmfd import DeepNMFD
+
+    sc = complexity.SCENARIOS[index]
+    rng = np.random.default_rng(seed)
+    J = sc.I + sc.J
+    est = DeepNMFD(ranks=sc.ranks, n_targets=sc.I, n_layers=sc.K, n_discriminative=sc.C, eps=1e-16)
+    est.set_dictionary(rng.random((J, sc.m, sc.T)) + 1e-3)
+    est.W_layers_ = est.W_layers_ * rng.uniform(0.5, 1.5, est.W_layers_.shape)
+    model = est.to_modelfile({"n_frames": sc.n})
+    window = (rng.random((sc.m, sc.n)) * 10).astype(np.float32)
+    return BenchModel(
+        f"Deep-NMFD Table 4 scenario {index + 1} ({sc.name})",
+        model,
+        window,
+        formula_fn=_dnmfd_formula,
+        short_fn=_dnmfd_short,
+        work_fn=_dnmfd_work,
+        has_dense_path=False,
+    )
+
+
+def _dnmfd_formula(model: ModelFile) -> dict[str, Any]:
+    ranks = [int(r) for r in model.array("ranks")]
+    m = int(model.array("W_hat").shape[1])
+    n, K, C = (
+        int(model.params["n_frames"]),
+        model.params["n_layers"],
+        model.params["n_discriminative"],
+    )
+    return {
+        "formula": "Deep-NMFD 4.5.5 / 4.5.6",
+        "formula_params": {"m": m, "ranks": ranks, "n": n, "K": K, "C": C},
+        "formula_flops": complexity.cost_deep_nmfd(ranks, n, m, K),
+        "formula_bytes": complexity.BYTES_PER_FLOAT * complexity.memory_deep_nmfd(ranks, m, C),
+        "formula_adjoint_flops": complexity.cost_deep_nmfd_adjoint(ranks, n, m, K),
+    }
+
+
+def _dnmfd_short(model: ModelFile, K: int) -> ModelFile:
+    W = model.arrays["W_hat"]
+    p = {**model.params, "n_layers": K, "n_discriminative": 0}
+    return ModelFile(model.kind, p, {**model.arrays, "W_layers": np.zeros((0,) + W.shape, W.dtype)})
+
+
+def _dnmfd_work(model: ModelFile, kernels: str) -> tuple[int, int, int]:
+    ranks = [int(r) for r in model.array("ranks")]
+    m, R = int(model.array("W_hat").shape[1]), max(ranks)
+    n, K = int(model.params["n_frames"]), int(model.params["n_layers"])
+    kept = 2 * m * sum(max(n - r, 0) for rj in ranks for r in range(rj)) * K
+    dense = 2 * m * len(ranks) * R * n * K
+    return kept, dense, kept
 
 
 def entry(
@@ -150,7 +224,6 @@ def entry(
     """Measure one model x board x kernel set (see the module docstring)."""
     t0 = time.time()
     b = load_board(board)
-    c = golden.constants(bm.model)
     K = int(bm.model.params["n_layers"])
     f = bm.formula()
     full = build_model(bm.model, board, kernels)
@@ -159,7 +232,7 @@ def entry(
     counts, cyc = [], []
     short_exact = True
     for k in (2, 3):
-        m = _short(bm.model, k)
+        m = bm.short(k)
         res = check_model(m, board, bm.window, kernels)
         short_exact &= res.bit_exact
         counts.append(res.count)
@@ -177,10 +250,8 @@ def entry(
         instructions, method, exact = extrapolated, "extrapolated", short_exact
     core = cyc[0].cycles + (K - 2) * (cyc[1].cycles - cyc[0].cycles)
     tab = cycles.table_for(b)
-    words = flash_words(c, kernels)
+    kept, dense, words = bm.work(kernels)
     wait = words * tab.flash_wait_states / tab.flash_words_per_line
-    s = golden.support(c.dictionaries, c.mask, c.n_frames)
-    kept = s.kept_macs() * sum(c.counts)
     e: dict[str, Any] = {
         "model": bm.name,
         "board": board,
@@ -197,11 +268,12 @@ def entry(
         "cycles_per_instruction": round((core + wait) / instructions, 3),
         "flash_bytes": mem.flash,
         "ram_bytes": mem.ram,
+        "model_const_bytes": int(full.generated.info["flash_const_bytes"]),
         **f,
         "instr_ratio": round(instructions / f["formula_flops"], 4),
         "flash_ratio": round(mem.flash / f["formula_bytes"], 4),
         "kept_macs": int(kept),
-        "dense_macs": int(2 * c.n_features * c.rank * c.n_frames * sum(c.counts)),
+        "dense_macs": int(dense),
         "instructions_per_kept_mac": round(instructions / kept, 3),
         "seconds_168mhz_by_instructions": round(instructions / CLOCK_HZ, 4),
         "seconds_at_clock_by_cycles": round((core + wait) / tab.clock_hz, 4),
@@ -225,15 +297,16 @@ def entry(
 def markdown(entries: list[dict[str, Any]]) -> str:
     """The report's markdown twin (docs/architecture.md "PAD-NMF against the thesis' formulas")."""
     lines = [
-        "| model | board | kernels | instructions | cycles (est.) | formula 4.5.3 flops | instr ratio "
-        "| instr / kept MAC | flash B | formula 4.5.4 B | flash ratio | RAM B | bit-exact |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | board | kernels | instructions | cycles (est.) | formula | formula flops "
+        "| instr ratio | instr / kept MAC | flash B | formula B | flash ratio | RAM B | bit-exact |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for e in entries:
         star = "" if e["instructions_method"] == "measured" else " *"
         lines.append(
             f"| {e['model']} | {e['board']} | {e['kernels']} | {e['instructions']:,}{star} | "
-            f"{e['cycles_estimate']:,} | {e['formula_flops']:,} | {e['instr_ratio']:.3f} | "
+            f"{e['cycles_estimate']:,} | {e['formula']} | {e['formula_flops']:,} | "
+            f"{e['instr_ratio']:.3f} | "
             f"{e['instructions_per_kept_mac']:.2f} | {e['flash_bytes']:,} | "
             f"{e['formula_bytes']:,} | {e['flash_ratio']:.3f} | {e['ram_bytes']:,} | "
             f"{e['bit_exact']} |"
@@ -259,6 +332,8 @@ def run(
     for bm in models:
         for board in boards:
             for k in kernels:
+                if k.endswith("-dense") and not bm.has_dense_path:
+                    continue  # the same code as the kernel set without -dense
                 entries.append(entry(bm, board, k, log))
                 (out / "report.json").write_text(json.dumps({"entries": entries}, indent=1))
     (out / "report.md").write_text(markdown(entries))
