@@ -40,7 +40,7 @@ def stream_windows(est: PADNMF, specs: Sequence[np.ndarray], stride: int, warm: 
     _, MH = est.masks(n)
     sched = est.schedule()
     alpha, eps = float(est.alpha_h), float(est.eps)
-    cold = est._h0(n, 1)  # noqa: SLF001  (the model's own cold start)
+    cold = np.ones((est.layout_.rank, n)) if MH is None else MH  # H⁽⁰⁾ = 1 ∘ M^H
     out = []
     H = None
     for t in range(0, frames.shape[1] - n + 1, stride):
