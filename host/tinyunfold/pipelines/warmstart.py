@@ -58,6 +58,7 @@ def accuracy_vs_layers(
     layers: Sequence[int],
     stride: int,
     log: Callable[[str], None] = print,
+    starts: Sequence[bool] = (False, True),
 ) -> list[dict[str, Any]]:
     """Rows {K, start, accuracy, hits, false_positives} for cold and warm starts."""
     model = load_model(model_path)
@@ -75,9 +76,12 @@ def accuracy_vs_layers(
         est = copy.copy(base)
         est.n_layers = int(K)
         est.warm_stride = stride
-        for warm in (False, True):
-            H_tr = stream_windows(est, X_tr, stride, warm)
-            H_te = stream_windows(est, X_te, stride, warm)
+        for warm in starts:
+            if warm:
+                H_tr = stream_windows(est, X_tr, stride, True)
+                H_te = stream_windows(est, X_te, stride, True)
+            else:  # the cold boundary windows are the mixtures' own forward passes (batched)
+                H_tr, H_te = est.transform(X_tr), est.transform(X_te)
             det = fit_detector_from_config(
                 H_tr,
                 y_tr,
