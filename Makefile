@@ -60,7 +60,9 @@ test-all: bootstrap
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: bootstrap
-	$(PY) -m tinyunfold bench --out build/bench
+	test -f build/bench/d1/labels.csv || $(PY) -m tinyunfold dataset mdof --preset dataset1 --out build/bench/d1 --no-progress
+	test -f build/bench/d1.tum || $(PY) -m tinyunfold train padnmf --dataset build/bench/d1 --config examples/padnmf/d1_b48.toml --out build/bench/d1.tum --no-progress
+	$(PY) -m tinyunfold bench --out build/bench --detector build/bench/d1.tum
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 lint: python-deps

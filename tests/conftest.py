@@ -103,3 +103,23 @@ def detector_set(tmp_path_factory):
         root / "padnmf-ur.tum", ModelFile(kind=m.kind, params=params, arrays=m.arrays)
     )
     return models, dd.make_wavs(root / "wav")
+
+
+def _dnmfd_model(seed, ranks=(2, 3, 1), m=6, n=5, K=6, C=2):
+    """A small random ``dnmfd`` model file (dictionaries zero beyond each rank) and its rng."""
+    from tinyunfold.models.dnmfd import DeepNMFD
+    from tinyunfold.models.nmfd import rank_mask
+
+    rng = np.random.default_rng(seed)
+    R = max(ranks)
+    mask = rank_mask(ranks, R)
+    est = DeepNMFD(ranks=ranks, n_targets=1, n_layers=K, n_discriminative=C, eps=1e-9)
+    est.set_dictionary((rng.random((len(ranks), m, R)) + 1e-3) * mask)
+    est.W_layers_ = est.W_layers_ * rng.uniform(0.5, 1.5, est.W_layers_.shape) * mask
+    return est.to_modelfile({"n_frames": n}), rng
+
+
+@pytest.fixture
+def dnmfd_model():
+    """Factory fixture: ``dnmfd_model(seed, ...) -> (ModelFile, rng)``."""
+    return _dnmfd_model

@@ -71,8 +71,8 @@ def test_demo_with_few_layers_is_bit_exact_on_every_board(tmp_path, capsys):
 
 
 def test_bench_report_counts_grow_with_layers(tmp_path, capsys):
-    assert main(["bench", "--layers", "1", "3", "--out", str(tmp_path)]) == 0
-    rows = json.loads((tmp_path / "report.json").read_text())["forward"]
+    assert main(["bench", "--models", "demo", "--layers", "1", "3", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "report.json").read_text())["demo"]
     assert {(r["board"], r["kernels"], r["layers"]) for r in rows} == {
         (b, k, K) for b in ("mps2-an386", "mps2-an500") for k in ("cmsis", "ref") for K in (1, 3)
     }

@@ -137,9 +137,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.set_defaults(func=_demo)
 
     be = sub.add_parser(
-        "bench", help="instruction/flash/RAM report of the demo model on all boards"
+        "bench",
+        help="instructions, cycle estimates, flash/RAM of PAD-NMF models vs the thesis formulas",
+        description="One entry per model x board x kernel set in <out>/report.json ('entries') "
+        "and report.md: Table 4 scenarios 1-3 (masked PAD-NMF and Deep-NMFD), a trained detector (--detector), the "
+        "published piano network (--piano), plus the NMF demo model ('demo').",
     )
     be.add_argument("--out", default="build/bench", help="folder for report.json and report.md")
+    be.add_argument("--detector", help="trained padnmf detector .tum (e.g. Dataset1 preset)")
+    be.add_argument(
+        "--piano",
+        help="folder of the published piano network (.mat files; default: "
+        "../shared/external/padnmf-piano next to the checkout, skipped if absent)",
+    )
+    be.add_argument("--boards", default=",".join(QEMU_BOARDS), help="comma-separated boards (QEMU)")
+    be.add_argument("--kernels", default="cmsis,cmsis-dense", help="comma-separated kernel sets")
+    be.add_argument(
+        "--models",
+        default="scenarios,dnmfd,detector,piano,demo,streaming",
+        help="comma-separated subset of scenarios,dnmfd,detector,piano,demo,streaming "
+        "(streaming: tiny trained PAD-NMF/Deep-NMF detectors streaming a WAV to the boards)",
+    )
     add_build_dir_argument(be)
     be.add_argument(
         "--layers",
@@ -158,8 +176,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--kernels",
         default="cmsis",
-        choices=("cmsis", "ref"),
-        help="CMSIS-DSP or portable C kernels",
+        choices=("cmsis", "ref", "cmsis-dense", "ref-dense"),
+        help="CMSIS-DSP or portable C kernels (-dense: the dense reference path of PAD-NMF)",
     )
     add_build_dir_argument(p)
 
@@ -389,59 +407,45 @@ def _demo_detector(out: Path) -> dict[str, Any]:
     return {"check": "detector", "model": str(out / "padnmf.tum"), "wav": str(wavs["two"]), **rep}
 
 
-def detector_bench_rows(out: Path) -> list[dict[str, Any]]:
-    """Per detector (PAD-NMF, Deep-NMF) and QEMU board: instructions per window and per second of
-    audio, real-time factor at 168 MHz (M4F) and 216 MHz (M7), instructions as the lower bound
-    on cycles."""
-    from tinyunfold.kinds import save_model
-    from tinyunfold.pipelines import detector_demo
-    from tinyunfold.pipelines.detect import read_pcm, stream_config
-    from tinyunfold.tools.detector import run_detector
-
-    ds = detector_demo.make_dataset(out / "dataset")
-    wavs = detector_demo.make_wavs(out / "wav")
-    rows = []
-    for kind in ("padnmf", "deepnmf"):
-        model = detector_demo.train(ds, kind)
-        save_model(out / f"{kind}.tum", model)
-        cfg = stream_config(model)
-        pcm = read_pcm(wavs["two"], cfg)
-        for board, mhz in (("mps2-an386", 168), ("mps2-an500", 216)):
-            r = run_detector(model, board, pcm)
-            rep = r.report()
-            t = r.totals or {}
-            total = rep["instructions_total"]
-            seconds = len(pcm) / cfg.sample_rate
-            per_s = total / seconds
-            rows.append(
-                {
-                    "detector": kind,
-                    "board": board,
-                    "clock_mhz": mhz,
-                    "bit_exact": r.bit_exact,
-                    "frames": t.get("frames"),
-                    "windows": t.get("windows"),
-                    "instructions_per_frame": rep["instructions_per_frame"],
-                    "instructions_per_window": rep["instructions_per_window"],
-                    "instructions_per_audio_second": round(per_s),
-                    "real_time_factor": per_s / (mhz * 1e6),
-                    "stack_bytes": rep["stats"]["stack_hwm"],
-                    "audio_s": seconds,
-                }
-            )
-    return rows
-
-
 def _bench(args: argparse.Namespace) -> int:
     use_build_dir(args)
+    from tinyunfold.pipelines import bench
+    from tinyunfold.platform.paths import source_root
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    which = set(args.models.split(","))
+    models = []
+    if "scenarios" in which:
+        models += [bench.scenario_model(i) for i in range(3)]
+    if "dnmfd" in which:
+        models += [bench.dnmfd_scenario_model(i) for i in range(3)]
+    if "detector" in which and args.detector:
+        models.append(
+            bench.trained_model(Path(args.detector), f"detector {Path(args.detector).name}")
+        )
+    if "piano" in which:
+        folder = (
+            Path(args.piano)
+            if args.piano
+            else source_root().parent / "shared" / "external" / "padnmf-piano"
+        )
+        piano = bench.piano_model(folder)
+        if piano is not None:
+            models.append(piano)
+        else:
+            print(f"piano network: no .mat files in {folder}, skipped")
+    entries = bench.run(out, models, args.boards.split(","), args.kernels.split(","))
     rows = []
-    for layers in args.layers:
-        model, _, X = demo_model(layers)
-        for r in _check_all(model, X, list(QEMU_BOARDS), ["cmsis", "ref"]):
-            r["layers"] = layers
-            rows.append(r)
+    if "demo" in which:
+        for layers in args.layers:
+            model, _, X = demo_model(layers)
+            for r in _check_all(model, X, list(QEMU_BOARDS), ["cmsis", "ref"]):
+                r["layers"] = layers
+                rows.append(r)
+    streaming = bench.streaming_detector_rows(out / "detector") if "streaming" in which else []
+    report = {"entries": entries, "demo": rows, "streaming": streaming}
+    (out / "report.json").write_text(json.dumps(report, indent=1))
     lines = [
         "| board | kernels | K | bit-exact | instructions/forward | flash B | RAM B |",
         "|---|---|---|---|---|---|---|",
@@ -452,25 +456,18 @@ def _bench(args: argparse.Namespace) -> int:
             f"| {r['board']} | {r['kernels']} | {r['layers']} | {r['bit_exact']} | "
             f"{r['instructions_per_forward']:,} | {m['flash']:,} | {m['ram']:,} |"
         )
-    det_rows = detector_bench_rows(out / "detector")
-    lines += [
-        "",
-        "| detector | board | MHz | bit-exact | instr./frame | instr./window | instr./s audio "
-        "| real-time factor | stack B |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for d in det_rows:
-        lines.append(
-            f"| {d['detector']} | {d['board']} | {d['clock_mhz']} | {d['bit_exact']} | "
-            f"{d['instructions_per_frame']:,} | {d['instructions_per_window']:,} | "
-            f"{d['instructions_per_audio_second']:,} | {d['real_time_factor']:.4f} | "
-            f"{d['stack_bytes']} |"
+    md = bench.markdown(entries) + (
+        "\nNMF demo model:\n\n" + "\n".join(lines) + "\n" if rows else ""
+    )
+    if streaming:
+        md += "\nStreaming detectors (audio in, hits out):\n\n" + bench.streaming_markdown(
+            streaming
         )
-    (out / "report.json").write_text(json.dumps({"forward": rows, "detector": det_rows}, indent=1))
-    (out / "report.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    (out / "report.md").write_text(md)
+    print(md)
     print(f"written: {out / 'report.json'}, {out / 'report.md'}")
-    return 0 if all(r["bit_exact"] for r in rows + det_rows) else 1
+    ok = all(e["bit_exact"] for e in entries + rows + streaming)
+    return 0 if ok else 1
 
 
 def _flash(args: argparse.Namespace) -> int:

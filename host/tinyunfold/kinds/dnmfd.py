@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from tinyunfold import complexity
+from tinyunfold.golden import dnmfd as golden
 from tinyunfold.kinds.base import Detection, Kind, Trained, Training
 from tinyunfold.kinds.padnmf import require_detector
 from tinyunfold.modelfile import ModelFile
@@ -39,6 +42,43 @@ def _fit(ds: Any, cfg: dict[str, dict[str, Any]], progress: bool) -> Trained:
     return Trained(adapter, det, extra, lambda: est.to_modelfile(params, det.arrays()), curves)
 
 
+def _golden(model: ModelFile, blocks: np.ndarray) -> np.ndarray:
+    c = golden.constants(model)
+    return np.stack([golden.dnmfd_forward_f32(c, x).ravel() for x in blocks])
+
+
+def _input_shape(model: ModelFile) -> tuple[int, ...]:
+    c = golden.constants(model)  # names what is missing (n_frames)
+    return (c.n_bins, c.n_frames)
+
+
+def _output_shape(model: ModelFile) -> tuple[int, ...]:
+    c = golden.constants(model)
+    return (c.n_dicts, c.n_frames)
+
+
+def _codegen(model: ModelFile) -> dict[str, Any]:
+    c = golden.constants(model)
+    m, N, J = c.n_bins, c.n_frames, c.n_dicts
+    n_atoms = int(sum(c.ranks))
+    return {
+        "m": m,
+        "N": N,
+        "J": J,
+        "R": max(c.ranks),
+        "ranks": list(c.ranks),
+        "n_atoms": n_atoms,
+        "atoms": c.atoms,
+        "denominators": c.denominators,
+        "counts": c.counts,
+        "eps": c.eps,
+        "in_len": m * N,
+        "out_len": J * N,
+        "flash_const_bytes": 4 * len(c.atoms) * (n_atoms * m + J * N) + 2 * J,
+        "ram_scratch_bytes": 4 * (N * m + J * N),
+    }
+
+
 def _flops(adapter: Any, n_frames: int) -> float:
     e = adapter.est
     return float(complexity.cost_deep_nmfd(list(e.ranks), n_frames, e.W_hat_.shape[1], e.n_layers))
@@ -51,7 +91,11 @@ KIND = Kind(
     summary="Deep-NMFD hit detector (thesis 4.4): unrolled KL-NMFD with trained dictionaries",
     validate=model_dnmfd.validate_model,
     estimator=model_dnmfd.DeepNMFD.from_modelfile,
-    not_deployable="no code generator for the shifted convolutions of Deep-NMFD yet (4.4)",
+    golden=_golden,
+    input_shape=_input_shape,
+    output_shape=_output_shape,
+    codegen=_codegen,
+    templates="dnmfd",
     detection=_detection,
     training=Training(training.DNMFD_CONFIG_HELP, training.load_dnmfd_config, _fit),
     forward_flops=_flops,

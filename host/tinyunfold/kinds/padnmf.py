@@ -42,6 +42,14 @@ def _output_shape(model: ModelFile) -> tuple[int, ...]:
 def _codegen(model: ModelFile) -> dict[str, Any]:
     c = golden.constants(model)
     F, R, N = c.n_features, c.rank, c.n_frames
+    s = golden.support(c.dictionaries, c.mask, N)
+    if F > 0xFFFF or R > 0xFFFF or s.nnz > 0xFFFF:
+        raise TinyUnfoldError(
+            f"{model.kind}: m'T = {F}, r = {R}, nnz(M^H) = {s.nnz}: the support tables are 16-bit",
+            "use fewer bands, a shorter context or a lower rank",
+        )
+    n_dict = len(c.dictionaries)
+    tables = 2 * R + 4 * R + 2 * (N + 1) + 2 * s.nnz  # w_lo, w_len (16-bit), w_off, h_ptr, h_rows
     return {
         "m": c.n_bins,
         "T": c.context,
@@ -49,15 +57,26 @@ def _codegen(model: ModelFile) -> dict[str, Any]:
         "R": R,
         "N": N,
         "dictionaries": c.dictionaries,
+        "compact": tuple(golden.compact_dictionary(W, s) for W in c.dictionaries),
         "denominators": c.denominators,
         "counts": c.counts,
         "mask": c.mask,
         "eps": c.eps,
+        "w_lo": [int(v) for v in s.w_lo],
+        "w_len": [int(v) for v in s.w_len],
+        "w_off": [int(v) for v in s.w_off],
+        "h_ptr": [int(v) for v in s.h_ptr],
+        "h_rows": [int(v) for v in s.h_rows],
+        "nnz": s.nnz,
+        "w_size": s.w_size,
+        "kept_macs": s.kept_macs(),
+        "warm_stride": c.warm_stride,
+        "warm_src": [int(v) for v in golden.warm_source(s, c.warm_stride, R, N)],
         "in_len": c.n_bins * N,
         "out_len": R * N,
-        "flash_const_bytes": 4
-        * (len(c.dictionaries) * (F + 1) * R + (R * N if c.mask is not None else 0)),
-        "ram_scratch_bytes": 4 * (3 * F * N + R * N),
+        # the default (mask-aware) build; the dense reference build (TU_DENSE) stores n_dict F R
+        "flash_const_bytes": 4 * (n_dict * (s.w_size + R) + s.nnz) + tables,
+        "ram_scratch_bytes": 4 * (2 * F * N + s.nnz),
         "detector": _detector_context(model),
     }
 

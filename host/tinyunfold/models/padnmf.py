@@ -469,6 +469,10 @@ class PADNMF:
     device, dtype : torch device/dtype for training ("cpu"/"cuda", "float64"/"float32").
     alpha_d : weight of the detection-aware term (:func:`detection_coefficients`; 0 = the
         thesis' loss only); needs ``labels`` in :meth:`fit`.
+    warm_stride : streaming warm start (0: off). For consecutive windows ``stride`` frames apart,
+        :meth:`transform_stream` starts each window from the previous window's H⁽ᴷ⁾ shifted by
+        ``stride`` frames (floored at ε, on the support of M^H; 1 where no predecessor) instead of
+        1 ∘ M^H; the golden model and the generated C (``tu_model_forward_warm``) do the same.
     n_threads : torch CPU threads while this model computes (1 is fastest on a shared 2-core
         machine: BLAS threads spinning against other processes cost far more than they give).
 
@@ -499,6 +503,7 @@ class PADNMF:
         dtype: str = "float64",
         n_threads: int = 1,
         alpha_d: float = 0.0,
+        warm_stride: int = 0,
     ) -> None:
         self.kind = kind
         self.alpha_d = alpha_d
@@ -518,6 +523,7 @@ class PADNMF:
         self.device = device
         self.dtype = dtype
         self.n_threads = n_threads
+        self.warm_stride = warm_stride
 
     # ---------------------------------------------------------------- derived switches
     @property
@@ -679,6 +685,41 @@ class PADNMF:
             H = H.cpu().numpy()
             out.append(H.reshape(H.shape[0], len(chunk), n).transpose(1, 0, 2))
         return np.concatenate(out, axis=0)
+
+    def warm_h0(self, h_prev: np.ndarray) -> np.ndarray:
+        """H⁽⁰⁾ of a window from the previous window's H⁽ᴷ⁾ (r, n), shifted by ``warm_stride``.
+
+        Entry (r, j) on the support of M^H takes max(ε, H_prev[r, j + stride]) when j + stride < n
+        and (r, j + stride) is on the support too; every other entry on the support starts at 1
+        (the cold start), entries off the support are 0. ``warm_stride`` 0: the cold start.
+        """
+        h_prev = np.asarray(h_prev, dtype=np.float64)
+        r, n = h_prev.shape
+        _, MH = self.masks(n)
+        keep = np.ones((r, n), dtype=bool) if MH is None else MH != 0
+        H0 = keep.astype(np.float64)
+        s = int(self.warm_stride)
+        if 0 < s < n:
+            take = keep[:, : n - s] & keep[:, s:]
+            H0[:, : n - s][take] = np.where(h_prev[:, s:] > self.eps, h_prev[:, s:], self.eps)[take]
+        return H0
+
+    def transform_stream(self, specs: Sequence[np.ndarray]) -> np.ndarray:
+        """Forward pass of consecutive windows with the warm start (float64, numpy).
+
+        specs: list of (m', n) windows, each ``warm_stride`` frames after the previous one ->
+        H⁽ᴷ⁾: (B, r, n). The first window starts cold (1 ∘ M^H).
+        """
+        n = self._check_specs(specs)
+        _, MH = self.masks(n)
+        out = []
+        H0 = self._h0(n, 1)
+        for spec in specs:
+            X = hankel(np.asarray(spec, dtype=np.float64), self.context)
+            H = run_layers(H0, X, self.schedule(), float(self.alpha_h), float(self.eps), MH)
+            out.append(H)
+            H0 = self.warm_h0(H)
+        return np.stack(out)
 
     def schedule(self) -> list[tuple[np.ndarray, int]]:
         """(dictionary, layer count) in order: K-C fixed layers, then one per W⁽ᵏ⁾."""
@@ -854,6 +895,8 @@ class PADNMF:
                 "epoch_loss": [float(v) for v in getattr(self, "epoch_loss_", [])],
             },
         }
+        if int(self.warm_stride) > 0:
+            params["warm_stride"] = int(self.warm_stride)
         params.update(extra_params or {})
         arrays = {
             "W_fixed": np.asarray(self.W_fixed_, dtype=np.float64),
@@ -888,6 +931,7 @@ class PADNMF:
             batch_size=int(tr.get("batch_size", 1)),
             init_iter=int(tr.get("init_iter", 0)),
             seed=int(tr.get("seed", 0)),
+            warm_stride=int(p.get("warm_stride", 0)),
         )
         est.layout_ = lay
         est.W_fixed_ = np.asarray(model.array("W_fixed"), dtype=np.float64)
@@ -946,6 +990,12 @@ def validate_model(model: ModelFile) -> None:
     Wd = require_array(model, "W_disc", ndim=3, nonneg=True)
     if Wd.shape != (C - 1, m, r):
         raise ShapeError(f"{kind}: W_disc has shape {Wd.shape}, expected {(C - 1, m, r)}")
+    ws = p.get("warm_stride", 0)
+    if not (isinstance(ws, int) and not isinstance(ws, bool) and 0 <= ws <= 0xFFFF):
+        raise ValueDomainError(
+            f"{model.kind}: warm_stride must be an integer >= 0 (frames), got {ws!r}",
+            "set warm_stride to the hop between consecutive windows in frames, or 0 for none",
+        )
     if not np.all(model.array("W_fixed").sum(0) > 0):
         raise ValueDomainError(f"{model.kind}: every atom of W_fixed needs a positive entry")
     if "W_mask" in model.arrays:

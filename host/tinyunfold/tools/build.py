@@ -20,7 +20,7 @@ from tinyunfold.platform.boards import Board, load_board
 from tinyunfold.platform.cmake import build_dir_for, configure, run_tool
 from tinyunfold.tools import fit
 
-KERNELS = ("cmsis", "ref")
+KERNELS = ("cmsis", "ref", "cmsis-dense", "ref-dense")  # -dense: TU_DENSE reference path
 PROGRAMS = ("vectors", "stream", "detector")
 
 

@@ -28,6 +28,8 @@ _SHRINK_FLASH = {
     "deepnmf": "fewer layers K (each layer keeps its own weights), a lower rank R or fewer bands F",
     "dkf": "fewer unrolled layers or a smaller state/hidden size",
     "spectrogram": "a shorter FFT (n_fft) or fewer bands",
+    "dnmfd": "fewer trained layers C (each keeps its own J dictionaries), fewer dictionaries or "
+    "lower ranks r_j, or fewer bands m",
 }
 _SHRINK_RAM = {
     "nmf": "fewer frames per block N or fewer bins/bands F (buffers are F x N and R x N)",
@@ -35,6 +37,7 @@ _SHRINK_RAM = {
     "deepnmf": "fewer frames per block N or fewer bands F (buffers are F x N and R x N)",
     "dkf": "a smaller state/hidden size",
     "spectrogram": "a shorter FFT (n_fft)",
+    "dnmfd": "fewer frames per window n or fewer bands m (buffers are n x m and J x n)",
 }
 
 
