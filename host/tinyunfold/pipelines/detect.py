@@ -74,16 +74,20 @@ def detect_f32(
             "use a longer recording",
         )
     events = [e.to_dict(cfg) for e in res.events]
+    # calibrated P(class present) from the index (host-only, not a device decision)
+    det = require_detector_model(model).require("detection")(model).detector
+    conf = det.confidence(np.exp(np.asarray(res.log_index, dtype=np.float64)))
     windows = []
     for w in range(res.n_windows):
         start = w * cfg.stride * cfg.hop
-        windows.append(
-            {
-                "start_s": start / cfg.sample_rate,
-                "hits": [e for e in events if e["window"] == w],
-                "indices": {c: float(res.log_index[w, i]) for i, c in enumerate(cfg.class_names)},
-            }
-        )
+        win: dict[str, Any] = {
+            "start_s": start / cfg.sample_rate,
+            "hits": [e for e in events if e["window"] == w],
+            "indices": {c: float(res.log_index[w, i]) for i, c in enumerate(cfg.class_names)},
+        }
+        if conf is not None:
+            win["confidence"] = {c: float(conf[w, i]) for i, c in enumerate(cfg.class_names)}
+        windows.append(win)
     return {
         "file": str(path),
         "pipeline": "float32",
