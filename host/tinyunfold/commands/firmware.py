@@ -277,53 +277,10 @@ def _print_check(r: dict[str, Any]) -> None:
     print(line)
 
 
-def demo_model(layers: int = 100) -> tuple[ModelFile, np.ndarray, np.ndarray]:
-    from tinyunfold.models.nmf import NMFInference
-    from tinyunfold.tools.synthetic import synthetic_nmf_problem
-
-    W, H, X = synthetic_nmf_problem()
-    model = NMFInference(
-        W, n_layers=layers, alpha_h=0.01, eps=1e-9, n_frames=X.shape[2]
-    ).to_modelfile()
-    return model, H, X
-
-
-def demo_front_end() -> tuple[ModelFile, np.ndarray]:
-    """The feature front-end (features.py) as deployed: 512-point frames, 24 log-spaced bands."""
-    from tinyunfold.features import SpectrogramParams
-    from tinyunfold.models.frontend import frontend_model
-
-    p = SpectrogramParams(sample_rate=16000, n_fft=512, hop=256, n_bands=24, band_scale="log")
-    rng = np.random.default_rng(7)
-    t = np.arange(p.n_fft) / p.sample_rate
-    frames = np.stack(
-        [np.sin(2 * np.pi * 440.0 * t) + 0.1 * rng.standard_normal(p.n_fft) for _ in range(3)]
-    ).astype(np.float32)
-    return frontend_model(p), frames
-
-
-def _check_all(
-    model: ModelFile, X: np.ndarray, boards: list[str], kernels: list[str]
-) -> list[dict[str, Any]]:
-    from tinyunfold.tools.deploy import check_model
-
-    reports = []
-    for board in boards:
-        for k in kernels:
-            t = time.time()
-            res = check_model(model, board, X, k)
-            r = res.report()
-            r["wall_s_build_and_run"] = round(time.time() - t, 2)
-            _print_check(r)
-            reports.append(r)
-    return reports
-
-
 def _demo(args: argparse.Namespace) -> int:
     use_build_dir(args)
-    from tinyunfold.golden.nmf import constants, nmf_forward_f32
     from tinyunfold.kinds import save_model
-    from tinyunfold.models.nmf import NMFInference
+    from tinyunfold.pipelines.demo import check_all, demo_front_end, demo_model, golden_vs_float64
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -335,22 +292,18 @@ def _demo(args: argparse.Namespace) -> int:
         f"demo model: sparse KL-NMF, F={F} bins, R={R} atoms, N={X.shape[2]} frames, "
         f"K={model.params['n_layers']} layers; {len(X)} synthetic blocks -> {out / 'demo.tum'}"
     )
-    c = constants(model)
-    H32 = np.stack([nmf_forward_f32(c, x) for x in X])
-    H64 = np.stack([NMFInference.from_modelfile(model).transform(x) for x in X])
-    rel = float(np.max(np.abs(H32 - H64)) / np.max(np.abs(H64)))
-    corr = float(np.corrcoef(H32.ravel(), H_true.ravel())[0, 1])
+    rel, corr = golden_vs_float64(model, X, H_true)
     print(
         f"python: float32 golden vs float64 max rel. difference {rel:.2e}; "
         f"correlation of H with the true activations {corr:.3f}"
     )
-    reports = _check_all(model, X, ["host", *QEMU_BOARDS], ["cmsis"])
+    reports = check_all(model, X, ["host", *QEMU_BOARDS], ["cmsis"], _print_check)
     fe_model, frames = demo_front_end()
     print(
         f"front-end: {fe_model.params['features']['n_fft']}-point frames -> "
         f"{fe_model.params['features']['n_bands']} bands (window, arm_rfft_fast_f32, power, band sums)"
     )
-    reports += _check_all(fe_model, frames, list(QEMU_BOARDS), ["cmsis"])
+    reports += check_all(fe_model, frames, list(QEMU_BOARDS), ["cmsis"], _print_check)
     det = _demo_detector(out / "detector")
     reports.append(det)
     ok = all(r["bit_exact"] for r in reports)
@@ -374,42 +327,36 @@ def _demo_detector(out: Path) -> dict[str, Any]:
     Cortex-M4F over the serial link; print its events next to the host's and the verdict."""
     require_extra("train", "torch", "training the demo detector")
     require_extra("device", "serial", "the serial link")
-    from tinyunfold.kinds import save_model
-    from tinyunfold.pipelines import detector_demo
-    from tinyunfold.pipelines.detect import read_pcm, stream_config
-    from tinyunfold.tools.detector import run_detector
+    from tinyunfold.pipelines.demo import demo_detector
 
     t = time.time()
-    ds = detector_demo.make_dataset(out / "dataset")
-    model = detector_demo.train(ds, "padnmf")
-    save_model(out / "padnmf.tum", model)
-    wavs = detector_demo.make_wavs(out / "wav")
-    cfg = stream_config(model)
+    d = demo_detector(out)
+    cfg = d.config
     print(
-        f"detector: PAD-NMF trained on {ds} in {time.time() - t:.1f} s "
+        f"detector: PAD-NMF trained on {d.dataset} in {time.time() - t:.1f} s "
         f"({cfg.sample_rate} Hz, {cfg.n_fft}-point frames every {cfg.hop} samples, "
         f"{cfg.n_bins} bands, windows of {cfg.n_frames} frames, classes {', '.join(cfg.class_names)})"
     )
-    print(f"streaming {wavs['two']} to the simulated Cortex-M4F (mps2-an386) over the serial link")
-    r = run_detector(model, "mps2-an386", read_pcm(wavs["two"], cfg))
-    rep = r.report()
+    print(f"streamed {d.wav} to the simulated Cortex-M4F (mps2-an386) over the serial link")
+    rep = d.report
     n = max(len(rep["events"]), len(rep["golden_events"]))
     print(f"  {'device (mps2-an386)':<62s} | host (tinyunfold detect)")
     for i in range(n):
-        d = _event_line(rep["events"][i]) if i < len(rep["events"]) else "-"
+        e = _event_line(rep["events"][i]) if i < len(rep["events"]) else "-"
         g = _event_line(rep["golden_events"][i]) if i < len(rep["golden_events"]) else "-"
-        print(f"  {d:<62s} | {g}")
+        print(f"  {e:<62s} | {g}")
     print(
         f"  {rep['instructions_per_window']:,} instructions/window, "
         f"{rep['instructions_per_frame']:,} instructions/frame; verdict: "
-        f"{'BIT-EXACT' if r.bit_exact else 'MISMATCH'}"
+        f"{'BIT-EXACT' if rep['bit_exact'] else 'MISMATCH'}"
     )
-    return {"check": "detector", "model": str(out / "padnmf.tum"), "wav": str(wavs["two"]), **rep}
+    return {"check": "detector", "model": str(d.model_path), "wav": str(d.wav), **rep}
 
 
 def _bench(args: argparse.Namespace) -> int:
     use_build_dir(args)
     from tinyunfold.pipelines import bench
+    from tinyunfold.pipelines.demo import check_all, demo_model
     from tinyunfold.platform.paths import source_root
 
     out = Path(args.out)
@@ -440,7 +387,7 @@ def _bench(args: argparse.Namespace) -> int:
     if "demo" in which:
         for layers in args.layers:
             model, _, X = demo_model(layers)
-            for r in _check_all(model, X, list(QEMU_BOARDS), ["cmsis", "ref"]):
+            for r in check_all(model, X, list(QEMU_BOARDS), ["cmsis", "ref"], _print_check):
                 r["layers"] = layers
                 rows.append(r)
     streaming = bench.streaming_detector_rows(out / "detector") if "streaming" in which else []
