@@ -48,7 +48,7 @@ from tinyunfold.modelfile import (
     require_array,
     require_params,
 )
-from tinyunfold.models.kalman import kalman_gain_sequence, steady_state_gain
+from tinyunfold.models.kalman import kalman_gain_sequence, riccati_step, steady_state_gain
 from tinyunfold.models.systems import LearnSpec, System, nonlinear_term, with_params
 
 KIND = "dkf"
@@ -334,17 +334,10 @@ def riccati_gains(A: Any, C: Any, Q: Any, R: Any, P0: Any, K: int) -> Any:
     instead of taken from the assumed covariances.
     """
     torch = _torch()
-    n = A.shape[0]
-    eye = torch.eye(n, dtype=A.dtype)
     P = P0
     out = []
     for _ in range(K):
-        Pp = A @ P @ A.T + Q  # (5.3.6)
-        S = C @ Pp @ C.T + R
-        G = torch.linalg.solve(S, C @ Pp).T  # (5.3.12), S and Pp symmetric
-        IGC = eye - G @ C
-        P = IGC @ Pp @ IGC.T + G @ R @ G.T  # (5.3.13)
-        P = 0.5 * (P + P.T)
+        _, _, G, P = riccati_step(P, A, C, Q, R)  # (5.3.6), (5.3.12), (5.3.13)
         out.append(G)
     return torch.stack(out)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -28,8 +29,32 @@ from tinyunfold.errors import ShapeError, ValueDomainError
 LOG2PI = float(np.log(2.0 * np.pi))
 
 
-def _sym(P: np.ndarray) -> np.ndarray:
-    return 0.5 * (P + np.swapaxes(P, -1, -2))
+def _sym(P: Any) -> Any:
+    """0.5 (P + Pᵀ) over the last two axes (numpy arrays and torch tensors)."""
+    return 0.5 * (P + P.swapaxes(-1, -2))
+
+
+def _eye(n: int, like: Any) -> Any:
+    if isinstance(like, np.ndarray):
+        return np.eye(n)
+    import torch
+
+    return torch.eye(n, dtype=like.dtype)
+
+
+def _solve(S: Any, B: Any) -> Any:
+    if isinstance(S, np.ndarray):
+        return np.linalg.solve(S, B)
+    import torch
+
+    return torch.linalg.solve(S, B)
+
+
+def joseph_update(Pp: Any, G: Any, C: Any, R: Any) -> Any:
+    """P(k|k) = (I - G C) P(k|k-1) (I - G C)ᵀ + G R Gᵀ (5.3.13 in Joseph form) for any gain G:
+    the Kalman gain in :func:`riccati_step`, a learned one in :func:`gain_error_covariances`."""
+    IGC = _eye(Pp.shape[-1], Pp) - G @ C
+    return _sym(IGC @ Pp @ IGC.T + G @ R @ G.T)
 
 
 def check_spd(P: np.ndarray, name: str) -> np.ndarray:
@@ -64,20 +89,18 @@ class KalmanResult:
     loglik: float  # log p(y(1..K))
 
 
-def riccati_step(
-    P: np.ndarray, A: np.ndarray, C: np.ndarray, Q: np.ndarray, R: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def riccati_step(P: Any, A: Any, C: Any, Q: Any, R: Any) -> tuple[Any, Any, Any, Any]:
     """One step of the Riccati recursion: P(k-1|k-1) -> (P(k|k-1), S(k), gain G(k), P(k|k)).
 
     P(k|k-1) = A P Aᵀ + Q (5.3.6); S = C P(k|k-1) Cᵀ + R; G = P(k|k-1) Cᵀ S⁻¹ (5.3.12);
     P(k|k) = (I - G C) P(k|k-1) (I - G C)ᵀ + G R Gᵀ (5.3.13 in Joseph form, which keeps P
-    symmetric positive semi-definite in floating point). The only definition in tinyunfold.
+    symmetric positive semi-definite in floating point). The only definition in tinyunfold; numpy
+    arrays or torch tensors (the DKF's Riccati-parametrised gains differentiate through it).
     """
     Pp = _sym(A @ P @ A.T + Q)  # eq. (5.3.6)
     S = _sym(C @ Pp @ C.T + R)
-    G = np.linalg.solve(S, C @ Pp).T  # eq. (5.3.12): P Cᵀ S⁻¹ (S, P symmetric)
-    IGC = np.eye(P.shape[0]) - G @ C
-    return Pp, S, G, _sym(IGC @ Pp @ IGC.T + G @ R @ G.T)  # eq. (5.3.13), Joseph form
+    G = _solve(S, C @ Pp).T  # eq. (5.3.12): P Cᵀ S⁻¹ (S, P symmetric)
+    return Pp, S, G, joseph_update(Pp, G, C, R)  # eq. (5.3.13), Joseph form
 
 
 def kalman_filter(
@@ -193,11 +216,8 @@ def gain_error_covariances(
         raise ShapeError(f"gains has shape {gains.shape}, expected (K, {n}, {C.shape[0]})")
     P = np.asarray(P0, dtype=np.float64)
     out = np.zeros((gains.shape[0], n, n))
-    eye = np.eye(n)
     for k, G in enumerate(gains):
-        Pp = A @ P @ A.T + Q
-        IGC = eye - G @ C
-        P = _sym(IGC @ Pp @ IGC.T + G @ R @ G.T)
+        P = joseph_update(A @ P @ A.T + Q, G, C, R)
         out[k] = P
     return out
 
