@@ -34,7 +34,7 @@ from tinyunfold.modelfile import ModelFile
 from tinyunfold.platform.boards import Board, require_runner
 from tinyunfold.platform.toolchain import require
 from tinyunfold.tools import protocol as proto
-from tinyunfold.tools.link import DeviceLink, SerialTransport, Transport, free_port, gdb_load
+from tinyunfold.tools.link import DeviceLink, Transport, free_port, gdb_load, open_serial
 from tinyunfold.tools.sim import qemu_command
 
 _SUMMARY = re.compile(
@@ -179,18 +179,13 @@ def connect(
     """Connect to a serial URL (``socket://...``, ``/dev/ttyACM0``, ``rfc2217://...``), retrying
     until it opens (a starting ``tinyunfold sim``), and return a link. ``baudrate`` applies to a
     real serial device (a board's UART or USB virtual COM port)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            t = SerialTransport(url, timeout_s=0.2, baudrate=baudrate)
-            break
-        except serial.SerialException as err:
-            if time.monotonic() > deadline:
-                raise TinyUnfoldError(
-                    f"cannot open the serial link {url} ({err})",
-                    "start the board first: `tinyunfold sim --model M --board B --port P`",
-                ) from None
-            time.sleep(0.1)
+    try:
+        t = open_serial(url, time.monotonic() + timeout_s, timeout_s=0.2, baudrate=baudrate)
+    except serial.SerialException as err:
+        raise TinyUnfoldError(
+            f"cannot open the serial link {url} ({err})",
+            "start the board first: `tinyunfold sim --model M --board B --port P`",
+        ) from None
     return DetectorLink(t, timeout_s=link_timeout_s)
 
 

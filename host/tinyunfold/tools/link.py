@@ -439,19 +439,40 @@ def _raise_link_failure(board: Board, status: int | None, console: str, exc: Exc
     ) from None
 
 
-def _connect_serial(url: str, proc: subprocess.Popen[bytes], deadline: float) -> SerialTransport:
-    """Connect once to QEMU's UART socket, retrying until it listens (no probe connections:
-    QEMU takes the first connection as its client)."""
+def open_serial(
+    url: str,
+    deadline: float,
+    timeout_s: float = 0.5,
+    baudrate: int = 115200,
+    alive: Callable[[], None] | None = None,
+) -> SerialTransport:
+    """Open ``url`` once it accepts (a starting QEMU UART, a board being plugged in), retrying
+    until ``deadline`` (monotonic); ``alive()`` may raise to stop early. Raises the last
+    :class:`serial.SerialException` at the deadline. No probe connections: QEMU takes the first
+    connection as its client."""
     while True:
+        if alive is not None:
+            alive()
+        try:
+            return SerialTransport(url, timeout_s=timeout_s, baudrate=baudrate)
+        except serial.SerialException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _connect_serial(url: str, proc: subprocess.Popen[bytes], deadline: float) -> SerialTransport:
+    """Connect to QEMU's UART socket (:func:`open_serial`), failing fast if QEMU exits."""
+
+    def alive() -> None:
         if proc.poll() is not None:
             out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
             raise SimulationError(f"QEMU exited early with status {proc.returncode}: {out[-2000:]}")
-        try:
-            return SerialTransport(url, timeout_s=0.5)
-        except serial.SerialException:
-            if time.monotonic() > deadline:
-                raise SimulationError(f"QEMU's UART socket {url} did not open") from None
-            time.sleep(0.05)
+
+    try:
+        return open_serial(url, deadline, alive=alive)
+    except serial.SerialException:
+        raise SimulationError(f"QEMU's UART socket {url} did not open") from None
 
 
 def _finish(proc: subprocess.Popen[bytes], timeout_s: float) -> tuple[int, str]:
