@@ -59,10 +59,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _detect(args: argparse.Namespace) -> int:
-    from tinyunfold.pipelines.detect import detect_file
+    from tinyunfold.pipelines.detect import detect_files
 
     model = kinds.load_model(args.model)
-    report = [detect_file(model, f, args.method, args.top_k, args.float64) for f in args.files]
+    report = detect_files(model, args.files, args.method, args.top_k, args.float64)
     if args.json:
         print(json.dumps(report, indent=1))
         return 0

@@ -62,10 +62,19 @@ def read_pcm(path: str | Path, cfg: gstream.StreamConfig) -> np.ndarray:
 
 
 def detect_f32(
-    model: ModelFile, path: str | Path, method: str | None = None, top_k: int | None = None
+    model: ModelFile,
+    path: str | Path,
+    method: str | None = None,
+    top_k: int | None = None,
+    cfg: gstream.StreamConfig | None = None,
+    det: Any = None,
 ) -> dict[str, Any]:
-    """The float32 streaming pipeline on one WAV: events (after dedupe) and per-window hits."""
-    cfg = stream_config(model)
+    """The float32 streaming pipeline on one WAV: events (after dedupe) and per-window hits.
+
+    ``cfg`` (:func:`stream_config`) and ``det`` (the model's fitted detector) are derived from
+    ``model`` when not given (:func:`detect_files` derives them once for many files).
+    """
+    cfg = stream_config(model) if cfg is None else cfg
     pcm = read_pcm(path, cfg)
     res = gstream.run_stream(cfg, pcm, method, top_k)
     if res.n_windows == 0:
@@ -75,7 +84,8 @@ def detect_f32(
         )
     events = [e.to_dict(cfg) for e in res.events]
     # calibrated P(class present) from the index (host-only, not a device decision)
-    det = require_detector_model(model).require("detection")(model).detector
+    if det is None:
+        det = require_detector_model(model).require("detection")(model).detector
     conf = det.confidence(np.exp(np.asarray(res.log_index, dtype=np.float64)))
     windows = []
     for w in range(res.n_windows):
@@ -183,15 +193,27 @@ def detect_f64(
     return {"file": str(path), "pipeline": "float64", "windows": wins}
 
 
-def detect_file(
+def detect_files(
     model: ModelFile,
-    path: str | Path,
+    paths: list[str],
     method: str | None = None,
     top_k: int | None = None,
     float64: bool = False,
-) -> dict[str, Any]:
-    """float32 streaming pipeline for a deployable detector and a WAV, else the float64 path."""
-    require_detector_model(model)
-    if not float64 and Path(path).suffix.lower() != ".npy" and deployable(model):
-        return detect_f32(model, path, method, top_k)
-    return detect_f64(model, path, method or "threshold", top_k)
+) -> list[dict[str, Any]]:
+    """``detect`` on each file: the float32 streaming pipeline for a deployable detector and a
+    WAV, else the float64 research path. The stream config and detector are derived once."""
+    kind = require_detector_model(model)
+    cfg = None
+    if not float64:
+        try:
+            cfg = stream_config(model)
+        except TinyUnfoldError:
+            cfg = None  # not deployable: the float64 path
+    det = kind.require("detection")(model).detector if cfg is not None else None
+    out = []
+    for path in paths:
+        if cfg is not None and Path(path).suffix.lower() != ".npy":
+            out.append(detect_f32(model, path, method, top_k, cfg, det))
+        else:
+            out.append(detect_f64(model, path, method or "threshold", top_k))
+    return out
