@@ -35,10 +35,10 @@ apt:
 
 python-deps: $(STAMP)
 
-# Editable install with every extra (train, plots, device, dev: the tests use them all), at the exact
+# Editable install with every extra (train, plots, device, sweep, dev: the tests use them all), at the exact
 # versions of constraints.txt; pyproject.toml holds the ranges a `pip install tinyunfold` user gets.
 # torch first, as the local CPU wheel (==2.13.0), so no resolver step looks for a newer one.
-EXTRAS := train,plots,device,dev
+EXTRAS := train,plots,device,sweep,dev
 $(STAMP): pyproject.toml setup.py constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade "pip>=23" -c constraints.txt setuptools wheel

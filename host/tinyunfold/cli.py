@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "tinyunfold.commands.padnmf",
     "tinyunfold.commands.dkf",
     "tinyunfold.commands.nmfd",
+    "tinyunfold.commands.sweep",
 ]
 
 DESCRIPTION = """\

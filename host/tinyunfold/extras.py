@@ -2,7 +2,8 @@
 
 ``pip install tinyunfold`` gives model files, code generation, firmware builds and QEMU runs.
 Training needs ``[train]`` (torch), figures ``[plots]`` (matplotlib), the serial link and probes
-``[device]`` (pyserial, pyOCD). A command calls :func:`require_extra` where it first needs one.
+``[device]`` (pyserial, pyOCD), ``tinyunfold sweep`` ``[sweep]`` (Optuna). A command calls
+:func:`require_extra` where it first needs one.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ EXTRA_OF: dict[str, tuple[str, str]] = {
     "matplotlib": ("plots", "matplotlib"),
     "serial": ("device", "pyserial"),
     "pyocd": ("device", "pyocd"),
+    "optuna": ("sweep", "optuna"),
 }
 
 

@@ -492,7 +492,11 @@ def _rel_path(root: Path, rel: str, where: str) -> Path:
 
 
 def load_dataset(
-    path: str | Path, *, load_stems: bool = True, problems: list[str] | None = None
+    path: str | Path,
+    *,
+    load_stems: bool = True,
+    problems: list[str] | None = None,
+    only_split: str | None = None,
 ) -> Dataset:
     """Load and validate a dataset folder (layout in the module docstring / docs/datasets.md).
 
@@ -504,6 +508,9 @@ def load_dataset(
         are appended to it (one line each) and loading goes on without them, so that every
         problem of the folder is found in one pass (:func:`check_dataset`); folder-level
         problems still raise.
+    only_split : when given (e.g. ``"train"``), only the labels.csv rows of that split are loaded;
+        the other rows are skipped unread (their WAVs, stems and labels are never opened or
+        parsed: ``tinyunfold sweep`` never sees the test split).
 
     Raises
     ------
@@ -650,6 +657,8 @@ def load_dataset(
             if fname in seen:
                 raise DatasetError(f"{where}: {fname} is listed twice", "keep one row per mixture")
             seen.add(fname)
+            if only_split is not None and (row.get("split") or "").strip().lower() != only_split:
+                continue
             where = f"{where} ({fname})"
             mpath = _rel_path(root / "mixtures", fname, where)
             if not mpath.is_file():
@@ -744,6 +753,11 @@ def load_dataset(
             if problems is None:
                 raise
             problems.append(str(err))
+    if not mixtures and only_split is not None and seen:
+        raise DatasetError(
+            f"{labels} marks no mixture with split={only_split}",
+            f"mark mixtures with {only_split} in the split column (`dataset mdof` does)",
+        )
     if not mixtures:
         raise DatasetError(f"{labels} lists no mixture", "add one row per mixtures/*.wav")
     unlisted = sorted({p.name for p in _wavs(root / "mixtures")} - seen)
