@@ -251,7 +251,11 @@ def test_bad_space_is_one_line_exit_2(
 
 @pytest.mark.parametrize(
     ("url", "needle"),
-    [("study.db", "cannot open storage"), ("sqlite:////nonexistent/dir/x.db", "OperationalError")],
+    [
+        ("study.db", "cannot open storage"),
+        ("sqlite:////nonexistent/dir/x.db", "OperationalError"),
+        ("postgresql://bob:s3cret@127.0.0.1:1/db", "driver"),  # no driver installed
+    ],
 )
 def test_bad_storage_url_is_one_line_exit_2(
     tmp_path: Path,
@@ -265,6 +269,7 @@ def test_bad_storage_url_is_one_line_exit_2(
     assert _sweep(dataset, base, space, tmp_path / "sw", "--storage", url) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and needle in err and "sqlite:///path/study.db" in err, err
+    assert "s3cret" not in err
 
 
 def test_missing_optuna_names_the_extra(

@@ -316,7 +316,7 @@ def cross_validate(
             trained = training.fit(replace(ds, mixtures=fit_part), cfg, False)
         notes += [one_line(str(w.message), 200) for w in caught]
         feats, scale = model_front_end(trained.modelfile().params)
-        method = {kind: (trained.transformer, trained.detector, {})}
+        method: dict[str, Any] = {kind: (trained.transformer, trained.detector, {})}
         res = evaluate_methods(method, replace(ds, mixtures=val_part), feats, scale, progress=False)
         scores = res[kind]["scores"]
         rule = (
@@ -449,14 +449,17 @@ def open_storage(url: str) -> Any:
     shown = display_url(url)
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs=engine)
-    except ModuleNotFoundError as err:
+    except ImportError as err:  # optuna re-raises a missing driver module as an ImportError
+        driver = f" {err.name!r}" if getattr(err, "name", None) else ""
         raise SweepError(
-            f"storage {shown}: its database driver {err.name!r} is not installed",
-            f"pip install the driver (e.g. psycopg2-binary for postgresql://), or {STORAGE_FIX}",
+            f"storage {shown}: its database driver{driver} is not installed",
+            "pip install the driver (e.g. psycopg2-binary for postgresql://, pymysql for "
+            f"mysql+pymysql://), or {STORAGE_FIX}",
         ) from None
     except Exception as err:  # sqlalchemy ArgumentError, OperationalError, optuna errors, ...
         raise SweepError(
-            f"cannot open storage {shown}: {type(err).__name__}: {one_line(str(err), 200)}",
+            f"cannot open storage {shown}: {type(err).__name__}: "
+            f"{one_line(str(err).replace(url, shown), 200)}",
             STORAGE_FIX,
         ) from None
 
