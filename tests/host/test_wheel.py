@@ -189,7 +189,7 @@ def test_installed_wheel_builds_and_runs_bit_exact_outside_the_repo(installed, t
 
 
 def test_installed_wheel_names_the_missing_extra(installed, tmp_path):
-    """Without extras, `stream` asks for [device] and `train dkf` for [train], in one line."""
+    """Without extras, `stream` asks for [device], `train dkf` for [train], `sweep` for [sweep]."""
     venv = installed["venv"]
     cases = [
         (["stream", "--model", "m.tum", "--board", "mps2-an386", "--input", "x.npy"], "device"),
@@ -197,6 +197,7 @@ def test_installed_wheel_names_the_missing_extra(installed, tmp_path):
             ["train", "dkf", "--system", "s.toml", "--trajectories", "t.npz", "--out", "d.tum"],
             "train",
         ),
+        (["sweep", "padnmf", "--dataset", "d", "--space", "s.toml", "--out", "o"], "sweep"),
     ]
     for args, extra in cases:
         r = _tinyunfold(venv, args, tmp_path)
