@@ -330,3 +330,9 @@ def test_config_toml_round_trips() -> None:
         "detection": {"fpr": 0.05, "ur_factor": "cv", "xs": [1, 2.5, "a"]},
     }
     assert tomllib.loads(sweep.config_toml(cfg, ["a comment"])) == cfg
+
+
+def test_the_example_space_loads() -> None:
+    path = Path(__file__).resolve().parents[2] / "examples" / "sweep" / "padnmf_space.toml"
+    names = [p.name for p in sweep.load_space(str(path), "padnmf")]
+    assert "model.n_layers" in names and "detection.threshold_rule" in names
