@@ -642,8 +642,8 @@ def run_sweep(plan: SweepPlan, report: Callable[[TrialEvent], None]) -> SweepRes
     base_seed = o.seed + 7919 * plan.n_before  # a continued study samples new points
     jobs = max(1, min(o.jobs, o.trials))
     if o.trials == 0:
-        pass
-    elif jobs == 1:
+        return finish(plan)  # only rewrite best.toml
+    if jobs == 1:
         run_trials(o, o.trials, base_seed, report, plan)
     else:
         ctx = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
