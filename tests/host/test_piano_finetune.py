@@ -113,13 +113,14 @@ def test_init_finetunes_the_published_network(
          "--weights", str(data / "NetWeights_ARM.mat"), "--classes", "C4,E4,G4",
          "--training-set", str(data / "TrainingSetPiano_ARM.mat"),
          "--train-labels", str(data / "train_labels.csv"), "--test-set", str(test_mat),
-         "--test-labels", str(test_csv), "--report", str(tmp_path / "imp")]
+         "--test-labels", str(test_csv), "--report", str(tmp_path / "imp"), "--tolerance", "1"]
     ) == 0  # fmt: skip
-    imp = json.loads((tmp_path / "imp" / "report.json").read_text())["methods"]
-    ours = rep["--init model (its stored detector)"]["methods"]
+    imp = json.loads((tmp_path / "imp" / "report.json").read_text())
+    ours = rep["--init model (its stored detector)"]
     for name in ("threshold (max)", "UR beta=0"):
-        got = {k: v for k, v in ours[name]["exact"].items() if k != "tolerance"}
-        assert got == imp[name], name
+        got = {k: v for k, v in ours["methods"][name]["exact"].items() if k != "tolerance"}
+        assert got == imp["methods"][name], name
+    assert imp["all_rules"] == ours  # import --tolerance: the same report of every rule
 
 
 def _tiny_padnmf(n_bins: int, kind: str = "padnmf") -> PADNMF:
