@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 
 
-def add_training_arguments(p: argparse.ArgumentParser) -> None:
+def add_training_arguments(p: argparse.ArgumentParser, dataset_required: bool = True) -> None:
     """The options every dataset-trained family shares: --dataset, --config, --out, --set."""
-    p.add_argument("--dataset", required=True, help="dataset folder (see docs/datasets.md)")
+    p.add_argument(
+        "--dataset", required=dataset_required, help="dataset folder (see docs/datasets.md)"
+    )
     p.add_argument("--config", help="TOML config (see above); defaults when omitted")
     p.add_argument("--out", required=True, help="model file to write (.tum)")
     p.add_argument(

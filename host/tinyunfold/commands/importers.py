@@ -89,6 +89,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "mixtures, α and factor by 5-fold cross-validation on the training set "
         "(docs/padnmf.md); default: the thesis as printed (labels 0, α p, Î_l > 0.5)",
     )
+    m.add_argument(
+        "--tolerance",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also report every decision rule (max, gm, fpr, UR) with exact labels and a "
+        "±N-window tolerance on the test labels (consecutive windows; docs/padnmf.md)",
+    )
     m.add_argument("--out", help="model file to write (.tum)")
     m.add_argument("--report", help="folder for the evaluation JSON and plots")
     m.set_defaults(func=_padnmf_mat)
@@ -98,7 +106,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _padnmf_mat(args: argparse.Namespace) -> int:
     from tinyunfold.datasets.prep import label_sets
     from tinyunfold.detection import fit_detector
-    from tinyunfold.pipelines.evaluation import piano_report
+    from tinyunfold.pipelines.evaluation import (
+        format_spectrogram_set_report,
+        piano_report,
+        spectrogram_set_report,
+    )
 
     classes = args.classes.split(",") if args.classes else None
     est = import_padnmf_mat(args.params, args.weights, classes, args.eps)
@@ -106,6 +118,8 @@ def _padnmf_mat(args: argparse.Namespace) -> int:
     extra_p: dict[str, Any] = {}
     extra_a: dict[str, np.ndarray] = {}
     det = None
+    if args.tolerance < 0:
+        raise TinyUnfoldError(f"--tolerance must be >= 0, got {args.tolerance}", "use 0 or 1")
     if args.training_set:
         if not args.train_labels:
             raise TinyUnfoldError("--training-set needs --train-labels")
@@ -146,6 +160,10 @@ def _padnmf_mat(args: argparse.Namespace) -> int:
         H = est.transform(test)
         rep = piano_report(H, labels, est.layout_, det, train_H=None)
         print(rep["text"])
+        if args.tolerance > 0:
+            rules = spectrogram_set_report(H, labels, est.layout_, det, args.tolerance)
+            print(format_spectrogram_set_report("every rule", rules))
+            rep["json"]["all_rules"] = rules
         if args.report:
             out = Path(args.report)
             out.mkdir(parents=True, exist_ok=True)

@@ -53,12 +53,15 @@ class Training:
     """How a kind trains from a dataset folder (``tinyunfold train <kind> --dataset D``).
 
     ``help`` documents the TOML config; ``load_config(path, overrides)`` reads and checks it;
-    ``fit(dataset, config, progress)`` returns a :class:`Trained`.
+    ``fit(dataset, config, progress)`` returns a :class:`Trained`. ``finetune(model, mixtures,
+    targets, label_sets, config, progress)`` (None: not supported) trains further from a model
+    file of this kind on precomputed spectrograms (``train <kind> --init M.tum``).
     """
 
     help: str
     load_config: Callable[[str | None, list[str]], dict[str, dict[str, Any]]]
     fit: Callable[[Any, dict[str, dict[str, Any]], bool], Trained]
+    finetune: Callable[..., Trained] | None = None
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,26 @@ def _training(name: str, defaults: dict[str, Any]) -> Training:
         }
         return Trained(est, det, extra, lambda: est.to_modelfile(params, det.arrays()), curves)
 
-    return Training(training.CONFIG_HELP, load_config, fit)
+    def finetune(
+        model: ModelFile,
+        mixtures: list[np.ndarray],
+        targets: list[np.ndarray],
+        label_sets: list[list[int]],
+        cfg: dict[str, dict[str, Any]],
+        progress: bool,
+    ) -> Trained:
+        est = model_padnmf.PADNMF.from_modelfile(model)
+        est, det, extra = training.finetune(
+            est, model.params, mixtures, targets, label_sets, cfg, progress
+        )
+        params = {"detection": det.to_params(), **extra}
+        curves = {
+            "loss": list(est.loss_history_),
+            "epoch_loss": list(getattr(est, "epoch_loss_", [])),
+        }
+        return Trained(est, det, extra, lambda: est.to_modelfile(params, det.arrays()), curves)
+
+    return Training(training.CONFIG_HELP, load_config, fit, finetune)
 
 
 def _flops_padnmf(est: Any, n_frames: int) -> float:

@@ -62,6 +62,146 @@ def confusion(
     }
 
 
+def confusion_windows(
+    pred: Sequence[Sequence[int]],
+    true: Sequence[Sequence[int]],
+    n_classes: int,
+    tolerance: int = 0,
+) -> dict[str, Any]:
+    """:func:`confusion` for consecutive windows of one recording, with a ±``tolerance``-window
+    tolerance on where a hit is labelled (for labels that may be one window off).
+
+    A labelled hit of class l in window i is found (TP) when l is reported in any window
+    i - tolerance .. i + tolerance. A class l reported in window j is *explained* when l is
+    labelled in a window j - tolerance .. j + tolerance; only unexplained reports count:
+    FP_l = fraction of the no-hit windows with an unexplained report of l, TN = no-hit windows
+    without one, and a window is exactly right when each of its labelled classes is found and
+    each of its reports is explained. ``tolerance = 0`` is :func:`confusion`. The windows must
+    be consecutive and in order (a spectrogram set of one recording); a report may explain the
+    labels of two windows (hits of one class closer than 2 ``tolerance`` + 1 windows).
+    """
+    if tolerance < 0:
+        raise TinyUnfoldError(f"tolerance must be >= 0 windows, got {tolerance}", "use 0 or 1")
+    if len(pred) != len(true):
+        raise TinyUnfoldError(f"{len(pred)} decisions for {len(true)} labelled windows")
+    B = len(true)
+
+    def near(sets: Sequence[Sequence[int]], i: int, c: int) -> bool:
+        lo, hi = max(0, i - tolerance), min(B, i + tolerance + 1)
+        return any(c in sets[j] for j in range(lo, hi))
+
+    tp = np.zeros(n_classes)
+    npos = np.zeros(n_classes)
+    fp = np.zeros(n_classes)
+    tn = nneg = exact = 0
+    for i, (p, t) in enumerate(zip(pred, true, strict=True)):
+        unexplained = [c for c in p if not near(true, i, c)]
+        found = [c for c in t if near(pred, i, c)]
+        exact += int(not unexplained and len(found) == len(t))
+        if not t:
+            nneg += 1
+            tn += int(not unexplained)
+            for c in unexplained:
+                fp[c] += 1
+        for c in t:
+            npos[c] += 1
+        for c in found:
+            tp[c] += 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tp_rate = tp / npos
+        fp_rate = fp / max(nneg, 1)
+    return {
+        "tp_rate": [None if np.isnan(v) else float(v) for v in tp_rate],
+        "tp_overall": float(tp.sum() / npos.sum()) if npos.sum() else None,
+        "tn_rate": float(tn / nneg) if nneg else None,
+        "fp_rate": [float(v) for v in fp_rate],
+        "fp_overall": float(fp.sum() / nneg) if nneg else None,
+        "n_hit": [int(v) for v in npos],
+        "n_nohit": int(nneg),
+        "accuracy": float(exact / B) if B else None,
+        "tolerance": int(tolerance),
+    }
+
+
+def all_decision_rules(det: Detector, n_classes: int) -> dict[str, Any]:
+    """Every decision rule of the package on a fitted detector, refitted from its stored
+    training indices (no other data): thresholds τ = max and τ = gm over the no-hit training
+    mixtures (4.3.6 / 4.3.5), τ for the stated false-positive rate (``fpr``, the detector's rate
+    or 5%), and the detector's uncertainty reduction (as fitted, e.g. the authors' variant with
+    cross-validated α and factor) refitted for β = 0, 1, 2. Name -> ("threshold", τ) or
+    ("ur", model)."""
+    from tinyunfold.detection import fit_fpr_thresholds, fit_thresholds
+
+    idx, ls = det.train_index, det.train_labels
+    nohit = np.array([not s for s in ls])
+    fpr = 0.05 if det.fpr is None else det.fpr
+    rules: dict[str, Any] = {}
+    if idx.size and nohit.any():
+        for rule in ("max", "gm"):
+            rules["threshold (max)" if rule == "max" else "threshold (gm)"] = (
+                "threshold",
+                fit_thresholds(idx[nohit], rule, det.margin),
+            )
+        rules[f"threshold (fpr {100 * fpr:g}%)"] = (
+            "threshold",
+            fit_fpr_thresholds(idx, ls, fpr, det.margin)[0],
+        )
+    else:
+        rules[f"threshold ({det.rule})"] = ("threshold", det.thresholds)
+    for name, (kind, ur) in detector_methods(det, n_classes).items():
+        if kind == "ur":
+            rules[name] = ("ur", ur)
+    return rules
+
+
+def spectrogram_set_report(
+    H: np.ndarray,
+    labels: Sequence[str],
+    layout: BlockLayout,
+    det: Detector,
+    tolerance: int = 0,
+) -> dict[str, Any]:
+    """Table-3-style report of a detector on one labelled spectrogram set (consecutive windows of
+    one recording) under :func:`all_decision_rules`: exact labels and, when ``tolerance`` > 0,
+    a ±``tolerance``-window tolerance (:func:`confusion_windows`)."""
+    names = list(layout.class_names)
+    true = label_sets(labels, names)
+    index = det.indices(H, layout).index
+    out: dict[str, Any] = {}
+    for name, (kind, obj) in all_decision_rules(det, layout.n_classes).items():
+        pred = (
+            decide(index, obj, det.top_k) if kind == "threshold" else obj.decide(index, det.top_k)
+        )
+        row = {"exact": confusion_windows(pred, true, layout.n_classes, 0)}
+        if tolerance > 0:
+            row[f"pm{tolerance}"] = confusion_windows(pred, true, layout.n_classes, tolerance)
+        if kind == "ur":
+            row["ur"] = obj.to_params()
+        out[name] = row
+    return {
+        "classes": names,
+        "n_mixtures": len(true),
+        "shifted": det.shifted,
+        "floor": det.floor,
+        "top_k": det.top_k,
+        "tolerance": int(tolerance),
+        "methods": out,
+    }
+
+
+def format_spectrogram_set_report(title: str, rep: dict[str, Any]) -> str:
+    """Lines of :func:`spectrogram_set_report`: one per rule, then the same with the tolerance."""
+    lines = [
+        f"{title}: {rep['n_mixtures']} windows; classes {'/'.join(rep['classes'])}; "
+        f"{'shifted' if rep['shifted'] else 'diagonal'} indices, floor {rep['floor']:g}"
+    ]
+    tol = rep["tolerance"]
+    for key, tag in [("exact", "")] + ([(f"pm{tol}", f" ±{tol}")] if tol else []):
+        for name, row in rep["methods"].items():
+            lines.append(format_confusion(f"  {name}{tag}", row[key]))
+    return "\n".join(lines)
+
+
 def _pct(v: float | None) -> str:
     return "  -" if v is None else f"{100 * v:3.0f}"
 

@@ -121,6 +121,30 @@ def read_mat_mixtures(path: str | Path, name: str) -> list[np.ndarray]:
     return [np.asarray(cell[0, i], dtype=np.float64) for i in range(cell.shape[1])]
 
 
+def read_mat_targets(path: str | Path, name: str) -> list[np.ndarray]:
+    """Row 2 of a TrainingSet cell: the clean target spectrogram S̃_q of each mixture (the loss's
+    target, 4.3.20), the first entry of each 1 x 2 cell {S, X}. Refused with one line when the
+    set has no second row (a TestingSet) or the cells do not hold (m', n) matrices."""
+    cell = read_cell(path, name)
+    fix = f"pass a {name}*.mat whose second row holds {{S, X}} per mixture (the authors' format)"
+    if cell.ndim != 2 or cell.shape[0] < 2:
+        raise ModelFileError(
+            f"{path}: {name} has no row of clean targets (shape {cell.shape})", fix
+        )
+    out = []
+    for i in range(cell.shape[1]):
+        inner = np.asarray(cell[1, i])
+        first = inner.ravel()[0] if inner.dtype == object and inner.size else inner
+        try:
+            S = np.asarray(first, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ModelFileError(f"{path}: {name}{{2,{i + 1}}} is not numeric", fix) from None
+        if S.ndim != 2:
+            raise ModelFileError(f"{path}: {name}{{2,{i + 1}}} has shape {S.shape}", fix)
+        out.append(S)
+    return out
+
+
 def read_labels(path: str | Path, n: int | None = None) -> list[str]:
     """CSV 'mixture,label' -> labels by 0-based mixture index."""
     fix = "write a UTF-8 CSV with a header line mixture,label and one short row per mixture"
