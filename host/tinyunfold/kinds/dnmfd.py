@@ -69,13 +69,14 @@ def _codegen(model: ModelFile) -> dict[str, Any]:
         "ranks": list(c.ranks),
         "n_atoms": n_atoms,
         "atoms": c.atoms,
-        "denominators": c.denominators,
         "counts": c.counts,
         "eps": c.eps,
         "in_len": m * N,
         "out_len": J * N,
-        "flash_const_bytes": 4 * len(c.atoms) * (n_atoms * m + J * N) + 2 * J,
-        "ram_scratch_bytes": 4 * (N * m + J * N),
+        # flash: the dictionaries (the first term of 4.5.6) and the ranks; the denominators
+        # max(D, ε) are computed at start-up into RAM (tu_nmfd_denominator_f32)
+        "flash_const_bytes": 4 * len(c.atoms) * n_atoms * m + 2 * J,
+        "ram_scratch_bytes": 4 * (N * m + J * N + len(c.atoms) * J * N),
     }
 
 
