@@ -8,8 +8,9 @@ import numpy as np
 
 from tinyunfold import complexity
 from tinyunfold.golden import dnmfd as golden
+from tinyunfold.golden import stream as golden_stream
 from tinyunfold.kinds.base import Detection, Kind, Trained, Training
-from tinyunfold.kinds.padnmf import require_detector
+from tinyunfold.kinds.padnmf import detector_context, require_detector
 from tinyunfold.modelfile import ModelFile
 from tinyunfold.models import dnmfd as model_dnmfd
 from tinyunfold.models.padnmf import BlockLayout
@@ -33,6 +34,17 @@ def _detection(model: ModelFile) -> Detection:
         return {"KL-NMFD fixed W": (base, None, det.baseline_options())}
 
     return Detection(adapter, det, _baselines)
+
+
+def _stream(model: ModelFile) -> golden_stream.StreamConfig:
+    """Audio in, hits out (golden/stream.py) with the Deep-NMFD forward pass: window X (m x n)
+    -> H⁽ᴷ⁾ (J̄ x n), one row per dictionary = one rank-1 block of the detector's layout."""
+    if "layout" not in model.params:
+        raise golden_stream.DetectorDeployError(
+            "this dnmfd model has no detector layout",
+            "train it with `tinyunfold train dnmfd --dataset ...`",
+        )
+    return golden_stream.stream_config(model, golden.constants, golden.dnmfd_forward_f32)
 
 
 def _fit(ds: Any, cfg: dict[str, dict[str, Any]], progress: bool) -> Trained:
@@ -77,6 +89,7 @@ def _codegen(model: ModelFile) -> dict[str, Any]:
         # max(D, ε) are computed at start-up into RAM (tu_nmfd_denominator_f32)
         "flash_const_bytes": 4 * len(c.atoms) * n_atoms * m + 2 * J,
         "ram_scratch_bytes": 4 * (N * m + J * N + len(c.atoms) * J * N),
+        "detector": detector_context(model, _stream),
     }
 
 
@@ -100,4 +113,5 @@ KIND = Kind(
     detection=_detection,
     training=Training(training.DNMFD_CONFIG_HELP, training.load_dnmfd_config, _fit),
     forward_flops=_flops,
+    stream=_stream,
 )
