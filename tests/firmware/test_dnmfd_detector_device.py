@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from test_detector_device import WAVS, _detect_events, _key, _start_sim, _wait_listening
 
+from tinyunfold import kinds
 from tinyunfold.cli import main
 from tinyunfold.golden import dnmfd as gdnmfd
 from tinyunfold.golden import stream as gs
@@ -21,27 +22,8 @@ from tinyunfold.kinds import load_model
 from tinyunfold.pipelines.detect import stream_config
 from tinyunfold.tools.link import free_port
 
-# The tiny synthetic detector of tests/detector_data.py as a Deep-NMFD: 16 bands, K = 12, C = 2.
-DNMFD_CONFIG = """
-[features]
-n_fft = 128
-hop = 256
-window = "hann"
-n_bands = 16
-[model]
-n_layers = 12
-n_discriminative = 2
-target_rank = 3
-noise_rank = 2
-alpha_s = 0.1
-eps = 1e-12
-n_epochs = 2
-batch_size = 4
-init_iter = 30
-[detection]
-threshold_rule = "max"
-margin = 1.5
-"""
+# The tiny synthetic detector of tests/detector_data.py as a Deep-NMFD (16 bands, K = 12, C = 2)
+DNMFD_CONFIG = kinds.get("dnmfd").require("training").demo_config
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +37,7 @@ def dnmfd_set(tmp_path_factory):
     models = {}
     for name, extra in (("dnmfd", ""), ("dnmfd-s4", "shifted = true\n")):
         cfg = root / f"{name}.toml"
-        cfg.write_text(DNMFD_CONFIG + extra)
+        cfg.write_text(str(DNMFD_CONFIG) + extra)
         out = models[name] = root / f"{name}.tum"
         argv = ["train", "dnmfd", "--dataset", str(ds), "--config", str(cfg), "--out", str(out)]
         assert main([*argv, "--no-progress"]) == 0

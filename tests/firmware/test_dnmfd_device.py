@@ -92,11 +92,14 @@ def test_wrong_startup_order_fails_the_check(dnmfd_model, axis):
     assert np.array_equal(res.outputs.view(np.uint32), res.reference.view(np.uint32))
     bad = [_denominator_reversed(A, c.ranks, c.n_frames, c.eps, axis) for A in c.atoms]
     assert any(
-        np.any(b.view(np.uint32) != d.view(np.uint32)) for b, d in zip(bad, c.denominators)
+        np.any(b.view(np.uint32) != d.view(np.uint32))
+        for b, d in zip(bad, c.denominators, strict=True)
     )  # the reversed order rounds differently on this model
     ref = np.stack(
-        [golden.dnmfd_forward_f32(dataclasses.replace(c, denominators=tuple(bad)), x).ravel()
-         for x in X]  # fmt: skip
+        [
+            golden.dnmfd_forward_f32(dataclasses.replace(c, denominators=tuple(bad)), x).ravel()
+            for x in X
+        ]  # fmt: skip
     )
     assert np.count_nonzero(res.outputs.view(np.uint32) != ref.view(np.uint32)) > 0
 

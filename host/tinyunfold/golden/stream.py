@@ -338,9 +338,7 @@ def run_stream(
         return StreamResult([], [], len(pcm), len(frames), 0, np.zeros((0, L), dtype=F32))
     H = np.stack(
         [
-            cfg.forward_f32(
-                cfg.forward, frames[w * cfg.stride : w * cfg.stride + cfg.n_frames].T
-            )
+            cfg.forward_f32(cfg.forward, frames[w * cfg.stride : w * cfg.stride + cfg.n_frames].T)
             for w in range(nw)
         ]
     )

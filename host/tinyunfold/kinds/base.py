@@ -53,12 +53,15 @@ class Training:
     """How a kind trains from a dataset folder (``tinyunfold train <kind> --dataset D``).
 
     ``help`` documents the TOML config; ``load_config(path, overrides)`` reads and checks it;
-    ``fit(dataset, config, progress)`` returns a :class:`Trained`.
+    ``fit(dataset, config, progress)`` returns a :class:`Trained`. ``demo_config``: the TOML
+    config of the tiny synthetic detector (``pipelines/detector_demo``, the streaming bench and
+    tests) when the kind's keys differ from that module's default ``CONFIG``.
     """
 
     help: str
     load_config: Callable[[str | None, list[str]], dict[str, dict[str, Any]]]
     fit: Callable[[Any, dict[str, dict[str, Any]], bool], Trained]
+    demo_config: str | None = None
 
 
 @dataclass(frozen=True)

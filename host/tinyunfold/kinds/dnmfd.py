@@ -111,7 +111,12 @@ KIND = Kind(
     codegen=_codegen,
     templates="dnmfd",
     detection=_detection,
-    training=Training(training.DNMFD_CONFIG_HELP, training.load_dnmfd_config, _fit),
+    training=Training(
+        training.DNMFD_CONFIG_HELP,
+        training.load_dnmfd_config,
+        _fit,
+        demo_config=training.DNMFD_DEMO_CONFIG,
+    ),
     forward_flops=_flops,
     stream=_stream,
 )
