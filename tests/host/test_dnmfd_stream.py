@@ -63,6 +63,11 @@ def test_models_that_cannot_stream_are_refused_with_the_reason(trained, dnmfd_mo
     p["features"] = None
     with pytest.raises(gs.DetectorDeployError, match="no audio front-end"):
         stream(ModelFile(model.kind, p, model.arrays))
+    lay = dict(model.params["layout"])
+    lay["ranks"] = [*lay["ranks"], 1]  # one row more than the network has dictionaries
+    p = {**model.params, "layout": lay}
+    with pytest.raises(gs.DetectorDeployError, match="layout has"):
+        stream(ModelFile(model.kind, p, model.arrays))
 
 
 def test_a_saved_model_streams_after_loading(trained, tmp_path):

@@ -44,7 +44,14 @@ def _stream(model: ModelFile) -> golden_stream.StreamConfig:
             "this dnmfd model has no detector layout",
             "train it with `tinyunfold train dnmfd --dataset ...`",
         )
-    return golden_stream.stream_config(model, golden.constants, golden.dnmfd_forward_f32)
+    cfg = golden_stream.stream_config(model, golden.constants, golden.dnmfd_forward_f32)
+    if cfg.detect.rank != cfg.forward.n_dicts:  # the indices read H's rows (tu_detect_*)
+        raise golden_stream.DetectorDeployError(
+            f"the detector layout has {cfg.detect.rank} rows, the network {cfg.forward.n_dicts} "
+            "dictionaries",
+            "retrain the model with `tinyunfold train dnmfd` (one rank-1 block per dictionary)",
+        )
+    return cfg
 
 
 def _fit(ds: Any, cfg: dict[str, dict[str, Any]], progress: bool) -> Trained:
