@@ -45,3 +45,9 @@ def test_entries_of_a_padnmf_and_a_dnmfd_model(padnmf_model, dnmfd_model, tmp_pa
     assert masked["kept_macs"] < masked["dense_macs"]
     assert masked["instructions"] < dense["instructions"]
     assert "| padnmf | mps2-an386 | cmsis |" in (tmp_path / "report.md").read_text()
+    d = entries[2]  # Deep-NMFD: only the dictionaries (and the ranks) are constants in flash,
+    # max(D, ε) is computed at start-up, so the constants stay within eq. 4.5.6
+    assert d["model_const_ratio"] == round(d["model_const_bytes"] / d["formula_bytes"], 4)
+    ranks, m = [2, 3, 1], 6
+    assert d["model_const_bytes"] == 4 * (2 + 1) * m * sum(ranks) + 2 * len(ranks)
+    assert d["model_const_bytes"] <= d["formula_bytes"] < d["flash_bytes"]

@@ -2,6 +2,8 @@
 denominators): bit-exact with the golden reference (golden/dnmfd.py), whose agreement with the
 float64 model is checked in tests/host/test_dnmfd_golden.py."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -60,3 +62,55 @@ def test_reordered_reference_fails_the_check(dnmfd_model):
         ref.append(H.ravel())
     ref = np.stack(ref)
     assert np.count_nonzero(res.outputs.view(np.uint32) != ref.view(np.uint32)) > 0
+
+
+def _denominator_reversed(atoms, ranks, n, eps, axis):
+    """max(D, ε) with one sum of the start-up order reversed: ``"f"`` the column sums, ``"r"``
+    the shifted sum over r (golden.ones_denominator_f32 adds both ascending)."""
+    csum = np.zeros(atoms.shape[0], dtype=np.float32)
+    f_order = range(atoms.shape[1])
+    for f in reversed(f_order) if axis == "f" else f_order:
+        csum += atoms[:, f]
+    D = np.zeros((len(ranks), n), dtype=np.float32)
+    row = 0
+    for j, rj in enumerate(ranks):
+        for r in reversed(range(rj)) if axis == "r" else range(rj):
+            D[j, : max(n - r, 0)] += csum[row + r]
+        row += rj
+    return golden.max_f32(D, eps)
+
+
+@pytest.mark.parametrize("axis", ["f", "r"])
+def test_wrong_startup_order_fails_the_check(dnmfd_model, axis):
+    """The board computes max(D, ε) at start-up (tu_nmfd_denominator_f32) in the golden's order:
+    a reference whose denominators add the column sums (f) or the shifts (r) in reverse differs
+    from the board's bits, which equal the golden's."""
+    model, rng = dnmfd_model(11, ranks=(5, 3, 4), m=24, n=6, K=4, C=1)
+    c = golden.constants(model)
+    X = (rng.random((2, c.n_bins, c.n_frames)) * 10).astype(np.float32)
+    res = check_model(model, "mps2-an386", X, "cmsis")
+    assert np.array_equal(res.outputs.view(np.uint32), res.reference.view(np.uint32))
+    bad = [_denominator_reversed(A, c.ranks, c.n_frames, c.eps, axis) for A in c.atoms]
+    assert any(
+        np.any(b.view(np.uint32) != d.view(np.uint32))
+        for b, d in zip(bad, c.denominators, strict=True)
+    )  # the reversed order rounds differently on this model
+    ref = np.stack(
+        [
+            golden.dnmfd_forward_f32(dataclasses.replace(c, denominators=tuple(bad)), x).ravel()
+            for x in X
+        ]  # fmt: skip
+    )
+    assert np.count_nonzero(res.outputs.view(np.uint32) != ref.view(np.uint32)) > 0
+
+
+def test_denominators_not_in_flash(dnmfd_model):
+    """Only the dictionaries (and the ranks) are model constants in flash: the first term of
+    eq. 4.5.6 exactly; the denominators live in RAM."""
+    from tinyunfold.codegen import generate
+
+    model, _ = dnmfd_model(5)
+    c = golden.constants(model)
+    gen = generate(model)
+    assert gen.info["flash_const_bytes"] == 4 * sum(a.size for a in c.atoms) + 2 * c.n_dicts
+    assert "tu_nmfd_denominator_f32" in gen.files["tu_model.c"]

@@ -3,8 +3,9 @@
  * @brief Deep-NMFD layers (thesis 4.4.3 with the ε-projection 3.2.38): for J convolutive
  *        dictionaries W_j (m x r_j) and activations H (J x n),
  *        H <- max(ε, H ∘ (Σ_r W_{j,r}ᵀ(←r X ⊘ (W*H + ε)) ⊘ max(D, ε))),
- *        D[j, t] = Σ_{r < r_j, t+r < n} Σ_f W_j[f, r], the shifted-ones denominator, precomputed
- *        by the generator (the curly term of eq. 4.5.6).
+ *        D[j, t] = Σ_{r < r_j, t+r < n} Σ_f W_j[f, r], the shifted-ones denominator, computed
+ *        once at start-up from the stored dictionary by tu_nmfd_denominator_f32 into RAM (the
+ *        curly term of eq. 4.5.6; only the dictionaries are in flash).
  *
  * Order (the golden reference host/tinyunfold/golden/dnmfd.py mirrors it):
  *   V[f, t] = Σ over the atoms (j, r) in order, r <= t, of W_j[f, r] H[j, t - r], from 0;
@@ -45,6 +46,18 @@ typedef struct {
 tu_status tu_nmfd_init_f32(tu_nmfd_instance_f32 *S, uint16_t n_bins, uint16_t n_frames,
                            uint16_t n_dicts, float eps, const uint16_t *ranks, float *scratch_nm,
                            float *scratch_jn);
+
+/**
+ * @brief The shifted-ones denominators max(D, ε) of one compact dictionary (start-up, into RAM).
+ *
+ * Order (golden/dnmfd.py ones_denominator_f32, docs/numerics.md): s_jr = Σ_f W_j[f, r], f
+ * ascending from 0.0f; D[j, t] = Σ_{r ascending, t + r < n} s_jr from 0.0f; then max(D, ε).
+ * @param[in]  S    instance (sizes, ranks, ε)
+ * @param[in]  pW   atoms (j, r), r < r_j, m floats each, in (j, r) order
+ * @param[out] pDen J x n row-major
+ * @return TU_OK or TU_ERROR_ARG (NULL pointer)
+ */
+tu_status tu_nmfd_denominator_f32(const tu_nmfd_instance_f32 *S, const float *pW, float *pDen);
 
 /**
  * @brief Run @p n_layers layers (4.4.3) with one compact dictionary, updating H in place.

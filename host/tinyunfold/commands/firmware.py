@@ -156,7 +156,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--models",
         default="scenarios,dnmfd,detector,piano,demo,streaming",
         help="comma-separated subset of scenarios,dnmfd,detector,piano,demo,streaming "
-        "(streaming: tiny trained PAD-NMF/Deep-NMF detectors streaming a WAV to the boards)",
+        "(streaming: tiny trained PAD-NMF/Deep-NMF/Deep-NMFD detectors streaming a WAV to the "
+        "boards)",
     )
     add_build_dir_argument(be)
     be.add_argument(

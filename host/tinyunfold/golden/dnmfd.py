@@ -3,8 +3,10 @@
 Mirrors ``tu_nmfd_layers_f32`` (firmware/src) and the generated ``tu_model_forward`` of
 ``codegen/templates/dnmfd``: the input block is the spectrogram window X (m x n); H⁽⁰⁾ = 1
 (J x n); K layers, K − C with Ŵ, then one per trained dictionary W⁽ᵏ⁾ (``models.dnmfd.forward``).
-Each layer is the inner map (4.4.3) with the shifted-ones denominator D precomputed in float32
-(data independent, the curly term of eq. 4.5.6) and the ε-projection (3.2.38), in the C's order:
+Each layer is the inner map (4.4.3) with the shifted-ones denominator D (data independent, the
+curly term of eq. 4.5.6; the firmware computes it at start-up from the stored dictionaries,
+``tu_nmfd_denominator_f32``, in the order of :func:`ones_denominator_f32`) and the ε-projection
+(3.2.38), in the C's order:
 
     V[f, t] = Σ_(j, r), r < r_j, r <= t  W_j[f, r] H[j, t - r]     (j, then r ascending, from 0)
     Q       = X ⊘ (V + ε)
@@ -53,8 +55,12 @@ def compact_atoms(W: np.ndarray, ranks: tuple[int, ...]) -> np.ndarray:
 
 
 def ones_denominator_f32(atoms: np.ndarray, ranks: tuple[int, ...], n: int, eps: np.float32):
-    """max(D, ε), D[j, t] = Σ_(r < r_j, t + r < n) Σ_f W_j[f, r] (the shifted-ones sums of 4.4.3),
-    each column sum sequential over f, then the r sum ascending; float32 (J, n)."""
+    """max(D, ε), D[j, t] = Σ_(r < r_j, t + r < n) Σ_f W_j[f, r] (the shifted-ones sums of 4.4.3).
+
+    The order of ``tu_nmfd_denominator_f32`` (run once at start-up, docs/numerics.md): each column
+    sum s_jr sequential over f ascending from 0, then D[j, t] = 0 + s_j0 + s_j1 + ... (r
+    ascending, the terms with t + r < n), then max(D, ε); float32 (J, n).
+    """
     csum = np.zeros(atoms.shape[0], dtype=F32)
     for f in range(atoms.shape[1]):
         csum += atoms[:, f]

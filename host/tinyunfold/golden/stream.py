@@ -13,7 +13,9 @@ events agree bit for bit (score and threshold compared as uint32)::
       -> ring of the last n frames
       -> window w = frames [w*stride, w*stride + n)   every ``stride`` frames (stride <= n: overlap)
          X~ (m' x n), column j = frame w*stride + j
-      -> forward pass H = f(X~)                       golden/padnmf.py (tu_hankel_f32 + layers)
+      -> forward pass H = f(X~)                       the kind's golden forward (StreamConfig.
+                                                      forward_f32): golden/padnmf.py (tu_hankel_f32
+                                                      + layers), golden/dnmfd.py (NMFD layers)
       -> indices ln I(l) and shifts                   golden/detect.py (tu_detect_indices_f32)
       -> decision: threshold (4.3.32) or UR (4.3.37) with top_k (tu_detect_decide_f32 / tu_ur_*)
       -> events (window, start sample, class, onset frame, score, threshold)
@@ -33,6 +35,7 @@ dropped, because absolute onsets of different windows lie in disjoint frame rang
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,8 +73,12 @@ class StreamConfig:
     n_frames : n, frames per window. stride : frames between window starts (>= 1).
     input_scale : float32 factor applied to every band power.
     decision : ``"threshold"`` or ``"ur"`` (the rule the device runs).
-    front : window and band edges. forward : the PAD-NMF / Deep-NMF constants.
+    front : window and band edges. forward : the network's constants (PAD-NMF / Deep-NMF
+        :class:`~tinyunfold.golden.padnmf.PADNMFConstants`, Deep-NMFD
+        :class:`~tinyunfold.golden.dnmfd.DNMFDConstants`; both have ``n_bins``, ``n_frames``).
     detect : indices / thresholds / UR constants. class_names : L names.
+    forward_f32 : ``(forward, X~ (m' x n)) -> H (rank x n)``, the kind's bit-exact float32
+        forward pass (the generated ``tu_model_forward``).
     """
 
     sample_rate: int
@@ -82,9 +89,10 @@ class StreamConfig:
     input_scale: np.float32
     decision: str
     front: gspec.FrontEndConstants
-    forward: gpadnmf.PADNMFConstants
+    forward: Any
     detect: gdetect.DetectParams
     class_names: tuple[str, ...]
+    forward_f32: Callable[[Any, np.ndarray], np.ndarray] = gpadnmf.padnmf_forward_f32
 
     @property
     def n_bins(self) -> int:
@@ -119,8 +127,16 @@ def stream_params(params: dict[str, Any], n_frames: int) -> tuple[int, str]:
     return stride, decision
 
 
-def stream_config(model: ModelFile) -> StreamConfig:
-    """The streaming detector of a PAD-NMF / Deep-NMF model file.
+def stream_config(
+    model: ModelFile,
+    constants: Callable[[ModelFile], Any] = gpadnmf.constants,
+    forward_f32: Callable[[Any, np.ndarray], np.ndarray] = gpadnmf.padnmf_forward_f32,
+) -> StreamConfig:
+    """The streaming detector of a hit-detector model file.
+
+    ``constants`` / ``forward_f32`` are the kind's golden network (defaults: PAD-NMF and
+    Deep-NMF, :mod:`tinyunfold.golden.padnmf`; the ``dnmfd`` kind passes
+    :mod:`tinyunfold.golden.dnmfd`'s). The network's H rows are the layout's blocks.
 
     Raises
     ------
@@ -146,7 +162,7 @@ def stream_config(model: ModelFile) -> StreamConfig:
             "the model has no fitted detector (thresholds)",
             "train it with `tinyunfold train`, or import with --training-set",
         )
-    forward = gpadnmf.constants(model)
+    forward = constants(model)
     det = Detector.from_model(p, model.arrays)
     layout = BlockLayout.from_params(p["layout"])
     try:
@@ -186,6 +202,7 @@ def stream_config(model: ModelFile) -> StreamConfig:
         forward=forward,
         detect=dparams,
         class_names=names,
+        forward_f32=forward_f32,
     )
 
 
@@ -321,9 +338,7 @@ def run_stream(
         return StreamResult([], [], len(pcm), len(frames), 0, np.zeros((0, L), dtype=F32))
     H = np.stack(
         [
-            gpadnmf.padnmf_forward_f32(
-                cfg.forward, frames[w * cfg.stride : w * cfg.stride + cfg.n_frames].T
-            )
+            cfg.forward_f32(cfg.forward, frames[w * cfg.stride : w * cfg.stride + cfg.n_frames].T)
             for w in range(nw)
         ]
     )

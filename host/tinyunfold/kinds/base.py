@@ -56,12 +56,16 @@ class Training:
     ``fit(dataset, config, progress)`` returns a :class:`Trained`. ``finetune(model, mixtures,
     targets, label_sets, config, progress)`` (None: not supported) trains further from a model
     file of this kind on precomputed spectrograms (``train <kind> --init M.tum``).
+    ``demo_config``: the TOML config of the tiny synthetic detector (``pipelines/detector_demo``,
+    the streaming bench and tests) when the kind's keys differ from that module's default
+    ``CONFIG``.
     """
 
     help: str
     load_config: Callable[[str | None, list[str]], dict[str, dict[str, Any]]]
     fit: Callable[[Any, dict[str, dict[str, Any]], bool], Trained]
     finetune: Callable[..., Trained] | None = None
+    demo_config: str | None = None
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ import numpy as np
 
 from tinyunfold import complexity
 from tinyunfold.golden import dnmfd as golden
+from tinyunfold.golden import stream as golden_stream
 from tinyunfold.kinds.base import Detection, Kind, Trained, Training
-from tinyunfold.kinds.padnmf import require_detector
+from tinyunfold.kinds.padnmf import detector_context, require_detector
 from tinyunfold.modelfile import ModelFile
 from tinyunfold.models import dnmfd as model_dnmfd
 from tinyunfold.models.padnmf import BlockLayout
@@ -33,6 +34,24 @@ def _detection(model: ModelFile) -> Detection:
         return {"KL-NMFD fixed W": (base, None, det.baseline_options())}
 
     return Detection(adapter, det, _baselines)
+
+
+def _stream(model: ModelFile) -> golden_stream.StreamConfig:
+    """Audio in, hits out (golden/stream.py) with the Deep-NMFD forward pass: window X (m x n)
+    -> H⁽ᴷ⁾ (J̄ x n), one row per dictionary = one rank-1 block of the detector's layout."""
+    if "layout" not in model.params:
+        raise golden_stream.DetectorDeployError(
+            "this dnmfd model has no detector layout",
+            "train it with `tinyunfold train dnmfd --dataset ...`",
+        )
+    cfg = golden_stream.stream_config(model, golden.constants, golden.dnmfd_forward_f32)
+    if cfg.detect.rank != cfg.forward.n_dicts:  # the indices read H's rows (tu_detect_*)
+        raise golden_stream.DetectorDeployError(
+            f"the detector layout has {cfg.detect.rank} rows, the network {cfg.forward.n_dicts} "
+            "dictionaries",
+            "retrain the model with `tinyunfold train dnmfd` (one rank-1 block per dictionary)",
+        )
+    return cfg
 
 
 def _fit(ds: Any, cfg: dict[str, dict[str, Any]], progress: bool) -> Trained:
@@ -69,13 +88,15 @@ def _codegen(model: ModelFile) -> dict[str, Any]:
         "ranks": list(c.ranks),
         "n_atoms": n_atoms,
         "atoms": c.atoms,
-        "denominators": c.denominators,
         "counts": c.counts,
         "eps": c.eps,
         "in_len": m * N,
         "out_len": J * N,
-        "flash_const_bytes": 4 * len(c.atoms) * (n_atoms * m + J * N) + 2 * J,
-        "ram_scratch_bytes": 4 * (N * m + J * N),
+        # flash: the dictionaries (the first term of 4.5.6) and the ranks; the denominators
+        # max(D, ε) are computed at start-up into RAM (tu_nmfd_denominator_f32)
+        "flash_const_bytes": 4 * len(c.atoms) * n_atoms * m + 2 * J,
+        "ram_scratch_bytes": 4 * (N * m + J * N + len(c.atoms) * J * N),
+        "detector": detector_context(model, _stream),
     }
 
 
@@ -97,6 +118,12 @@ KIND = Kind(
     codegen=_codegen,
     templates="dnmfd",
     detection=_detection,
-    training=Training(training.DNMFD_CONFIG_HELP, training.load_dnmfd_config, _fit),
+    training=Training(
+        training.DNMFD_CONFIG_HELP,
+        training.load_dnmfd_config,
+        _fit,
+        demo_config=training.DNMFD_DEMO_CONFIG,
+    ),
     forward_flops=_flops,
+    stream=_stream,
 )

@@ -7,6 +7,7 @@ window X̃ (m' x n) to H⁽ᴷ⁾ (r x n): ``tu_hankel_f32`` (4.3.1) then ``tu_n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -77,16 +78,19 @@ def _codegen(model: ModelFile) -> dict[str, Any]:
         # the default (mask-aware) build; the dense reference build (TU_DENSE) stores n_dict F R
         "flash_const_bytes": 4 * (n_dict * (s.w_size + R) + s.nnz) + tables,
         "ram_scratch_bytes": 4 * (2 * F * N + s.nnz),
-        "detector": _detector_context(model),
+        "detector": detector_context(model, golden_stream.stream_config),
     }
 
 
-def _detector_context(model: ModelFile) -> dict[str, Any] | None:
-    """Constants of the streaming detector (front-end, framing, detection), or None when the
-    model is a forward pass only (``tinyunfold build`` of the detector program then refuses it
-    with the reason from :func:`tinyunfold.golden.stream.stream_config`)."""
+def detector_context(
+    model: ModelFile, stream: Callable[[ModelFile], golden_stream.StreamConfig]
+) -> dict[str, Any] | None:
+    """Constants of the streaming detector (front-end, framing, detection) for the shared
+    templates ``codegen/templates/detector/``, or None when the model is a forward pass only
+    (``tinyunfold build`` of the detector program then refuses it with the reason from the
+    kind's ``stream``, e.g. :func:`tinyunfold.golden.stream.stream_config`)."""
     try:
-        cfg = golden_stream.stream_config(model)
+        cfg = stream(model)
     except TinyUnfoldError:
         return None
     d = cfg.detect
@@ -95,6 +99,8 @@ def _detector_context(model: ModelFile) -> dict[str, Any] | None:
         "sample_rate": cfg.sample_rate,
         "n_fft": cfg.n_fft,
         "hop": cfg.hop,
+        "n_frames": cfg.n_frames,  # n, frames per window (columns of H)
+        "rank": d.rank,  # rows of H the indices read
         "stride": cfg.stride,
         "n_bands": cfg.front.n_features,
         "window": cfg.front.window,

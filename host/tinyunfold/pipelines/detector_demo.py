@@ -84,11 +84,12 @@ def make_dataset(root: Path) -> Path:
 
 
 def train(dataset: Path, kind: str, config: Path | None = None) -> ModelFile:
-    """Train ``kind`` (padnmf / deepnmf) on ``dataset`` with :data:`CONFIG` (or ``config``)."""
+    """Train ``kind`` on ``dataset`` with :data:`CONFIG` (or the kind's
+    ``Training.demo_config``, or ``config``)."""
     training = kinds.get(kind).require("training")
     if config is None:
-        config = dataset / "detector_demo.toml"
-        config.write_text(CONFIG)
+        config = dataset / f"detector_demo_{kind}.toml"
+        config.write_text(training.demo_config or CONFIG)
     cfg = training.load_config(str(config), [])
     trained = training.fit(load_dataset(dataset), cfg, False)
     model: ModelFile = trained.modelfile()

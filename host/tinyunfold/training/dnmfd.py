@@ -51,6 +51,29 @@ A TOML config (every key optional)::
     ur_beta = 0.0
 """
 
+# The tiny synthetic detector (pipelines/detector_demo: 8 kHz, 16 bands, 16-frame windows) as a
+# Deep-NMFD: K = 12, C = 2, r_j = 3 (targets) / 2 (noise); trains in seconds.
+DNMFD_DEMO_CONFIG = """
+[features]
+n_fft = 128
+hop = 256
+window = "hann"
+n_bands = 16
+[model]
+n_layers = 12
+n_discriminative = 2
+target_rank = 3
+noise_rank = 2
+alpha_s = 0.1
+eps = 1e-12
+n_epochs = 2
+batch_size = 4
+init_iter = 30
+[detection]
+threshold_rule = "max"
+margin = 1.5
+"""
+
 DNMFD_MODEL_KEYS = {
     "n_layers",
     "n_discriminative",
