@@ -120,6 +120,27 @@ class SpectrogramParams:
         """Frames per second."""
         return self.sample_rate / self.hop
 
+    @property
+    def coverage(self) -> float:
+        """Share of the audio the frames see: min(1, n_fft / hop). Below 1 the samples between
+        two frames are never analysed, so a short hit that starts there is seen only by its
+        decaying tail in the next frame."""
+        return min(1.0, self.n_fft / self.hop)
+
+    def gap_warning(self) -> str | None:
+        """One line when the frames skip audio (:attr:`coverage` < 1), else None."""
+        if self.coverage >= 1.0:
+            return None
+        return (
+            f"the front-end frames see {self.coverage:.0%} of the audio (n_fft {self.n_fft} < "
+            f"hop {self.hop}): a hit that starts between two frames is seen only by its tail; "
+            f"set features.n_fft = features.hop (docs/padnmf.md, 'Frames that skip audio')"
+        )
+
+
+class FrontEndWarning(UserWarning):
+    """The front-end configuration loses information a hit detector needs."""
+
 
 def _fail(cause: str, fix: str) -> None:
     raise FeatureParamsError(cause, fix)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -183,3 +185,50 @@ def test_bench_reports_every_method(tmp_path: Path, dataset: Path) -> None:
     assert speed["batch"] == 4 and speed["split_gradients_per_batch_s"] > 0
     assert load_model(out / "padnmf.tum").kind == "padnmf"
     assert load_model(out / "deepnmf.tum").kind == "deepnmf"
+
+
+@pytest.mark.parametrize(("n_fft", "warned"), [(128, True), (256, False)])
+def test_frames_that_skip_audio_are_named_at_training(
+    tmp_path: Path, dataset: Path, n_fft: int, warned: bool
+) -> None:
+    """hop > n_fft leaves samples between frames unanalysed: `train` says so in one line."""
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(
+        CFG.replace("n_fft = 128", f"n_fft = {n_fft}").replace("n_epochs = 2", "n_epochs = 1")
+    )
+    out = tmp_path / "m.tum"
+    args = ["train", "padnmf", "--dataset", str(dataset), "--config", str(cfg), "--out", str(out)]
+    r = subprocess.run(
+        [sys.executable, "-m", "tinyunfold", *args, "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    err = [ln for ln in r.stderr.splitlines() if "front-end" in ln]
+    if warned:
+        assert err == [
+            "tinyunfold: warning: the front-end frames see 50% of the audio (n_fft 128 < hop 256):"
+            " a hit that starts between two frames is seen only by its tail; set features.n_fft"
+            " = features.hop (docs/padnmf.md, 'Frames that skip audio')"
+        ]
+        assert "Traceback" not in r.stderr and "warnings.warn" not in r.stderr
+    else:
+        assert err == []
+
+
+def test_linear_probe_diagnostic_runs(dataset: Path) -> None:
+    """examples/diagnostics/linear_probe.py (the docs' probe table) runs and prints its rows."""
+    script = Path(__file__).resolve().parents[2] / "examples" / "diagnostics" / "linear_probe.py"
+    r = subprocess.run(
+        [sys.executable, str(script), str(dataset), "--n-fft", "128", "--hop", "128"]
+        + ["--augment", "12", "--l2", "1e-3"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    head, row = r.stdout.splitlines()
+    assert head.split()[:2] == ["l2", "overall"] and head.split()[-2:] == ["2-hit", "FP-any"]
+    vals = [float(v) for v in row.split()]
+    assert vals[0] == 1e-3 and 0.0 <= vals[1] <= 100.0 and len(vals) == len(head.split())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -162,12 +163,15 @@ def train_dnmfd_from_dataset(
 ) -> tuple[Any, Any, Any, dict[str, Any]]:
     """Initialise, train and fit the detector. Returns (DeepNMFD, adapter, Detector, extra)."""
     from tinyunfold.detection import fit_detector_from_config
-    from tinyunfold.features import SpectrogramParams
+    from tinyunfold.features import FrontEndWarning, SpectrogramParams
     from tinyunfold.models.dnmfd import DeepNMFD
 
     mc = {**DNMFD_DEFAULTS, **cfg["model"]}
     fcfg = {"n_fft": 1024, "hop": 4096, **cfg["features"]}
     feats = SpectrogramParams(sample_rate=int(ds.sample_rate), **fcfg)
+    gap = feats.gap_warning()
+    if gap is not None:
+        warnings.warn(gap, FrontEndWarning, stacklevel=2)
     noise0 = np.concatenate([spectrogram(x, feats, 1.0) for x in ds.noise], axis=1)
     scale = 1.0 / max(float(noise0.mean()), 1e-300)  # mean noise power 1, as PAD-NMF
     targets, noise = init_sets(ds, feats, scale, str(mc["noise_blocks"]))

@@ -148,10 +148,13 @@ def train_from_dataset(
         degeneracy_problems,
         fit_detector_from_config,
     )
-    from tinyunfold.features import SpectrogramParams
+    from tinyunfold.features import FrontEndWarning, SpectrogramParams
 
     fcfg = {"n_fft": 1024, "hop": 4096, **cfg["features"]}
     feats = SpectrogramParams(sample_rate=int(ds.sample_rate), **fcfg)
+    gap = feats.gap_warning()
+    if gap is not None:
+        warnings.warn(gap, FrontEndWarning, stacklevel=2)
     noise0 = np.concatenate([spectrogram(x, feats, 1.0) for x in ds.noise], axis=1)
     # inputs are scaled so the mean noise power is 1: ε = 1e-16 then means the same thing for
     # every dataset (KL-NMF is scale covariant, so only ε's relative size changes)
