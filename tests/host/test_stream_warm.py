@@ -68,7 +68,8 @@ def test_warm_stream_chains_the_windows(warm_deepnmf):
     cold = gs.run_stream(_cold(cfg), pcm)
     assert np.array_equal(_bits(res.log_index[0]), _bits(cold.log_index[0]))
     differs = [
-        not np.array_equal(_bits(a), _bits(b)) for a, b in zip(res.log_index, cold.log_index)
+        not np.array_equal(_bits(a), _bits(b))
+        for a, b in zip(res.log_index, cold.log_index, strict=True)
     ]
     assert all(differs[1:]), differs  # the warm start moves every later window's H
     # the later windows see the second hit at earlier onsets, i.e. on warm columns: other scores
