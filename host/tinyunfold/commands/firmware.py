@@ -163,7 +163,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="trained detector .tum streamed through the detector firmware (with --stream-dataset)",
     )
     be.add_argument("--stream-dataset", help="its dataset folder: test mixtures are streamed")
-    be.add_argument("--stream-mixtures", type=int, default=3, help="test mixtures streamed")
+    be.add_argument("--stream-mixtures", type=int, default=2, help="test mixtures streamed")
     add_build_dir_argument(be)
     be.add_argument(
         "--layers",

@@ -400,7 +400,7 @@ def streaming_detector_rows(out: Path) -> list[dict[str, Any]]:
 def trained_streaming_rows(
     model_path: Path,
     dataset: Path,
-    n_mixtures: int = 3,
+    n_mixtures: int = 2,
     boards: tuple[str, ...] = ("mps2-an386",),
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:

@@ -7,7 +7,8 @@ real-time factor on a simulated board.
   set-exact against its labels.
 * :func:`board_realtime` — a recording streamed through the detector firmware on a QEMU board
   over the real serial link (:func:`tinyunfold.tools.detector.run_detector`, events checked bit
-  for bit): instructions per second of audio and seconds of audio per CPU second at 168 MHz with
+  for bit): instructions per second of audio (steady state: per frame x frames per second + per
+  window x windows per second) and seconds of audio per CPU second at 168 MHz with
   instructions as cycles, plus the same with the cycle estimate of :mod:`tinyunfold.tools.cycles`
   scaled from one forward pass.
 
@@ -118,7 +119,13 @@ def board_realtime(
     rep = r.report()
     t = r.totals or {}
     seconds = len(pcm) / cfg.sample_rate
-    per_s = rep["instructions_total"] / seconds
+    # steady state: sample_rate / hop frames and sample_rate / (hop stride) windows per second (a
+    # short recording's total / duration would undercount the windows cut off at its end)
+    frames_per_s = cfg.sample_rate / cfg.hop
+    per_s = (
+        rep["instructions_per_frame"] * frames_per_s
+        + rep["instructions_per_window"] * frames_per_s / cfg.stride
+    )
     row = {
         "board": board,
         "kernels": kernels,
@@ -131,6 +138,7 @@ def board_realtime(
         "instructions_per_frame": rep["instructions_per_frame"],
         "instructions_per_window": rep["instructions_per_window"],
         "instructions_per_audio_second": round(per_s),
+        "instructions_total": rep["instructions_total"],
         "realtime_factor_168mhz": round(CLOCK_HZ / per_s, 3),
         "stack_bytes": rep["stats"]["stack_hwm"],
         "warm_start": cfg.warm,
