@@ -62,7 +62,9 @@ test-all: bootstrap
 bench: bootstrap
 	test -f build/bench/d1/labels.csv || $(PY) -m tinyunfold dataset mdof --preset dataset1 --out build/bench/d1 --no-progress
 	test -f build/bench/d1.tum || $(PY) -m tinyunfold train padnmf --dataset build/bench/d1 --config examples/padnmf/d1_b48.toml --out build/bench/d1.tum --no-progress
-	$(PY) -m tinyunfold bench --out build/bench --detector build/bench/d1.tum
+	test -f build/bench/d1_k20.tum || $(PY) -m tinyunfold train padnmf --dataset build/bench/d1 --config examples/padnmf/d1_b48.toml --set model.n_layers=20 --out build/bench/d1_k20.tum --no-progress
+	$(PY) -m tinyunfold model stream build/bench/d1_k20.tum --decision ur
+	$(PY) -m tinyunfold bench --out build/bench --detector build/bench/d1.tum --stream-detector build/bench/d1_k20.tum --stream-dataset build/bench/d1
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 lint: python-deps

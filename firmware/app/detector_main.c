@@ -6,6 +6,9 @@
  * TU_MODEL_N_FFT are in, one front-end frame (x 2^-15, tu_detector_frame: window, rfft, power,
  * bands, input_scale) into a ring of TU_MODEL_WINDOW frames; every TU_MODEL_STRIDE frames the
  * window X~ (bands x frames) -> tu_model_forward -> tu_detector_decide -> dedupe -> EVENT per hit.
+ * Warm start (golden/stream.py): when the model's TU_MODEL_WARM_STRIDE equals TU_MODEL_STRIDE,
+ * window w > 0 of a stream runs tu_model_forward_warm from window w-1's H⁽ᴷ⁾ (window_h); window 0,
+ * a new stream (AUDIO at sample 0) and a window after a failed forward pass start cold.
  * The AUDIO frame is processed completely before its CREDIT reply, so the host (which sends the
  * next AUDIO only within the credit) never overruns the device; audio past the credit or after a
  * gap is counted in overruns and named by ERROR, never dropped silently.
@@ -42,6 +45,12 @@
 #if TU_MODEL_IN_LEN != BANDS * WIN
 #error "the model's input block must be one bands x frames window"
 #endif
+#if defined(TU_MODEL_WARM_STRIDE) && (TU_MODEL_WARM_STRIDE > 0U) &&                                \
+    (TU_MODEL_WARM_STRIDE == TU_MODEL_STRIDE)
+#define WARM_START 1
+#else
+#define WARM_START 0
+#endif
 
 /* Linker symbols of the stack (boards/common/mps2.ld, boards/stm32/stm32f*.ld); weak: the host
  * build has none and reports stack_hwm 0 (not measured). */
@@ -51,12 +60,13 @@ extern uint32_t __StackTop[] __attribute__((weak));
 static uint8_t rx_payload[TU_PROTO_MAX_AUDIO];
 static uint8_t tx_frame[TU_PROTO_OVERHEAD + TU_PROTO_MAX_INFO];
 static int16_t audio_in[TU_PROTO_AUDIO_MAX_SAMPLES];
-static int16_t pcm[N_FFT];          /* PCM ring: sample i at i mod n_fft */
-static float frame_in[N_FFT];       /* one frame as float32 */
-static float frames[WIN][BANDS];    /* frame ring: frame j at j mod WIN */
-static float window_x[BANDS * WIN]; /* X~, row-major bands x frames */
-static float window_h[TU_MODEL_OUT_LEN];
-static uint32_t last_onset[N_CLASSES]; /* dedupe: absolute onset of the last event per class */
+static int16_t pcm[N_FFT];               /* PCM ring: sample i at i mod n_fft */
+static float frame_in[N_FFT];            /* one frame as float32 */
+static float frames[WIN][BANDS];         /* frame ring: frame j at j mod WIN */
+static float window_x[BANDS * WIN];      /* X~, row-major bands x frames */
+static float window_h[TU_MODEL_OUT_LEN]; /* H⁽ᴷ⁾ of the last window (the warm start's source) */
+static int window_h_valid;               /* window_h holds the previous window of this stream */
+static uint32_t last_onset[N_CLASSES];   /* dedupe: absolute onset of the last event per class */
 
 static uint32_t next_sample; /* samples received */
 static uint32_t next_frame;  /* index of the next frame to compute */
@@ -155,7 +165,13 @@ static tu_status run_window(void) {
             window_x[b * WIN + k] = frames[(first + k) % WIN][b];
         }
     }
+#if WARM_START
+    /* pPrev may be pDst: tu_model_forward_warm reads it into H⁽⁰⁾ before it writes H⁽ᴷ⁾ */
+    tu_status st = tu_model_forward_warm(window_x, window_h_valid ? window_h : NULL, window_h);
+#else
     tu_status st = tu_model_forward(window_x, window_h);
+#endif
+    window_h_valid = (st == TU_OK);
     if (st == TU_OK) {
         st = tu_detector_decide(window_h, &hits);
     }
@@ -241,6 +257,7 @@ static void audio(const tu_proto_parser *P) {
         next_sample = 0U;
         next_frame = 0U;
         next_window = 0U;
+        window_h_valid = 0; /* its first window starts cold */
         for (uint32_t c = 0U; c < N_CLASSES; ++c) {
             last_onset[c] = NO_ONSET;
         }

@@ -26,3 +26,19 @@ def test_warm_windows_follow_transform_stream(padnmf_model):
     np.testing.assert_allclose(
         stream_windows(est, specs, 4, warm=True), est.transform_stream(specs), rtol=1e-12
     )
+
+
+def test_accuracy_vs_layers_scores_each_decision_rule(detector_set):
+    """One row per K x start x decision; the threshold rows are those of a threshold-only run."""
+    from tinyunfold.pipelines.warmstart import accuracy_vs_layers
+
+    models, _ = detector_set
+    ds = models["padnmf"].parent / "ds"
+    both = accuracy_vs_layers(models["padnmf"], ds, [3], 4, log=lambda s: None,
+                              methods=("threshold", "ur"))  # fmt: skip
+    assert [(r["start"], r["decision"]) for r in both] == [
+        ("cold", "threshold"), ("cold", "ur"), ("warm", "threshold"), ("warm", "ur")
+    ]  # fmt: skip
+    one = accuracy_vs_layers(models["padnmf"], ds, [3], 4, log=lambda s: None)
+    assert one == [r for r in both if r["decision"] == "threshold"]
+    assert all(r["test_mixtures"] == 6 for r in both)

@@ -159,6 +159,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(streaming: tiny trained PAD-NMF/Deep-NMF/Deep-NMFD detectors streaming a WAV to the "
         "boards)",
     )
+    be.add_argument(
+        "--stream-detector",
+        help="trained detector .tum streamed through the detector firmware (with --stream-dataset)",
+    )
+    be.add_argument("--stream-dataset", help="its dataset folder: test mixtures are streamed")
+    be.add_argument("--stream-mixtures", type=int, default=2, help="test mixtures streamed")
     add_build_dir_argument(be)
     be.add_argument(
         "--layers",
@@ -392,6 +398,10 @@ def _bench(args: argparse.Namespace) -> int:
                 r["layers"] = layers
                 rows.append(r)
     streaming = bench.streaming_detector_rows(out / "detector") if "streaming" in which else []
+    if "streaming" in which and args.stream_detector and args.stream_dataset:
+        streaming += bench.trained_streaming_rows(
+            Path(args.stream_detector), Path(args.stream_dataset), args.stream_mixtures
+        )
     report = {"entries": entries, "demo": rows, "streaming": streaming}
     (out / "report.json").write_text(json.dumps(report, indent=1))
     lines = [

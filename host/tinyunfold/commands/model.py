@@ -46,6 +46,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("model")
     s.add_argument("--stride", type=int, help="frames between window starts (1..n)")
     s.add_argument("--decision", choices=("threshold", "ur"), help="decision rule on the device")
+    s.add_argument(
+        "--warm",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="start each window after the first from the previous window's H (warm_stride = "
+        "stride; --no-warm: warm_stride = 0, every window cold)",
+    )
     s.add_argument("--out", help="output .tum (default: overwrite the model)")
     s.set_defaults(func=_stream)
     i = msub.add_parser("info", help="print a model file's kind, params and arrays")
@@ -83,10 +90,18 @@ def _stream(args: argparse.Namespace) -> int:
     if args.decision is not None:
         st["decision"] = args.decision
     params["stream"] = st
+    if args.warm is not None:  # the forward pass's warm start follows the stream's stride
+        stride = stream_config(type(m)(kind=m.kind, params=params, arrays=m.arrays)).stride
+        params["warm_stride"] = stride if args.warm else 0
     m2 = type(m)(kind=m.kind, params=params, arrays=m.arrays)
     cfg = stream_config(m2)  # refuses what the device does not run, with the reason
     out = save_model(args.out or args.model, m2)
-    print(f"wrote {out}: stride {cfg.stride} of {cfg.n_frames} frames, decision {cfg.decision}")
+    ws = int(params.get("warm_stride", 0))
+    start = "warm" if cfg.warm else ("cold" if ws == 0 else f"cold (warm_stride {ws} != stride)")
+    print(
+        f"wrote {out}: stride {cfg.stride} of {cfg.n_frames} frames, decision {cfg.decision}, "
+        f"{start} starts"
+    )
     return 0
 
 

@@ -14,8 +14,9 @@ events agree bit for bit (score and threshold compared as uint32)::
       -> window w = frames [w*stride, w*stride + n)   every ``stride`` frames (stride <= n: overlap)
          X~ (m' x n), column j = frame w*stride + j
       -> forward pass H = f(X~)                       the kind's golden forward (StreamConfig.
-                                                      forward_f32): golden/padnmf.py (tu_hankel_f32
-                                                      + layers), golden/dnmfd.py (NMFD layers)
+                                                     forward_f32): golden/padnmf.py (tu_hankel_f32
+                                                     + layers), golden/dnmfd.py (NMFD layers)
+         warm start (below): H⁽⁰⁾ of window w > 0 from window w-1's H⁽ᴷ⁾ (tu_model_forward_warm)
       -> indices ln I(l) and shifts                   golden/detect.py (tu_detect_indices_f32)
       -> decision: threshold (4.3.32) or UR (4.3.37) with top_k (tu_detect_decide_f32 / tu_ur_*)
       -> events (window, start sample, class, onset frame, score, threshold)
@@ -24,6 +25,15 @@ events agree bit for bit (score and threshold compared as uint32)::
 ``stride`` is a model parameter (``params["stream"]["stride"]``, default n: non-overlapping
 windows), as is the decision rule the device runs (``params["stream"]["decision"]``, default
 ``"threshold"``); ``tinyunfold model stream`` sets them.
+
+**Warm start** (issue 10, :attr:`StreamConfig.warm`): when the model's ``warm_stride`` (a
+forward-pass parameter, ``golden.padnmf.warm_start_f32``) equals the stream ``stride``, window
+w > 0 starts from window w-1's H⁽ᴷ⁾ shifted by the stride, floored at ε, on the support of M^H
+(1 where the shifted entry has no predecessor). Window 0 of a stream starts cold (1 ∘ M^H); so does
+every window when ``warm_stride`` is 0 or differs from ``stride`` (the warm table shifts by
+``warm_stride`` frames, which would not be the previous window's frames). There is no gap inside a
+stream: the device refuses audio past ``next_sample`` (ERROR GAP), so consecutive windows are
+always ``stride`` frames apart; a new stream (AUDIO at sample 0) starts cold again.
 
 **Dedupe rule** (the same on both sides): a hit's absolute onset frame is
 ``w*stride + onset_frame``. An event is dropped when the *last reported* event of the same class had
@@ -92,11 +102,16 @@ class StreamConfig:
     forward: Any
     detect: gdetect.DetectParams
     class_names: tuple[str, ...]
-    forward_f32: Callable[[Any, np.ndarray], np.ndarray] = gpadnmf.padnmf_forward_f32
+    forward_f32: Callable[..., np.ndarray] = gpadnmf.padnmf_forward_f32
 
     @property
     def n_bins(self) -> int:
         return self.forward.n_bins
+
+    @property
+    def warm(self) -> bool:
+        """True when windows after the first start warm (model ``warm_stride`` == ``stride``)."""
+        return 0 < int(getattr(self.forward, "warm_stride", 0)) == self.stride
 
     @property
     def window_samples(self) -> int:
@@ -130,7 +145,7 @@ def stream_params(params: dict[str, Any], n_frames: int) -> tuple[int, str]:
 def stream_config(
     model: ModelFile,
     constants: Callable[[ModelFile], Any] = gpadnmf.constants,
-    forward_f32: Callable[[Any, np.ndarray], np.ndarray] = gpadnmf.padnmf_forward_f32,
+    forward_f32: Callable[..., np.ndarray] = gpadnmf.padnmf_forward_f32,
 ) -> StreamConfig:
     """The streaming detector of a hit-detector model file.
 
@@ -336,12 +351,14 @@ def run_stream(
     L = len(cfg.class_names)
     if nw == 0:
         return StreamResult([], [], len(pcm), len(frames), 0, np.zeros((0, L), dtype=F32))
-    H = np.stack(
-        [
-            cfg.forward_f32(cfg.forward, frames[w * cfg.stride : w * cfg.stride + cfg.n_frames].T)
-            for w in range(nw)
-        ]
-    )
+    Hs: list[np.ndarray] = []
+    for w in range(nw):
+        X = frames[w * cfg.stride : w * cfg.stride + cfg.n_frames].T
+        if cfg.warm and w > 0:  # window 0: cold (module docstring)
+            Hs.append(cfg.forward_f32(cfg.forward, X, h_prev=Hs[-1]))
+        else:
+            Hs.append(cfg.forward_f32(cfg.forward, X))
+    H = np.stack(Hs)
     res = gdetect.detect_f32(H, params, method)
     raw = [
         Event(w, w * cfg.stride * cfg.hop, c, o, s, t)

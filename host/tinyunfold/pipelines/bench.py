@@ -144,8 +144,10 @@ def trained_model(path: Path, name: str, window: np.ndarray | None = None) -> Be
 
 
 def _short(model: ModelFile, K: int) -> ModelFile:
-    """The same fixed dictionary with C = 1 and K layers (K - 1 fixed layers)."""
+    """The same fixed dictionary with C = 1 and K layers (K - 1 fixed layers): a forward pass
+    only (a trained detector's fitted detector arrays are not carried over)."""
     p = {**model.params, "n_layers": K, "n_discriminative": 1}
+    p.pop("detection", None)
     W = model.arrays["W_fixed"]
     arrays = {"W_fixed": W, "W_disc": np.zeros((0,) + W.shape)}
     return ModelFile(model.kind, p, arrays)
@@ -401,17 +403,67 @@ def streaming_detector_rows(out: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def trained_streaming_rows(
+    model_path: Path,
+    dataset: Path,
+    n_mixtures: int = 2,
+    boards: tuple[str, ...] = ("mps2-an386",),
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """A trained detector (e.g. Dataset1 preset, K = C = 20, UR decision) streaming ``n_mixtures``
+    test mixtures of its dataset, one after the other, through the detector firmware
+    (:func:`tinyunfold.pipelines.stream_eval.board_realtime`: events bit for bit against
+    ``detect``; recordings scaled by 2^-k into int16, ``input_scale`` x 4^k). Real-time factor at
+    168 MHz with instructions as cycles, and by the cycle estimate: the cycles per instruction of
+    one forward pass (:func:`entry`, tools/cycles.py) applied to every instruction of the stream."""
+    from tinyunfold.kinds import load_model
+    from tinyunfold.pipelines import stream_eval
+
+    model = load_model(model_path)
+    k, streams = stream_eval.dataset_streams(dataset)
+    step = max(1, len(streams) // n_mixtures)  # spread over classes and SNRs
+    pcm = stream_eval.concatenated(streams[::step], n_mixtures)
+    deployed = stream_eval.with_headroom(model, k)
+    rows = []
+    for board in boards:
+        fwd = entry(trained_model(model_path, model_path.name), board, "cmsis", log)
+        cpi = round(fwd["cycles_estimate"] / fwd["instructions"], 3)
+        r = stream_eval.board_realtime(deployed, pcm, board, cycles_per_instruction=cpi)
+        mhz = CLOCKS_MHZ[board]
+        per_s = r["instructions_per_audio_second"]
+        rows.append(
+            {
+                "model": f"trained detector {model_path.name} ({n_mixtures} test mixtures)",
+                "clock_mhz": mhz,
+                "realtime_factor": mhz * 1e6 / per_s,
+                "headroom_shift": k,
+                "forward_instructions": fwd["instructions"],
+                "forward_cycles_estimate": fwd["cycles_estimate"],
+                **r,
+            }
+        )
+        log(
+            f"{model_path.name} streaming on {board}: "
+            f"{'BIT-EXACT' if r['bit_exact'] else 'MISMATCH'}, {per_s:,} instructions per s of "
+            f"audio, {r['realtime_factor_168mhz']:.1f}x real time at 168 MHz "
+            f"({r['realtime_factor_168mhz_by_cycles']:.1f}x by the cycle estimate)"
+        )
+    return rows
+
+
 def streaming_markdown(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| detector | board | MHz | bit-exact | instr./frame | instr./window | instr./s audio "
-        "| real-time factor (audio s per CPU s) | stack B |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| real-time factor (audio s per CPU s) | by cycle estimate | stack B |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for d in rows:
+        cyc = d.get("realtime_factor_168mhz_by_cycles")
+        cyc_s = "-" if cyc is None else f"{cyc * d['clock_mhz'] / 168:.1f}"
         lines.append(
             f"| {d['model']} | {d['board']} | {d['clock_mhz']} | {d['bit_exact']} | "
             f"{d['instructions_per_frame']:,} | {d['instructions_per_window']:,} | "
-            f"{d['instructions_per_audio_second']:,} | {d['realtime_factor']:.1f} | "
+            f"{d['instructions_per_audio_second']:,} | {d['realtime_factor']:.1f} | {cyc_s} | "
             f"{d['stack_bytes']} |"
         )
     return "\n".join(lines) + "\n"

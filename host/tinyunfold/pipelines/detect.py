@@ -106,6 +106,7 @@ def detect_f32(
         "hop": cfg.hop,
         "n_frames": cfg.n_frames,
         "stride": cfg.stride,
+        "warm_start": cfg.warm,
         "n_samples": res.n_samples,
         "n_windows": res.n_windows,
         "events": events,

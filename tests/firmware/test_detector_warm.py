@@ -1,0 +1,133 @@
+"""Warm starts on the boards (issue 10): the detector firmware of a model whose warm_stride equals
+the stream stride runs tu_model_forward_warm from the previous window's H⁽ᴷ⁾, and its events equal
+`tinyunfold detect`'s bit for bit, through `run` and through `sim` + `stream` (several recordings
+in one session: each new stream starts cold again). The check bites: a golden that runs cold
+while the board runs warm reports MISMATCH, and the warm board's events differ from the cold
+golden's. The tiny Deep-NMF detector (no H mask: every column with a predecessor starts warm)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tinyunfold.cli import main
+from tinyunfold.datasets import write_wav
+from tinyunfold.golden import stream as gs
+from tinyunfold.kinds import load_model
+from tinyunfold.tools.detector import compare_events, run_detector
+from tinyunfold.tools.link import free_port
+
+BOARDS = ["mps2-an386", "mps2-an500"]
+
+
+@pytest.fixture(scope="module")
+def warm_set(detector_set, tmp_path_factory):
+    """(warm model path, {name: wav}): the Deep-NMF detector (stride 4 of 16) with --warm, and
+    besides the three test WAVs one recording of all three in a row ("long", 13 windows), where
+    the warm start changes the deduplicated events (a hit seen first on warm columns)."""
+    models, wavs = detector_set
+    root = tmp_path_factory.mktemp("warm")
+    out = root / "deepnmf-warm.tum"
+    assert main(["model", "stream", str(models["deepnmf"]), "--warm", "--out", str(out)]) == 0
+    pcm = np.concatenate([gs.read_pcm16(wavs[k])[1] for k in ("hit", "nohit", "two")])
+    long = root / "long.wav"
+    write_wav(long, gs.stream_config(load_model(out)).sample_rate, pcm.astype(np.float64) / 32768)
+    return out, {**wavs, "long": long}
+
+
+def _cold(cfg: gs.StreamConfig) -> gs.StreamConfig:
+    return dataclasses.replace(cfg, forward=dataclasses.replace(cfg.forward, warm_stride=0))
+
+
+def _detect(model, wav, capsys):
+    assert main(["detect", "--model", str(model), str(wav), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)[0]
+    assert rep["pipeline"] == "float32" and rep["warm_start"] is True
+    return rep["events"]
+
+
+def _key(e):
+    return (e["window"], e["start_sample"], e["class"], e["onset_frame"], e["score_bits"],
+            e["threshold_bits"])  # fmt: skip
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_warm_run_events_equal_detect(warm_set, board, capsys):
+    model, wavs = warm_set
+    for w in ("two", "long"):
+        want = _detect(model, wavs[w], capsys)
+        rc = main(["run", "--model", str(model), "--board", board, "--input", str(wavs[w]),
+                   "--json"])  # fmt: skip
+        rep = json.loads(capsys.readouterr().out)
+        assert rc == 0 and rep["bit_exact"], rep["mismatches"]
+        assert [_key(e) for e in rep["events"]] == [_key(e) for e in want] and want
+
+
+def test_warm_board_differs_from_a_cold_golden(warm_set):
+    """The same firmware run compared with the cold golden: the scores of the hits first seen on
+    warm columns differ, so a board that ignored the warm start would fail the check above."""
+    model, wavs = warm_set
+    m = load_model(model)
+    _, pcm = gs.read_pcm16(wavs["long"])
+    r = run_detector(m, "mps2-an386", pcm)
+    assert r.bit_exact, r.mismatches
+    cold = gs.run_stream(_cold(gs.stream_config(m)), pcm).events
+    assert compare_events(r.device.events, cold)
+
+
+def test_cold_golden_fails_the_run_verdict(warm_set, monkeypatch, capsys):
+    """`run` with the golden forced cold (StreamConfig.warm False) while the board runs warm:
+    MISMATCH, exit 1."""
+    model, wavs = warm_set
+    monkeypatch.setattr(gs.StreamConfig, "warm", property(lambda self: False))
+    argv = ["run", "--model", str(model), "--board", "mps2-an386", "--input", str(wavs["long"])]
+    assert main(argv) == 1
+    assert "verdict: MISMATCH" in capsys.readouterr().out
+
+
+def _start_sim(model, board, port):
+    cmd = [sys.executable, "-m", "tinyunfold", "sim", "--model", str(model), "--board", board,
+           "--port", str(port), "--timeout", "120"]  # fmt: skip
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_listening(proc, port, timeout_s=120.0):
+    deadline = time.monotonic() + timeout_s
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if f"127.0.0.1:{port}" in line:
+            return
+        assert time.monotonic() < deadline, "sim did not start"
+    raise AssertionError(f"sim ended: {proc.wait()}")
+
+
+def test_sim_and_stream_warm_restarts_cold_per_stream(warm_set, capsys):
+    """One `sim` session, four recordings streamed one after the other by `stream`: each starts
+    at sample 0 (a new stream), so its first window must start cold again to stay bit-exact."""
+    model, wavs = warm_set
+    port = free_port()
+    proc = _start_sim(model, "mps2-an386", port)
+    try:
+        _wait_listening(proc, port)
+        names = ["long", "two", "hit", "long"]
+        for i, w in enumerate(names):
+            want = _detect(model, wavs[w], capsys)
+            argv = ["stream", "--port", f"socket://127.0.0.1:{port}", str(wavs[w]), "--json",
+                    "--model", str(model), "--no-progress"]  # fmt: skip
+            assert main(argv + (["--bye"] if i == len(names) - 1 else [])) == 0
+            lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+            events, summary = lines[:-1], lines[-1]
+            assert summary["summary"]["verdict"] == "BIT-EXACT", summary
+            assert [_key(e) for e in events] == [_key(e) for e in want]
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0 and "board stopped (status 0)" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
