@@ -678,6 +678,8 @@ def fit_detector(
         tau, cv = fit_fpr_thresholds(res.index, label_sets, fpr, margin)
     else:
         tau = fit_thresholds(res.index[nohit], rule, margin)
+    if not activation:
+        tau = np.maximum(tau, float(floor) * FLOOR_THRESHOLD_FACTOR)
     ur = None
     if ur_beta is not None and (~nohit).any():
         ur = UncertaintyReduction(
@@ -712,6 +714,13 @@ def fit_detector(
 
 
 FLOOR_CANDIDATES = (1e-30, 1e-8, 1e-6, 1e-4, 1e-3, 1e-2)
+# A class whose diagonal is floored everywhere has the index `floor` exactly in float64, but its
+# float32 mean of logarithms (golden/detect.py, the device) can round a few ulps above ln floor: a
+# threshold at (or below) the floor would then report that class in every window on the device
+# and nowhere on the host. Thresholds are therefore kept at least this factor above the floor
+# (ln 1.01 ≈ 0.01, thousands of float32 ulps of |ln floor| ≤ 69): an all-floor index, which
+# carries no evidence of a hit, is never a detection on either side.
+FLOOR_THRESHOLD_FACTOR = 1.01
 
 
 def select_floor(

@@ -204,3 +204,25 @@ def test_golden_uses_the_detectors_index_floor(padnmf_model):
     # the default floor would give other indices: the check sees the floor
     ln_default = np.log(detection_indices(H64, layout).index)
     assert np.abs(ln_default - ln64).max() > 1e-3
+
+
+@pytest.mark.parametrize("rule", ["gm", "max", "fpr"])
+def test_a_class_floored_everywhere_is_never_detected(rule):
+    """A threshold at the index floor would report an all-floor class on the device in every
+    window: the float32 mean of 32 equal logarithms rounds above ln floor (the float64 index
+    equals the floor). Thresholds stay above the floor (detection.FLOOR_THRESHOLD_FACTOR)."""
+    lay = BlockLayout(n_bins=1, context=1, ranks=(32, 32, 1), block_class=(0, 1),
+                      class_names=("quiet", "b"))  # fmt: skip
+    rng = np.random.default_rng(0)
+    Q, n = 24, 32
+    H = rng.uniform(1e-3, 1.0, (Q, lay.rank, n))
+    H[:, :32, :] = 1e-12  # class "quiet": every entry below the floor
+    labels = [[] if q % 2 == 0 else [1] for q in range(Q)]
+    for q in range(1, Q, 2):
+        H[q, 32:64, :] *= 50.0  # class b hits
+    det = fit_detector(H, labels, lay, rule=rule, floor=1e-8, ur_beta=None)
+    assert det.thresholds[0] > 1e-8
+    g = gd.detect_f32(H.astype(np.float32), gd.params_from_detector(det, lay, n))
+    assert np.all(g.log_index[:, 0] > np.float32(np.log(1e-8)))  # the rounding the rule must absorb
+    assert all(0 not in cs for cs in g.classes)
+    assert any(1 in cs for cs in g.classes)  # the other class is still decided
