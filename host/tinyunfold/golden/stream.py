@@ -17,7 +17,8 @@ events agree bit for bit (score and threshold compared as uint32)::
                                                       forward_f32): golden/padnmf.py (tu_hankel_f32
                                                       + layers), golden/dnmfd.py (NMFD layers)
       -> indices ln I(l) and shifts                   golden/detect.py (tu_detect_indices_f32)
-      -> decision: threshold (4.3.32) or UR (4.3.37) with top_k (tu_detect_decide_f32 / tu_ur_*)
+      -> decision: threshold (4.3.32), UR (4.3.37) or the readout of H, with top_k
+         (tu_detect_decide_f32 / tu_ur_* / tu_detect_readout_f32)
       -> events (window, start sample, class, onset frame, score, threshold)
       -> dedupe (below)
 
@@ -53,7 +54,7 @@ from tinyunfold.modelfile import ModelFile
 from tinyunfold.models.padnmf import BlockLayout
 
 PCM_SCALE = F32(2.0**-15)  # int16 -> float32, exact (a power of two)
-DECISIONS = gdetect.METHODS  # ("threshold", "ur")
+DECISIONS = gdetect.METHODS  # ("threshold", "ur", "readout")
 MAX_CLASSES = 16  # INFO carries at most 16 class names (docs/protocol.md)
 MAX_NAME = 24
 NO_ONSET = 0xFFFFFFFF  # "no event of this class yet" (the device's initial value)
@@ -72,7 +73,7 @@ class StreamConfig:
     sample_rate, n_fft, hop : the front-end framing (samples).
     n_frames : n, frames per window. stride : frames between window starts (>= 1).
     input_scale : float32 factor applied to every band power.
-    decision : ``"threshold"`` or ``"ur"`` (the rule the device runs).
+    decision : ``"threshold"``, ``"ur"`` or ``"readout"`` (the rule the device runs).
     front : window and band edges. forward : the network's constants (PAD-NMF / Deep-NMF
         :class:`~tinyunfold.golden.padnmf.PADNMFConstants`, Deep-NMFD
         :class:`~tinyunfold.golden.dnmfd.DNMFDConstants`; both have ``n_bins``, ``n_frames``).
@@ -174,6 +175,11 @@ def stream_config(
         raise DetectorDeployError(
             "the model's stream decision is 'ur' but it has no uncertainty-reduction matrix",
             "use --decision threshold, or train with training mixtures",
+        )
+    if decision == "readout" and dparams.readout is None:
+        raise DetectorDeployError(
+            "the model's stream decision is 'readout' but it has no readout",
+            "use --decision threshold, or train with [detection] readout = true",
         )
     names = tuple(str(c) for c in layout.class_names)
     if len(names) > MAX_CLASSES or any(len(c.encode()) > MAX_NAME for c in names):
