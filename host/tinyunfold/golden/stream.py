@@ -111,7 +111,7 @@ def stream_params(params: dict[str, Any], n_frames: int) -> tuple[int, str]:
     if not isinstance(s, dict) or set(s) - {"stride", "decision"}:
         raise DetectorDeployError(
             f"params['stream'] must be a dict with stride and decision, got {s!r}",
-            "set it with `tinyunfold model stream M --stride S --decision threshold|ur`",
+            "set it with `tinyunfold model stream M --stride S --decision threshold|ur|readout`",
         )
     stride = s.get("stride", n_frames)
     decision = s.get("decision", "threshold")
@@ -123,7 +123,7 @@ def stream_params(params: dict[str, Any], n_frames: int) -> tuple[int, str]:
     if decision not in DECISIONS:
         raise DetectorDeployError(
             f"stream decision must be one of {DECISIONS}, got {decision!r}",
-            "set it with `tinyunfold model stream M --decision threshold|ur`",
+            "set it with `tinyunfold model stream M --decision threshold|ur|readout`",
         )
     return stride, decision
 
