@@ -631,7 +631,8 @@ class Readout:
         if isinstance(self.l2, str):
             if self.l2 != "cv":
                 raise ValueDomainError(
-                    f"readout_l2 must be 'cv' or a number, got {self.l2!r}", "e.g. readout_l2 = 0.01"
+                    f"readout_l2 must be 'cv' or a number, got {self.l2!r}",
+                    "e.g. readout_l2 = 0.01",
                 )
             folds = _stratified_folds(label_sets, max(2, min(n_folds, Q)), seed)
             best: tuple[float, float] | None = None

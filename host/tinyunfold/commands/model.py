@@ -45,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     s.add_argument("model")
     s.add_argument("--stride", type=int, help="frames between window starts (1..n)")
-    s.add_argument("--decision", choices=("threshold", "ur", "readout"), help="decision rule on the device"
+    s.add_argument(
+        "--decision", choices=("threshold", "ur", "readout"), help="decision rule on the device"
     )
     s.add_argument("--out", help="output .tum (default: overwrite the model)")
     s.set_defaults(func=_stream)
