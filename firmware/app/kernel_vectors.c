@@ -1,7 +1,7 @@
 /*
  * Test-vector dispatcher (kernel_vectors.h): logf/expf/powf over streams of floats, processed in
  * chunks so that millions of inputs fit any board, and the detector (indices, threshold rule,
- * uncertainty reduction) over windows of H.
+ * uncertainty reduction, readout) over windows of H.
  */
 #include "kernel_vectors.h"
 
@@ -17,6 +17,8 @@
 #define KV_MAX_CLASSES 32U
 #define KV_MAX_LATENT 33U
 #define KV_NONE 0xFFFFFFFFU
+#define KV_MAX_RD_RANK 1024U
+#define KV_MAX_RD_W 4096U
 
 static float kv_in[2U * KV_CHUNK];
 static float kv_out[KV_CHUNK];
@@ -31,6 +33,11 @@ static float kv_latent[KV_MAX_LATENT];
 static float kv_ur_thr[KV_MAX_CLASSES];
 static uint16_t kv_shift[KV_MAX_CLASSES];
 static uint16_t kv_hits[KV_MAX_CLASSES];
+static float kv_rd_W[KV_MAX_RD_W];
+static float kv_rd_b[KV_MAX_CLASSES];
+static float kv_rd_thr[KV_MAX_CLASSES];
+static float kv_rd_state[KV_MAX_RD_RANK];
+static float kv_rd_score[KV_MAX_CLASSES];
 static uint32_t kv_words[2U * KV_MAX_CLASSES + KV_MAX_LATENT + 4U];
 
 static int kv_word(const tu_kv_io *io, uint32_t *w) {
@@ -77,14 +84,15 @@ static int kv_math(const tu_kv_io *io, uint32_t op) {
     return 0;
 }
 
-/* Header: rank, n_frames, n_blocks, n_classes, n_shifts, top_k, floor, n_windows, has_ur. */
+/* Header: rank, n_frames, n_blocks, n_classes, n_shifts, top_k, floor, n_windows, flags
+ * (bit 0: uncertainty reduction, bit 1: readout). */
 static int kv_detect(const tu_kv_io *io) {
     uint32_t h[9];
     if (io->read(io->ctx, h, sizeof h) != 0) {
         return TU_KV_BAD_INPUT;
     }
     const uint32_t rank = h[0], n = h[1], nb = h[2], L = h[3], top_k = h[5];
-    const uint32_t n_windows = h[7], has_ur = h[8];
+    const uint32_t n_windows = h[7], has_ur = h[8] & 1U, has_rd = h[8] & 2U;
     if (rank * n > KV_MAX_H || nb > KV_MAX_BLOCKS || L > KV_MAX_CLASSES || top_k > L ||
         rank > 0xFFFFU || n > 0xFFFFU || h[4] > 0xFFFFU) {
         return TU_KV_BAD_INPUT;
@@ -130,6 +138,20 @@ static int kv_detect(const tu_kv_io *io) {
             return TU_KV_KERNEL;
         }
     }
+    tu_detect_readout_instance_f32 R;
+    if (has_rd != 0U) {
+        uint32_t fl; /* floor, then threshold[L], W[L][rank], b[L] */
+        if (kv_word(io, &fl) != 0 || rank > KV_MAX_RD_RANK || L * rank > KV_MAX_RD_W ||
+            io->read(io->ctx, kv_rd_thr, L * sizeof(float)) != 0 ||
+            io->read(io->ctx, kv_rd_W, L * rank * sizeof(float)) != 0 ||
+            io->read(io->ctx, kv_rd_b, L * sizeof(float)) != 0) {
+            return TU_KV_BAD_INPUT;
+        }
+        if (tu_detect_readout_init_f32(&R, (uint16_t)rank, (uint16_t)n, (uint16_t)L,
+                                       kv_bits_f32(fl), kv_rd_W, kv_rd_b, kv_rd_state) != TU_OK) {
+            return TU_KV_KERNEL;
+        }
+    }
     for (uint32_t w = 0U; w < n_windows; ++w) {
         if (io->read(io->ctx, kv_H, rank * n * sizeof(float)) != 0) {
             return TU_KV_BAD_INPUT;
@@ -164,6 +186,25 @@ static int kv_detect(const tu_kv_io *io) {
             k = 0U;
             for (uint32_t j = 0U; j < Lp; ++j) {
                 kv_words[k++] = kv_f32_bits(kv_latent[j]);
+            }
+            kv_words[k++] = n_hits;
+            for (uint32_t j = 0U; j < top_k; ++j) {
+                kv_words[k++] = (j < n_hits) ? kv_hits[j] : KV_NONE;
+            }
+        }
+        if (has_rd != 0U) {
+            /* out: score z[L], n_hits, hit[top_k] */
+            if (tu_detect_readout_f32(&R, kv_H, kv_rd_score) != TU_OK ||
+                tu_detect_decide_f32((uint16_t)L, (uint16_t)top_k, kv_rd_score, kv_rd_thr, kv_hits,
+                                     &n_hits) != TU_OK) {
+                return TU_KV_KERNEL;
+            }
+            if (io->write(io->ctx, kv_words, k * sizeof(uint32_t)) != 0) {
+                return TU_KV_WRITE;
+            }
+            k = 0U;
+            for (uint32_t l = 0U; l < L; ++l) {
+                kv_words[k++] = kv_f32_bits(kv_rd_score[l]);
             }
             kv_words[k++] = n_hits;
             for (uint32_t j = 0U; j < top_k; ++j) {

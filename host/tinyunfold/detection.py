@@ -22,6 +22,14 @@ the heuristic multiplicative update (3.2.26). β ∈ {0, 1, 2} are the Gamma (It
 and Normal (Euclidean) noise models of Table 3. A class is reported when Î_l > ``ur_threshold``
 (labels are 0/1, so 0.5 by default). Option ``background``: one extra latent component that is 1 in
 every training mixture (the index level of the background alone); an extension, off by default.
+
+Readout (not in the thesis, :class:`Readout`): a linear logistic readout of the per-atom log
+activations f_a = ln max(Σ_t H⁽ᴷ⁾[a, t], floor) of *every* atom (target and noise blocks), one
+vs. rest, z_c = b_c + Σ_a W[c, a] f_a; class c is a candidate when z_c > 0 (P = σ(z_c) > 0.5), and
+the top-k rule of (4.3.32) applies to z. Fitted on the training mixtures only (L2-regularised
+binary cross-entropy per class on standardised features, the weight chosen by 5-fold CV,
+stratified by label set, on set-exact accuracy). The GM indices read only the block diagonals;
+on presets whose classes excite the same modes (dataset2-hard) the other atoms carry the class.
 """
 
 from __future__ import annotations
@@ -516,6 +524,192 @@ class UncertaintyReduction:
         )
 
 
+# ---------------------------------------------------------------------------- linear readout
+READOUT_L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1)
+
+
+def readout_features(H: np.ndarray, floor: float = 1e-6) -> np.ndarray:
+    """Per-atom log activations of H⁽ᴷ⁾ (B, r, n) or (r, n) -> (B, r): f_a = ln max(Σ_t H[a, t], floor).
+
+    Every row of H (target and noise blocks) is a feature. Not in the thesis (an extension of
+    4.3.3: the GM indices (4.3.30) read the block diagonals only; this reads every atom's total
+    activation in the window). Inputs are scaled to unit mean noise power, so ``floor`` means the
+    same for every dataset. Float32 twin: golden/detect.py ``readout_f32``.
+    """
+    H = np.asarray(H, dtype=np.float64)
+    if H.ndim == 2:
+        H = H[None]
+    if H.ndim != 3:
+        raise ShapeError(f"H has shape {H.shape}, expected (B, r, n)")
+    return np.log(np.maximum(H.sum(2), float(floor)))
+
+
+def _stratified_folds(label_sets: Sequence[Sequence[int]], k: int, seed: int = 0) -> np.ndarray:
+    """Fold of each mixture, stratified by label set (each set dealt round-robin over folds)."""
+    rng = np.random.default_rng(seed)
+    keys = [tuple(sorted(int(c) for c in s)) for s in label_sets]
+    folds = np.zeros(len(keys), dtype=np.int64)
+    start = 0
+    for key in sorted(set(keys)):
+        idx = rng.permutation([q for q, kq in enumerate(keys) if kq == key])
+        folds[idx] = (start + np.arange(idx.size)) % k
+        start += idx.size
+    return folds
+
+
+def _fit_logistic(U: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, float]:
+    """min_w,b mean BCE(σ(U w + b), y) + l2/2 ‖w‖² (L-BFGS-B, analytic gradient). U: (Q, r)."""
+    from scipy.optimize import minimize
+
+    Q, r = U.shape
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        w, b = x[:r], x[r]
+        z = U @ w + b
+        # BCE = log(1 + e^z) - y z, stable
+        loss = float(np.mean(np.logaddexp(0.0, z) - y * z)) + 0.5 * l2 * float(w @ w)
+        g = (1.0 / (1.0 + np.exp(-np.clip(z, -700, 700))) - y) / Q
+        return loss, np.concatenate([U.T @ g + l2 * w, [g.sum()]])
+
+    res = minimize(fun, np.zeros(r + 1), jac=True, method="L-BFGS-B", options={"maxiter": 500})
+    return res.x[:r], float(res.x[r])
+
+
+@dataclass
+class Readout:
+    """Linear logistic readout of the per-atom log activations (a decision rule, not in the thesis).
+
+    z_c = b_c + Σ_a W[c, a] f_a with f = :func:`readout_features` (H); class c is a candidate
+    when z_c > threshold_c (0: probability 0.5), at most ``top_k`` reported, largest z first
+    (the rule of eq. 4.3.32 on the score z). P(c present) = σ(z_c) is the calibrated confidence.
+
+    Attributes
+    ----------
+    W : (L, r) weights on the raw features (the standardisation is folded in).
+    b : (L,) biases. threshold : (L,) thresholds on z. floor : clip of the atom sums.
+    l2 : the L2 weight used (on standardised features). cv_accuracy : its k-fold set-exact
+        accuracy on the training mixtures (None when ``l2`` was given).
+    """
+
+    floor: float = 1e-6
+    l2: float | str = "cv"
+    W: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    b: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    threshold: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    cv_accuracy: float | None = None
+    cv_scores: dict[str, float] = field(default_factory=dict)
+
+    @staticmethod
+    def _fit_w(F: np.ndarray, Y: np.ndarray, l2: float) -> tuple[np.ndarray, np.ndarray]:
+        """One-vs-rest on standardised features, folded back: (L, r) W and (L,) b on raw F."""
+        mu = F.mean(0)
+        sd = F.std(0)
+        sd = np.where(sd > 1e-12, sd, 1.0)
+        U = (F - mu) / sd
+        L, r = Y.shape[1], F.shape[1]
+        W = np.zeros((L, r))
+        b = np.zeros(L)
+        for c in range(L):
+            w, bc = _fit_logistic(U, Y[:, c], l2)
+            W[c] = w / sd  # z = w·(f - mu)/sd + bc
+            b[c] = bc - float((w * mu / sd).sum())
+        return W, b
+
+    def fit(
+        self,
+        H: np.ndarray,
+        label_sets: Sequence[Sequence[int]],
+        n_classes: int,
+        top_k: int | None = None,
+        grid: Sequence[float] = READOUT_L2_GRID,
+        n_folds: int = 5,
+        seed: int = 0,
+    ) -> Readout:
+        """Fit on training mixtures H (Q, r, n) with their label sets; ``l2 = "cv"`` picks the
+        L2 weight from ``grid`` by ``n_folds``-fold CV (stratified by label set, set-exact
+        accuracy; ties: the larger weight)."""
+        F = readout_features(H, self.floor)
+        Q = F.shape[0]
+        if Q != len(label_sets):
+            raise ShapeError(f"{Q} mixtures but {len(label_sets)} label sets")
+        k_top = n_classes if top_k is None or top_k <= 0 else int(top_k)
+        Y = np.zeros((Q, n_classes))
+        for q, s in enumerate(label_sets):
+            Y[q, list(s)] = 1.0
+        if isinstance(self.l2, str):
+            if self.l2 != "cv":
+                raise ValueDomainError(
+                    f"readout_l2 must be 'cv' or a number, got {self.l2!r}",
+                    "e.g. readout_l2 = 0.01",
+                )
+            folds = _stratified_folds(label_sets, max(2, min(n_folds, Q)), seed)
+            best: tuple[float, float] | None = None
+            for lam in grid:
+                correct = 0
+                for f in np.unique(folds):
+                    tr, te = folds != f, folds == f
+                    W, b = self._fit_w(F[tr], Y[tr], float(lam))
+                    pred = decide(F[te] @ W.T + b, np.zeros(n_classes), k_top)
+                    correct += sum(
+                        sorted(p) == sorted(label_sets[int(q)])
+                        for p, q in zip(pred, np.flatnonzero(te), strict=True)
+                    )
+                self.cv_scores[f"{lam:g}"] = correct / Q
+                key = (correct / Q, float(lam))
+                if best is None or key > best:
+                    best = key
+            assert best is not None
+            lam_used = best[1]
+            self.cv_accuracy = best[0]
+        else:
+            lam_used = float(self.l2)
+        self.W, self.b = self._fit_w(F, Y, lam_used)
+        self.l2 = lam_used if isinstance(self.l2, str) else self.l2
+        self.threshold = np.zeros(n_classes)
+        return self
+
+    def score(self, H: np.ndarray) -> np.ndarray:
+        """(B, L) z = b + W f (float64)."""
+        return readout_features(H, self.floor) @ self.W.T + self.b[None, :]
+
+    def probability(self, H: np.ndarray) -> np.ndarray:
+        """(B, L) σ(z): calibrated P(class present)."""
+        return 1.0 / (1.0 + np.exp(-np.clip(self.score(H), -700, 700)))
+
+    def decide(self, H: np.ndarray, top_k: int = 1) -> list[list[int]]:
+        return decide(self.score(H), self.threshold, top_k)
+
+    def to_params(self) -> dict[str, Any]:
+        return {
+            "floor": float(self.floor),
+            "l2": self.l2 if isinstance(self.l2, str) else float(self.l2),
+            "threshold": [float(v) for v in self.threshold],
+            "cv_accuracy": self.cv_accuracy,
+            "cv_scores": dict(self.cv_scores),
+        }
+
+    @classmethod
+    def from_params(cls, d: dict[str, Any], W: np.ndarray, b: np.ndarray) -> Readout:
+        W = np.asarray(W, dtype=np.float64)
+        b = np.asarray(b, dtype=np.float64)
+        thr = np.asarray(d.get("threshold", [0.0] * b.size), dtype=np.float64)
+        if W.ndim != 2 or b.shape != (W.shape[0],) or thr.shape != b.shape:
+            raise ShapeError(
+                f"readout arrays W {W.shape}, b {b.shape}, threshold {thr.shape} do not match",
+                "re-create the model with `tinyunfold train`",
+            )
+        l2 = d.get("l2", "cv")
+        return cls(
+            floor=float(d.get("floor", 1e-6)),
+            l2=l2 if isinstance(l2, str) else float(l2),
+            W=W,
+            b=b,
+            threshold=thr,
+            cv_accuracy=None if d.get("cv_accuracy") is None else float(d["cv_accuracy"]),
+            cv_scores=dict(d.get("cv_scores") or {}),
+        )
+
+
 # ---------------------------------------------------------------------------- the detector
 @dataclass
 class Detector:
@@ -544,6 +738,7 @@ class Detector:
     threshold_cv: dict[str, Any] = field(default_factory=dict)
     calibration: np.ndarray | None = None
     floor: float = 1e-30
+    readout: Readout | None = None
 
     def confidence(self, index: np.ndarray) -> np.ndarray | None:
         """(B, L) calibrated probability that each class is present (None: not calibrated)."""
@@ -556,7 +751,21 @@ class Detector:
             return activation_indices(H, layout)
         return detection_indices(H, layout, shifted=self.shifted, floor=self.floor)
 
-    def decide(self, index: np.ndarray, method: str = "threshold") -> list[list[int]]:
+    def decide(
+        self, index: np.ndarray, method: str = "threshold", H: np.ndarray | None = None
+    ) -> list[list[int]]:
+        """Decisions of ``method`` per mixture: ``threshold`` and ``ur`` read the indices,
+        ``readout`` the network output H (B, r, n) itself (:class:`Readout`)."""
+        if method == "readout":
+            if self.readout is None:
+                raise ValueDomainError(
+                    "this model has no readout", "train it with [detection] readout = true"
+                )
+            if H is None:
+                raise ValueDomainError(
+                    "the readout decision needs H, not the indices", "pass H=... to decide"
+                )
+            return self.readout.decide(H, self.top_k)
         if method == "threshold":
             return decide(index, self.thresholds, self.top_k)
         if method == "ur":
@@ -566,7 +775,9 @@ class Detector:
                     "re-create it with training mixtures",
                 )
             return self.ur.decide(index, self.top_k)
-        raise ValueDomainError(f"unknown decision method {method!r}", "use threshold or ur")
+        raise ValueDomainError(
+            f"unknown decision method {method!r}", "use threshold, ur or readout"
+        )
 
     def baseline_options(self) -> dict[str, Any]:
         """How baselines are scored next to this detector: same indices, rule, margin, top_k."""
@@ -592,6 +803,7 @@ class Detector:
             "fpr": self.fpr,
             "threshold_cv": self.threshold_cv,
             "floor": float(self.floor),
+            "readout": None if self.readout is None else self.readout.to_params(),
         }
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -603,6 +815,9 @@ class Detector:
             out["ur_matrix"] = np.asarray(self.ur.A, dtype=np.float64)
         if self.calibration is not None:
             out["calibration"] = np.asarray(self.calibration, dtype=np.float64)
+        if self.readout is not None:
+            out["readout_W"] = np.asarray(self.readout.W, dtype=np.float64)
+            out["readout_b"] = np.asarray(self.readout.b, dtype=np.float64)
         return out
 
     @classmethod
@@ -611,6 +826,9 @@ class Detector:
         ur = None
         if d.get("ur") is not None and "ur_matrix" in arrays:
             ur = UncertaintyReduction.from_params(d["ur"], arrays["ur_matrix"])
+        readout = None
+        if d.get("readout") is not None and "readout_W" in arrays and "readout_b" in arrays:
+            readout = Readout.from_params(d["readout"], arrays["readout_W"], arrays["readout_b"])
         return cls(
             shifted=bool(d["shifted"]),
             rule=str(d["rule"]),
@@ -627,6 +845,7 @@ class Detector:
             if "calibration" not in arrays
             else np.asarray(arrays["calibration"], dtype=np.float64),
             floor=float(d.get("floor", 1e-30)),
+            readout=readout,
         )
 
 
@@ -649,6 +868,9 @@ def fit_detector(
     ur_rule: str = "fixed",
     ur_factor: float | None = 1.0,
     floor: float | None = 1e-30,
+    readout: bool = False,
+    readout_floor: float = 1e-6,
+    readout_l2: float | str = "cv",
 ) -> Detector:
     """Fit thresholds on the no-hit training mixtures and Â on all training mixtures.
 
@@ -696,6 +918,11 @@ def fit_detector(
             ur.fit_cv(res.index, label_sets, layout.n_classes)
         else:
             ur.fit(res.index, label_sets, layout.n_classes)
+    ro = None
+    if readout:
+        ro = Readout(floor=float(readout_floor), l2=readout_l2).fit(
+            H_train, label_sets, layout.n_classes, top_k
+        )
     return Detector(
         shifted=shifted,
         rule=rule,
@@ -710,6 +937,7 @@ def fit_detector(
         threshold_cv=cv,
         calibration=fit_calibration(res.index, label_sets),
         floor=float(floor),
+        readout=ro,
     )
 
 
@@ -777,7 +1005,18 @@ def fit_detector_from_config(
         ur_rule=str(dc.get("ur_rule", "nohit_max")),
         ur_factor=None if dc.get("ur_factor", "cv") == "cv" else float(dc["ur_factor"]),
         floor=None if dc.get("index_floor", "cv") == "cv" else float(dc["index_floor"]),
+        readout=_readout_flag(dc.get("readout", False)),
+        readout_floor=float(dc.get("readout_floor", 1e-6)),
+        readout_l2="cv" if dc.get("readout_l2", "cv") == "cv" else float(dc["readout_l2"]),
     )
+
+
+def _readout_flag(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueDomainError(
+            f"[detection] readout must be true or false, got {v!r}", "e.g. readout = true"
+        )
+    return v
 
 
 # ------------------------------------------------------------------------- degeneracy checks

@@ -1,6 +1,7 @@
-"""The detector kernels (tu_detect_indices_f32, tu_detect_decide_f32, tu_ur_infer_f32) equal the
-float32 golden detection (golden/detect.py) bit for bit: indices, shifts, hit classes, latent Î and
-its decisions, through the host library (ctypes), on both QEMU boards and the host program."""
+"""The detector kernels (tu_detect_indices_f32, tu_detect_decide_f32, tu_ur_infer_f32,
+tu_detect_readout_f32) equal the float32 golden detection (golden/detect.py) bit for bit: indices,
+shifts, hit classes, latent Î, readout scores and their decisions, through the host library
+(ctypes), on both QEMU boards and the host program."""
 
 import zlib
 
@@ -51,7 +52,21 @@ def _case(name, n_windows=12):
     H[2, :, :] = H[2, :1, :1]  # equal indices: ties between classes and shifts
     H[3, 1, 1] = 1e-40  # subnormal entry
     H[4, 0, 0] = np.inf
-    return params, H
+    return _with_readout(name, params, H), H
+
+
+def _with_readout(name, params, H):
+    """A readout (W, b on every atom) whose per-class thresholds sit at the 75% quantile of the
+    finite scores, so that some windows fire and some do not (own rng: the cases are unchanged)."""
+    rng = np.random.default_rng(zlib.crc32((name + "-readout").encode()))
+    L = params.n_classes
+    W = rng.normal(0.0, 0.3, (L, params.rank)).astype(F32)
+    b = rng.normal(0.0, 1.0, L).astype(F32)
+    rd = gd.ReadoutParams(W=W, b=b, threshold=np.zeros(L, F32), floor=F32(1e-6))
+    z = gd.readout_f32(H, rd)
+    thr = np.array([np.quantile(z[np.isfinite(z[:, c]), c], 0.75) for c in range(L)], dtype=F32)
+    rd = gd.ReadoutParams(W=W, b=b, threshold=thr, floor=rd.floor)
+    return gd.DetectParams(**{**params.__dict__, "readout": rd})
 
 
 CASES = ["diag-2cls", "shift-3cls", "shift-long", "no-ur"]
@@ -67,6 +82,11 @@ def _check(dev: kv.DeviceDetect, params, H) -> None:
         assert dev.latent is not None
         assert np.array_equal(dev.latent.view(np.uint32), gu.latent.view(np.uint32))
         assert dev.ur_classes == gu.classes
+    if params.readout is not None:
+        gr = gd.detect_f32(H, params, "readout")
+        assert dev.readout_score is not None
+        assert np.array_equal(dev.readout_score.view(np.uint32), gr.score.view(np.uint32))
+        assert dev.readout_classes == gr.classes
 
 
 @pytest.mark.parametrize("board", BOARDS)
@@ -81,8 +101,9 @@ def test_detector_bits(board, case):
 def test_the_cases_decide_something_and_not_everything():
     for case in CASES:
         params, H = _case(case)
-        hits = gd.detect_f32(H, params).classes
-        assert any(hits) and not all(hits), case
+        for method in ("threshold", "readout"):
+            hits = gd.detect_f32(H, params, method).classes
+            assert any(hits) and not all(hits), (case, method)
 
 
 def test_a_libm_logarithm_fails_the_check(monkeypatch):
@@ -118,6 +139,24 @@ def test_another_accumulation_order_fails_the_check():
         rev[:, c] = acc / F32(len(d))
     g0 = gd.indices_f32(H, gd.DetectParams(**{**params.__dict__, "n_shifts": 1}))[0]
     assert not np.array_equal(rev.view(np.uint32), g0.view(np.uint32))
+
+
+def test_another_readout_order_fails_the_check(monkeypatch):
+    """The readout's a-sum reversed (W[c, r-1] f_{r-1} first) gives other bits than the device."""
+    params, H = _case("shift-long", n_windows=40)
+    dev = kv.detect_on("host-lib", params, H)
+    _check(dev, params, H)
+    real = gd.readout_f32
+
+    def reversed_sum(H_, rd):
+        rev = gd.ReadoutParams(
+            W=rd.W[:, ::-1].copy(), b=rd.b, threshold=rd.threshold, floor=rd.floor
+        )
+        return real(np.ascontiguousarray(np.asarray(H_)[..., ::-1, :]), rev)
+
+    monkeypatch.setattr(gd, "readout_f32", reversed_sum)
+    with pytest.raises(AssertionError):
+        _check(dev, params, H)
 
 
 def test_a_libm_power_fails_the_uncertainty_reduction_check(monkeypatch):

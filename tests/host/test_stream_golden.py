@@ -112,6 +112,9 @@ def test_what_the_device_does_not_run_is_refused_with_the_reason(detector_set, t
     ur = dict(det["ur"], beta=0.5)
     with pytest.raises(gs.DetectorDeployError, match="beta"):
         gs.stream_config(with_params(detection={**det, "ur": ur}))
+    # the readout decision on a model trained without one
+    with pytest.raises(gs.DetectorDeployError, match="readout = true"):
+        gs.stream_config(with_params(stream={"decision": "readout"}))
     assert main(["model", "stream", str(models["padnmf"]), "--stride", "0"]) != 0
     assert "stride" in capsys.readouterr().err
 

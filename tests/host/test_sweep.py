@@ -336,3 +336,21 @@ def test_the_example_space_loads() -> None:
     path = Path(__file__).resolve().parents[2] / "examples" / "sweep" / "padnmf_space.toml"
     names = [p.name for p in sweep.load_space(str(path), "padnmf")]
     assert "model.n_layers" in names and "detection.threshold_rule" in names
+
+
+def test_cross_validation_scores_the_readout(tmp_path: Path, dataset: Path) -> None:
+    """``--decision readout`` scores the readout row of the held-out folds; without
+    ``[detection] readout = true`` the detector has none: one clear error."""
+    from tinyunfold import kinds
+    from tinyunfold.datasets.prep import label_sets_of
+
+    base = tmp_path / "base.toml"
+    base.write_text(BASE)
+    training = kinds.get("padnmf").require("training")
+    ds = load_dataset(dataset, only_split="train")
+    folds = sweep.make_folds(label_sets_of(ds.mixtures, ds.classes), 2, seed=0)
+    cfg = training.load_config(str(base), ["detection.readout=true", "detection.readout_l2=0.01"])
+    score = sweep.cross_validate(ds, "padnmf", cfg, folds, "readout")
+    assert score.total == 12 and 0 <= score.correct <= 12
+    with pytest.raises(TinyUnfoldError, match="readout = true"):
+        sweep.cross_validate(ds, "padnmf", training.load_config(str(base), []), folds, "readout")

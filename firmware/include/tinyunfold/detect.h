@@ -9,6 +9,7 @@
  *    (sum of tu_logf over D_l) / |D_l|; threshold = ln tau_l as a float32 constant;
  *    a class is a candidate when score > threshold (4.3.32).
  *  - uncertainty reduction: score = latent I^_l (4.3.37); threshold = a float32 constant per class.
+ *  - readout: score = z_c = b_c + sum_a W[c][a] ln max(sum_t H[a][t], floor); threshold per class.
  */
 #ifndef TINYUNFOLD_DETECT_H
 #define TINYUNFOLD_DETECT_H
@@ -95,6 +96,32 @@ tu_status tu_ur_init_f32(tu_ur_instance_f32 *S, uint16_t n_index, uint16_t n_lat
 
 /** @brief I^ from the log indices; @param[out] latent n_latent values. */
 tu_status tu_ur_infer_f32(const tu_ur_instance_f32 *S, const float *log_index, float *latent);
+
+/**
+ * @brief Linear readout of the per-atom log activations (not in the thesis; detection.py Readout).
+ *
+ * f_a = tu_logf(max(sum_t H[a][t], floor)) for every row a of H (t ascending from 0.0f);
+ * z_c = b_c + sum_a W[c][a] f_a (a ascending, no FMA). Decided with tu_detect_decide_f32 against
+ * per-class thresholds on z (0: probability 0.5).
+ */
+typedef struct {
+    uint16_t rank;      /**< rows of H (every atom is a feature) */
+    uint16_t n_frames;  /**< columns of H */
+    uint16_t n_classes; /**< L */
+    float floor;        /**< atom sums are clipped below at floor before the log */
+    const float *W;     /**< L x rank, row-major */
+    const float *b;     /**< L biases */
+    float *pState;      /**< scratch, rank floats (the features) */
+} tu_detect_readout_instance_f32;
+
+/** @brief Check and fill a readout instance (the arrays are referenced, not copied). */
+tu_status tu_detect_readout_init_f32(tu_detect_readout_instance_f32 *S, uint16_t rank,
+                                     uint16_t n_frames, uint16_t n_classes, float floor,
+                                     const float *W, const float *b, float *pState);
+
+/** @brief Readout scores z of H (rank x n_frames); @param[out] score n_classes values. */
+tu_status tu_detect_readout_f32(const tu_detect_readout_instance_f32 *S, const float *H,
+                                float *score);
 
 #ifdef __cplusplus
 }

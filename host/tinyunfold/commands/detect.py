@@ -40,8 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("files", nargs="+", help=".wav recordings or .npy spectrogram windows")
     p.add_argument(
         "--method",
-        choices=("threshold", "ur"),
-        help="decision: per-class thresholds (4.3.32) or uncertainty reduction (4.3.37); "
+        choices=("threshold", "ur", "readout"),
+        help="decision: per-class thresholds (4.3.32), uncertainty reduction (4.3.37) or the "
+        "linear readout of H; "
         "default: the model's stream decision (float32) / threshold (float64)",
     )
     p.add_argument(

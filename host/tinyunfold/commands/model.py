@@ -41,11 +41,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Set params['stream'] of a detector model: windows start every --stride "
         "frames (default: the window length n, no overlap; smaller strides overlap and hits seen "
         "by several windows are reported once, docs/architecture.md) and the device runs "
-        "--decision (threshold 4.3.32, or ur 4.3.37).",
+        "--decision (threshold 4.3.32, ur 4.3.37, or readout: the linear readout of H).",
     )
     s.add_argument("model")
     s.add_argument("--stride", type=int, help="frames between window starts (1..n)")
-    s.add_argument("--decision", choices=("threshold", "ur"), help="decision rule on the device")
+    s.add_argument(
+        "--decision", choices=("threshold", "ur", "readout"), help="decision rule on the device"
+    )
     s.add_argument(
         "--warm",
         action=argparse.BooleanOptionalAction,

@@ -80,9 +80,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the folds and the sampler (0)")
     p.add_argument(
         "--decision",
-        choices=["threshold", "ur"],
+        choices=["threshold", "ur", "readout"],
         default="threshold",
-        help="decision scored: thresholds (default) or uncertainty reduction",
+        help="decision scored: thresholds (default), uncertainty reduction or the readout "
+        "([detection] readout = true)",
     )
     p.set_defaults(func=_run)
 

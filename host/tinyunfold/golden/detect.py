@@ -17,6 +17,12 @@ What the device decides, and how it is represented (defined once, docs/numerics.
   x = expf(ln I) / scale, then the multiplicative update in the order of
   :func:`ur_infer_f32`; score = the latent Î_l (first L entries), threshold = a float32 constant
   per class (0.5 for every class with detection.py's rule), decided by the same top-k rule.
+* **Readout** (not in the thesis; detection.py ``Readout``): features per atom a = 0..r-1 (every
+  row of H⁽ᴷ⁾, target and noise blocks): ``s = 0.0f``, over t ascending ``s += H[a, t]``;
+  ``f_a = logf(s > floor ? s : floor)``. Score per class c = 0..L-1: ``z = b_c``, over a ascending
+  ``z = z + W[c, a] * f_a`` (product rounded, then the sum: no FMA). Threshold = a float32
+  constant per class (0.0: probability σ(z) = 0.5), decided by the same top-k rule. The indices
+  are still computed: an event's onset is the time-shifted index's shift.
 
 Every operation is float32 in the C order; no ``@``/BLAS/np.sum on this path.
 """
@@ -38,7 +44,7 @@ UR_BETAS = (0, 1, 2)
 DEFAULT_FLOOR = 1e-30  # detection.detection_indices' default floor
 UR_EPS = 1e-12  # detection.ur_infer's eps
 UR_N_ITER = 500  # detection.ur_infer's default iteration count
-METHODS = ("threshold", "ur")
+METHODS = ("threshold", "ur", "readout")
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,22 @@ class URParams:
 
 
 @dataclass(frozen=True)
+class ReadoutParams:
+    """Readout constants as the device holds them (float32).
+
+    Attributes
+    ----------
+    W : (L, r) float32 weights. b : (L,) float32 biases. threshold : (L,) float32 thresholds on z.
+    floor : float32 clip of the atom sums before the logarithm.
+    """
+
+    W: np.ndarray
+    b: np.ndarray
+    threshold: np.ndarray
+    floor: np.float32
+
+
+@dataclass(frozen=True)
 class DetectParams:
     """Everything the device detector needs, as float32 / integer constants.
 
@@ -90,7 +112,7 @@ class DetectParams:
     n_classes : L. n_shifts : 1 (diagonals) or n_frames (time-shifted variant).
     floor : float32 clip before the logarithm.
     log_threshold : (L,) float32 ln τ_l. top_k : hits reported at most per window.
-    ur : :class:`URParams` or None.
+    ur : :class:`URParams` or None. readout : :class:`ReadoutParams` or None.
     """
 
     rank: int
@@ -103,6 +125,7 @@ class DetectParams:
     log_threshold: np.ndarray
     top_k: int = 1
     ur: URParams | None = None
+    readout: ReadoutParams | None = None
 
 
 def log_thresholds(thresholds: np.ndarray) -> np.ndarray:
@@ -146,6 +169,22 @@ def params_from_detector(detector: Any, layout: BlockLayout, n_frames: int) -> D
             n_iter=UR_N_ITER,
             n_penalized=int(A.shape[0]),  # detection.UncertaintyReduction.latent: the L classes
         )
+    readout = None
+    ro = getattr(detector, "readout", None)
+    if ro is not None:
+        W = np.asarray(ro.W, dtype=np.float32)
+        if W.shape != (layout.n_classes, layout.rank):
+            raise ValueDomainError(
+                f"readout weights have shape {W.shape}, the layout needs "
+                f"({layout.n_classes}, {layout.rank})",
+                "re-create the model with `tinyunfold train`",
+            )
+        readout = ReadoutParams(
+            W=W,
+            b=np.asarray(ro.b, dtype=np.float32),
+            threshold=np.asarray(ro.threshold, dtype=np.float32),
+            floor=F32(ro.floor),
+        )
     return DetectParams(
         rank=layout.rank,
         n_frames=int(n_frames),
@@ -157,6 +196,7 @@ def params_from_detector(detector: Any, layout: BlockLayout, n_frames: int) -> D
         log_threshold=log_thresholds(detector.thresholds),
         top_k=int(detector.top_k),
         ur=ur,
+        readout=readout,
     )
 
 
@@ -262,6 +302,30 @@ def ur_infer_f32(log_index: np.ndarray, ur: URParams) -> np.ndarray:
     return Ih
 
 
+def readout_f32(H: np.ndarray, rd: ReadoutParams) -> np.ndarray:
+    """Readout scores z (B, L) of H (B, r, n) or (r, n): C ``tu_detect_readout_f32``, same order.
+
+    s_a = Σ_t H[a, t] (t ascending from 0.0f), f_a = logf(max(s_a, floor)),
+    z_c = b_c + Σ_a W[c, a] f_a (a ascending, product then sum).
+    """
+    H = np.asarray(H, dtype=np.float32)
+    if H.ndim == 2:
+        H = H[None]
+    L, r = rd.W.shape
+    if H.ndim != 3 or H.shape[1] != r:
+        raise ShapeError(f"H has shape {H.shape}, the readout takes {r} rows")
+    B, n = H.shape[0], H.shape[2]
+    s = np.zeros((B, r), dtype=np.float32)
+    for t in range(n):
+        s = s + H[:, :, t]
+    f = logf(np.where(s > rd.floor, s, rd.floor))  # element-wise: the bits of the C's calls
+    W = rd.W.astype(np.float32)
+    z = np.broadcast_to(rd.b.astype(np.float32), (B, L)).copy()
+    for a in range(r):
+        z = z + W[None, :, a] * f[:, a : a + 1]
+    return z.astype(np.float32)
+
+
 @dataclass
 class DetectResult:
     """Golden detection of B windows.
@@ -269,7 +333,8 @@ class DetectResult:
     Attributes
     ----------
     classes : per window, the hit classes (largest score first).
-    score : (B, L) float32 scores compared (ln I for ``threshold``, Î_l for ``ur``).
+    score : (B, L) float32 scores compared (ln I for ``threshold``, Î_l for ``ur``, z for
+        ``readout``).
     threshold : (L,) float32 thresholds compared against ``score``.
     log_index, shift : (B, L) the indices and their onset off-diagonals.
     latent : (B, L') Î for ``ur`` (None otherwise).
@@ -291,7 +356,8 @@ class DetectResult:
 
 
 def detect_f32(H: np.ndarray, params: DetectParams, method: str = "threshold") -> DetectResult:
-    """Indices, then the ``threshold`` rule or the uncertainty reduction (``ur``) and top_k."""
+    """Indices, then the ``threshold`` rule, the uncertainty reduction (``ur``) or the
+    ``readout`` of H, and top_k."""
     log_index, shift = indices_f32(H, params)
     if method == "threshold":
         classes = decide_f32(log_index, params.log_threshold, params.top_k)
@@ -306,4 +372,10 @@ def detect_f32(H: np.ndarray, params: DetectParams, method: str = "threshold") -
         thr = np.asarray(params.ur.threshold, dtype=np.float32)
         classes = decide_f32(score, thr, params.top_k)
         return DetectResult(classes, score, thr, log_index, shift, latent)
+    if method == "readout":
+        if params.readout is None:
+            raise ValueDomainError("this detector has no readout", "use method='threshold'")
+        z = readout_f32(H, params.readout)
+        thr = np.asarray(params.readout.threshold, dtype=np.float32)
+        return DetectResult(decide_f32(z, thr, params.top_k), z, thr, log_index, shift)
     raise ValueDomainError(f"unknown decision method {method!r}", f"use one of {METHODS}")

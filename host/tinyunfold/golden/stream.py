@@ -18,7 +18,8 @@ events agree bit for bit (score and threshold compared as uint32)::
                                                      + layers), golden/dnmfd.py (NMFD layers)
          warm start (below): H⁽⁰⁾ of window w > 0 from window w-1's H⁽ᴷ⁾ (tu_model_forward_warm)
       -> indices ln I(l) and shifts                   golden/detect.py (tu_detect_indices_f32)
-      -> decision: threshold (4.3.32) or UR (4.3.37) with top_k (tu_detect_decide_f32 / tu_ur_*)
+      -> decision: threshold (4.3.32), UR (4.3.37) or the readout of H, with top_k
+         (tu_detect_decide_f32 / tu_ur_* / tu_detect_readout_f32)
       -> events (window, start sample, class, onset frame, score, threshold)
       -> dedupe (below)
 
@@ -63,7 +64,7 @@ from tinyunfold.modelfile import ModelFile
 from tinyunfold.models.padnmf import BlockLayout
 
 PCM_SCALE = F32(2.0**-15)  # int16 -> float32, exact (a power of two)
-DECISIONS = gdetect.METHODS  # ("threshold", "ur")
+DECISIONS = gdetect.METHODS  # ("threshold", "ur", "readout")
 MAX_CLASSES = 16  # INFO carries at most 16 class names (docs/protocol.md)
 MAX_NAME = 24
 NO_ONSET = 0xFFFFFFFF  # "no event of this class yet" (the device's initial value)
@@ -82,7 +83,7 @@ class StreamConfig:
     sample_rate, n_fft, hop : the front-end framing (samples).
     n_frames : n, frames per window. stride : frames between window starts (>= 1).
     input_scale : float32 factor applied to every band power.
-    decision : ``"threshold"`` or ``"ur"`` (the rule the device runs).
+    decision : ``"threshold"``, ``"ur"`` or ``"readout"`` (the rule the device runs).
     front : window and band edges. forward : the network's constants (PAD-NMF / Deep-NMF
         :class:`~tinyunfold.golden.padnmf.PADNMFConstants`, Deep-NMFD
         :class:`~tinyunfold.golden.dnmfd.DNMFDConstants`; both have ``n_bins``, ``n_frames``).
@@ -125,7 +126,7 @@ def stream_params(params: dict[str, Any], n_frames: int) -> tuple[int, str]:
     if not isinstance(s, dict) or set(s) - {"stride", "decision"}:
         raise DetectorDeployError(
             f"params['stream'] must be a dict with stride and decision, got {s!r}",
-            "set it with `tinyunfold model stream M --stride S --decision threshold|ur`",
+            "set it with `tinyunfold model stream M --stride S --decision threshold|ur|readout`",
         )
     stride = s.get("stride", n_frames)
     decision = s.get("decision", "threshold")
@@ -137,7 +138,7 @@ def stream_params(params: dict[str, Any], n_frames: int) -> tuple[int, str]:
     if decision not in DECISIONS:
         raise DetectorDeployError(
             f"stream decision must be one of {DECISIONS}, got {decision!r}",
-            "set it with `tinyunfold model stream M --decision threshold|ur`",
+            "set it with `tinyunfold model stream M --decision threshold|ur|readout`",
         )
     return stride, decision
 
@@ -189,6 +190,11 @@ def stream_config(
         raise DetectorDeployError(
             "the model's stream decision is 'ur' but it has no uncertainty-reduction matrix",
             "use --decision threshold, or train with training mixtures",
+        )
+    if decision == "readout" and dparams.readout is None:
+        raise DetectorDeployError(
+            "the model's stream decision is 'readout' but it has no readout",
+            "use --decision threshold, or train with [detection] readout = true",
         )
     names = tuple(str(c) for c in layout.class_names)
     if len(names) > MAX_CLASSES or any(len(c.encode()) > MAX_NAME for c in names):

@@ -95,6 +95,7 @@ def detector_context(
         return None
     d = cfg.detect
     ur = d.ur if cfg.decision == "ur" else None
+    readout = d.readout if cfg.decision == "readout" else None
     return {
         "sample_rate": cfg.sample_rate,
         "n_fft": cfg.n_fft,
@@ -121,6 +122,7 @@ def detector_context(
         "log_threshold": d.log_threshold,
         "ur": ur,
         "n_latent": 0 if ur is None else ur.n_latent,
+        "readout": readout,
     }
 
 

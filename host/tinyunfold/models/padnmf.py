@@ -1021,14 +1021,17 @@ def validate_model(model: ModelFile) -> None:
             or not isinstance(stride, int)
             or isinstance(stride, bool)
             or stride < 1
-            or decision not in ("threshold", "ur")
+            or decision not in ("threshold", "ur", "readout")
         ):
             raise ValueDomainError(
                 f"{model.kind}: params['stream'] must be {{'stride': int >= 1, 'decision': "
-                f"'threshold' | 'ur'}}, got {st!r}",
-                "set it with `tinyunfold model stream M --stride S --decision threshold|ur`",
+                f"'threshold' | 'ur' | 'readout'}}, got {st!r}",
+                "set it with `tinyunfold model stream M --stride S --decision threshold|ur|readout`",
             )
     if "calibration" in model.arrays:
         require_array(model, "calibration", shape=(lay.n_classes, 2))
     if "ur_matrix" in model.arrays:
         require_array(model, "ur_matrix", shape=(lay.n_classes, None), nonneg=True)
+    if "readout_W" in model.arrays or "readout_b" in model.arrays:
+        require_array(model, "readout_W", shape=(lay.n_classes, lay.rank))
+        require_array(model, "readout_b", shape=(lay.n_classes,))

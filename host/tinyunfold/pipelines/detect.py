@@ -124,11 +124,14 @@ def detect_windows_f64(
         det.top_k = int(top_k)
     H = est.transform(windows)
     res = det.indices(H, est.layout_)
-    dec = det.decide(res.index, method)
+    dec = det.decide(res.index, method, H=H)
     names = est.layout_.class_names
     if method == "ur":
         assert det.ur is not None
         score, thr = det.ur.latent(res.index), det.ur.class_thresholds()
+    elif method == "readout":
+        assert det.readout is not None
+        score, thr = det.readout.score(H), det.readout.threshold
     else:
         score, thr = res.index, det.thresholds
     conf = det.confidence(res.index)  # calibrated P(class present), None for older models

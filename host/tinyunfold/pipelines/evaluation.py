@@ -178,6 +178,12 @@ def spectrogram_set_report(
         if kind == "ur":
             row["ur"] = obj.to_params()
         out[name] = row
+    if det.readout is not None:  # reads H itself (as fitted: no stored features to refit from)
+        pred = det.readout.decide(H, det.top_k)
+        row = {"exact": confusion_windows(pred, true, layout.n_classes, 0)}
+        if tolerance > 0:
+            row[f"pm{tolerance}"] = confusion_windows(pred, true, layout.n_classes, tolerance)
+        out["readout"] = row
     return {
         "classes": names,
         "n_mixtures": len(true),
@@ -358,15 +364,29 @@ def calibration_scores(
 
 
 def score_mixtures(
-    index: np.ndarray, mixtures: Sequence[Any], classes: Sequence[str], det: Detector
+    index: np.ndarray,
+    mixtures: Sequence[Any],
+    classes: Sequence[str],
+    det: Detector,
+    H: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Per-class x per-SNR detection rates, false positives and two-hit results of one method."""
+    """Per-class x per-SNR detection rates, false positives and two-hit results of one method.
+
+    ``H`` (B, r, n): the network outputs, needed by the ``readout`` rule (reported when the
+    detector has one). Two-hit "top-2" and "thresholded" columns rank the indices, the readout
+    row its scores z."""
     out: dict[str, Any] = {}
     rules = {"threshold": det.decide(index, "threshold")}
+    ranked = {"threshold": (index, det.thresholds)}
     if det.ur is not None:
         rules[f"UR beta={det.ur.beta:g}"] = det.decide(index, "ur")
+        ranked[f"UR beta={det.ur.beta:g}"] = (index, det.thresholds)
+    if det.readout is not None and H is not None:
+        rules["readout"] = det.decide(index, "readout", H=H)
+        ranked["readout"] = (det.readout.score(H), det.readout.threshold)
     true = label_sets_of(mixtures, classes)
     for rname, pred in rules.items():
+        rank_score, rank_thr = ranked[rname]
         table: dict[str, dict[str, list[int]]] = {c: {} for c in classes}
         fp = [0, 0]
         two = [0, 0, 0]  # count, top-2 pair correct (count known), thresholded exact
@@ -381,9 +401,9 @@ def score_mixtures(
                 cell[1] += int(p[:1] == t)
             else:
                 two[0] += 1
-                top2 = [int(c) for c in np.argsort(-index[q], kind="stable")[: len(t)]]
+                top2 = [int(c) for c in np.argsort(-rank_score[q], kind="stable")[: len(t)]]
                 two[1] += int(sorted(top2) == sorted(t))
-                pk = decide(index[q : q + 1], det.thresholds, len(t))[0]
+                pk = decide(rank_score[q : q + 1], rank_thr, len(t))[0]
                 two[2] += int(sorted(pk) == sorted(t))
         rates = {
             c: {s: v[1] / v[0] for s, v in sorted(cells.items(), key=lambda kv: _num(kv[0]))}
@@ -534,7 +554,12 @@ def evaluate_methods(
             else calibration_scores(conf, label_sets_of(mixes, ds.classes), len(ds.classes)),
             "H_max": H.max(axis=(0, 2)),
             "raw_index": res.index,
-            "scores": score_mixtures(res.index, mixes, ds.classes, det),
+            "scores": score_mixtures(res.index, mixes, ds.classes, det, H),
+            "readout_calibration": None
+            if det.readout is None
+            else calibration_scores(
+                det.readout.probability(H), label_sets_of(mixes, ds.classes), len(ds.classes)
+            ),
             "index": res.index,
             "thresholds": det.thresholds,
             "mixtures": [m.name for m in mixes],
@@ -605,6 +630,12 @@ def report(results: dict[str, Any], ds: Any, out_dir: str | None, plots: bool = 
                 f"\n  {n}: calibrated class probabilities (Platt, fitted on the training "
                 f"mixtures): Brier {c['brier']:.3f}, ECE {c['ece']:.3f}"
             )
+        c = r.get("readout_calibration")
+        if c is not None:
+            text += (
+                f"\n  {n}: readout probabilities σ(z) (fitted on the training mixtures): "
+                f"Brier {c['brier']:.3f}, ECE {c['ece']:.3f}"
+            )
     if out_dir:
         d = Path(out_dir)
         d.mkdir(parents=True, exist_ok=True)
@@ -612,6 +643,7 @@ def report(results: dict[str, Any], ds: Any, out_dir: str | None, plots: bool = 
             n: {
                 "scores": r["scores"],
                 "calibration": r.get("calibration"),
+                "readout_calibration": r.get("readout_calibration"),
                 "thresholds": np.asarray(r["thresholds"]).tolist(),
                 "index": np.asarray(r["index"]).tolist(),
                 "mixtures": r["mixtures"],

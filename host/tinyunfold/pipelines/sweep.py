@@ -62,7 +62,7 @@ STORAGE_FIX = (
     "use sqlite:///path/study.db (its folder must exist) or a SQLAlchemy database URL "
     "(dialect+driver://user:password@host/database) whose driver is installed"
 )
-DECISIONS = ("threshold", "ur")
+DECISIONS = ("threshold", "ur", "readout")
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 SPEC_KEYS = ("int", "float", "choice", "log", "step")
 # study attributes that must match when a study is continued (scores are only comparable then)
@@ -319,15 +319,18 @@ def cross_validate(
         method: dict[str, Any] = {kind: (trained.transformer, trained.detector, {})}
         res = evaluate_methods(method, replace(ds, mixtures=val_part), feats, scale, progress=False)
         scores = res[kind]["scores"]
-        rule = (
-            "threshold"
-            if decision == "threshold"
-            else next((r for r in scores if r.startswith("UR")), None)
-        )
+        if decision == "threshold":
+            rule: str | None = "threshold"
+        elif decision == "readout":
+            rule = "readout" if "readout" in scores else None
+        else:
+            rule = next((r for r in scores if r.startswith("UR")), None)
         if rule is None:
             raise SweepError(
-                "decision ur: the detector fitted no uncertainty reduction",
-                "use --decision threshold, or set [detection] ur_* keys that fit one",
+                f"decision {decision}: the detector fitted no "
+                + ("readout" if decision == "readout" else "uncertainty reduction"),
+                "use --decision threshold, or set [detection] "
+                + ("readout = true" if decision == "readout" else "ur_* keys that fit one"),
             )
         se = scores[rule]["set_exact"]
         correct += int(se["overall"]["k"])
@@ -476,7 +479,7 @@ def prepare(options: SweepOptions) -> SweepPlan:
     o = options
     optuna = _optuna()
     if o.decision not in DECISIONS:
-        raise SweepError(f"unknown decision {o.decision!r}", "use threshold or ur")
+        raise SweepError(f"unknown decision {o.decision!r}", "use threshold, ur or readout")
     if o.trials < 0 or o.jobs < 1 or (o.timeout is not None and not o.timeout > 0):
         raise SweepError(
             f"--trials {o.trials}, --jobs {o.jobs}, --timeout {o.timeout}",

@@ -65,7 +65,7 @@ def encode_detect(params: DetectParams, H: np.ndarray) -> bytes:
         _u32(OP_DETECT, params.rank, params.n_frames, nb, params.n_classes, params.n_shifts),
         _u32(params.top_k),
         _f32_words(np.array([params.floor], dtype=np.float32)),
-        _u32(H.shape[0], 0 if ur is None else 1),
+        _u32(H.shape[0], (0 if ur is None else 1) | (0 if params.readout is None else 2)),
         _u32(*params.block_offset),
         _u32(*params.block_class),
         _f32_words(params.log_threshold),
@@ -76,6 +76,14 @@ def encode_detect(params: DetectParams, H: np.ndarray) -> bytes:
             _f32_words(np.array([ur.alpha_p, ur.p_minus_1, ur.eps, ur.scale])),
             _f32_words(ur.threshold),
             _f32_words(ur.A),
+        ]
+    rd = params.readout
+    if rd is not None:
+        parts += [
+            _f32_words(np.array([rd.floor], dtype=np.float32)),
+            _f32_words(rd.threshold),
+            _f32_words(rd.W),
+            _f32_words(rd.b),
         ]
     parts.append(_f32_words(H))
     return np.concatenate(parts).astype("<u4").tobytes()
@@ -90,11 +98,14 @@ class DeviceDetect:
     classes: list[list[int]]
     latent: np.ndarray | None = None  # (B, L') float32
     ur_classes: list[list[int]] | None = None
+    readout_score: np.ndarray | None = None  # (B, L) float32
+    readout_classes: list[list[int]] | None = None
 
 
 def detect_output_words(params: DetectParams, n_windows: int) -> int:
     L, k = params.n_classes, params.top_k
     per = 2 * L + 1 + k + (0 if params.ur is None else params.ur.n_latent + 1 + k)
+    per += 0 if params.readout is None else L + 1 + k
     return per * n_windows
 
 
@@ -118,13 +129,17 @@ def decode_detect(out: bytes, params: DetectParams, n_windows: int) -> DeviceDet
     log_index = rows[:, :L].copy().view(np.float32)
     shift = rows[:, L : 2 * L].astype(np.int64)
     classes = [_hits(r[2 * L : 2 * L + 1 + k], k) for r in rows]
-    if params.ur is None:
-        return DeviceDetect(log_index, shift, classes)
+    dev = DeviceDetect(log_index, shift, classes)
     b = 2 * L + 1 + k
-    Lp = params.ur.n_latent
-    latent = rows[:, b : b + Lp].copy().view(np.float32)
-    ur_classes = [_hits(r[b + Lp : b + Lp + 1 + k], k) for r in rows]
-    return DeviceDetect(log_index, shift, classes, latent, ur_classes)
+    if params.ur is not None:
+        Lp = params.ur.n_latent
+        dev.latent = rows[:, b : b + Lp].copy().view(np.float32)
+        dev.ur_classes = [_hits(r[b + Lp : b + Lp + 1 + k], k) for r in rows]
+        b += Lp + 1 + k
+    if params.readout is not None:
+        dev.readout_score = rows[:, b : b + L].copy().view(np.float32)
+        dev.readout_classes = [_hits(r[b + L : b + L + 1 + k], k) for r in rows]
+    return dev
 
 
 # ------------------------------------------------------------------------------- runners

@@ -26,6 +26,9 @@ DETECTION_KEYS = {
     "ur_rule",
     "ur_factor",
     "index_floor",
+    "readout",
+    "readout_floor",
+    "readout_l2",
 }
 
 

@@ -50,6 +50,10 @@ and the detector; every key is optional (the values shown are the defaults)::
                             # "fixed": I_l > 0.5
     ur_factor = "cv"        # "cv": ur_alpha and ur_factor by 5-fold CV on the training mixtures
     index_floor = "cv"      # clip of H before the index's log: "cv" = leave-one-out on training
+    readout = false         # also fit the linear readout of per-atom log activations (decision
+                            # "readout": `tinyunfold model stream M --decision readout`)
+    readout_floor = 1e-6    # clip of each atom's summed activation before its log
+    readout_l2 = "cv"       # L2 weight of the readout's logistic fit: "cv" = 5-fold CV, or a number
 """
 
 from __future__ import annotations

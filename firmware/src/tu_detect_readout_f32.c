@@ -1,0 +1,35 @@
+/*
+ * tu_detect_readout_f32: linear readout of the per-atom log activations of H (a decision rule
+ * beside eq. 4.3.32; not in the thesis). Twin: golden/detect.py::readout_f32.
+ *
+ * Order (docs/numerics.md "Detection"): for each atom a ascending, s = 0.0f, for t ascending
+ * s = s + H[a][t]; f_a = tu_logf(s > floor ? s : floor). For each class c ascending, z = b[c],
+ * for a ascending z = z + W[c][a] * f_a (product rounded, then the sum: -ffp-contract=off).
+ */
+#include "tinyunfold/detect.h"
+#include "tinyunfold/mathf.h"
+
+tu_status tu_detect_readout_f32(const tu_detect_readout_instance_f32 *S, const float *H,
+                                float *score) {
+    if (S == 0 || H == 0 || score == 0) {
+        return TU_ERROR_ARG;
+    }
+    const uint32_t n = S->n_frames;
+    float *f = S->pState;
+    for (uint32_t a = 0U; a < S->rank; ++a) {
+        float s = 0.0f;
+        for (uint32_t t = 0U; t < n; ++t) {
+            s = s + H[a * n + t];
+        }
+        f[a] = tu_logf((s > S->floor) ? s : S->floor);
+    }
+    for (uint32_t c = 0U; c < S->n_classes; ++c) {
+        const float *w = &S->W[c * (uint32_t)S->rank];
+        float z = S->b[c];
+        for (uint32_t a = 0U; a < S->rank; ++a) {
+            z = z + w[a] * f[a];
+        }
+        score[c] = z;
+    }
+    return TU_OK;
+}

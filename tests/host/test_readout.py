@@ -1,0 +1,151 @@
+"""The linear readout decision (detection.Readout) and its float32 golden (golden/detect.py
+``readout_f32``, the contract of firmware/src/tu_detect_readout_f32.c): fit, model-file round trip,
+golden order and decisions against the float64 twin."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tinyunfold.detection import (
+    READOUT_L2_GRID,
+    Detector,
+    Readout,
+    fit_detector,
+    readout_features,
+)
+from tinyunfold.errors import TinyUnfoldError
+from tinyunfold.golden import detect as gd
+from tinyunfold.golden.mathf import logf
+from tinyunfold.models.padnmf import BlockLayout
+
+LAY = BlockLayout(
+    n_bins=3, context=2, ranks=(3, 3, 2, 2), block_class=(0, 1, 1), class_names=("a", "b")
+)
+N = 5
+
+
+def _toy(seed: int, Q: int = 90) -> tuple[np.ndarray, list[list[int]]]:
+    """H (Q, r, n) where class c's presence scales atom c's activation by 20 (separable), while
+    every GM index is the same function of the noise (the readout must find the atoms)."""
+    rng = np.random.default_rng(seed)
+    ls = [[] if q % 3 == 0 else [q % 3 - 1] for q in range(Q)]
+    H = rng.uniform(0.5, 1.5, (Q, LAY.rank, N))
+    for q, s in enumerate(ls):
+        for c in s:
+            H[q, 8 + c] *= 20.0  # noise-block atoms 8, 9 carry the class (GM reads targets only)
+    return H, ls
+
+
+def _exact(pred: list[list[int]], ls: list[list[int]]) -> float:
+    return float(np.mean([sorted(p) == sorted(t) for p, t in zip(pred, ls, strict=True)]))
+
+
+def test_readout_learns_a_separable_toy() -> None:
+    H, ls = _toy(0)
+    ro = Readout().fit(H, ls, 2, top_k=0)
+    assert set(ro.cv_scores) == {f"{v:g}" for v in READOUT_L2_GRID}
+    assert ro.cv_accuracy == 1.0 and ro.l2 in READOUT_L2_GRID
+    Ht, lt = _toy(1)
+    assert _exact(ro.decide(Ht, 2), lt) == 1.0
+    p = ro.probability(Ht)
+    y = np.zeros_like(p)
+    for q, s in enumerate(lt):
+        y[q, s] = 1.0
+    assert np.mean((p - y) ** 2) < 0.05  # calibrated probabilities: small Brier score
+    # the weights live on the class atoms (standardisation folded into W: compare W x std f)
+    w_std = np.abs(ro.W) * readout_features(H, ro.floor).std(0)[None, :]
+    assert np.argmax(w_std[0]) == 8 and np.argmax(w_std[1]) == 9
+
+
+def test_readout_features_floor_and_fixed_l2() -> None:
+    H, ls = _toy(0, 30)
+    H[0, 2] = 0.0  # a silent atom: clipped at the floor, not -inf
+    ro = Readout(floor=1e-3, l2=0.05).fit(H, ls, 2, top_k=0)
+    assert ro.l2 == 0.05 and ro.cv_accuracy is None and np.all(np.isfinite(ro.score(H)))
+    with pytest.raises(TinyUnfoldError, match="readout_l2"):
+        Readout(l2="auto").fit(H, ls, 2)
+
+
+def test_detector_round_trip_and_methods() -> None:
+    H, ls = _toy(2)
+    det = fit_detector(H, ls, LAY, rule="max", top_k=0, ur_beta=None, readout=True)
+    assert det.readout is not None
+    params = json.loads(json.dumps({"detection": det.to_params()}))  # model-file params are JSON
+    back = Detector.from_model(params, det.arrays())
+    assert back.readout is not None
+    np.testing.assert_array_equal(back.readout.W, det.readout.W)
+    np.testing.assert_array_equal(back.readout.b, det.readout.b)
+    assert back.readout.l2 == det.readout.l2 and back.readout.floor == det.readout.floor
+    idx = det.indices(H, LAY).index
+    assert back.decide(idx, "readout", H=H) == det.decide(idx, "readout", H=H)
+    assert _exact(back.decide(idx, "readout", H=H), ls) == 1.0
+    assert back.decide(idx, "threshold") == det.decide(idx, "threshold")
+    with pytest.raises(TinyUnfoldError, match="needs H"):
+        back.decide(idx, "readout")
+    plain = fit_detector(H, ls, LAY, rule="max", ur_beta=None)
+    assert plain.readout is None and "readout_W" not in plain.arrays()
+    with pytest.raises(TinyUnfoldError, match="no readout"):
+        plain.decide(idx, "readout", H=H)
+
+
+def _readout_c_order(H: np.ndarray, rd: gd.ReadoutParams, reverse: bool = False) -> np.ndarray:
+    """Scalar float32 loops in the order of tu_detect_readout_f32.c (``reverse``: a-sum reversed)."""
+    H = H.astype(np.float32)
+    L, r = rd.W.shape
+    f = []
+    for a in range(r):
+        s = np.float32(0.0)
+        for t in range(H.shape[1]):
+            s = np.float32(s + H[a, t])
+        f.append(logf(np.float32(s if s > rd.floor else rd.floor)))
+    out = np.zeros(L, dtype=np.float32)
+    order = range(r - 1, -1, -1) if reverse else range(r)
+    for c in range(L):
+        z = np.float32(rd.b[c])
+        for a in order:
+            z = np.float32(z + np.float32(rd.W[c, a] * f[a]))
+        out[c] = z
+    return out
+
+
+def test_golden_readout_order_and_decisions() -> None:
+    H, ls = _toy(3)
+    det = fit_detector(H, ls, LAY, rule="max", top_k=0, ur_beta=None, readout=True)
+    params = gd.params_from_detector(det, LAY, N)
+    assert params.readout is not None
+    Ht, lt = _toy(4, 30)
+    z = gd.readout_f32(Ht, params.readout)
+    bits = z.view(np.uint32)
+    ref = np.stack([_readout_c_order(h, params.readout) for h in Ht])
+    np.testing.assert_array_equal(bits, ref.view(np.uint32))
+    # the comparison sees the order: the a-sum reversed changes some bits
+    rev = np.stack([_readout_c_order(h, params.readout, reverse=True) for h in Ht])
+    assert np.any(rev.view(np.uint32) != bits)
+    # float32 golden decisions equal the float64 twin's on a trained detector
+    res = gd.detect_f32(Ht, params, "readout")
+    assert res.classes == det.readout.decide(Ht, det.top_k)
+    assert _exact(res.classes, lt) == 1.0
+    np.testing.assert_array_equal(res.score.view(np.uint32), bits)
+    np.testing.assert_array_equal(res.threshold, np.zeros(2, dtype=np.float32))
+    # the onset stays the time-shifted index's shift
+    _, shift = gd.indices_f32(Ht, params)
+    np.testing.assert_array_equal(res.shift, shift)
+    with pytest.raises(TinyUnfoldError, match="no readout"):
+        gd.detect_f32(Ht, gd.params_from_detector(fit_detector(H, ls, LAY, ur_beta=None), LAY, N),
+                      "readout")  # fmt: skip
+
+
+def test_readout_config_keys() -> None:
+    from tinyunfold.detection import fit_detector_from_config
+
+    H, ls = _toy(5, 30)
+    det = fit_detector_from_config(
+        H, ls, LAY, {"readout": True, "readout_floor": 1e-4, "readout_l2": 0.01, "ur_beta": 0.0}
+    )
+    assert det.readout is not None and det.readout.floor == 1e-4 and det.readout.l2 == 0.01
+    assert fit_detector_from_config(H, ls, LAY, {}).readout is None
+    with pytest.raises(TinyUnfoldError, match="readout must be true or false"):
+        fit_detector_from_config(H, ls, LAY, {"readout": "yes"})
