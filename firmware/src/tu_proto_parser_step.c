@@ -68,8 +68,10 @@ static uint8_t own_byte(const tu_proto_parser *P, uint32_t q) {
  * Accepted frames during a re-scan need no restoring: the re-scan never goes back before the end
  * of a frame it accepted.
  * No stack, no nesting: a rejection inside a re-scan only moves the re-scan's cursor back, to a
- * held index above the one it last went back to; the cursor's total work on held bytes of length
- * L is at most L * L / 2 bytes (a crafted nest of frames; the host Decoder does the same).
+ * held index above the one it last went back to (candidate syncs only move forward), so there is
+ * no depth to bound. Time: each of the H = len + 7 held bytes starts at most one candidate, which
+ * reads at most H bytes and writes back at most as many: under H * H byte steps for one rejection
+ * (a crafted nest of frames; the host Decoder does the same work).
  */
 static void reject(tu_proto_parser *P, uint32_t m, int rescanning) {
     if (rescanning) {

@@ -206,9 +206,9 @@ tu_proto_event tu_proto_parser_push(tu_proto_parser *P, uint8_t byte);
  * @brief The next event of the bytes already pushed: re-scan of a rejected frame's bytes.
  *
  * Usage: `for (ev = tu_proto_parser_push(P, b); ev != TU_PROTO_NEED_MORE;
- * ev = tu_proto_parser_resume(P)) { handle(ev); }`. Work per call is bounded by the re-scan of
- * at most capacity + 7 held bytes (each held byte starts at most one candidate: at most
- * (capacity + 7)^2 / 2 byte steps for a crafted nest of frames); no recursion, constant stack.
+ * ev = tu_proto_parser_resume(P)) { handle(ev); }`. The re-scan holds at most H = capacity + 7
+ * bytes; each starts at most one candidate: under H * H byte steps for all the calls after one
+ * rejection (a crafted nest of frames), no recursion, constant stack.
  * @param[in,out] P parser
  * @return the event, TU_PROTO_NEED_MORE when the parser wants the next byte
  */
