@@ -97,7 +97,7 @@ typedef struct {
     uint8_t *payload;       /**< receive buffer */
     uint16_t capacity;      /**< its size in bytes (caps every type's maximum) */
     uint8_t state;          /**< internal */
-    uint8_t hunting;        /**< internal: bytes were skipped since the last sync */
+    uint8_t hunting;        /**< internal: bytes were skipped since the last valid frame */
     uint8_t type;           /**< last frame's type */
     uint8_t seq;            /**< last frame's sequence number */
     uint16_t len;           /**< last frame's payload length */
