@@ -6,7 +6,8 @@ same frames at the same byte, the same errors and the same counters (docs/protoc
 Random streams of frames with corrupted, inserted and dropped bytes, and crafted ones: a valid frame
 inside a corrupted frame's payload, nested syncs, a corrupt length that swallows the next frames, a
 deep nest of corrupted frames (the in-place re-scan must restore what each rejected candidate
-overwrote). Mutants of the re-scan (none, no restore, resyncs counted at the sync) are caught."""
+overwrote). Mutants (no re-scan, a re-scan without the restore, a repeated A5 not counted as
+skipped) are caught."""
 
 from __future__ import annotations
 
