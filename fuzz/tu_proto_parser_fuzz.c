@@ -4,7 +4,9 @@
  * the receive buffer's capacity (1..2048, allocated exactly so ASan sees any overrun), the rest is
  * the byte stream. Every frame the parser reports must respect its type's maximum and the capacity,
  * carry a valid CRC, parse again identically once re-encoded, and its payload, when the codec
- * accepts it, must pack back to the same bytes. The parser's counters must match its events.
+ * accepts it, must pack back to the same bytes. The parser's counters must match its events, and
+ * its events (push, then resume until NEED_MORE) must be those of ref_decode(), the host Decoder's
+ * rule over the whole stream: after a rejected candidate, search again one byte after its sync.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -94,6 +96,89 @@ static void check_payload(uint8_t type, const uint8_t *p, uint16_t len) {
     }
 }
 
+/* One event of the reference: what, at which byte (the last byte pushed when it is reported), and
+ * for a frame where it starts. */
+typedef struct {
+    tu_proto_event ev;
+    size_t at;
+    size_t start;
+} ref_event;
+
+typedef struct {
+    uint32_t frames, crc_errors, length_errors, resyncs;
+} ref_counts;
+
+/*
+ * The host's protocol.Decoder on the whole stream @p d (@p n bytes), bounds min(max_len, cap):
+ * find A5 5A from pos; reject an unknown type, a length over the bound or a CRC mismatch and
+ * search again from the byte after the rejected A5; a frame after skipped bytes counts a resync.
+ * A decision about a candidate is taken when its deciding byte has arrived (the type byte for an
+ * unknown type, as on the device; the host waits for the whole header, which only matters for a
+ * header cut by the end of the stream) and not before the previous decision: at = running max.
+ * Returns the number of events written to @p out (room for n + 1).
+ */
+static size_t ref_decode(const uint8_t *d, size_t n, uint16_t cap, ref_event *out, ref_counts *c) {
+    size_t pos = 0U, t = 0U, ne = 0U;
+    int hunting = 0;
+    memset(c, 0, sizeof *c);
+    for (;;) {
+        size_t s = pos;
+        while (s + 1U < n && !(d[s] == TU_PROTO_SYNC0 && d[s + 1U] == TU_PROTO_SYNC1)) {
+            ++s;
+        }
+        if (s + 2U >= n) {
+            return ne;
+        }
+        hunting |= (s > pos);
+        int known = 0;
+        uint16_t max = tu_proto_max_len(d[s + 2U], &known);
+        tu_proto_event ev;
+        size_t decided;
+        if (known == 0) {
+            ev = TU_PROTO_BAD_TYPE;
+            decided = s + 2U;
+            c->length_errors++;
+        } else {
+            if (s + 5U >= n) {
+                return ne;
+            }
+            const uint16_t len = (uint16_t)(d[s + 4U] | (d[s + 5U] << 8));
+            max = (max > cap) ? cap : max;
+            if (len > max) {
+                ev = TU_PROTO_TOO_LONG;
+                decided = s + 5U;
+                c->length_errors++;
+            } else {
+                decided = s + 7U + len;
+                if (decided >= n) {
+                    return ne;
+                }
+                const uint16_t crc = tu_proto_crc16(0xFFFFU, &d[s + 2U], 4U + (size_t)len);
+                if (crc == (uint16_t)(d[decided - 1U] | (d[decided] << 8))) {
+                    ev = TU_PROTO_FRAME;
+                    c->frames++;
+                    c->resyncs += (uint32_t)hunting;
+                    hunting = 0;
+                } else {
+                    ev = TU_PROTO_BAD_CRC;
+                    c->crc_errors++;
+                }
+            }
+        }
+        t = (decided > t) ? decided : t;
+        out[ne].ev = ev;
+        out[ne].at = t;
+        out[ne].start = s;
+        ++ne;
+        if (ev == TU_PROTO_FRAME) {
+            pos = decided + 1U;
+        } else {
+            hunting = 1;
+            pos = s + 1U;
+        }
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 2U) {
         return 0;
@@ -102,11 +187,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint8_t *buf = (uint8_t *)malloc(cap);
     uint8_t *buf2 = (uint8_t *)malloc(cap);
     CHECK(buf != NULL && buf2 != NULL);
+    ref_event *ref = (ref_event *)malloc((size + 1U) * sizeof *ref);
+    CHECK(ref != NULL);
+    ref_counts rc;
+    const uint8_t *stream = data + 2U;
+    const size_t n_ref = ref_decode(stream, size - 2U, cap, ref, &rc);
+    size_t k_ref = 0U;
     tu_proto_parser P, Q;
     tu_proto_parser_init(&P, buf, cap);
     uint32_t n_frame = 0U, n_crc = 0U, n_len = 0U;
-    for (size_t i = 2U; i < size; ++i) {
-        const tu_proto_event ev = tu_proto_parser_push(&P, data[i]);
+    tu_proto_event ev = TU_PROTO_NEED_MORE;
+    for (size_t i = 2U; i < size;) {
+        if (ev == TU_PROTO_NEED_MORE) {
+            ev = tu_proto_parser_push(&P, data[i]);
+        } else {
+            ev = tu_proto_parser_resume(&P);
+        }
+        if (ev != TU_PROTO_NEED_MORE) { /* the same event as the reference, at the same byte */
+            CHECK(k_ref < n_ref && ref[k_ref].ev == ev && ref[k_ref].at == i - 2U);
+            if (ev == TU_PROTO_FRAME) {
+                const uint8_t *f = &stream[ref[k_ref].start];
+                CHECK(P.type == f[2] && P.seq == f[3] && P.len == (f[4] | (f[5] << 8)) &&
+                      memcmp(buf, &f[6], P.len) == 0);
+            }
+            ++k_ref;
+        } else {
+            ++i; /* the parser wants the next byte */
+        }
         if (ev == TU_PROTO_BAD_CRC) {
             ++n_crc;
         } else if (ev == TU_PROTO_TOO_LONG || ev == TU_PROTO_BAD_TYPE) {
@@ -138,6 +245,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
     }
     CHECK(P.frames_ok == n_frame && P.crc_errors == n_crc && P.length_errors == n_len);
+    CHECK(k_ref == n_ref && rc.frames == P.frames_ok && rc.crc_errors == P.crc_errors &&
+          rc.length_errors == P.length_errors && rc.resyncs == P.resyncs);
+    free(ref);
     free(buf);
     free(buf2);
     return 0;

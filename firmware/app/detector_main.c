@@ -326,8 +326,12 @@ int main(void) {
     }
     tu_proto_parser_init(&parser, rx_payload, (uint16_t)sizeof rx_payload);
     send_info(0U); /* ready */
+    /* After an event, resume before the next byte: a rejected frame's bytes are re-scanned
+     * and may hold more frames (docs/protocol.md, "Parsers"). */
+    tu_proto_event ev = TU_PROTO_NEED_MORE;
     for (;;) {
-        const tu_proto_event ev = tu_proto_parser_push(&parser, tu_hal_serial_read());
+        ev = (ev == TU_PROTO_NEED_MORE) ? tu_proto_parser_push(&parser, tu_hal_serial_read())
+                                        : tu_proto_parser_resume(&parser);
         if (ev == TU_PROTO_BAD_CRC) {
             send_error(parser.seq, TU_PROTO_ERR_CRC);
         } else if (ev == TU_PROTO_TOO_LONG) {

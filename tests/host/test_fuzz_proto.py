@@ -41,11 +41,13 @@ def build_fuzzer(out: Path, mutation: tuple[str, str, str] | None = None) -> Pat
     return out
 
 
-def run_fuzzer(exe: Path, work: Path, seconds: int) -> subprocess.CompletedProcess[str]:
+def run_fuzzer(
+    exe: Path, work: Path, seconds: int, *extra: str
+) -> subprocess.CompletedProcess[str]:
     corpus = work / "corpus"
     shutil.copytree(REPO / "fuzz/corpus", corpus)
     return subprocess.run(
-        [str(exe), f"-max_total_time={seconds}", f"-artifact_prefix={work}/", str(corpus)],
+        [str(exe), f"-max_total_time={seconds}", f"-artifact_prefix={work}/", *extra, str(corpus)],
         capture_output=True,
         text=True,
         timeout=seconds + 120,
@@ -62,7 +64,19 @@ def test_fuzz_frame_parser_5s(tmp_path):
 
 def test_fuzzer_finds_a_planted_overflow(tmp_path):
     """The parser without its receive-buffer bound: ASan reports the heap overflow."""
-    exe = build_fuzzer(tmp_path / "fuzz", ("tu_proto_parser_push.c", "max = P->capacity;", ""))
+    exe = build_fuzzer(tmp_path / "fuzz", ("tu_proto_parser_step.c", "max = P->capacity;", ""))
     proc = run_fuzzer(exe, tmp_path, 60)
     assert proc.returncode != 0
     assert "heap-buffer-overflow" in proc.stderr
+
+
+def test_fuzzer_finds_a_rescan_that_does_not_restore(tmp_path):
+    """The re-scan without restoring the bytes a rejected candidate overwrote: the harness's
+    comparison with the reference decoder (the host Decoder's rule) reports it."""
+    exe = build_fuzzer(
+        tmp_path / "fuzz",
+        ("tu_proto_parser_step.c", "P->payload[t - 5U] = own_byte(P, q);", "(void)q;"),
+    )
+    proc = run_fuzzer(exe, tmp_path, 60, "-seed=1")
+    assert proc.returncode != 0
+    assert "deadly signal" in proc.stderr  # __builtin_trap() of a failed CHECK

@@ -36,6 +36,12 @@ class Parser(C.Structure):
         ("crc_errors", C.c_uint32),
         ("length_errors", C.c_uint32),
         ("resyncs", C.c_uint32),
+        ("rescan_pos", C.c_uint32),
+        ("rescan_end", C.c_uint32),
+        ("rescan_start", C.c_uint32),
+        ("rescan_n", C.c_uint16),
+        ("rescan_head", C.c_uint8 * 5),
+        ("rescan_tail", C.c_uint8 * 2),
     ]
 
 
@@ -103,6 +109,8 @@ def build_lib(out: Path, replace: tuple[str, str, str] | None = None) -> C.CDLL:
     lib.tu_proto_crc16.restype = C.c_uint16
     lib.tu_proto_max_len.restype = C.c_uint16
     lib.tu_proto_parser_push.restype = C.c_int
+    if hasattr(lib, "tu_proto_parser_resume"):  # absent from the parser before the re-scan
+        lib.tu_proto_parser_resume.restype = C.c_int
     for f in ("encode", "info_pack", "audio_pack", "credit_pack", "event_pack", "stats_pack",
               "state_pack", "error_pack", "fault_pack"):  # fmt: skip
         getattr(lib, f"tu_proto_{f}").restype = C.c_size_t
@@ -122,15 +130,19 @@ class CParser:
         self.p = Parser()
         lib.tu_proto_parser_init(C.byref(self.p), self.buf, capacity)
 
-    def push(self, data: bytes) -> list[tuple[int, tuple[int, int, bytes] | None]]:
-        """Events other than NEED_MORE as (byte index, frame or None)."""
-        out = []
+    def push(self, data: bytes) -> list[tuple[int, int | tuple[int, int, bytes]]]:
+        """Events other than NEED_MORE as (byte index, frame or event code), the events of the
+        re-scan (tu_proto_parser_resume) included."""
+        out: list[tuple[int, int | tuple[int, int, bytes]]] = []
+        resume = getattr(self.lib, "tu_proto_parser_resume", None)
         for i, b in enumerate(data):
             ev = self.lib.tu_proto_parser_push(C.byref(self.p), b)
-            if ev == FRAME:
-                out.append((i, (self.p.type, self.p.seq, bytes(self.buf[: self.p.len]))))
-            elif ev != NEED_MORE:
-                out.append((i, ev))
+            while ev != NEED_MORE:
+                if ev == FRAME:
+                    out.append((i, (self.p.type, self.p.seq, bytes(self.buf[: self.p.len]))))
+                else:
+                    out.append((i, ev))
+                ev = resume(C.byref(self.p)) if resume is not None else NEED_MORE
         return out
 
     def frames(self, data: bytes) -> list[tuple[int, int, bytes]]:
@@ -278,8 +290,8 @@ def test_payload_codecs_match_python(lib):
 @pytest.mark.parametrize(
     "mutation",
     [
-        ("tu_proto_parser_push.c", "if (P->len > max) {", "if (0) {"),  # no length bound
-        ("tu_proto_parser_push.c", "if (P->crc_rx == P->crc) {", "if (1) {"),  # no CRC check
+        ("tu_proto_parser_step.c", "if (P->len > max) {", "if (0) {"),  # no length bound
+        ("tu_proto_parser_step.c", "if (P->crc_rx == P->crc) {", "if (1) {"),  # no CRC check
         ("tu_proto_max_len.c", "n = TU_PROTO_LEN_EVENT;", "n = 24U;"),  # tables differ
         ("tu_proto_stats_pack.c", "tu_le_put32(&dst[32], m->duplicates);", ""),
     ],

@@ -5,7 +5,8 @@
  * Frame: 0xA5 0x5A | type u8 | seq u8 | len u16 LE | payload[len] | crc u16 LE,
  * CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) over type, seq, len and payload.
  * Every type has a maximum payload length (tu_proto_max_len()); the parser rejects a longer
- * announcement as soon as the header is complete and resynchronises on the next sync bytes.
+ * announcement as soon as the header is complete. After any rejection it searches again from one
+ * byte after the rejected sync (the bytes it had taken are re-scanned), as the host's Decoder does.
  */
 #ifndef TINYUNFOLD_PROTOCOL_H
 #define TINYUNFOLD_PROTOCOL_H
@@ -86,12 +87,17 @@ typedef enum {
     TU_PROTO_BAD_TYPE = 4,  /**< unknown type (skipped at once) */
 } tu_proto_event;
 
-/** @brief Byte-at-a-time frame parser; resynchronises on the sync bytes after any error. */
+/**
+ * @brief Byte-at-a-time frame parser; after a rejected frame it re-scans that frame's bytes from
+ * one byte after its sync (so a frame that a corrupt length swallowed is still found).
+ *
+ * Memory: the payload buffer and this struct, nothing else (the re-scan runs in place).
+ */
 typedef struct {
     uint8_t *payload;       /**< receive buffer */
     uint16_t capacity;      /**< its size in bytes (caps every type's maximum) */
     uint8_t state;          /**< internal */
-    uint8_t hunting;        /**< internal: bytes were skipped since the last sync */
+    uint8_t hunting;        /**< internal: bytes were skipped since the last valid frame */
     uint8_t type;           /**< last frame's type */
     uint8_t seq;            /**< last frame's sequence number */
     uint16_t len;           /**< last frame's payload length */
@@ -101,7 +107,13 @@ typedef struct {
     uint32_t frames_ok;     /**< counter: valid frames */
     uint32_t crc_errors;    /**< counter: CRC mismatches */
     uint32_t length_errors; /**< counter: lengths over the maximum, unknown types */
-    uint32_t resyncs;       /**< counter: runs of skipped bytes before a sync */
+    uint32_t resyncs;       /**< counter: valid frames after skipped bytes (host's resyncs) */
+    uint32_t rescan_pos;    /**< internal: next held byte of the rejected frame to re-scan */
+    uint32_t rescan_end;    /**< internal: number of held bytes (0: no re-scan pending) */
+    uint32_t rescan_start;  /**< internal: held index of the candidate's sync in a re-scan */
+    uint16_t rescan_n;      /**< internal: held payload bytes (in payload[]) */
+    uint8_t rescan_head[5]; /**< internal: held 5A, type, seq, len lo, len hi */
+    uint8_t rescan_tail[2]; /**< internal: held CRC bytes */
 } tu_proto_parser;
 
 /** @brief INFO payload (pointers refer into the unpacked payload or the caller's strings). */
@@ -179,11 +191,28 @@ void tu_proto_parser_init(tu_proto_parser *P, uint8_t *payload, uint16_t capacit
 
 /**
  * @brief Feed one received byte.
+ *
+ * After an event other than TU_PROTO_NEED_MORE, call tu_proto_parser_resume() until it returns
+ * TU_PROTO_NEED_MORE: a rejected frame's bytes are re-scanned there and may hold more frames
+ * (a re-scan left unfinished is finished here, its frames counted but not reported).
+ * The caller must not write to the payload buffer (held bytes of a re-scan live in it).
  * @param[in,out] P    parser
  * @param[in]     byte the byte
  * @return the event (TU_PROTO_FRAME when type/seq/len/payload hold a valid frame)
  */
 tu_proto_event tu_proto_parser_push(tu_proto_parser *P, uint8_t byte);
+
+/**
+ * @brief The next event of the bytes already pushed: re-scan of a rejected frame's bytes.
+ *
+ * Usage: `for (ev = tu_proto_parser_push(P, b); ev != TU_PROTO_NEED_MORE;
+ * ev = tu_proto_parser_resume(P)) { handle(ev); }`. The re-scan holds at most H = capacity + 7
+ * bytes; each starts at most one candidate: under H * H byte steps for all the calls after one
+ * rejection (a crafted nest of frames), no recursion, constant stack.
+ * @param[in,out] P parser
+ * @return the event, TU_PROTO_NEED_MORE when the parser wants the next byte
+ */
+tu_proto_event tu_proto_parser_resume(tu_proto_parser *P);
 
 /**
  * @brief Encode a frame.

@@ -111,7 +111,7 @@ class DecoderCounts:
     crc_errors: int = 0
     length_errors: int = 0  # announced length over the type's maximum
     type_errors: int = 0  # unknown type
-    resyncs: int = 0  # runs of bytes skipped before a sync
+    resyncs: int = 0  # valid frames after skipped bytes (the device counts the same)
 
 
 class Decoder:
