@@ -7,58 +7,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from tinyunfold.cli import main
-from tinyunfold.datasets import Dataset, Mixture, write_dataset
 from tinyunfold.kinds import load_model
+from tinyunfold.pipelines.detector_demo import make_dataset
 
-FS = 8000
 N = 4000  # 0.5 s windows
-
-
-def _hit(f0: float, rng: np.random.Generator) -> np.ndarray:
-    t = np.arange(N) / FS
-    return np.exp(-t / 0.05) * np.sin(2 * np.pi * f0 * t + rng.uniform(0, 6))
-
-
-def _noise(rng: np.random.Generator) -> np.ndarray:
-    t = np.arange(N) / FS + rng.uniform(0, 1)
-    return 0.3 * (
-        np.sin(2 * np.pi * 500 * t) + 0.5 * np.sin(2 * np.pi * 1500 * t)
-    ) + 0.01 * rng.normal(size=N)
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    rng = np.random.default_rng(0)
-    freqs = {"low": (800.0, 900.0), "high": (2600.0, 2800.0)}
-    targets = {c: [_hit(f, rng) for f in fs] for c, fs in freqs.items()}
-    mixtures = []
-    for split in ("train", "test"):
-        for c, fs in freqs.items():
-            for f in fs:
-                for snr in (0.0, -10.0):
-                    s = _hit(f, rng)
-                    nz = _noise(rng)
-                    s *= np.sqrt(10 ** (snr / 10) * np.sum(nz**2) / np.sum(s**2))
-                    mixtures.append(
-                        Mixture(
-                            name=f"{split}_{c}_{int(f)}_{int(-snr)}.wav",
-                            audio=nz + s,
-                            classes=(c,),
-                            snr_db=snr,
-                            target_stem=s,
-                            split=split,
-                        )
-                    )
-        for i in range(3):
-            mixtures.append(Mixture(name=f"{split}_none_{i}.wav", audio=_noise(rng), split=split))
-    ds = Dataset(
-        sample_rate=FS, classes=list(freqs), targets=targets, noise=[_noise(rng)], mixtures=mixtures
-    )
-    return write_dataset(tmp_path_factory.mktemp("tiny") / "ds", ds)
+    """Two tone classes, 8 single hits (0 / -10 dB) and 3 no-hit mixtures per split."""
+    return make_dataset(tmp_path_factory.mktemp("tiny") / "ds", snrs=(0.0, -10.0), n_nohit=3)
 
 
 CFG = """

@@ -54,28 +54,32 @@ def _noise(rng: np.random.Generator, n: int = N) -> np.ndarray:
     ) + 0.01 * rng.normal(size=n)
 
 
-def make_dataset(root: Path) -> Path:
-    """Write the dataset folder (2 hits per class and 2 no-hit mixtures per split)."""
+def make_dataset(root: Path, snrs: tuple[float, ...] | None = None, n_nohit: int = 2) -> Path:
+    """Write the dataset folder: per split, one hit of each tone of each class at each SNR in
+    ``snrs`` (default 0 dB; file names then carry no SNR, else ``_<-snr>``) and ``n_nohit``
+    no-hit mixtures. The tests' tiny datasets are this one with ``snrs=(0.0, -10.0)``."""
     rng = np.random.default_rng(0)
     targets = {c: [_hit(f, rng) for f in fs] for c, fs in FREQS.items()}
     mixtures = []
     for split in ("train", "test"):
         for c, fs in FREQS.items():
             for f in fs:
-                s = _hit(f, rng)
-                nz = _noise(rng)
-                s *= np.sqrt(np.sum(nz**2) / np.sum(s**2))  # 0 dB
-                mixtures.append(
-                    Mixture(
-                        name=f"{split}_{c}_{int(f)}.wav",
-                        audio=nz + s,
-                        classes=(c,),
-                        snr_db=0.0,
-                        target_stem=s,
-                        split=split,
+                for snr in (0.0,) if snrs is None else snrs:
+                    s = _hit(f, rng)
+                    nz = _noise(rng)
+                    s *= np.sqrt(10 ** (snr / 10) * np.sum(nz**2) / np.sum(s**2))
+                    suffix = "" if snrs is None else f"_{int(-snr)}"
+                    mixtures.append(
+                        Mixture(
+                            name=f"{split}_{c}_{int(f)}{suffix}.wav",
+                            audio=nz + s,
+                            classes=(c,),
+                            snr_db=snr,
+                            target_stem=s,
+                            split=split,
+                        )
                     )
-                )
-        for i in range(2):
+        for i in range(n_nohit):
             mixtures.append(Mixture(name=f"{split}_none_{i}.wav", audio=_noise(rng), split=split))
     ds = Dataset(
         sample_rate=FS, classes=list(FREQS), targets=targets, noise=[_noise(rng)], mixtures=mixtures

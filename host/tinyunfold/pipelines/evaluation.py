@@ -47,19 +47,7 @@ def confusion(
         for c in t:
             npos[c] += 1
             tp[c] += int(c in p)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        tp_rate = tp / npos
-        fp_rate = fp / max(nneg, 1)
-    return {
-        "tp_rate": [None if np.isnan(v) else float(v) for v in tp_rate],
-        "tp_overall": float(tp.sum() / npos.sum()) if npos.sum() else None,
-        "tn_rate": float(tn / nneg) if nneg else None,
-        "fp_rate": [float(v) for v in fp_rate],
-        "fp_overall": float(fp.sum() / nneg) if nneg else None,
-        "n_hit": [int(v) for v in npos],
-        "n_nohit": int(nneg),
-        "accuracy": float(exact / len(true)) if len(true) else None,
-    }
+    return confusion_rates(tp, npos, fp, tn, nneg, exact, len(true))
 
 
 def confusion_windows(
@@ -107,6 +95,15 @@ def confusion_windows(
             npos[c] += 1
         for c in found:
             tp[c] += 1
+    return {**confusion_rates(tp, npos, fp, tn, nneg, exact, B), "tolerance": int(tolerance)}
+
+
+def confusion_rates(
+    tp: np.ndarray, npos: np.ndarray, fp: np.ndarray, tn: int, nneg: int, exact: int, n: int
+) -> dict[str, Any]:
+    """The report of :func:`confusion` / :func:`confusion_windows` from their counts: per class
+    TP (L,) over its labelled hits npos (L,), FP (L,) over the nneg no-hit items, TN, and the
+    exactly right items among n."""
     with np.errstate(invalid="ignore", divide="ignore"):
         tp_rate = tp / npos
         fp_rate = fp / max(nneg, 1)
@@ -118,8 +115,7 @@ def confusion_windows(
         "fp_overall": float(fp.sum() / nneg) if nneg else None,
         "n_hit": [int(v) for v in npos],
         "n_nohit": int(nneg),
-        "accuracy": float(exact / B) if B else None,
-        "tolerance": int(tolerance),
+        "accuracy": float(exact / n) if n else None,
     }
 
 
