@@ -193,3 +193,29 @@ def test_linear_probe_diagnostic_runs(dataset: Path) -> None:
     assert head.split()[:2] == ["l2", "overall"] and head.split()[-2:] == ["2-hit", "FP-any"]
     vals = [float(v) for v in row.split()]
     assert vals[0] == 1e-3 and 0.0 <= vals[1] <= 100.0 and len(vals) == len(head.split())
+
+
+def test_a_diverging_training_stops_with_one_line(
+    tmp_path: Path,
+    dataset: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without the detection-aware term a loss (4.3.21) that grows DIVERGENCE_FACTOR x is a
+    divergence: one line, nothing written (the limit is lowered so this tiny set reaches it).
+    With a large alpha_d the growth is the trade asked for: one warning, the model is saved."""
+    from tinyunfold.models import padnmf as padnmf_model
+
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(CFG)
+    out = tmp_path / "m.tum"
+    args = ["train", "padnmf", "--dataset", str(dataset), "--config", str(cfg), "--out", str(out)]
+    with monkeypatch.context() as mp:
+        mp.setattr(padnmf_model, "DIVERGENCE_FACTOR", 1e-6)
+        assert main([*args, "--no-progress"]) == 2  # EXIT_INPUT
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "training diverged in epoch 1: the loss (4.3.21) grew" in err[0]
+    assert not out.exists()
+    with pytest.warns(padnmf_model.TrainingGrowthWarning, match="alpha_d = 1e"):
+        assert main([*args, "--no-progress", "--set", "model.alpha_d=1e6"]) == 0
+    assert out.exists()
