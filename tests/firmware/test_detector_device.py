@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import detector_data as dd
 import numpy as np
 import pytest
 import serial
@@ -65,31 +66,14 @@ def test_run_events_equal_detect(detector_set, board, name, capsys):
     assert n_events >= 3  # a hit and two hits: the comparison is not vacuous
 
 
-def _start_sim(model, board, port):
-    cmd = [sys.executable, "-m", "tinyunfold", "sim", "--model", str(model), "--board", board,
-           "--port", str(port), "--timeout", "120"]  # fmt: skip
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def _wait_listening(proc, port, timeout_s=120.0):
-    """Wait for the sim's 'serial link on' line (the build may take a while)."""
-    deadline = time.monotonic() + timeout_s
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if f"127.0.0.1:{port}" in line:
-            return
-        assert time.monotonic() < deadline, "sim did not start"
-    raise AssertionError(f"sim ended: {proc.wait()}")
-
-
 @pytest.mark.parametrize("board", BOARDS)
 @pytest.mark.parametrize("name", ["padnmf", "deepnmf"])
 def test_sim_and_stream_client(detector_set, board, name, capsys):
     models, wavs = detector_set
     port = free_port()
-    proc = _start_sim(models[name], board, port)
+    proc = dd.start_sim(models[name], board, port)
     try:
-        _wait_listening(proc, port)
+        dd.wait_listening(proc, port)
         for i, w in enumerate(WAVS):
             want = _detect_events(models[name], wavs[w], capsys)
             argv = ["stream", "--port", f"socket://127.0.0.1:{port}", str(wavs[w]), "--json",
@@ -117,9 +101,9 @@ def test_outside_pyserial_client(detector_set):
     want = [e.key() for e in gs.run_stream(cfg, pcm).events]
     assert len(want) >= 2
     port = free_port()
-    proc = _start_sim(models["deepnmf"], "mps2-an386", port)
+    proc = dd.start_sim(models["deepnmf"], "mps2-an386", port)
     try:
-        _wait_listening(proc, port)
+        dd.wait_listening(proc, port)
         ser = serial.serial_for_url(f"socket://127.0.0.1:{port}", timeout=0.5)
         dec = proto.Decoder()
         frames: list[proto.Frame] = []
@@ -197,7 +181,7 @@ def test_flash_leaves_the_uart_to_an_outside_client(detector_set):
            "--board", "mps2-an500", "--serial-port", str(port), "--timeout", "120"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        _wait_listening(proc, port)
+        dd.wait_listening(proc, port)
         deadline = time.monotonic() + 30
         while True:
             try:

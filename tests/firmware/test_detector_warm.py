@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
-import sys
-import time
 
+import detector_data as dd
 import numpy as np
 import pytest
 
@@ -91,30 +89,14 @@ def test_cold_golden_fails_the_run_verdict(warm_set, monkeypatch, capsys):
     assert "verdict: MISMATCH" in capsys.readouterr().out
 
 
-def _start_sim(model, board, port):
-    cmd = [sys.executable, "-m", "tinyunfold", "sim", "--model", str(model), "--board", board,
-           "--port", str(port), "--timeout", "120"]  # fmt: skip
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def _wait_listening(proc, port, timeout_s=120.0):
-    deadline = time.monotonic() + timeout_s
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if f"127.0.0.1:{port}" in line:
-            return
-        assert time.monotonic() < deadline, "sim did not start"
-    raise AssertionError(f"sim ended: {proc.wait()}")
-
-
 def test_sim_and_stream_warm_restarts_cold_per_stream(warm_set, capsys):
     """One `sim` session, four recordings streamed one after the other by `stream`: each starts
     at sample 0 (a new stream), so its first window must start cold again to stay bit-exact."""
     model, wavs = warm_set
     port = free_port()
-    proc = _start_sim(model, "mps2-an386", port)
+    proc = dd.start_sim(model, "mps2-an386", port)
     try:
-        _wait_listening(proc, port)
+        dd.wait_listening(proc, port)
         names = ["long", "two", "hit", "long"]
         for i, w in enumerate(names):
             want = _detect(model, wavs[w], capsys)

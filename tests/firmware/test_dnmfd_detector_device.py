@@ -11,8 +11,9 @@ import dataclasses
 import json
 from pathlib import Path
 
+import detector_data as dd
 import pytest
-from test_detector_device import WAVS, _detect_events, _key, _start_sim, _wait_listening
+from test_detector_device import WAVS, _detect_events, _key
 
 from tinyunfold import kinds
 from tinyunfold.cli import main
@@ -74,9 +75,9 @@ def test_run_events_equal_detect(dnmfd_set, board, name, capsys):
 def test_sim_and_stream_client(dnmfd_set, capsys):
     models, wavs = dnmfd_set
     port = free_port()
-    proc = _start_sim(models["dnmfd-s4"], "mps2-an386", port)
+    proc = dd.start_sim(models["dnmfd-s4"], "mps2-an386", port)
     try:
-        _wait_listening(proc, port)
+        dd.wait_listening(proc, port)
         n_events = 0
         for i, w in enumerate(WAVS):
             want = _detect_events(models["dnmfd-s4"], wavs[w], capsys)

@@ -140,6 +140,26 @@ def build_estimator(kind: str, cfg: dict[str, dict[str, Any]]) -> Any:
     return PADNMF(kind=kind, use_h_mask=cfg["model"].get("h_mask"), **mc)
 
 
+def health_check(est: Any, layout: Any, H: np.ndarray, det: Any, kind: str) -> list[str]:
+    """Degenerate atoms / indices / thresholds of a trained detector
+    (:func:`tinyunfold.detection.degeneracy_problems`), each warned once as
+    ``DegenerateDetectorWarning``; returns the messages (stored in the model as ``health``)."""
+    from tinyunfold.detection import DegenerateDetectorWarning, degeneracy_problems
+
+    problems = degeneracy_problems(
+        est.W_fixed_,
+        layout,
+        est.eps,
+        H=H,
+        index=det.train_index,
+        thresholds=det.thresholds,
+        mask=est.masks(1)[0],
+    )
+    for msg in problems:
+        warnings.warn(f"{kind}: {msg}", DegenerateDetectorWarning, stacklevel=3)
+    return list(problems)
+
+
 def train_from_dataset(
     ds: Any, kind: str, cfg: dict[str, dict[str, Any]], progress: bool = True
 ) -> tuple[Any, Any, dict[str, Any]]:
@@ -148,8 +168,6 @@ def train_from_dataset(
     Returns (estimator, detector, extra model params).
     """
     from tinyunfold.detection import (
-        DegenerateDetectorWarning,
-        degeneracy_problems,
         fit_detector_from_config,
     )
     from tinyunfold.features import FrontEndWarning, SpectrogramParams
@@ -216,17 +234,7 @@ def train_from_dataset(
     det = fit_detector_from_config(
         H, label_sets_of(train, ds.classes), est.layout_, dc, shifted_default=not est.h_mask_on
     )
-    problems = degeneracy_problems(
-        est.W_fixed_,
-        est.layout_,
-        est.eps,
-        H=H,
-        index=det.train_index,
-        thresholds=det.thresholds,
-        mask=est.masks(1)[0],
-    )
-    for msg in problems:
-        warnings.warn(f"{kind}: {msg}", DegenerateDetectorWarning, stacklevel=2)
+    problems = health_check(est, est.layout_, H, det, kind)
     extra = {
         "input_scale": scale,
         "health": problems,
@@ -291,8 +299,6 @@ def finetune(
     Returns (estimator, detector, extra model params).
     """
     from tinyunfold.detection import (
-        DegenerateDetectorWarning,
-        degeneracy_problems,
         fit_detector_from_config,
     )
     from tinyunfold.errors import ShapeError
@@ -372,17 +378,7 @@ def finetune(
     if sd.get("ur") and "beta" in sd["ur"]:
         dc.setdefault("ur_beta", float(sd["ur"]["beta"]))
     det = fit_detector_from_config(H, label_sets, lay, dc, shifted_default=not est.h_mask_on)
-    problems = degeneracy_problems(
-        est.W_fixed_,
-        lay,
-        est.eps,
-        H=H,
-        index=det.train_index,
-        thresholds=det.thresholds,
-        mask=est.masks(1)[0],
-    )
-    for msg in problems:
-        warnings.warn(f"{est.kind}: {msg}", DegenerateDetectorWarning, stacklevel=2)
+    problems = health_check(est, lay, H, det, est.kind)
     change = max(
         float(np.abs(W - W0).max() / max(np.abs(W0).max(), 1e-300))
         for W, W0 in zip(est.W_disc_, W_start, strict=True)
