@@ -12,7 +12,8 @@ import termios
 import threading
 import tty
 
-from test_detector_device import WAVS, _detect_events, _key, _start_sim, _wait_listening
+import detector_data as dd
+from test_detector_device import WAVS, _detect_events, _key
 
 from tinyunfold.cli import main
 from tinyunfold.tools.link import free_port
@@ -84,10 +85,10 @@ def test_stream_client_on_a_serial_device(detector_set, capsys):
     """`stream --port /dev/pts/N --baud 115200`: pyserial opens a real tty (not a socket URL)."""
     models, wavs = detector_set
     port = free_port()
-    proc = _start_sim(models["padnmf"], "mps2-an386", port)
+    proc = dd.start_sim(models["padnmf"], "mps2-an386", port)
     relay = None
     try:
-        _wait_listening(proc, port)
+        dd.wait_listening(proc, port)
         relay = PtyRelay(port)
         want = _detect_events(models["padnmf"], wavs["two"], capsys)
         argv = ["stream", "--port", relay.path, "--baud", "115200", str(wavs["two"]), "--json",
