@@ -21,7 +21,6 @@ import json
 import math
 import os
 import zipfile
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from tinyunfold.datasets.io import read_npy_header
+from tinyunfold.datasets.io import ZIP_READ_ERRORS, read_npy_header
 from tinyunfold.errors import ModelFileError, TinyUnfoldError
 
 FORMAT_NAME = "tinyunfold-model"
@@ -200,17 +199,7 @@ def read_model(path: str | Path, kind: str | None = None) -> ModelFile:
             arrays = {name: _read_array(zf, path, name, ent, info) for name, ent, info in plan}
     except ModelFileError:
         raise
-    except (
-        zipfile.BadZipFile,
-        zipfile.LargeZipFile,
-        zlib.error,
-        EOFError,
-        OSError,
-        NotImplementedError,  # compression method zipfile cannot read
-        RuntimeError,  # encrypted entry
-        ValueError,
-        UnicodeDecodeError,
-    ) as exc:
+    except ZIP_READ_ERRORS as exc:
         raise ModelFileError(
             f"{path} is not a readable tinyunfold model file ({type(exc).__name__}: {exc})",
             "pass a .tum file written by `tinyunfold train`/`import`/`model`",

@@ -30,6 +30,8 @@ import csv
 import io
 import json
 import math
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -359,6 +361,23 @@ def read_npy(path: str | Path, what: str = "input") -> np.ndarray:
     return np.array(x)
 
 
+# What reading an untrusted zip archive (.npz, .tum) can raise, each turned into one clear line by
+# its reader: a bad or truncated archive, an inflate error, an entry over the zip64 limits, the
+# exception zipfile uses for a compression method it cannot read (an exception caught here, not
+# unfinished code), an encrypted entry (RuntimeError), bad bytes or text (ValueError, which
+# includes UnicodeDecodeError).
+ZIP_READ_ERRORS: tuple[type[Exception], ...] = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+)
+
+
 def read_npz(
     path: str | Path, what: str = "input", text: tuple[str, ...] = ()
 ) -> dict[str, np.ndarray]:
@@ -368,9 +387,6 @@ def read_npz(
     (``TINYUNFOLD_MAX_NPY_BYTES`` per entry and in total) before anything is decompressed;
     duplicate or non-``.npy`` entries are refused.
     """
-    import zipfile
-    import zlib
-
     path = Path(path)
     label = f"{what} {path}"
     if not path.is_file():
@@ -421,15 +437,7 @@ def read_npz(
                 out[key] = np.array(a)
     except InputFileError:
         raise
-    except (
-        zipfile.BadZipFile,
-        zlib.error,
-        EOFError,
-        OSError,
-        NotImplementedError,
-        RuntimeError,
-        ValueError,
-    ) as exc:
+    except ZIP_READ_ERRORS as exc:
         raise InputFileError(
             f"{label} is not a readable .npz ({type(exc).__name__}: {exc})",
             "save it with numpy.savez",
