@@ -3,15 +3,26 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from tinyunfold.cli import main
 from tinyunfold.pipelines.detector_demo import CONFIG, make_dataset, make_wavs
 
-__all__ = ["make_dataset", "make_wavs", "start_sim", "train", "wait_listening"]
+__all__ = [
+    "detect_report",
+    "event_key",
+    "make_dataset",
+    "make_wavs",
+    "run_equals_detect",
+    "start_sim",
+    "train",
+    "wait_listening",
+]
 
 
 def train(dataset: Path, kind: str, out: Path) -> Path:
@@ -38,3 +49,30 @@ def wait_listening(proc: subprocess.Popen[str], port: int, timeout_s: float = 12
             return
         assert time.monotonic() < deadline, "sim did not start"
     raise AssertionError(f"sim ended: {proc.wait()}")
+
+
+def detect_report(model: Path, wav: Path, capsys: Any) -> dict[str, Any]:
+    """`tinyunfold detect --json` of one WAV on the float32 (device) pipeline."""
+    assert main(["detect", "--model", str(model), str(wav), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)[0]
+    assert rep["pipeline"] == "float32"
+    return rep
+
+
+def event_key(e: dict[str, Any]) -> tuple[Any, ...]:
+    """Every field of an event that the device decides; score and threshold as their bits."""
+    return (e["window"], e["start_sample"], e["class"], e["onset_frame"], e["score_bits"],
+            e["threshold_bits"])  # fmt: skip
+
+
+def run_equals_detect(
+    model: Path, board: str, wav: Path, capsys: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`tinyunfold run` of one WAV on ``board`` against `detect`: BIT-EXACT, the same events.
+    Returns (detect report, run report) for the caller's further checks."""
+    det = detect_report(model, wav, capsys)
+    rc = main(["run", "--model", str(model), "--board", board, "--input", str(wav), "--json"])
+    rep = json.loads(capsys.readouterr().out)
+    assert rc == 0 and rep["bit_exact"], rep["mismatches"]
+    assert [event_key(e) for e in rep["events"]] == [event_key(e) for e in det["events"]]
+    return det, rep

@@ -26,18 +26,6 @@ BOARDS = ["mps2-an386", "mps2-an500"]
 WAVS = ["hit", "nohit", "two"]
 
 
-def _detect_events(model, wav, capsys):
-    assert main(["detect", "--model", str(model), str(wav), "--json"]) == 0
-    rep = json.loads(capsys.readouterr().out)[0]
-    assert rep["pipeline"] == "float32"
-    return rep["events"]
-
-
-def _key(e):
-    return (e["window"], e["start_sample"], e["class"], e["onset_frame"], e["score_bits"],
-            e["threshold_bits"])  # fmt: skip
-
-
 # the UR decision (padnmf-ur) on the M4F; its kernels are bit-exact on every board
 # (tests/firmware/test_detect_bits.py)
 RUNS = [(b, n) for b in BOARDS for n in ("padnmf", "deepnmf")] + [("mps2-an386", "padnmf-ur")]
@@ -48,12 +36,8 @@ def test_run_events_equal_detect(detector_set, board, name, capsys):
     models, wavs = detector_set
     n_events = 0
     for w in WAVS:
-        want = _detect_events(models[name], wavs[w], capsys)
-        rc = main(["run", "--model", str(models[name]), "--board", board, "--input",
-                   str(wavs[w]), "--json"])  # fmt: skip
-        rep = json.loads(capsys.readouterr().out)
-        assert rc == 0 and rep["bit_exact"], rep["mismatches"]
-        assert [_key(e) for e in rep["events"]] == [_key(e) for e in want]
+        det, rep = dd.run_equals_detect(models[name], board, wavs[w], capsys)
+        want = det["events"]
         assert rep["instructions_per_window"] > 0 and rep["stats"]["stack_hwm"] > 0
         assert rep["stats"]["overruns"] == 0 and rep["exit_status"] == 0
         n_events += len(want)
@@ -75,7 +59,7 @@ def test_sim_and_stream_client(detector_set, board, name, capsys):
     try:
         dd.wait_listening(proc, port)
         for i, w in enumerate(WAVS):
-            want = _detect_events(models[name], wavs[w], capsys)
+            want = dd.detect_report(models[name], wavs[w], capsys)["events"]
             argv = ["stream", "--port", f"socket://127.0.0.1:{port}", str(wavs[w]), "--json",
                     "--model", str(models[name]), "--no-progress"]  # fmt: skip
             assert main(argv + (["--bye"] if i == len(WAVS) - 1 else [])) == 0
@@ -83,7 +67,7 @@ def test_sim_and_stream_client(detector_set, board, name, capsys):
             events, summary = lines[:-1], lines[-1]
             assert summary["summary"]["verdict"] == "BIT-EXACT"
             assert summary["stats"]["crc_errors"] == 0 and summary["stats"]["overruns"] == 0
-            assert [_key(e) for e in events] == [_key(e) for e in want]
+            assert [dd.event_key(e) for e in events] == [dd.event_key(e) for e in want]
         out, _ = proc.communicate(timeout=60)
         assert proc.returncode == 0 and "board stopped (status 0)" in out
     finally:

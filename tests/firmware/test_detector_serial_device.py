@@ -13,7 +13,7 @@ import threading
 import tty
 
 import detector_data as dd
-from test_detector_device import WAVS, _detect_events, _key
+from test_detector_device import WAVS
 
 from tinyunfold.cli import main
 from tinyunfold.tools.link import free_port
@@ -23,12 +23,12 @@ def test_stm32f405_detector_events_equal_detect(detector_set, capsys):
     models, wavs = detector_set
     n_events = 0
     for w in WAVS:
-        want = _detect_events(models["padnmf"], wavs[w], capsys)
+        want = dd.detect_report(models["padnmf"], wavs[w], capsys)["events"]
         rc = main(["run", "--model", str(models["padnmf"]), "--board", "stm32f405", "--input",
                    str(wavs[w]), "--json"])  # fmt: skip
         rep = json.loads(capsys.readouterr().out)
         assert rc == 0 and rep["bit_exact"], rep["mismatches"]
-        assert [_key(e) for e in rep["events"]] == [_key(e) for e in want]
+        assert [dd.event_key(e) for e in rep["events"]] == [dd.event_key(e) for e in want]
         assert rep["stats"]["overruns"] == 0 and rep["exit_status"] == 0
         n_events += len(want)
     assert n_events >= 3  # a hit and two hits: the comparison is not vacuous
@@ -90,14 +90,16 @@ def test_stream_client_on_a_serial_device(detector_set, capsys):
     try:
         dd.wait_listening(proc, port)
         relay = PtyRelay(port)
-        want = _detect_events(models["padnmf"], wavs["two"], capsys)
+        want = dd.detect_report(models["padnmf"], wavs["two"], capsys)["events"]
         argv = ["stream", "--port", relay.path, "--baud", "115200", str(wavs["two"]), "--json",
                 "--model", str(models["padnmf"]), "--no-progress", "--bye"]  # fmt: skip
         assert main(argv) == 0
         lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
         events, summary = lines[:-1], lines[-1]
         assert summary["summary"]["verdict"] == "BIT-EXACT"
-        assert [_key(e) for e in events] == [_key(e) for e in want] and len(want) >= 2
+        assert [dd.event_key(e) for e in events] == [dd.event_key(e) for e in want] and len(
+            want
+        ) >= 2
         assert relay.bytes[0] > 2 * 8000 and relay.bytes[1] > 0  # the audio went through the tty
         out, _ = proc.communicate(timeout=60)
         assert proc.returncode == 0, out

@@ -44,27 +44,17 @@ def _cold(cfg: gs.StreamConfig) -> gs.StreamConfig:
 
 
 def _detect(model, wav, capsys):
-    assert main(["detect", "--model", str(model), str(wav), "--json"]) == 0
-    rep = json.loads(capsys.readouterr().out)[0]
-    assert rep["pipeline"] == "float32" and rep["warm_start"] is True
+    rep = dd.detect_report(model, wav, capsys)
+    assert rep["warm_start"] is True
     return rep["events"]
-
-
-def _key(e):
-    return (e["window"], e["start_sample"], e["class"], e["onset_frame"], e["score_bits"],
-            e["threshold_bits"])  # fmt: skip
 
 
 @pytest.mark.parametrize("board", BOARDS)
 def test_warm_run_events_equal_detect(warm_set, board, capsys):
     model, wavs = warm_set
     for w in ("two", "long"):
-        want = _detect(model, wavs[w], capsys)
-        rc = main(["run", "--model", str(model), "--board", board, "--input", str(wavs[w]),
-                   "--json"])  # fmt: skip
-        rep = json.loads(capsys.readouterr().out)
-        assert rc == 0 and rep["bit_exact"], rep["mismatches"]
-        assert [_key(e) for e in rep["events"]] == [_key(e) for e in want] and want
+        det, _ = dd.run_equals_detect(model, board, wavs[w], capsys)
+        assert det["warm_start"] is True and det["events"]
 
 
 def test_warm_board_differs_from_a_cold_golden(warm_set):
@@ -106,7 +96,7 @@ def test_sim_and_stream_warm_restarts_cold_per_stream(warm_set, capsys):
             lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
             events, summary = lines[:-1], lines[-1]
             assert summary["summary"]["verdict"] == "BIT-EXACT", summary
-            assert [_key(e) for e in events] == [_key(e) for e in want]
+            assert [dd.event_key(e) for e in events] == [dd.event_key(e) for e in want]
         out, _ = proc.communicate(timeout=60)
         assert proc.returncode == 0 and "board stopped (status 0)" in out
     finally:

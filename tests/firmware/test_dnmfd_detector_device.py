@@ -13,7 +13,7 @@ from pathlib import Path
 
 import detector_data as dd
 import pytest
-from test_detector_device import WAVS, _detect_events, _key
+from test_detector_device import WAVS
 
 from tinyunfold import kinds
 from tinyunfold.cli import main
@@ -54,12 +54,8 @@ def test_run_events_equal_detect(dnmfd_set, board, name, capsys):
     models, wavs = dnmfd_set
     n_events = 0
     for w in WAVS:
-        want = _detect_events(models[name], wavs[w], capsys)
-        rc = main(["run", "--model", str(models[name]), "--board", board, "--input",
-                   str(wavs[w]), "--json"])  # fmt: skip
-        rep = json.loads(capsys.readouterr().out)
-        assert rc == 0 and rep["bit_exact"], rep["mismatches"]
-        assert [_key(e) for e in rep["events"]] == [_key(e) for e in want]
+        det, rep = dd.run_equals_detect(models[name], board, wavs[w], capsys)
+        want = det["events"]
         assert rep["instructions_per_window"] > 0 and rep["stats"]["overruns"] == 0
         n_events += len(want)
         if w == "nohit" and name == "dnmfd":  # (the shifted one's max over 16 onsets has an FP)
@@ -80,14 +76,14 @@ def test_sim_and_stream_client(dnmfd_set, capsys):
         dd.wait_listening(proc, port)
         n_events = 0
         for i, w in enumerate(WAVS):
-            want = _detect_events(models["dnmfd-s4"], wavs[w], capsys)
+            want = dd.detect_report(models["dnmfd-s4"], wavs[w], capsys)["events"]
             argv = ["stream", "--port", f"socket://127.0.0.1:{port}", str(wavs[w]), "--json",
                     "--model", str(models["dnmfd-s4"]), "--no-progress"]  # fmt: skip
             assert main(argv + (["--bye"] if i == len(WAVS) - 1 else [])) == 0
             lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
             events, summary = lines[:-1], lines[-1]
             assert summary["summary"]["verdict"] == "BIT-EXACT"
-            assert [_key(e) for e in events] == [_key(e) for e in want]
+            assert [dd.event_key(e) for e in events] == [dd.event_key(e) for e in want]
             n_events += len(want)
         assert n_events >= 3
         out, _ = proc.communicate(timeout=60)
