@@ -43,6 +43,7 @@ class DNMFDConstants:
     denominators: tuple[np.ndarray, ...]  # per distinct dictionary: (J, n) max(D, ε), float32
     counts: tuple[int, ...]  # layers run with each distinct dictionary, in order
     eps: np.float32
+    warm_stride: int = 0  # no warm start: the Deep-NMFD firmware has no tu_model_forward_warm
 
     @property
     def n_dicts(self) -> int:

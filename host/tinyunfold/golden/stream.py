@@ -112,7 +112,7 @@ class StreamConfig:
     @property
     def warm(self) -> bool:
         """True when windows after the first start warm (model ``warm_stride`` == ``stride``)."""
-        return 0 < int(getattr(self.forward, "warm_stride", 0)) == self.stride
+        return 0 < self.forward.warm_stride == self.stride
 
     @property
     def window_samples(self) -> int:
