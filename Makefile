@@ -7,6 +7,10 @@ STAMP := $(VENV)/.tinyunfold-deps
 APT_PKGS := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm gdb-multiarch cmake ninja-build \
   clang libclang-rt-14-dev
 PYTEST_ARGS ?=
+# matplotlib's font cache per virtual environment: one shared ~/.cache/matplotlib written while
+# another venv was half-installed listed 19 of 71 fonts, and every plot then printed
+# "findfont: ... not found" lines (seen on this machine with several clones).
+export MPLCONFIGDIR ?= $(abspath $(VENV))/.mplconfig
 
 .PHONY: all bootstrap apt python-deps cmsis demo test test-all bench lint format clean help fuzz
 

@@ -178,12 +178,16 @@ def test_frames_that_skip_audio_are_named_at_training(
         assert err == []
 
 
-def test_linear_probe_diagnostic_runs(dataset: Path) -> None:
-    """examples/diagnostics/linear_probe.py (the docs' probe table) runs and prints its rows."""
+@pytest.mark.parametrize(
+    "extra", [[], ["--sets", "--holdout", "4"], ["--sets", "--hidden", "4"]], ids=str
+)
+def test_linear_probe_diagnostic_runs(dataset: Path, extra: list[str]) -> None:
+    """examples/diagnostics/linear_probe.py (the docs' probe tables) runs and prints its rows."""
     script = Path(__file__).resolve().parents[2] / "examples" / "diagnostics" / "linear_probe.py"
     r = subprocess.run(
         [sys.executable, str(script), str(dataset), "--n-fft", "128", "--hop", "128"]
-        + ["--augment", "12", "--l2", "1e-3"],
+        + ["--augment", "12", "--l2", "1e-3"]
+        + extra,
         capture_output=True,
         text=True,
         timeout=300,
