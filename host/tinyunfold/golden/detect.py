@@ -20,7 +20,8 @@ What the device decides, and how it is represented (defined once, docs/numerics.
 * **Readout** (not in the thesis; detection.py ``Readout``): features per atom a = 0..r-1 (every
   row of H⁽ᴷ⁾, target and noise blocks): ``s = 0.0f``, over t ascending ``s += H[a, t]``;
   ``f_a = logf(s > floor ? s : floor)``. Score per class c = 0..L-1: ``z = b_c``, over a ascending
-  ``z = z + W[c, a] * f_a`` (product rounded, then the sum: no FMA). Threshold = a float32
+  ``z = z + W[c, a] * f_a`` (product rounded, then the sum: no FMA); a NaN z is stored as the
+  canonical quiet NaN 0x7fc00000 (``z == z ? z : NAN``). Threshold = a float32
   constant per class (0.0: probability σ(z) = 0.5), decided by the same top-k rule. The indices
   are still computed: an event's onset is the time-shifted index's shift.
 * **Readout over label sets** (``readout = "sets"``, issue 11): the same scores with one row per
@@ -318,7 +319,8 @@ def readout_f32(H: np.ndarray, rd: ReadoutParams) -> np.ndarray:
     """Readout scores z (B, L or S) of H (B, r, n) or (r, n): C ``tu_detect_readout_f32``, same order.
 
     s_a = Σ_t H[a, t] (t ascending from 0.0f), f_a = logf(max(s_a, floor)),
-    z_c = b_c + Σ_a W[c, a] f_a (a ascending, product then sum).
+    z_c = b_c + Σ_a W[c, a] f_a (a ascending, product then sum); a NaN z is the canonical quiet
+    NaN 0x7fc00000 (the hardware NaNs of 0 * inf differ in sign between Cortex-M and x86-64).
     """
     H = np.asarray(H, dtype=np.float32)
     if H.ndim == 2:
@@ -333,9 +335,10 @@ def readout_f32(H: np.ndarray, rd: ReadoutParams) -> np.ndarray:
     f = logf(np.where(s > rd.floor, s, rd.floor))  # element-wise: the bits of the C's calls
     W = rd.W.astype(np.float32)
     z = np.broadcast_to(rd.b.astype(np.float32), (B, L)).copy()
-    for a in range(r):
-        z = z + W[None, :, a] * f[:, a : a + 1]
-    return z.astype(np.float32)
+    with np.errstate(invalid="ignore"):
+        for a in range(r):
+            z = z + W[None, :, a] * f[:, a : a + 1]
+    return np.where(z == z, z, F32(np.nan)).astype(np.float32)  # canonical NaN 0x7fc00000
 
 
 def readout_sets_f32(
