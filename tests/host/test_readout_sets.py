@@ -184,7 +184,9 @@ def test_golden_sets_decision_equals_the_float64_rule() -> None:
     assert res.classes == det.readout.decide(Ht, det.top_k)  # float32 == float64 on this data
     assert _exact(res.classes, lt) > 0.8
     chosen = z[np.arange(len(z)), res.set_index]
-    for b in range(len(z)):  # every hit carries the chosen set's z, threshold 0 (z of the empty set)
+    for b in range(
+        len(z)
+    ):  # every hit carries the chosen set's z, threshold 0 (z of the empty set)
         for _, _, s, t in res.events()[b]:
             assert s.view(np.uint32) == chosen[b].view(np.uint32) and t == 0.0 and s > 0
     # ties: two equal rows, the first one is chosen
