@@ -197,3 +197,56 @@ def test_golden_sets_decision_equals_the_float64_rule() -> None:
     tied = gd.ReadoutParams(W=W, b=b, threshold=rd.threshold, floor=rd.floor, sets=rd.sets)
     cls, idx = gd.readout_sets_f32(gd.readout_f32(Ht, tied), rd.sets, 3, 3)
     assert np.all(idx == 1) and all(c == [0] for c in cls)
+
+
+def test_hostile_model_file_is_refused_in_one_line(tmp_path, capsys) -> None:
+    """A saved padnmf detector with a label-set readout loads; with its set table edited, or W
+    with a row missing, `tinyunfold model info` exits with one line (models/padnmf.py checks)."""
+    from tinyunfold.cli import main
+    from tinyunfold.kinds import load_model, save_model
+    from tinyunfold.modelfile import ModelFile
+    from tinyunfold.models.padnmf import w_mask
+
+    det, _, _ = _sets_detector()
+    rng = np.random.default_rng(3)
+    MW = w_mask(LAY)
+    Ws = [rng.random(MW.shape) * MW + 1e-3 * MW for _ in range(2)]
+    params = {
+        "n_layers": 4, "n_discriminative": 2, "alpha_h": 0.05, "alpha_s": 0.0, "eps": 1e-9,
+        "h_mask": False, "w_mask": True, "h0": "ones", "layout": LAY.to_params(), "n_frames": N, "features": None,
+        "detection": json.loads(json.dumps(det.to_params())),
+    }  # fmt: skip
+    arrays = {"W_fixed": Ws[0], "W_disc": np.stack(Ws[1:]), **det.arrays()}
+    good = save_model(tmp_path / "good.tum", ModelFile("padnmf", params, arrays))
+    back = load_model(good)
+    assert back.params["detection"]["readout"]["sets"][4] == [0, 1]
+    assert main(["model", "info", str(good)]) == 0
+    capsys.readouterr()
+    import zipfile
+
+    def edited(name: str, edit) -> str:
+        """The saved file with its manifest's params edited (arrays and their hashes kept)."""
+        with zipfile.ZipFile(good) as zf:
+            entries = {n: zf.read(n) for n in zf.namelist()}
+        man = json.loads(entries["manifest.json"])
+        edit(man["params"]["detection"]["readout"])
+        entries["manifest.json"] = json.dumps(man).encode()
+        path = tmp_path / f"{name}.tum"
+        with zipfile.ZipFile(path, "w") as zf:
+            for n, data in entries.items():
+                zf.writestr(n, data)
+        return str(path)
+
+    def swap(d):
+        d["sets"][4] = [1, 0]
+
+    def fewer(d):  # a consistent table of 4 sets, but W and b keep 7 rows
+        d["max_hits"], d["sets"] = 1, [[], [0], [1], [2]]
+
+    for path, word in (
+        (edited("table", swap), "label-set table"),
+        (edited("rows", fewer), "readout_W"),
+    ):
+        assert main(["model", "info", path]) != 0
+        err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+        assert len(err) == 1 and word in err[0] and "; fix: " in err[0], err
