@@ -19,6 +19,7 @@
 #define KV_NONE 0xFFFFFFFFU
 #define KV_MAX_RD_RANK 1024U
 #define KV_MAX_RD_W 4096U
+#define KV_MAX_SETS 64U /* readout rows: L (one-vs-rest) or S (label sets) */
 
 static float kv_in[2U * KV_CHUNK];
 static float kv_out[KV_CHUNK];
@@ -34,11 +35,12 @@ static float kv_ur_thr[KV_MAX_CLASSES];
 static uint16_t kv_shift[KV_MAX_CLASSES];
 static uint16_t kv_hits[KV_MAX_CLASSES];
 static float kv_rd_W[KV_MAX_RD_W];
-static float kv_rd_b[KV_MAX_CLASSES];
+static float kv_rd_b[KV_MAX_SETS];
 static float kv_rd_thr[KV_MAX_CLASSES];
 static float kv_rd_state[KV_MAX_RD_RANK];
-static float kv_rd_score[KV_MAX_CLASSES];
-static uint32_t kv_words[2U * KV_MAX_CLASSES + KV_MAX_LATENT + 4U];
+static float kv_rd_score[KV_MAX_SETS];
+static uint32_t kv_rd_sets[KV_MAX_SETS];
+static uint32_t kv_words[2U * KV_MAX_CLASSES + KV_MAX_LATENT + KV_MAX_SETS + 4U];
 
 static int kv_word(const tu_kv_io *io, uint32_t *w) {
     return io->read(io->ctx, w, sizeof *w);
@@ -85,7 +87,7 @@ static int kv_math(const tu_kv_io *io, uint32_t op) {
 }
 
 /* Header: rank, n_frames, n_blocks, n_classes, n_shifts, top_k, floor, n_windows, flags
- * (bit 0: uncertainty reduction, bit 1: readout). */
+ * (bit 0: uncertainty reduction, bit 1: readout, bit 2: the readout is over label sets). */
 static int kv_detect(const tu_kv_io *io) {
     uint32_t h[9];
     if (io->read(io->ctx, h, sizeof h) != 0) {
@@ -93,6 +95,7 @@ static int kv_detect(const tu_kv_io *io) {
     }
     const uint32_t rank = h[0], n = h[1], nb = h[2], L = h[3], top_k = h[5];
     const uint32_t n_windows = h[7], has_ur = h[8] & 1U, has_rd = h[8] & 2U;
+    const uint32_t has_sets = (has_rd != 0U) ? (h[8] & 4U) : 0U;
     if (rank * n > KV_MAX_H || nb > KV_MAX_BLOCKS || L > KV_MAX_CLASSES || top_k > L ||
         rank > 0xFFFFU || n > 0xFFFFU || h[4] > 0xFFFFU) {
         return TU_KV_BAD_INPUT;
@@ -139,16 +142,32 @@ static int kv_detect(const tu_kv_io *io) {
         }
     }
     tu_detect_readout_instance_f32 R;
+    tu_detect_readout_sets_instance_f32 RS;
+    uint32_t R_rows = L;
     if (has_rd != 0U) {
-        uint32_t fl; /* floor, then threshold[L], W[L][rank], b[L] */
-        if (kv_word(io, &fl) != 0 || rank > KV_MAX_RD_RANK || L * rank > KV_MAX_RD_W ||
-            io->read(io->ctx, kv_rd_thr, L * sizeof(float)) != 0 ||
-            io->read(io->ctx, kv_rd_W, L * rank * sizeof(float)) != 0 ||
-            io->read(io->ctx, kv_rd_b, L * sizeof(float)) != 0) {
+        /* floor, (label sets: n_sets, mask[n_sets]), threshold[L], W[rows][rank], b[rows] */
+        uint32_t fl;
+        if (kv_word(io, &fl) != 0) {
             return TU_KV_BAD_INPUT;
         }
-        if (tu_detect_readout_init_f32(&R, (uint16_t)rank, (uint16_t)n, (uint16_t)L,
+        if (has_sets != 0U) {
+            if (kv_word(io, &R_rows) != 0 || R_rows == 0U || R_rows > KV_MAX_SETS ||
+                io->read(io->ctx, kv_rd_sets, R_rows * sizeof(uint32_t)) != 0) {
+                return TU_KV_BAD_INPUT;
+            }
+        }
+        if (rank > KV_MAX_RD_RANK || R_rows * rank > KV_MAX_RD_W ||
+            io->read(io->ctx, kv_rd_thr, L * sizeof(float)) != 0 ||
+            io->read(io->ctx, kv_rd_W, R_rows * rank * sizeof(float)) != 0 ||
+            io->read(io->ctx, kv_rd_b, R_rows * sizeof(float)) != 0) {
+            return TU_KV_BAD_INPUT;
+        }
+        if (tu_detect_readout_init_f32(&R, (uint16_t)rank, (uint16_t)n, (uint16_t)R_rows,
                                        kv_bits_f32(fl), kv_rd_W, kv_rd_b, kv_rd_state) != TU_OK) {
+            return TU_KV_KERNEL;
+        }
+        if (has_sets != 0U && tu_detect_readout_sets_init_f32(&RS, (uint16_t)R_rows, (uint16_t)L,
+                                                              kv_rd_sets) != TU_OK) {
             return TU_KV_KERNEL;
         }
     }
@@ -193,18 +212,28 @@ static int kv_detect(const tu_kv_io *io) {
             }
         }
         if (has_rd != 0U) {
-            /* out: score z[L], n_hits, hit[top_k] */
-            if (tu_detect_readout_f32(&R, kv_H, kv_rd_score) != TU_OK ||
-                tu_detect_decide_f32((uint16_t)L, (uint16_t)top_k, kv_rd_score, kv_rd_thr, kv_hits,
-                                     &n_hits) != TU_OK) {
+            /* out: score z[rows], (label sets: the chosen set), n_hits, hit[top_k] */
+            uint16_t set_index = 0U;
+            if (tu_detect_readout_f32(&R, kv_H, kv_rd_score) != TU_OK) {
+                return TU_KV_KERNEL;
+            }
+            const tu_status st =
+                (has_sets != 0U) ? tu_detect_readout_sets_f32(&RS, kv_rd_score, (uint16_t)top_k,
+                                                              kv_hits, &n_hits, &set_index)
+                                 : tu_detect_decide_f32((uint16_t)L, (uint16_t)top_k, kv_rd_score,
+                                                        kv_rd_thr, kv_hits, &n_hits);
+            if (st != TU_OK) {
                 return TU_KV_KERNEL;
             }
             if (io->write(io->ctx, kv_words, k * sizeof(uint32_t)) != 0) {
                 return TU_KV_WRITE;
             }
             k = 0U;
-            for (uint32_t l = 0U; l < L; ++l) {
+            for (uint32_t l = 0U; l < R_rows; ++l) {
                 kv_words[k++] = kv_f32_bits(kv_rd_score[l]);
+            }
+            if (has_sets != 0U) {
+                kv_words[k++] = set_index;
             }
             kv_words[k++] = n_hits;
             for (uint32_t j = 0U; j < top_k; ++j) {

@@ -5,7 +5,11 @@
  * Order (docs/numerics.md "Detection"): for each atom a ascending, s = 0.0f, for t ascending
  * s = s + H[a][t]; f_a = tu_logf(s > floor ? s : floor). For each class c ascending, z = b[c],
  * for a ascending z = z + W[c][a] * f_a (product rounded, then the sum: -ffp-contract=off).
+ * A NaN score (0 * inf, inf - inf from an infinite atom sum) is stored as the canonical quiet
+ * NaN 0x7fc00000: the hardware's NaN bits differ (Cortex-M: +, x86-64: - default NaN).
  */
+#include <math.h> /* NAN only */
+
 #include "tinyunfold/detect.h"
 #include "tinyunfold/mathf.h"
 
@@ -29,7 +33,7 @@ tu_status tu_detect_readout_f32(const tu_detect_readout_instance_f32 *S, const f
         for (uint32_t a = 0U; a < S->rank; ++a) {
             z = z + w[a] * f[a];
         }
-        score[c] = z;
+        score[c] = (z == z) ? z : NAN;
     }
     return TU_OK;
 }

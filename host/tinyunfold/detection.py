@@ -30,11 +30,14 @@ the top-k rule of (4.3.32) applies to z. Fitted on the training mixtures only (L
 binary cross-entropy per class on standardised features, the weight chosen by 5-fold CV,
 stratified by label set, on set-exact accuracy). The GM indices read only the block diagonals;
 on presets whose classes excite the same modes (dataset2-hard) the other atoms carry the class.
+With ``readout = "sets"`` (issue 11) the same features feed a multinomial logistic regression over
+the label sets of at most ``readout_max_hits`` classes (softmax cross-entropy, same L2/CV), the
+decision is the most probable set and the per-class confidence its marginal P(c ∈ set).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -42,6 +45,7 @@ import numpy as np
 
 from tinyunfold.errors import ShapeError, ValueDomainError
 from tinyunfold.models.divergence import beta_gradient_parts
+from tinyunfold.models.labelsets import check_max_hits, check_set_table, label_set_table
 from tinyunfold.models.padnmf import BlockLayout
 
 THRESHOLD_RULES = ("fpr", "gm", "max")
@@ -575,20 +579,107 @@ def _fit_logistic(U: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, 
     return res.x[:r], float(res.x[r])
 
 
+def softmax_objective(
+    U: np.ndarray, y: np.ndarray, n_sets: int, l2: float
+) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    """Mean softmax cross-entropy + l2/2 ‖W‖² of a multinomial readout over label sets and its
+    analytic gradient, as a function of x = [W (S, r) row-major, b (S,)].
+
+    z_q = W u_q + b, P_q = softmax(z_q), loss = mean_q (logsumexp(z_q) - z_q[y_q]) + l2/2 ‖W‖²;
+    ∂/∂z_q = (P_q - e_{y_q}) / Q, so ∂/∂W = Gᵀ U + l2 W and ∂/∂b = Σ_q G_q. U: (Q, r)
+    standardised features, y: (Q,) index of each mixture's label set in the set table.
+    """
+    Q, r = U.shape
+    Y = np.zeros((Q, n_sets))
+    Y[np.arange(Q), y] = 1.0
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        W = x[: n_sets * r].reshape(n_sets, r)
+        b = x[n_sets * r :]
+        z = U @ W.T + b[None, :]
+        zmax = z.max(1, keepdims=True)
+        e = np.exp(z - zmax)
+        se = e.sum(1, keepdims=True)
+        lse = np.log(se)[:, 0] + zmax[:, 0]
+        loss = float(np.mean(lse - z[np.arange(Q), y])) + 0.5 * l2 * float((W * W).sum())
+        G = (e / se - Y) / Q
+        return loss, np.concatenate([(G.T @ U + l2 * W).ravel(), G.sum(0)])
+
+    return fun
+
+
+def _fit_softmax(
+    U: np.ndarray, y: np.ndarray, n_sets: int, l2: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """min over W (S, r), b (S,) of :func:`softmax_objective` (L-BFGS-B, analytic gradient)."""
+    from scipy.optimize import minimize
+
+    r = U.shape[1]
+    fun = softmax_objective(U, y, n_sets, l2)
+    x0 = np.zeros(n_sets * (r + 1))
+    res = minimize(fun, x0, jac=True, method="L-BFGS-B", options={"maxiter": 500})
+    return res.x[: n_sets * r].reshape(n_sets, r), res.x[n_sets * r :]
+
+
+def set_probability(z: np.ndarray) -> np.ndarray:
+    """softmax over the sets of scores z (B, S) -> (B, S)."""
+    z = np.atleast_2d(np.asarray(z, dtype=np.float64))
+    e = np.exp(z - z.max(1, keepdims=True))
+    return np.asarray(e / e.sum(1, keepdims=True))
+
+
+def class_marginals(z: np.ndarray, table: Sequence[Sequence[int]], n_classes: int) -> np.ndarray:
+    """Per-class confidence of the set readout: P(c ∈ set) = Σ_{s ∋ c} softmax(z)_s, (B, L)."""
+    P = set_probability(z)
+    M = np.zeros((len(table), n_classes))
+    for i, s in enumerate(table):
+        M[i, list(s)] = 1.0
+    return np.asarray(P @ M)
+
+
+def decide_sets(
+    z: np.ndarray, table: Sequence[Sequence[int]], top_k: int | None = None
+) -> list[list[int]]:
+    """The argmax set of each row of z (B, S) (ties: the lowest set index), its classes ascending,
+    at most ``top_k`` of them."""
+    z = np.atleast_2d(np.asarray(z, dtype=np.float64))
+    out = []
+    for row in z:
+        best = 0
+        for i in range(1, row.size):  # strict >: the first maximum wins (golden/detect.py)
+            if row[i] > row[best]:
+                best = i
+        cs = sorted(int(c) for c in table[best])
+        out.append(cs if top_k is None else cs[:top_k])
+    return out
+
+
 @dataclass
 class Readout:
     """Linear logistic readout of the per-atom log activations (a decision rule, not in the thesis).
 
-    z_c = b_c + Σ_a W[c, a] f_a with f = :func:`readout_features` (H); class c is a candidate
-    when z_c > threshold_c (0: probability 0.5), at most ``top_k`` reported, largest z first
-    (the rule of eq. 4.3.32 on the score z). P(c present) = σ(z_c) is the calibrated confidence.
+    Two modes, one definition of the features f = :func:`readout_features` (H) and of the scores
+    z = b + W f (one row per output):
+
+    * **one-vs-rest** (``max_hits = 0``, ``[detection] readout = true``): L rows, z_c the log-odds
+      of class c; class c is a candidate when z_c > threshold_c (0: probability 0.5), at most
+      ``top_k`` reported, largest z first (the rule of eq. 4.3.32 on the score z).
+      P(c present) = σ(z_c) is the calibrated confidence.
+    * **label sets** (``max_hits >= 1``, ``readout = "sets"``): a multinomial logistic regression
+      over the S label sets of at most ``max_hits`` classes (``sets``, the table of
+      :mod:`tinyunfold.models.labelsets`: empty, singletons, pairs, ...): S rows, P(set) =
+      softmax(z); the decision is the argmax set (ties: the lowest set index), its classes in
+      ascending order. Row 0 (the empty set) is 0 (the softmax is unchanged by subtracting it),
+      so z_s is the log-odds of set s against "no hit" and ``threshold`` (L zeros) is what an
+      event's score beat. The per-class confidence is the marginal P(c ∈ set) = Σ_{s ∋ c} P(s).
 
     Attributes
     ----------
-    W : (L, r) weights on the raw features (the standardisation is folded in).
-    b : (L,) biases. threshold : (L,) thresholds on z. floor : clip of the atom sums.
+    W : (L or S, r) weights on the raw features (the standardisation is folded in).
+    b : (L or S,) biases. threshold : (L,) thresholds on z. floor : clip of the atom sums.
     l2 : the L2 weight used (on standardised features). cv_accuracy : its k-fold set-exact
         accuracy on the training mixtures (None when ``l2`` was given).
+    max_hits : 0 (one-vs-rest) or the largest set size. sets : the set table (label sets mode).
     """
 
     floor: float = 1e-6
@@ -598,14 +689,24 @@ class Readout:
     threshold: np.ndarray = field(default_factory=lambda: np.zeros(0))
     cv_accuracy: float | None = None
     cv_scores: dict[str, float] = field(default_factory=dict)
+    max_hits: int = 0
+    sets: list[tuple[int, ...]] = field(default_factory=list)
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.threshold.size)
+
+    @staticmethod
+    def _standardise(F: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        mu = F.mean(0)
+        sd = F.std(0)
+        sd = np.where(sd > 1e-12, sd, 1.0)
+        return (F - mu) / sd, mu, sd
 
     @staticmethod
     def _fit_w(F: np.ndarray, Y: np.ndarray, l2: float) -> tuple[np.ndarray, np.ndarray]:
         """One-vs-rest on standardised features, folded back: (L, r) W and (L,) b on raw F."""
-        mu = F.mean(0)
-        sd = F.std(0)
-        sd = np.where(sd > 1e-12, sd, 1.0)
-        U = (F - mu) / sd
+        U, mu, sd = Readout._standardise(F)
         L, r = Y.shape[1], F.shape[1]
         W = np.zeros((L, r))
         b = np.zeros(L)
@@ -614,6 +715,51 @@ class Readout:
             W[c] = w / sd  # z = w·(f - mu)/sd + bc
             b[c] = bc - float((w * mu / sd).sum())
         return W, b
+
+    @staticmethod
+    def _fit_sets_w(
+        F: np.ndarray, y: np.ndarray, n_sets: int, l2: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Softmax over label sets on standardised features, folded back to raw F, row 0 (the
+        empty set) subtracted from every row: (S, r) W with W[0] = 0 and (S,) b with b[0] = 0."""
+        U, mu, sd = Readout._standardise(F)
+        Ws, bs = _fit_softmax(U, y, n_sets, l2)
+        W = Ws / sd[None, :]  # z_s = w_s·(f - mu)/sd + b_s
+        b = bs - (Ws * (mu / sd)[None, :]).sum(1)
+        return W - W[0][None, :], b - b[0]
+
+    def _targets(
+        self, label_sets: Sequence[Sequence[int]], n_classes: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(Q, L) one-hot class labels and (Q,) set-table index of each label set (sets mode)."""
+        Q = len(label_sets)
+        Y = np.zeros((Q, n_classes))
+        idx = np.zeros(Q, dtype=np.int64)
+        where = {s: i for i, s in enumerate(self.sets)}
+        for q, s in enumerate(label_sets):
+            Y[q, list(s)] = 1.0
+            if self.max_hits:
+                key = tuple(sorted({int(c) for c in s}))
+                if key not in where:
+                    raise ValueDomainError(
+                        f"training mixture {q} holds {len(key)} classes, the readout's label "
+                        f"sets hold at most readout_max_hits = {self.max_hits}",
+                        f"set [detection] readout_max_hits = {len(key)}",
+                    )
+                idx[q] = where[key]
+        return Y, idx
+
+    def _fit_rows(
+        self, F: np.ndarray, Y: np.ndarray, idx: np.ndarray, l2: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if self.max_hits:
+            return self._fit_sets_w(F, idx, len(self.sets), l2)
+        return self._fit_w(F, Y, l2)
+
+    def _decide_z(self, z: np.ndarray, top_k: int) -> list[list[int]]:
+        if self.max_hits:
+            return decide_sets(z, self.sets, top_k)
+        return decide(z, self.threshold, top_k)
 
     def fit(
         self,
@@ -627,15 +773,18 @@ class Readout:
     ) -> Readout:
         """Fit on training mixtures H (Q, r, n) with their label sets; ``l2 = "cv"`` picks the
         L2 weight from ``grid`` by ``n_folds``-fold CV (stratified by label set, set-exact
-        accuracy; ties: the larger weight)."""
+        accuracy; ties: the larger weight). ``max_hits`` (set before fitting) selects the
+        label-sets mode."""
         F = readout_features(H, self.floor)
         Q = F.shape[0]
         if Q != len(label_sets):
             raise ShapeError(f"{Q} mixtures but {len(label_sets)} label sets")
         k_top = n_classes if top_k is None or top_k <= 0 else int(top_k)
-        Y = np.zeros((Q, n_classes))
-        for q, s in enumerate(label_sets):
-            Y[q, list(s)] = 1.0
+        self.threshold = np.zeros(n_classes)
+        if self.max_hits:
+            self.max_hits = check_max_hits(self.max_hits, n_classes)
+            self.sets = label_set_table(n_classes, self.max_hits)
+        Y, idx = self._targets(label_sets, n_classes)
         if isinstance(self.l2, str):
             if self.l2 != "cv":
                 raise ValueDomainError(
@@ -648,8 +797,8 @@ class Readout:
                 correct = 0
                 for f in np.unique(folds):
                     tr, te = folds != f, folds == f
-                    W, b = self._fit_w(F[tr], Y[tr], float(lam))
-                    pred = decide(F[te] @ W.T + b, np.zeros(n_classes), k_top)
+                    W, b = self._fit_rows(F[tr], Y[tr], idx[tr], float(lam))
+                    pred = self._decide_z(F[te] @ W.T + b, k_top)
                     correct += sum(
                         sorted(p) == sorted(label_sets[int(q)])
                         for p, q in zip(pred, np.flatnonzero(te), strict=True)
@@ -663,39 +812,67 @@ class Readout:
             self.cv_accuracy = best[0]
         else:
             lam_used = float(self.l2)
-        self.W, self.b = self._fit_w(F, Y, lam_used)
+        self.W, self.b = self._fit_rows(F, Y, idx, lam_used)
         self.l2 = lam_used if isinstance(self.l2, str) else self.l2
-        self.threshold = np.zeros(n_classes)
         return self
 
     def score(self, H: np.ndarray) -> np.ndarray:
-        """(B, L) z = b + W f (float64)."""
+        """(B, L) or, for label sets, (B, S) z = b + W f (float64)."""
         return readout_features(H, self.floor) @ self.W.T + self.b[None, :]
 
+    def probability_of_score(self, z: np.ndarray) -> np.ndarray:
+        """(B, L) calibrated P(class present) from scores z: σ(z_c) (one-vs-rest) or the
+        marginal Σ_{s ∋ c} softmax(z)_s (label sets)."""
+        z = np.atleast_2d(np.asarray(z, dtype=np.float64))
+        if self.max_hits:
+            return class_marginals(z, self.sets, self.n_classes)
+        return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -700, 700))))
+
     def probability(self, H: np.ndarray) -> np.ndarray:
-        """(B, L) σ(z): calibrated P(class present)."""
-        return 1.0 / (1.0 + np.exp(-np.clip(self.score(H), -700, 700)))
+        """(B, L) calibrated P(class present) (:meth:`probability_of_score`)."""
+        return self.probability_of_score(self.score(H))
+
+    def class_scores(self, H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A per-class score (B, L) and its thresholds (L,) for rankings: z and ``threshold``
+        (one-vs-rest) or the marginal probability and 0.5 (label sets)."""
+        if self.max_hits:
+            return self.probability(H), np.full(self.n_classes, 0.5)
+        return self.score(H), self.threshold
 
     def decide(self, H: np.ndarray, top_k: int = 1) -> list[list[int]]:
-        return decide(self.score(H), self.threshold, top_k)
+        return self._decide_z(self.score(H), top_k)
 
     def to_params(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "floor": float(self.floor),
             "l2": self.l2 if isinstance(self.l2, str) else float(self.l2),
             "threshold": [float(v) for v in self.threshold],
             "cv_accuracy": self.cv_accuracy,
             "cv_scores": dict(self.cv_scores),
         }
+        if self.max_hits:
+            out["max_hits"] = int(self.max_hits)
+            out["sets"] = [[int(c) for c in s] for s in self.sets]
+        return out
 
     @classmethod
-    def from_params(cls, d: dict[str, Any], W: np.ndarray, b: np.ndarray) -> Readout:
+    def from_params(
+        cls, d: dict[str, Any], W: np.ndarray, b: np.ndarray, n_classes: int | None = None
+    ) -> Readout:
+        """From a model file; ``n_classes`` (the detector's L) checks the threshold count."""
         W = np.asarray(W, dtype=np.float64)
         b = np.asarray(b, dtype=np.float64)
-        thr = np.asarray(d.get("threshold", [0.0] * b.size), dtype=np.float64)
-        if W.ndim != 2 or b.shape != (W.shape[0],) or thr.shape != b.shape:
+        max_hits = d.get("max_hits", 0)
+        sets: list[tuple[int, ...]] = []
+        L = b.size if n_classes is None else int(n_classes)
+        thr = np.asarray(d.get("threshold", [0.0] * L), dtype=np.float64)
+        if max_hits != 0 or "sets" in d:
+            sets = check_set_table(d.get("sets"), max_hits, L)
+        rows = len(sets) if sets else L
+        if W.ndim != 2 or W.shape[0] != rows or b.shape != (rows,) or thr.shape != (L,):
             raise ShapeError(
-                f"readout arrays W {W.shape}, b {b.shape}, threshold {thr.shape} do not match",
+                f"readout arrays W {W.shape}, b {b.shape}, threshold {thr.shape} do not match "
+                f"{rows} outputs of {L} classes",
                 "re-create the model with `tinyunfold train`",
             )
         l2 = d.get("l2", "cv")
@@ -707,6 +884,8 @@ class Readout:
             threshold=thr,
             cv_accuracy=None if d.get("cv_accuracy") is None else float(d["cv_accuracy"]),
             cv_scores=dict(d.get("cv_scores") or {}),
+            max_hits=int(max_hits) if sets else 0,
+            sets=sets,
         )
 
 
@@ -759,7 +938,8 @@ class Detector:
         if method == "readout":
             if self.readout is None:
                 raise ValueDomainError(
-                    "this model has no readout", "train it with [detection] readout = true"
+                    "this model has no readout",
+                    'train it with [detection] readout = true or readout = "sets"',
                 )
             if H is None:
                 raise ValueDomainError(
@@ -828,7 +1008,12 @@ class Detector:
             ur = UncertaintyReduction.from_params(d["ur"], arrays["ur_matrix"])
         readout = None
         if d.get("readout") is not None and "readout_W" in arrays and "readout_b" in arrays:
-            readout = Readout.from_params(d["readout"], arrays["readout_W"], arrays["readout_b"])
+            readout = Readout.from_params(
+                d["readout"],
+                arrays["readout_W"],
+                arrays["readout_b"],
+                n_classes=int(np.asarray(arrays["thresholds"]).size),
+            )
         return cls(
             shifted=bool(d["shifted"]),
             rule=str(d["rule"]),
@@ -868,9 +1053,10 @@ def fit_detector(
     ur_rule: str = "fixed",
     ur_factor: float | None = 1.0,
     floor: float | None = 1e-30,
-    readout: bool = False,
+    readout: bool | str = False,
     readout_floor: float = 1e-6,
     readout_l2: float | str = "cv",
+    readout_max_hits: int = 2,
 ) -> Detector:
     """Fit thresholds on the no-hit training mixtures and Â on all training mixtures.
 
@@ -878,9 +1064,21 @@ def fit_detector(
     are the thesis' rules) reports every class over its threshold (set-valued decisions: a
     two-hit mixture can be exactly right); it is stored as ``top_k = L``, so the device's top-k
     selection (golden/detect.py) runs it unchanged.
+
+    ``readout``: False (none), True (one-vs-rest) or ``"sets"`` (the multinomial readout over the
+    label sets of at most ``readout_max_hits`` classes, :class:`Readout`).
     """
     if top_k <= 0:
         top_k = layout.n_classes
+    max_hits = 0
+    if readout == "sets":
+        max_hits = check_max_hits(readout_max_hits, layout.n_classes)
+        if max_hits > top_k:
+            raise ValueDomainError(
+                f"readout_max_hits = {max_hits} but top_k = {top_k}: the chosen label set "
+                "could not be reported whole",
+                "set [detection] top_k = 0 (every class) or readout_max_hits <= top_k",
+            )
     nohit = np.array([len(s) == 0 for s in label_sets])
     if floor is None and activation:
         floor = 1e-30
@@ -920,7 +1118,7 @@ def fit_detector(
             ur.fit(res.index, label_sets, layout.n_classes)
     ro = None
     if readout:
-        ro = Readout(floor=float(readout_floor), l2=readout_l2).fit(
+        ro = Readout(floor=float(readout_floor), l2=readout_l2, max_hits=max_hits).fit(
             H_train, label_sets, layout.n_classes, top_k
         )
     return Detector(
@@ -1008,13 +1206,15 @@ def fit_detector_from_config(
         readout=_readout_flag(dc.get("readout", False)),
         readout_floor=float(dc.get("readout_floor", 1e-6)),
         readout_l2="cv" if dc.get("readout_l2", "cv") == "cv" else float(dc["readout_l2"]),
+        readout_max_hits=dc.get("readout_max_hits", 2),
     )
 
 
-def _readout_flag(v: Any) -> bool:
-    if not isinstance(v, bool):
+def _readout_flag(v: Any) -> bool | str:
+    if not isinstance(v, bool) and v != "sets":
         raise ValueDomainError(
-            f"[detection] readout must be true or false, got {v!r}", "e.g. readout = true"
+            f'[detection] readout must be true, false or "sets", got {v!r}',
+            'e.g. readout = true (one-vs-rest) or readout = "sets" (label sets)',
         )
     return v
 

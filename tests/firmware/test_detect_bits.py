@@ -1,7 +1,8 @@
 """The detector kernels (tu_detect_indices_f32, tu_detect_decide_f32, tu_ur_infer_f32,
-tu_detect_readout_f32) equal the float32 golden detection (golden/detect.py) bit for bit: indices,
-shifts, hit classes, latent Î, readout scores and their decisions, through the host library
-(ctypes), on both QEMU boards and the host program."""
+tu_detect_readout_f32, tu_detect_readout_sets_f32) equal the float32 golden detection
+(golden/detect.py) bit for bit: indices, shifts, hit classes, latent Î, readout scores and their
+decisions (one-vs-rest, or the label set chosen), through the host library (ctypes), on both QEMU
+boards and the host program."""
 
 import zlib
 
@@ -57,9 +58,12 @@ def _case(name, n_windows=12):
 
 def _with_readout(name, params, H):
     """A readout (W, b on every atom) whose per-class thresholds sit at the 75% quantile of the
-    finite scores, so that some windows fire and some do not (own rng: the cases are unchanged)."""
+    finite scores, so that some windows fire and some do not (own rng: the cases are unchanged).
+    Case ``shift-3cls`` gets the readout over label sets instead (:func:`_with_sets_readout`)."""
     rng = np.random.default_rng(zlib.crc32((name + "-readout").encode()))
     L = params.n_classes
+    if name in SETS_CASES:
+        return _with_sets_readout(rng, params, H)
     W = rng.normal(0.0, 0.3, (L, params.rank)).astype(F32)
     b = rng.normal(0.0, 1.0, L).astype(F32)
     rd = gd.ReadoutParams(W=W, b=b, threshold=np.zeros(L, F32), floor=F32(1e-6))
@@ -69,7 +73,34 @@ def _with_readout(name, params, H):
     return gd.DetectParams(**{**params.__dict__, "readout": rd})
 
 
+def _with_sets_readout(rng, params, H):
+    """Label sets of at most 2 of the L classes (S rows, row 0 zero as trained). The non-empty
+    rows' biases are shifted so that the empty set wins about 40% of the windows, and the set
+    that wins most often is copied into another row: whenever it leads, the two tie (same bits),
+    and the first one must win."""
+    from tinyunfold.models.labelsets import label_set_table, set_masks
+
+    sets = set_masks(label_set_table(params.n_classes, 2))
+    S = sets.size
+    W = rng.normal(0.0, 0.3, (S, params.rank)).astype(F32)
+    b = rng.normal(0.0, 1.0, S).astype(F32)
+    W[0], b[0] = 0.0, 0.0
+    rd = gd.ReadoutParams(W=W, b=b, threshold=np.zeros(params.n_classes, F32), floor=F32(1e-6),
+                          sets=sets)  # fmt: skip
+    z = gd.readout_f32(H, rd)
+    top = np.max(np.where(np.isfinite(z[:, 1:]), z[:, 1:], -np.inf), axis=1)
+    b[1:] -= F32(np.quantile(top[np.isfinite(top)], 0.4))
+    rd = gd.ReadoutParams(W=W, b=b, threshold=rd.threshold, floor=rd.floor, sets=sets)
+    won = gd.readout_sets_f32(gd.readout_f32(H, rd), sets, params.n_classes, params.top_k)[1]
+    k = int(np.bincount(won[won > 0], minlength=S).argmax())
+    j = 1 if k != 1 else 2
+    W[j], b[j] = W[k], b[k]
+    rd = gd.ReadoutParams(W=W, b=b, threshold=rd.threshold, floor=rd.floor, sets=sets)
+    return gd.DetectParams(**{**params.__dict__, "readout": rd})
+
+
 CASES = ["diag-2cls", "shift-3cls", "shift-long", "no-ur"]
+SETS_CASES = ("shift-3cls",)  # the readout over label sets
 
 
 def _check(dev: kv.DeviceDetect, params, H) -> None:
@@ -85,8 +116,12 @@ def _check(dev: kv.DeviceDetect, params, H) -> None:
     if params.readout is not None:
         gr = gd.detect_f32(H, params, "readout")
         assert dev.readout_score is not None
-        assert np.array_equal(dev.readout_score.view(np.uint32), gr.score.view(np.uint32))
+        assert gr.readout_z is not None
+        assert np.array_equal(dev.readout_score.view(np.uint32), gr.readout_z.view(np.uint32))
         assert dev.readout_classes == gr.classes
+        if params.readout.sets is not None:
+            assert dev.readout_set is not None and gr.set_index is not None
+            assert np.array_equal(dev.readout_set, gr.set_index)
 
 
 @pytest.mark.parametrize("board", BOARDS)
@@ -155,6 +190,39 @@ def test_another_readout_order_fails_the_check(monkeypatch):
         return real(np.ascontiguousarray(np.asarray(H_)[..., ::-1, :]), rev)
 
     monkeypatch.setattr(gd, "readout_f32", reversed_sum)
+    with pytest.raises(AssertionError):
+        _check(dev, params, H)
+
+
+def test_the_sets_case_has_ties_and_hits():
+    """The label-set case decides some windows for a set and some for none, with ties."""
+    params, H = _case("shift-3cls")
+    res = gd.detect_f32(H, params, "readout")
+    assert any(res.classes) and not all(res.classes)
+    assert any(len(c) == 2 for c in res.classes)  # a pair was chosen
+    z = res.readout_z
+    ties = 0
+    for zb, s in zip(z, res.set_index, strict=True):  # a tie for the lead: the first set won
+        same = np.flatnonzero(zb.view(np.uint32) == zb[s].view(np.uint32))
+        ties += same.size > 1
+        assert s == same[0] or not zb[s] >= zb.max()
+    assert ties > 0
+    assert np.isnan(res.readout_z).any()  # the inf window: 0 * inf in row 0, canonical NaN
+
+
+def test_the_last_maximum_fails_the_sets_check(monkeypatch):
+    """A golden that keeps the last maximum (>= instead of >) differs from the device on ties."""
+    params, H = _case("shift-3cls", n_windows=40)
+    dev = kv.detect_on("host-lib", params, H)
+    _check(dev, params, H)
+
+    def last_max(z, sets, n_classes, top_k):
+        z = np.atleast_2d(np.asarray(z, dtype=np.float32))
+        chosen = np.array([max(range(len(r)), key=lambda s, r=r: (r[s], s)) for r in z])
+        cls = [[c for c in range(n_classes) if (int(sets[k]) >> c) & 1][:top_k] for k in chosen]
+        return cls, chosen
+
+    monkeypatch.setattr(gd, "readout_sets_f32", last_max)
     with pytest.raises(AssertionError):
         _check(dev, params, H)
 

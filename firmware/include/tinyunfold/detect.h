@@ -10,6 +10,7 @@
  *    a class is a candidate when score > threshold (4.3.32).
  *  - uncertainty reduction: score = latent I^_l (4.3.37); threshold = a float32 constant per class.
  *  - readout: score = z_c = b_c + sum_a W[c][a] ln max(sum_t H[a][t], floor); threshold per class.
+ *  - readout over label sets: score = z_s per set, the first argmax set's classes are the hits.
  */
 #ifndef TINYUNFOLD_DETECT_H
 #define TINYUNFOLD_DETECT_H
@@ -101,16 +102,17 @@ tu_status tu_ur_infer_f32(const tu_ur_instance_f32 *S, const float *log_index, f
  * @brief Linear readout of the per-atom log activations (not in the thesis; detection.py Readout).
  *
  * f_a = tu_logf(max(sum_t H[a][t], floor)) for every row a of H (t ascending from 0.0f);
- * z_c = b_c + sum_a W[c][a] f_a (a ascending, no FMA). Decided with tu_detect_decide_f32 against
- * per-class thresholds on z (0: probability 0.5).
+ * z_c = b_c + sum_a W[c][a] f_a (a ascending, no FMA). One-vs-rest: one row per class, decided
+ * with tu_detect_decide_f32 against per-class thresholds on z (0: probability 0.5). Over label
+ * sets: one row per set (n_classes = S outputs), decided with tu_detect_readout_sets_f32.
  */
 typedef struct {
     uint16_t rank;      /**< rows of H (every atom is a feature) */
     uint16_t n_frames;  /**< columns of H */
-    uint16_t n_classes; /**< L */
+    uint16_t n_classes; /**< output rows: L (one-vs-rest) or S (label sets) */
     float floor;        /**< atom sums are clipped below at floor before the log */
-    const float *W;     /**< L x rank, row-major */
-    const float *b;     /**< L biases */
+    const float *W;     /**< n_classes x rank, row-major */
+    const float *b;     /**< n_classes biases */
     float *pState;      /**< scratch, rank floats (the features) */
 } tu_detect_readout_instance_f32;
 
@@ -122,6 +124,34 @@ tu_status tu_detect_readout_init_f32(tu_detect_readout_instance_f32 *S, uint16_t
 /** @brief Readout scores z of H (rank x n_frames); @param[out] score n_classes values. */
 tu_status tu_detect_readout_f32(const tu_detect_readout_instance_f32 *S, const float *H,
                                 float *score);
+
+/**
+ * @brief Decision of the readout over label sets (issue 11): the set with the largest score.
+ *
+ * Sets s = 0 .. n_sets-1 in the host's order (empty, singletons, pairs lexicographic, ...), each a
+ * class bitmask (bit c: class c). best = 0; for s ascending, best = s when score[s] > score[best]
+ * (the first maximum wins); the hits are the classes of set best, ascending.
+ */
+typedef struct {
+    uint16_t n_sets;          /**< S */
+    uint16_t n_classes;       /**< L, at most 32 */
+    const uint32_t *set_mask; /**< S class bitmasks */
+} tu_detect_readout_sets_instance_f32;
+
+/** @brief Check and fill a label-set decision instance (the masks are referenced, not copied). */
+tu_status tu_detect_readout_sets_init_f32(tu_detect_readout_sets_instance_f32 *S, uint16_t n_sets,
+                                          uint16_t n_classes, const uint32_t *set_mask);
+
+/**
+ * @brief The label set of the largest score and its classes.
+ * @param[in]  score     n_sets readout scores z (tu_detect_readout_f32 with n_sets rows)
+ * @param[in]  max_hits  capacity of hit_class (top_k)
+ * @param[out] hit_class the classes of the chosen set, ascending, the first *n_hits used
+ * @param[out] set_index the chosen set
+ */
+tu_status tu_detect_readout_sets_f32(const tu_detect_readout_sets_instance_f32 *S,
+                                     const float *score, uint16_t max_hits, uint16_t *hit_class,
+                                     uint16_t *n_hits, uint16_t *set_index);
 
 #ifdef __cplusplus
 }

@@ -20,9 +20,17 @@ What the device decides, and how it is represented (defined once, docs/numerics.
 * **Readout** (not in the thesis; detection.py ``Readout``): features per atom a = 0..r-1 (every
   row of H⁽ᴷ⁾, target and noise blocks): ``s = 0.0f``, over t ascending ``s += H[a, t]``;
   ``f_a = logf(s > floor ? s : floor)``. Score per class c = 0..L-1: ``z = b_c``, over a ascending
-  ``z = z + W[c, a] * f_a`` (product rounded, then the sum: no FMA). Threshold = a float32
+  ``z = z + W[c, a] * f_a`` (product rounded, then the sum: no FMA); a NaN z is stored as the
+  canonical quiet NaN 0x7fc00000 (``z == z ? z : NAN``). Threshold = a float32
   constant per class (0.0: probability σ(z) = 0.5), decided by the same top-k rule. The indices
   are still computed: an event's onset is the time-shifted index's shift.
+* **Readout over label sets** (``readout = "sets"``, issue 11): the same scores with one row per
+  label set s = 0..S-1 (models/labelsets.py order: empty, singletons, pairs lexicographic, ...;
+  row 0 is zero, so z_0 = 0 for finite features). Decision (:func:`readout_sets_f32`, C
+  ``tu_detect_readout_sets_f32``): ``best = 0``, for s = 1..S-1 ascending ``if (z[s] > z[best])
+  best = s`` (strict: the first maximum wins; a NaN never wins); the hits are the classes of set
+  ``best`` (uint32 bitmask) in ascending class order, at most top_k. Every hit's score is
+  z[best] (the set's log-odds against "no hit") and its threshold 0.0 (z_0).
 
 Every operation is float32 in the C order; no ``@``/BLAS/np.sum on this path.
 """
@@ -37,6 +45,7 @@ import numpy as np
 from tinyunfold.detection import prior_weight
 from tinyunfold.errors import ShapeError, ValueDomainError
 from tinyunfold.golden.mathf import expf, logf, powf
+from tinyunfold.models.labelsets import set_masks
 from tinyunfold.models.padnmf import BlockLayout
 
 F32 = np.float32
@@ -91,14 +100,16 @@ class ReadoutParams:
 
     Attributes
     ----------
-    W : (L, r) float32 weights. b : (L,) float32 biases. threshold : (L,) float32 thresholds on z.
-    floor : float32 clip of the atom sums before the logarithm.
+    W : (L, r) float32 weights (label sets: (S, r)). b : (L,) float32 biases (label sets: (S,)).
+    threshold : (L,) float32 thresholds on z. floor : float32 clip of the atom sums before the
+    logarithm. sets : None (one-vs-rest) or (S,) uint32 class bitmasks of the label sets.
     """
 
     W: np.ndarray
     b: np.ndarray
     threshold: np.ndarray
     floor: np.float32
+    sets: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -173,10 +184,11 @@ def params_from_detector(detector: Any, layout: BlockLayout, n_frames: int) -> D
     ro = getattr(detector, "readout", None)
     if ro is not None:
         W = np.asarray(ro.W, dtype=np.float32)
-        if W.shape != (layout.n_classes, layout.rank):
+        sets = set_masks(ro.sets) if ro.max_hits else None
+        rows = layout.n_classes if sets is None else sets.size
+        if W.shape != (rows, layout.rank):
             raise ValueDomainError(
-                f"readout weights have shape {W.shape}, the layout needs "
-                f"({layout.n_classes}, {layout.rank})",
+                f"readout weights have shape {W.shape}, the layout needs ({rows}, {layout.rank})",
                 "re-create the model with `tinyunfold train`",
             )
         readout = ReadoutParams(
@@ -184,6 +196,7 @@ def params_from_detector(detector: Any, layout: BlockLayout, n_frames: int) -> D
             b=np.asarray(ro.b, dtype=np.float32),
             threshold=np.asarray(ro.threshold, dtype=np.float32),
             floor=F32(ro.floor),
+            sets=sets,
         )
     return DetectParams(
         rank=layout.rank,
@@ -303,10 +316,11 @@ def ur_infer_f32(log_index: np.ndarray, ur: URParams) -> np.ndarray:
 
 
 def readout_f32(H: np.ndarray, rd: ReadoutParams) -> np.ndarray:
-    """Readout scores z (B, L) of H (B, r, n) or (r, n): C ``tu_detect_readout_f32``, same order.
+    """Readout scores z (B, L or S) of H (B, r, n) or (r, n): C ``tu_detect_readout_f32``, same order.
 
     s_a = Σ_t H[a, t] (t ascending from 0.0f), f_a = logf(max(s_a, floor)),
-    z_c = b_c + Σ_a W[c, a] f_a (a ascending, product then sum).
+    z_c = b_c + Σ_a W[c, a] f_a (a ascending, product then sum); a NaN z is the canonical quiet
+    NaN 0x7fc00000 (the hardware NaNs of 0 * inf differ in sign between Cortex-M and x86-64).
     """
     H = np.asarray(H, dtype=np.float32)
     if H.ndim == 2:
@@ -321,9 +335,35 @@ def readout_f32(H: np.ndarray, rd: ReadoutParams) -> np.ndarray:
     f = logf(np.where(s > rd.floor, s, rd.floor))  # element-wise: the bits of the C's calls
     W = rd.W.astype(np.float32)
     z = np.broadcast_to(rd.b.astype(np.float32), (B, L)).copy()
-    for a in range(r):
-        z = z + W[None, :, a] * f[:, a : a + 1]
-    return z.astype(np.float32)
+    with np.errstate(invalid="ignore"):
+        for a in range(r):
+            z = z + W[None, :, a] * f[:, a : a + 1]
+    return np.where(z == z, z, F32(np.nan)).astype(np.float32)  # canonical NaN 0x7fc00000
+
+
+def readout_sets_f32(
+    z: np.ndarray, sets: np.ndarray, n_classes: int, top_k: int
+) -> tuple[list[list[int]], np.ndarray]:
+    """The label-set decision of scores z (B, S): C ``tu_detect_readout_sets_f32``, same order.
+
+    Returns the hits per row (classes of the first-maximum set, ascending, at most ``top_k``) and
+    the chosen set index (B,).
+    """
+    z = np.atleast_2d(np.asarray(z, dtype=np.float32))
+    masks = np.asarray(sets, dtype=np.uint32)
+    if z.shape[1] != masks.size:
+        raise ShapeError(f"{z.shape[1]} scores for {masks.size} label sets")
+    chosen = np.zeros(z.shape[0], dtype=np.int64)
+    out = []
+    for b, row in enumerate(z):
+        best = 0
+        for s in range(1, row.size):
+            if row[s] > row[best]:  # strict: the first maximum wins
+                best = s
+        chosen[b] = best
+        m = int(masks[best])
+        out.append([c for c in range(n_classes) if (m >> c) & 1][:top_k])
+    return out, chosen
 
 
 @dataclass
@@ -334,10 +374,12 @@ class DetectResult:
     ----------
     classes : per window, the hit classes (largest score first).
     score : (B, L) float32 scores compared (ln I for ``threshold``, Î_l for ``ur``, z for
-        ``readout``).
+        ``readout``; for the label-set readout the chosen set's z in every column).
     threshold : (L,) float32 thresholds compared against ``score``.
     log_index, shift : (B, L) the indices and their onset off-diagonals.
     latent : (B, L') Î for ``ur`` (None otherwise).
+    readout_z : (B, L or S) the readout scores z (None unless ``readout``).
+    set_index : (B,) the chosen label set (None unless the label-set readout).
     """
 
     classes: list[list[int]]
@@ -346,6 +388,8 @@ class DetectResult:
     log_index: np.ndarray
     shift: np.ndarray
     latent: np.ndarray | None = None
+    readout_z: np.ndarray | None = None
+    set_index: np.ndarray | None = None
 
     def events(self) -> list[list[tuple[int, int, np.float32, np.float32]]]:
         """Per window: (class, onset shift, score, threshold) of each hit."""
@@ -375,7 +419,13 @@ def detect_f32(H: np.ndarray, params: DetectParams, method: str = "threshold") -
     if method == "readout":
         if params.readout is None:
             raise ValueDomainError("this detector has no readout", "use method='threshold'")
-        z = readout_f32(H, params.readout)
-        thr = np.asarray(params.readout.threshold, dtype=np.float32)
-        return DetectResult(decide_f32(z, thr, params.top_k), z, thr, log_index, shift)
+        rd = params.readout
+        z = readout_f32(H, rd)
+        thr = np.asarray(rd.threshold, dtype=np.float32)
+        if rd.sets is None:
+            classes = decide_f32(z, thr, params.top_k)
+            return DetectResult(classes, z, thr, log_index, shift, readout_z=z)
+        classes, chosen = readout_sets_f32(z, rd.sets, params.n_classes, params.top_k)
+        score = np.repeat(z[np.arange(z.shape[0]), chosen][:, None], params.n_classes, axis=1)
+        return DetectResult(classes, score, thr, log_index, shift, None, z, chosen)
     raise ValueDomainError(f"unknown decision method {method!r}", f"use one of {METHODS}")

@@ -19,7 +19,7 @@ events agree bit for bit (score and threshold compared as uint32)::
          warm start (below): H⁽⁰⁾ of window w > 0 from window w-1's H⁽ᴷ⁾ (tu_model_forward_warm)
       -> indices ln I(l) and shifts                   golden/detect.py (tu_detect_indices_f32)
       -> decision: threshold (4.3.32), UR (4.3.37) or the readout of H, with top_k
-         (tu_detect_decide_f32 / tu_ur_* / tu_detect_readout_f32)
+         (tu_detect_decide_f32 / tu_ur_* / tu_detect_readout_f32 [+ _sets_f32: label sets])
       -> events (window, start sample, class, onset frame, score, threshold)
       -> dedupe (below)
 
@@ -332,6 +332,7 @@ class StreamResult:
     events : after the dedupe rule. raw_events : before it.
     n_samples, n_frames, n_windows : the recording's counts.
     log_index : (n_windows, L) float32 indices (for reports).
+    readout_z : (n_windows, L or S) float32 readout scores (decision ``readout``; else None).
     """
 
     events: list[Event]
@@ -340,6 +341,7 @@ class StreamResult:
     n_frames: int
     n_windows: int
     log_index: np.ndarray
+    readout_z: np.ndarray | None = None
 
 
 def run_stream(
@@ -371,4 +373,6 @@ def run_stream(
         for w, hits in enumerate(res.events())
         for c, o, s, t in hits
     ]
-    return StreamResult(dedupe(raw, cfg.stride, L), raw, len(pcm), len(frames), nw, res.log_index)
+    return StreamResult(
+        dedupe(raw, cfg.stride, L), raw, len(pcm), len(frames), nw, res.log_index, res.readout_z
+    )

@@ -66,6 +66,7 @@ from tinyunfold.modelfile import (
     typed_int,
     typed_str,
 )
+from tinyunfold.models.labelsets import check_set_table
 from tinyunfold.models.nmf import check_input, denominator, kl_layer, kl_update_w
 from tinyunfold.models.nmf import project_floor as _floor
 
@@ -1053,5 +1054,10 @@ def validate_model(model: ModelFile) -> None:
     if "ur_matrix" in model.arrays:
         require_array(model, "ur_matrix", shape=(lay.n_classes, None), nonneg=True)
     if "readout_W" in model.arrays or "readout_b" in model.arrays:
-        require_array(model, "readout_W", shape=(lay.n_classes, lay.rank))
-        require_array(model, "readout_b", shape=(lay.n_classes,))
+        # one row per class (one-vs-rest) or per label set (readout = "sets", models/labelsets.py)
+        rd = (p.get("detection") or {}).get("readout")
+        rows = lay.n_classes
+        if isinstance(rd, dict) and (rd.get("max_hits", 0) != 0 or "sets" in rd):
+            rows = len(check_set_table(rd.get("sets"), rd.get("max_hits"), lay.n_classes))
+        require_array(model, "readout_W", shape=(rows, lay.rank))
+        require_array(model, "readout_b", shape=(rows,))

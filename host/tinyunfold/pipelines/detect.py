@@ -83,10 +83,14 @@ def detect_f32(
             "use a longer recording",
         )
     events = [e.to_dict(cfg) for e in res.events]
-    # calibrated P(class present) from the index (host-only, not a device decision)
+    # calibrated P(class present) (host-only, not a device decision): of the readout's float32
+    # scores z for the readout rule (σ(z), or P(c ∈ set) over label sets), else of the index
     if det is None:
         det = require_detector_model(model).require("detection")(model).detector
-    conf = det.confidence(np.exp(np.asarray(res.log_index, dtype=np.float64)))
+    if res.readout_z is not None and det.readout is not None:
+        conf = det.readout.probability_of_score(np.asarray(res.readout_z, dtype=np.float64))
+    else:
+        conf = det.confidence(np.exp(np.asarray(res.log_index, dtype=np.float64)))
     windows = []
     for w in range(res.n_windows):
         start = w * cfg.stride * cfg.hop
@@ -131,10 +135,14 @@ def detect_windows_f64(
         score, thr = det.ur.latent(res.index), det.ur.class_thresholds()
     elif method == "readout":
         assert det.readout is not None
-        score, thr = det.readout.score(H), det.readout.threshold
+        score, thr = det.readout.class_scores(H)  # z, or P(c ∈ set) against 0.5
     else:
         score, thr = res.index, det.thresholds
-    conf = det.confidence(res.index)  # calibrated P(class present), None for older models
+    conf = (  # calibrated P(class present), None for older models
+        det.readout.probability(H)
+        if method == "readout" and det.readout is not None
+        else det.confidence(res.index)
+    )
     out = []
     for q, hits in enumerate(dec):
         extra = (

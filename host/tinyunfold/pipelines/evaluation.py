@@ -370,7 +370,7 @@ def score_mixtures(
 
     ``H`` (B, r, n): the network outputs, needed by the ``readout`` rule (reported when the
     detector has one). Two-hit "top-2" and "thresholded" columns rank the indices, the readout
-    row its scores z."""
+    row its scores z (one-vs-rest) or its per-class marginals P(c ∈ set) (label sets)."""
     out: dict[str, Any] = {}
     rules = {"threshold": det.decide(index, "threshold")}
     ranked = {"threshold": (index, det.thresholds)}
@@ -379,7 +379,7 @@ def score_mixtures(
         ranked[f"UR beta={det.ur.beta:g}"] = (index, det.thresholds)
     if det.readout is not None and H is not None:
         rules["readout"] = det.decide(index, "readout", H=H)
-        ranked["readout"] = (det.readout.score(H), det.readout.threshold)
+        ranked["readout"] = det.readout.class_scores(H)  # z, or the set readout's marginals
     true = label_sets_of(mixtures, classes)
     for rname, pred in rules.items():
         rank_score, rank_thr = ranked[rname]
@@ -629,7 +629,8 @@ def report(results: dict[str, Any], ds: Any, out_dir: str | None, plots: bool = 
         c = r.get("readout_calibration")
         if c is not None:
             text += (
-                f"\n  {n}: readout probabilities σ(z) (fitted on the training mixtures): "
+                f"\n  {n}: readout probabilities (σ(z), or P(c ∈ set) for label sets; fitted "
+                "on the training mixtures): "
                 f"Brier {c['brier']:.3f}, ECE {c['ece']:.3f}"
             )
     if out_dir:

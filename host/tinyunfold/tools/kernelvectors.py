@@ -11,6 +11,8 @@ shared library (``libtu_kernels_host.so``) called through ctypes. Stream format 
   n_latent, n_penalized, n_iter, beta, alpha_p, p-1, eps, scale, threshold[L], A[L x L'];
   then H[rank x n_frames] per window. Out per window: log_index[L], shift[L], n_hits,
   hit[top_k] (0xFFFFFFFF pads), and with ``has_ur`` latent[L'], n_hits, hit[top_k].
+  Readout (flag bit 1; bit 2: over label sets): floor, [n_sets, mask[n_sets]], threshold[L],
+  W[rows x rank], b[rows] (rows = L or n_sets); out z[rows], [set index], n_hits, hit[top_k].
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def encode_detect(params: DetectParams, H: np.ndarray) -> bytes:
         _u32(OP_DETECT, params.rank, params.n_frames, nb, params.n_classes, params.n_shifts),
         _u32(params.top_k),
         _f32_words(np.array([params.floor], dtype=np.float32)),
-        _u32(H.shape[0], (0 if ur is None else 1) | (0 if params.readout is None else 2)),
+        _u32(H.shape[0], _flags(params)),
         _u32(*params.block_offset),
         _u32(*params.block_class),
         _f32_words(params.log_threshold),
@@ -79,14 +81,27 @@ def encode_detect(params: DetectParams, H: np.ndarray) -> bytes:
         ]
     rd = params.readout
     if rd is not None:
+        parts.append(_f32_words(np.array([rd.floor], dtype=np.float32)))
+        if rd.sets is not None:
+            parts += [_u32(rd.sets.size), np.asarray(rd.sets, dtype=np.uint32)]
         parts += [
-            _f32_words(np.array([rd.floor], dtype=np.float32)),
             _f32_words(rd.threshold),
             _f32_words(rd.W),
             _f32_words(rd.b),
         ]
     parts.append(_f32_words(H))
     return np.concatenate(parts).astype("<u4").tobytes()
+
+
+def _flags(params: DetectParams) -> int:
+    rd = params.readout
+    sets = rd is not None and rd.sets is not None
+    return (params.ur is not None) | (rd is not None) << 1 | sets << 2
+
+
+def _readout_rows(params: DetectParams) -> int:
+    rd = params.readout
+    return 0 if rd is None else int(rd.W.shape[0])
 
 
 @dataclass
@@ -98,14 +113,16 @@ class DeviceDetect:
     classes: list[list[int]]
     latent: np.ndarray | None = None  # (B, L') float32
     ur_classes: list[list[int]] | None = None
-    readout_score: np.ndarray | None = None  # (B, L) float32
+    readout_score: np.ndarray | None = None  # (B, L or S) float32
     readout_classes: list[list[int]] | None = None
+    readout_set: np.ndarray | None = None  # (B,) chosen label set (label-set readout)
 
 
 def detect_output_words(params: DetectParams, n_windows: int) -> int:
     L, k = params.n_classes, params.top_k
     per = 2 * L + 1 + k + (0 if params.ur is None else params.ur.n_latent + 1 + k)
-    per += 0 if params.readout is None else L + 1 + k
+    rd = params.readout
+    per += 0 if rd is None else _readout_rows(params) + 1 + k + (rd.sets is not None)
     return per * n_windows
 
 
@@ -137,8 +154,13 @@ def decode_detect(out: bytes, params: DetectParams, n_windows: int) -> DeviceDet
         dev.ur_classes = [_hits(r[b + Lp : b + Lp + 1 + k], k) for r in rows]
         b += Lp + 1 + k
     if params.readout is not None:
-        dev.readout_score = rows[:, b : b + L].copy().view(np.float32)
-        dev.readout_classes = [_hits(r[b + L : b + L + 1 + k], k) for r in rows]
+        R = _readout_rows(params)
+        dev.readout_score = rows[:, b : b + R].copy().view(np.float32)
+        b += R
+        if params.readout.sets is not None:
+            dev.readout_set = rows[:, b].astype(np.int64)
+            b += 1
+        dev.readout_classes = [_hits(r[b : b + 1 + k], k) for r in rows]
     return dev
 
 

@@ -29,6 +29,7 @@ DETECTION_KEYS = {
     "readout",
     "readout_floor",
     "readout_l2",
+    "readout_max_hits",
 }
 
 

@@ -51,7 +51,9 @@ and the detector; every key is optional (the values shown are the defaults)::
     ur_factor = "cv"        # "cv": ur_alpha and ur_factor by 5-fold CV on the training mixtures
     index_floor = "cv"      # clip of H before the index's log: "cv" = leave-one-out on training
     readout = false         # also fit the linear readout of per-atom log activations (decision
-                            # "readout": `tinyunfold model stream M --decision readout`)
+                            # "readout": `tinyunfold model stream M --decision readout`): true =
+                            # one-vs-rest logistic per class; "sets" = softmax over label sets
+    readout_max_hits = 2    # "sets": the sets hold 0..readout_max_hits classes (1 <= it <= L)
     readout_floor = 1e-6    # clip of each atom's summed activation before its log
     readout_l2 = "cv"       # L2 weight of the readout's logistic fit: "cv" = 5-fold CV, or a number
 """
