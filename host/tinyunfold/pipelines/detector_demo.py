@@ -117,8 +117,8 @@ def make_wavs(folder: Path) -> dict[str, Path]:
         "two": np.concatenate([tone(1, N), tone(0, N)]),
     }
     # one gain for the three (one microphone): the loudest peaks at 0.5, and the no-hit
-    # recording's background is as loud as the hit recordings' (a gain of its own would make it
-    # about 5x louder than theirs, and the indices grow with the background level)
+    # recording's background is as loud as the hit recordings' (a gain of its own made it
+    # 4x louder than theirs, 1.5x the training no-hits: the indices grow with that level)
     gain = 0.5 / max(float(np.max(np.abs(x))) for x in wavs.values())
     out = {}
     for name, x in wavs.items():
