@@ -108,7 +108,7 @@ def test_outside_pyserial_client(detector_set):
 
         info = proto.unpack_info(reply(proto.HELLO, 1, bytes([2]), proto.INFO).payload)
         assert info.kind == "deepnmf" and info.class_names == ("low", "high")
-        assert (info.sample_rate, info.hop, info.window, info.stride) == (8000, 256, 16, 4)
+        assert (info.sample_rate, info.hop, info.window, info.stride) == (8000, 128, 16, 4)
         assert info.model_hash == expected_hash(model)
         seq = 2
         for start in range(0, len(pcm), 512):

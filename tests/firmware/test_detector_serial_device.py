@@ -16,6 +16,7 @@ import detector_data as dd
 from test_detector_device import WAVS
 
 from tinyunfold.cli import main
+from tinyunfold.golden import stream as gs
 from tinyunfold.tools.link import free_port
 
 
@@ -100,7 +101,8 @@ def test_stream_client_on_a_serial_device(detector_set, capsys):
         assert [dd.event_key(e) for e in events] == [dd.event_key(e) for e in want] and len(
             want
         ) >= 2
-        assert relay.bytes[0] > 2 * 8000 and relay.bytes[1] > 0  # the audio went through the tty
+        # the audio went through the tty: all of its int16 PCM, plus framing
+        assert relay.bytes[0] > 2 * len(gs.read_pcm16(wavs["two"])[1]) and relay.bytes[1] > 0
         out, _ = proc.communicate(timeout=60)
         assert proc.returncode == 0, out
     finally:

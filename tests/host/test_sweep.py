@@ -21,7 +21,7 @@ from tinyunfold.pipelines.detector_demo import make_dataset
 BASE = """
 [features]
 n_fft = 128
-hop = 256
+hop = 128
 [model]
 n_layers = 20
 n_discriminative = 3

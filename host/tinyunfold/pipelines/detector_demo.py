@@ -1,8 +1,9 @@
 """A tiny synthetic hit detector for ``tinyunfold demo`` / ``bench`` and the tests.
 
 Two classes of decaying tones ("low" 800/900 Hz, "high" 2600/2800 Hz) in two-tone background noise,
-8 kHz, 0.5 s mixtures at 0 dB; 128-point frames every 256 samples, 16 bands, T = 3, K = 20. Trains
-in seconds; each WAV streams in about a second over QEMU's UART.
+8 kHz, 0.256 s mixtures at 0 dB; 128-point frames every 128 samples (they tile the audio:
+``features.SpectrogramParams.gap_warning`` stays silent), so a mixture is one window of 16 frames;
+16 bands, T = 3, K = 20. Trains in seconds; each WAV streams in about a second over QEMU's UART.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from tinyunfold.datasets import Dataset, Mixture, load_dataset, write_dataset, w
 from tinyunfold.modelfile import ModelFile
 
 FS = 8000
-N = 4000  # 0.5 s mixtures
+N = 2048  # 0.256 s mixtures: 16 frames of 128 samples, one window
 FREQS = {"low": (800.0, 900.0), "high": (2600.0, 2800.0)}
 
 CONFIG = """
 [features]
 n_fft = 128
-hop = 256
+hop = 128
 window = "hann"
 n_bands = 16
 [model]
@@ -101,7 +102,7 @@ def train(dataset: Path, kind: str, config: Path | None = None) -> ModelFile:
 
 
 def make_wavs(folder: Path) -> dict[str, Path]:
-    """Three recordings: one hit, no hit, two hits (in two windows of 4096 samples)."""
+    """Three recordings: one hit, no hit, two hits (in two windows of N = 2048 samples)."""
     rng = np.random.default_rng(7)
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -111,12 +112,16 @@ def make_wavs(folder: Path) -> dict[str, Path]:
         return nz + s * np.sqrt(np.sum(nz**2) / np.sum(s**2))
 
     wavs = {
-        "hit": tone(1, 4096),
-        "nohit": _noise(rng, 4096),
-        "two": np.concatenate([tone(1, 4096), tone(0, 4096)]),
+        "hit": tone(1, N),
+        "nohit": _noise(rng, N),
+        "two": np.concatenate([tone(1, N), tone(0, N)]),
     }
+    # one gain for the three (one microphone): the loudest peaks at 0.5, and the no-hit
+    # recording's background is as loud as the hit recordings' (a gain of its own made it
+    # 4x louder than theirs, 1.5x the training no-hits: the indices grow with that level)
+    gain = 0.5 / max(float(np.max(np.abs(x))) for x in wavs.values())
     out = {}
     for name, x in wavs.items():
         out[name] = folder / f"{name}.wav"
-        write_wav(out[name], FS, 0.5 * x / np.max(np.abs(x)))
+        write_wav(out[name], FS, gain * x)
     return out

@@ -52,12 +52,13 @@ A TOML config (every key optional)::
     ur_beta = 0.0
 """
 
-# The tiny synthetic detector (pipelines/detector_demo: 8 kHz, 16 bands, 16-frame windows) as a
-# Deep-NMFD: K = 12, C = 2, r_j = 3 (targets) / 2 (noise); trains in seconds.
+# The tiny synthetic detector (pipelines/detector_demo: 8 kHz, 128-point frames every 128 samples,
+# 16 bands, 16-frame windows) as a Deep-NMFD: K = 12, C = 2, r_j = 3 (targets) / 2 (noise);
+# trains in seconds.
 DNMFD_DEMO_CONFIG = """
 [features]
 n_fft = 128
-hop = 256
+hop = 128
 window = "hann"
 n_bands = 16
 [model]
