@@ -6,9 +6,12 @@ and events from `sim`; a golden mutated by one threshold bit makes the verdict f
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import detector_data as dd
 import numpy as np
@@ -190,3 +193,50 @@ def test_flash_leaves_the_uart_to_an_outside_client(detector_set):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _alive_children(pid: int, comm: str) -> list[int]:
+    """PIDs of the live (not zombie) processes named ``comm`` whose parent is ``pid``."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, rest = stat.read_text().split(" (", 1)[1].rsplit(") ", 1)
+        except (OSError, ValueError, IndexError):
+            continue
+        state, ppid = rest.split()[:2]
+        if int(ppid) == pid and name == comm and state != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_killed_sim_takes_its_qemu_with_it(detector_set):
+    """SIGKILL on `tinyunfold sim` (no cleanup of its own can run): the kernel ends its QEMU too
+    (platform.toolchain.die_with_parent); before, QEMU kept running with the port open."""
+    models, _ = detector_set
+    port = free_port()
+    proc = dd.start_sim(models["deepnmf"], "mps2-an386", port)
+    qemu: list[int] = []
+    try:
+        dd.wait_listening(proc, port)
+        qemu = _alive_children(proc.pid, "qemu-system-arm")
+        assert len(qemu) == 1, qemu
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline and _alive(qemu[0]):
+            time.sleep(0.05)
+        assert not _alive(qemu[0]), "QEMU outlived the killed sim"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in qemu:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)

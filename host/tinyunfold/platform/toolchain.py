@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import signal
+import sys
 
 from tinyunfold.errors import ToolchainError
 
@@ -30,6 +32,22 @@ def require(tool: str) -> str:
             f"required tool `{tool}` (Debian package {pkg}) is not installed", APT_HINT
         )
     return path
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for simulator and board children (QEMU, host firmware programs).
+
+    On Linux the child asks the kernel for SIGKILL when the process that started it dies
+    (``prctl(PR_SET_PDEATHSIG)``), so a ``tinyunfold sim`` or a test that is itself killed (SIGKILL,
+    SIGTERM, a CI timeout) never leaves a QEMU behind: their own timeouts only run while they
+    live. Elsewhere a no-op. Children must be started from the main thread (the signal follows
+    the thread that forked), as every caller here does.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
 
 
 def doctor() -> int:

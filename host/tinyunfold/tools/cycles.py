@@ -46,7 +46,7 @@ from pathlib import Path
 
 from tinyunfold.errors import SimulationError
 from tinyunfold.platform.boards import Board, require_runner
-from tinyunfold.platform.toolchain import require
+from tinyunfold.platform.toolchain import die_with_parent, require
 from tinyunfold.tools.sim import qemu_command
 
 
@@ -391,6 +391,7 @@ def estimate(
         proc = subprocess.Popen(
             cmd,
             cwd=work,
+            preexec_fn=die_with_parent,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

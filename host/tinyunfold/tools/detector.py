@@ -32,7 +32,7 @@ from tinyunfold.errors import SimulationError, TinyUnfoldError
 from tinyunfold.golden import stream as gstream
 from tinyunfold.modelfile import ModelFile
 from tinyunfold.platform.boards import Board, require_runner
-from tinyunfold.platform.toolchain import require
+from tinyunfold.platform.toolchain import die_with_parent, require
 from tinyunfold.tools import protocol as proto
 from tinyunfold.tools.link import DeviceLink, Transport, free_port, gdb_load, open_serial
 from tinyunfold.tools.sim import qemu_command
@@ -228,7 +228,11 @@ def serve(
         gdb_port = free_port()
         cmd += ["-S", "-gdb", f"tcp:127.0.0.1:{gdb_port}"]
     proc = subprocess.Popen(
-        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        preexec_fn=die_with_parent,
     )
     served = Served(f"socket://127.0.0.1:{port}", proc)
     started = time.monotonic()

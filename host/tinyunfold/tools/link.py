@@ -30,7 +30,7 @@ import serial
 
 from tinyunfold.errors import SimulationError, ToolchainError
 from tinyunfold.platform.boards import Board, require_runner
-from tinyunfold.platform.toolchain import require
+from tinyunfold.platform.toolchain import die_with_parent, require
 from tinyunfold.tools import protocol as proto
 from tinyunfold.tools.sim import check_exit, qemu_command
 
@@ -362,7 +362,11 @@ def open_board(
     require_runner(board)
     if board.runner["kind"] == "native":
         proc = subprocess.Popen(
-            [str(elf)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            [str(elf)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            preexec_fn=die_with_parent,
         )
         link = DeviceLink(PipeTransport(proc), timeout_s=link_timeout_s, retries=retries)
         native = BoardSession(link, None, "")
@@ -385,7 +389,11 @@ def open_board(
     cmd = qemu_command(board, None, serial=serial_backend)
     cmd += ["-S", "-gdb", f"tcp:127.0.0.1:{gdb_port}"]
     proc = subprocess.Popen(
-        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        preexec_fn=die_with_parent,
     )
     transport: SerialTransport | None = None
     session: BoardSession | None = None

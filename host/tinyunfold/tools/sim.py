@@ -16,7 +16,7 @@ import numpy as np
 
 from tinyunfold.errors import FirmwareFaultError, SimulationError
 from tinyunfold.platform.boards import Board, require_runner
-from tinyunfold.platform.toolchain import require
+from tinyunfold.platform.toolchain import die_with_parent, require
 
 DEFAULT_TIMEOUT_S = 120.0
 EXIT_HARDFAULT = 100
@@ -66,6 +66,7 @@ def execute(
             text=True,
             timeout=timeout_s,
             stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
         )
     except subprocess.TimeoutExpired:
         raise SimulationError(
