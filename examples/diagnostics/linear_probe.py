@@ -23,7 +23,8 @@ units in front (a nonlinear probe).
 others): mixtures built from the same templates and backgrounds as the training data, i.e. with
 no mismatch between the chain that made the templates and the one that made the test mixtures.
 The difference between the two scores is what that mismatch costs. Their SNRs are continuous,
-so they are reported in 10 dB bins [lo, lo + 10) (the largest SNR in the last one).
+so they are reported in 10 dB bins [lo, lo + 10) (a top bin of fewer than 10 mixtures joins
+the one below).
 """
 
 from __future__ import annotations
@@ -158,8 +159,12 @@ def main() -> None:
     nh = Yte.sum(1)
     single = (nh == 1) & ~np.isnan(snr)
     if a.holdout:
-        top = np.floor(np.nanmax(snr[single]) / 10.0 - 1e-9) * 10.0  # the maximum joins its bin
-        lo = np.minimum(np.floor(snr / 10.0) * 10.0, top)
+        lo = np.floor(snr / 10.0) * 10.0
+        while True:  # a top bin of fewer than 10 mixtures joins the one below
+            top = np.nanmax(lo[single])
+            if (lo[single] == top).sum() >= 10 or (lo[single] < top).sum() == 0:
+                break
+            lo[lo == top] = top - 10.0
         snr = np.where(single, lo, np.nan)
     else:
         snr = np.round(snr)
