@@ -11,8 +11,10 @@ detector.
     python examples/diagnostics/linear_probe.py DATASET --n-fft 4096 --hop 4096 --n-bands 48 --log \
         --augment 2000 --sets --holdout 500
 
-Features: max and mean over frames of ln(band power + 1e-3) (front-end mode), or ln(Σ_t H + 1e-6)
-per atom of the model's forward pass (``--model``).
+Features: max and mean over frames of ln(band power + 1e-3) (front-end mode), with ``--energy``
+the band energies of the window ln max(Σ_t X̃[b, t], 1e-6) (what the readout reads with
+``readout_input = "spectrum"``), or ln(Σ_t H + 1e-6) per atom of the model's forward pass
+(``--model``).
 
 Classifiers: one L2 logistic regression per class decided at p > 0.5 (default), or with
 ``--sets`` one multinomial logistic regression over the label sets of at most two classes (the
@@ -112,6 +114,7 @@ def main() -> None:
     ap.add_argument("--l2", type=float, nargs="+", default=[1e-4, 1e-3, 1e-2])
     ap.add_argument("--sets", action="store_true", help="multinomial over label sets (<= 2 hits)")
     ap.add_argument("--hidden", type=int, default=0, help="one ReLU layer of this many units")
+    ap.add_argument("--energy", action="store_true", help="features ln max(sum_t X, 1e-6)")
     ap.add_argument("--holdout", type=int, default=0, help="score the last N synthetic mixtures")
     a = ap.parse_args()
     torch.set_num_threads(1)
@@ -145,6 +148,8 @@ def main() -> None:
         if a.model:
             H = transform_many(est, X, "forward", False)
             F = np.log(H.sum(2) + 1e-6)
+        elif a.energy:
+            F = np.log(np.maximum(np.stack(X).sum(2), 1e-6))
         else:
             Lg = np.log(np.stack(X) + 1e-3)
             F = np.concatenate([Lg.max(2), Lg.mean(2)], 1)

@@ -177,7 +177,9 @@ def test_frames_that_skip_audio_are_named_at_training(
 
 
 @pytest.mark.parametrize(
-    "extra", [[], ["--sets", "--holdout", "4"], ["--sets", "--hidden", "4"]], ids=str
+    "extra",
+    [[], ["--sets", "--holdout", "4"], ["--sets", "--hidden", "4"], ["--energy", "--sets"]],
+    ids=str,
 )
 def test_linear_probe_diagnostic_runs(dataset: Path, extra: list[str]) -> None:
     """examples/diagnostics/linear_probe.py (the docs' probe tables) runs and prints its rows."""
