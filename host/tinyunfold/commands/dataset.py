@@ -184,7 +184,7 @@ def _run_mdof(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise DatasetError(f"{out} exists and is not empty", "choose another --out or --overwrite")
-    bar = tqdm(desc=f"mdof {cfg.preset}", unit="sig", disable=args.no_progress)
+    bar = tqdm(desc=f"mdof {cfg.preset}", unit="sig", disable=True if args.no_progress else None)
 
     def total(n: int) -> None:
         bar.total = n

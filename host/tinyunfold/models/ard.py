@@ -238,7 +238,7 @@ class ARDNMF:
         lam = self._lambda(W, H, b, c)
         g = gamma_exponent(beta) if self.prior == "l1" else xi_exponent(beta)
         hist, losses = [], []
-        for _ in tqdm(range(self.n_iter), desc="ARD-NMF", disable=not self.progress):
+        for _ in tqdm(range(self.n_iter), desc="ARD-NMF", disable=None if self.progress else True):
             V = W @ H + eps
             reg_h = (1.0 / lam)[:, None] if self.prior == "l1" else H / lam[:, None]
             num = W.T @ (V ** (beta - 2) * X)
@@ -358,7 +358,7 @@ class ARDNMFD:
         mu = (lam * mask).sum(axis=1) / ranks
         g = 1.0  # the heuristic updates (3.3.14)-(3.3.15) use exponent 1
         hist, losses = [], []
-        for _ in tqdm(range(self.n_iter), desc="ARD-NMFD", disable=not self.progress):
+        for _ in tqdm(range(self.n_iter), desc="ARD-NMFD", disable=None if self.progress else True):
             V = convolve(W, H) + eps
             num = convolve_adjoint_h(W, V ** (beta - 2) * X)
             reg_h = (1.0 / mu)[:, None] if l1 else H / mu[:, None]

@@ -656,7 +656,7 @@ class DeepKalmanFilter:
             strikes = np.zeros(s.m, dtype=int)
             from tqdm import tqdm
 
-            bar = tqdm(range(self.epochs), desc=f"dkf stage {stage}", disable=not self.verbose,
+            bar = tqdm(range(self.epochs), desc=f"dkf stage {stage}", disable=None if self.verbose else True,
                        leave=False)  # fmt: skip
             for _ in bar:
                 order = rng.permutation(N)

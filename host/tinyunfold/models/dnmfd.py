@@ -298,7 +298,9 @@ class DeepNMFD:
         Q = X.shape[0]
         # The K - C layers with the fixed Ŵ do not change during training: run them once.
         H_fixed = self.fixed_states(X)
-        for _ in tqdm(range(self.n_epochs), desc="Deep-NMFD", disable=not self.progress):
+        for _ in tqdm(
+            range(self.n_epochs), desc="Deep-NMFD", disable=None if self.progress else True
+        ):
             perm = rng.permutation(Q)
             total = 0.0
             for s in range(0, Q, self.batch_size):

@@ -270,7 +270,7 @@ class NMFD:
         W, H = self._init(X, W_init, H_init)
         mask = rank_mask(self.ranks)
         self.loss_ = []
-        it = tqdm(range(self.n_iter), desc="NMFD", disable=not self.progress)
+        it = tqdm(range(self.n_iter), desc="NMFD", disable=None if self.progress else True)
         for _ in it:
             H = update_h(X, W, H, self.beta, self.eps, self.exponent)  # eq. (3.3.10)
             if self.update_w:

@@ -460,7 +460,7 @@ def run_bench(out: Path, quick: bool = False, only: list[str] | None = None) -> 
     path = out / "results.json"
     results: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
     names = list(EXPERIMENTS) if not only else only
-    for name in tqdm(names, desc="dkf-bench"):
+    for name in tqdm(names, desc="dkf-bench", disable=None):
         if name not in EXPERIMENTS:
             raise KeyError(f"unknown experiment {name!r} (have {', '.join(EXPERIMENTS)})")
         t0 = time.perf_counter()

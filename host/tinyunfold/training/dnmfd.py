@@ -140,7 +140,7 @@ def dnmfd_init(
     from tqdm import tqdm
 
     for i, (spec, J, r) in enumerate(
-        tqdm(blocks, desc="init dnmfd", disable=not progress, leave=False)
+        tqdm(blocks, desc="init dnmfd", disable=None if progress else True, leave=False)
     ):
         model = NMFD(
             ranks=(r,) * J,
