@@ -567,10 +567,10 @@ def readout_source(
     spectrum = check_readout_input(readout_input) == "spectrum"
     A = X if spectrum else H
     if A is None:
-        what = "the windows' spectrogram X~ (X=...)" if spectrum else "the network output H (H=...)"
+        what = "X~ (the windows' spectrogram)" if spectrum else "H (the network output)"
         raise ValueDomainError(
             f"the {readout_input} readout needs {what}",
-            f"pass {'X' if spectrum else 'H'} to the readout's decision",
+            f"pass {'X' if spectrum else 'H'}=... to the readout's decision",
         )
     return A
 
