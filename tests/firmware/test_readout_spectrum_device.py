@@ -81,3 +81,44 @@ def test_golden_fed_H_fails_the_verdict(spectrum_model, monkeypatch, capsys):
                str(wavs["two"])])  # fmt: skip
     out = capsys.readouterr().out
     assert rc == 1 and "verdict: MISMATCH" in out
+
+
+@pytest.fixture(scope="module")
+def dnmfd_spectrum(tmp_path_factory):
+    """A Deep-NMFD detector with the spectrum readout over label sets, and one recording of the
+    18 test mixtures of its dataset end to end (one window each), at the training level (the
+    headroom gain 2^-k of the recording undone by input_scale x 4^k: pipelines/stream_eval.py)."""
+    from tinyunfold.datasets import write_wav
+    from tinyunfold.kinds import save_model
+    from tinyunfold.pipelines.stream_eval import dataset_streams, with_headroom
+    from tinyunfold.training.dnmfd import DNMFD_DEMO_CONFIG
+
+    root = tmp_path_factory.mktemp("readout-spectrum-dnmfd")
+    # 3 SNRs and 6 no-hit mixtures per split: 18 training mixtures for 16 band weights per set
+    ds = dd.make_dataset(root / "ds", snrs=(5.0, 0.0, -5.0), n_nohit=6)
+    cfg = root / "dnmfd.toml"
+    cfg.write_text(DNMFD_DEMO_CONFIG + 'readout = "sets"\nreadout_input = "spectrum"\n')
+    out = root / "dnmfd-spectrum.tum"
+    argv = ["train", "dnmfd", "--dataset", str(ds), "--config", str(cfg), "--out", str(out)]
+    assert main([*argv, "--no-progress"]) == 0
+    assert main(["model", "stream", str(out), "--decision", "readout"]) == 0
+    k, streams = dataset_streams(ds)
+    model = save_model(root / "dnmfd-spectrum-k.tum", with_headroom(load_model(out), k))
+    wav = root / "test.wav"
+    write_wav(wav, 8000, np.concatenate([pcm for _, pcm in streams]) / 32768.0)
+    return model, wav, [sorted(m.classes) for m, _ in streams]
+
+
+def test_dnmfd_spectrum_events_equal_detect(dnmfd_spectrum, capsys):
+    """The same readout code on the other detector kind: bit-exact on mps2-an386, and the events
+    of each window are mostly its mixture's classes (measured 16 of 18)."""
+    from tinyunfold.pipelines.detect import stream_config
+
+    model, wav, truth = dnmfd_spectrum
+    cfg = stream_config(load_model(model))
+    rd = cfg.detect.readout
+    assert rd is not None and rd.input == "spectrum" and rd.W.shape == (4, cfg.front.n_features)
+    det, _ = dd.run_equals_detect(model, "mps2-an386", wav, capsys)
+    got = [sorted(e["class"] for e in det["events"] if e["window"] == w) for w in range(18)]
+    assert len(det["events"]) >= 10  # not vacuous
+    assert sum(g == t for g, t in zip(got, truth, strict=True)) >= 15, (got, truth)
