@@ -258,3 +258,48 @@ def test_hostile_model_file_is_refused_in_one_line(tmp_path, capsys) -> None:
         assert main(["model", "info", path]) != 0
         err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
         assert len(err) == 1 and all(w in err[0] for w in words) and "; fix: " in err[0], err
+
+
+def test_evaluate_detect_and_sweep_give_the_readout_the_window(tmp_path) -> None:
+    """A tiny PAD-NMF detector trained with the spectrum readout: `evaluate`'s readout row is the
+    readout of the test windows X̃ (computed here from the spectrograms), `detect --float64`
+    decides each window as that readout, and the sweep's cross-validation scores it (H in
+    their place would not even have the readout's width: 16 bands, rank 14)."""
+    from tinyunfold import kinds
+    from tinyunfold.cli import main
+    from tinyunfold.datasets import load_dataset
+    from tinyunfold.datasets.prep import label_sets_of, model_front_end, spectrogram, train_split
+    from tinyunfold.pipelines import sweep
+    from tinyunfold.pipelines.detect import detect_windows_f64
+    from tinyunfold.pipelines.detector_demo import CONFIG, make_dataset
+    from tinyunfold.pipelines.evaluation import evaluate_methods, set_exact_scores
+
+    root = make_dataset(tmp_path / "ds", snrs=(0.0, -10.0), n_nohit=4)
+    extra = 'readout = "sets"\nreadout_input = "spectrum"\nreadout_l2 = 0.01\n'
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(CONFIG + extra)
+    out = tmp_path / "m.tum"
+    argv = ["train", "padnmf", "--dataset", str(root), "--config", str(cfg), "--out", str(out)]
+    assert main([*argv, "--no-progress"]) == 0
+    model = kinds.load_model(out)
+    parts = kinds.get("padnmf").require("detection")(model)
+    est, det = parts.transformer, parts.detector
+    assert det.readout is not None and det.readout.W.shape == (4, 16) and est.layout_.rank != 16
+    ds = load_dataset(root)
+    feats, scale = model_front_end(model.params)
+    res = evaluate_methods({"m": (est, det, {})}, ds, feats, scale, progress=False)
+    _, test = train_split(ds)
+    X = np.stack([spectrogram(m.audio, feats, scale) for m in test])
+    pred = det.readout.decide(X, det.top_k)
+    want = set_exact_scores(pred, test, label_sets_of(test, ds.classes), len(ds.classes))
+    assert res["m"]["scores"]["readout"]["set_exact"] == want
+    assert want["overall"]["rate"] > 0.5  # measured 9 of 12 on this split (chance: 1/3)
+    f64 = detect_windows_f64(model, list(X), "readout")
+    assert [sorted(est.layout_.class_names.index(h["class"]) for h in w["hits"]) for w in f64] == [
+        sorted(p) for p in pred
+    ]
+    tr = load_dataset(root, only_split="train")
+    folds = sweep.make_folds(label_sets_of(tr.mixtures, tr.classes), 2, seed=0)
+    tcfg = kinds.get("padnmf").require("training").load_config(str(cfg), [])
+    score = sweep.cross_validate(tr, "padnmf", tcfg, folds, "readout")
+    assert score.total == 12 and 0 <= score.correct <= 12
