@@ -173,7 +173,7 @@ static tu_status run_window(void) {
 #endif
     window_h_valid = (st == TU_OK);
     if (st == TU_OK) {
-        st = tu_detector_decide(window_h, &hits);
+        st = tu_detector_decide(window_x, window_h, &hits); /* X~ and H of the window */
     }
     const uint64_t ticks = tu_hal_counter_ticks();
     window_ticks += ticks;

@@ -33,6 +33,9 @@ on presets whose classes excite the same modes (dataset2-hard) the other atoms c
 With ``readout = "sets"`` (issue 11) the same features feed a multinomial logistic regression over
 the label sets of at most ``readout_max_hits`` classes (softmax cross-entropy, same L2/CV), the
 decision is the most probable set and the per-class confidence its marginal P(c ∈ set).
+With ``readout_input = "spectrum"`` the same features are read from the network's input window X̃
+(m' bands x n frames, scaled by ``input_scale``, before the Hankel extension 4.3.1): f_b =
+ln max(Σ_t X̃[b, t], floor), one per band (:func:`readout_source`, models/readout.py).
 """
 
 from __future__ import annotations
@@ -47,6 +50,12 @@ from tinyunfold.errors import ShapeError, ValueDomainError
 from tinyunfold.models.divergence import beta_gradient_parts
 from tinyunfold.models.labelsets import check_max_hits, check_set_table, label_set_table
 from tinyunfold.models.padnmf import BlockLayout
+from tinyunfold.models.readout import (
+    DEFAULT_READOUT_INPUT,
+    check_readout_input,
+    model_readout_input,
+    readout_width,
+)
 
 THRESHOLD_RULES = ("fpr", "gm", "max")
 _TINY = 1e-300
@@ -533,12 +542,14 @@ READOUT_L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1)
 
 
 def readout_features(H: np.ndarray, floor: float = 1e-6) -> np.ndarray:
-    """Per-atom log activations of H⁽ᴷ⁾ (B, r, n) or (r, n) -> (B, r): f_a = ln max(Σ_t H[a, t], floor).
+    """Per-row log sums of the readout's input A (B, rows, n) or (rows, n) -> (B, rows):
+    f_a = ln max(Σ_t A[a, t], floor).
 
-    Every row of H (target and noise blocks) is a feature. Not in the thesis (an extension of
-    4.3.3: the GM indices (4.3.30) read the block diagonals only; this reads every atom's total
-    activation in the window). Inputs are scaled to unit mean noise power, so ``floor`` means the
-    same for every dataset. Float32 twin: golden/detect.py ``readout_f32``.
+    A is H⁽ᴷ⁾ (every atom, target and noise blocks, is a feature) or, with ``readout_input =
+    "spectrum"``, the window X̃ (every band is a feature): :func:`readout_source`. Not in the
+    thesis (an extension of 4.3.3: the GM indices (4.3.30) read the block diagonals only; this
+    reads every row's total in the window). Inputs are scaled to unit mean noise power, so
+    ``floor`` means the same for every dataset. Float32 twin: golden/detect.py ``readout_f32``.
     """
     H = np.asarray(H, dtype=np.float64)
     if H.ndim == 2:
@@ -546,6 +557,22 @@ def readout_features(H: np.ndarray, floor: float = 1e-6) -> np.ndarray:
     if H.ndim != 3:
         raise ShapeError(f"H has shape {H.shape}, expected (B, r, n)")
     return np.log(np.maximum(H.sum(2), float(floor)))
+
+
+def readout_source(
+    readout_input: str, H: np.ndarray | None, X: np.ndarray | None = None
+) -> np.ndarray:
+    """The readout's input of these windows (the one place that chooses it, host and golden):
+    H⁽ᴷ⁾ (B, r, n) for ``"activations"``, the network's input X̃ (B, m', n) for ``"spectrum"``."""
+    spectrum = check_readout_input(readout_input) == "spectrum"
+    A = X if spectrum else H
+    if A is None:
+        what = "X~ (the windows' spectrogram)" if spectrum else "H (the network output)"
+        raise ValueDomainError(
+            f"the {readout_input} readout needs {what}",
+            f"pass {'X' if spectrum else 'H'}=... to the readout's decision",
+        )
+    return A
 
 
 def _stratified_folds(label_sets: Sequence[Sequence[int]], k: int, seed: int = 0) -> np.ndarray:
@@ -680,6 +707,9 @@ class Readout:
     l2 : the L2 weight used (on standardised features). cv_accuracy : its k-fold set-exact
         accuracy on the training mixtures (None when ``l2`` was given).
     max_hits : 0 (one-vs-rest) or the largest set size. sets : the set table (label sets mode).
+    input : what the features read (models/readout.py): ``"activations"`` (H⁽ᴷ⁾, r = the rank
+        columns of W) or ``"spectrum"`` (the window X̃, m' = n_bands columns). The methods below
+        take that input A (:meth:`source` picks it from H and X̃).
     """
 
     floor: float = 1e-6
@@ -691,10 +721,15 @@ class Readout:
     cv_scores: dict[str, float] = field(default_factory=dict)
     max_hits: int = 0
     sets: list[tuple[int, ...]] = field(default_factory=list)
+    input: str = DEFAULT_READOUT_INPUT
 
     @property
     def n_classes(self) -> int:
         return int(self.threshold.size)
+
+    def source(self, H: np.ndarray | None, X: np.ndarray | None = None) -> np.ndarray:
+        """This readout's input A of windows with output H and input X̃ (:func:`readout_source`)."""
+        return readout_source(self.input, H, X)
 
     @staticmethod
     def _standardise(F: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -771,7 +806,8 @@ class Readout:
         n_folds: int = 5,
         seed: int = 0,
     ) -> Readout:
-        """Fit on training mixtures H (Q, r, n) with their label sets; ``l2 = "cv"`` picks the
+        """Fit on the readout's input of the training mixtures, H (Q, rows, n) = H⁽ᴷ⁾ or X̃
+        (:meth:`source`), with their label sets; ``l2 = "cv"`` picks the
         L2 weight from ``grid`` by ``n_folds``-fold CV (stratified by label set, set-exact
         accuracy; ties: the larger weight). ``max_hits`` (set before fitting) selects the
         label-sets mode."""
@@ -849,6 +885,7 @@ class Readout:
             "threshold": [float(v) for v in self.threshold],
             "cv_accuracy": self.cv_accuracy,
             "cv_scores": dict(self.cv_scores),
+            "input": self.input,
         }
         if self.max_hits:
             out["max_hits"] = int(self.max_hits)
@@ -857,9 +894,17 @@ class Readout:
 
     @classmethod
     def from_params(
-        cls, d: dict[str, Any], W: np.ndarray, b: np.ndarray, n_classes: int | None = None
+        cls,
+        d: dict[str, Any],
+        W: np.ndarray,
+        b: np.ndarray,
+        n_classes: int | None = None,
+        width: tuple[int, int] | None = None,
     ) -> Readout:
-        """From a model file; ``n_classes`` (the detector's L) checks the threshold count."""
+        """From a model file; ``n_classes`` (the detector's L) checks the threshold count,
+        ``width`` = (rank r, n_bands m') of the layout the columns of W (r for the activations
+        input, m' for the spectrum)."""
+        readout_input = model_readout_input(d)
         W = np.asarray(W, dtype=np.float64)
         b = np.asarray(b, dtype=np.float64)
         max_hits = d.get("max_hits", 0)
@@ -875,6 +920,15 @@ class Readout:
                 f"{rows} outputs of {L} classes",
                 "re-create the model with `tinyunfold train`",
             )
+        if width is not None:
+            cols = readout_width(readout_input, *width)
+            if W.shape[1] != cols:
+                rows_of = "rows of H (rank)" if readout_input == "activations" else "bands of X~"
+                raise ShapeError(
+                    f"readout_W has {W.shape[1]} columns, the {readout_input} readout reads "
+                    f"{cols} ({rows_of})",
+                    "re-create the model with `tinyunfold train`",
+                )
         l2 = d.get("l2", "cv")
         return cls(
             floor=float(d.get("floor", 1e-6)),
@@ -886,6 +940,7 @@ class Readout:
             cv_scores=dict(d.get("cv_scores") or {}),
             max_hits=int(max_hits) if sets else 0,
             sets=sets,
+            input=readout_input,
         )
 
 
@@ -931,21 +986,22 @@ class Detector:
         return detection_indices(H, layout, shifted=self.shifted, floor=self.floor)
 
     def decide(
-        self, index: np.ndarray, method: str = "threshold", H: np.ndarray | None = None
+        self,
+        index: np.ndarray,
+        method: str = "threshold",
+        H: np.ndarray | None = None,
+        X: np.ndarray | None = None,
     ) -> list[list[int]]:
         """Decisions of ``method`` per mixture: ``threshold`` and ``ur`` read the indices,
-        ``readout`` the network output H (B, r, n) itself (:class:`Readout`)."""
+        ``readout`` its input: the network output H (B, r, n) or, for a spectrum readout, the
+        windows X̃ (B, m', n) (:class:`Readout`)."""
         if method == "readout":
             if self.readout is None:
                 raise ValueDomainError(
                     "this model has no readout",
                     'train it with [detection] readout = true or readout = "sets"',
                 )
-            if H is None:
-                raise ValueDomainError(
-                    "the readout decision needs H, not the indices", "pass H=... to decide"
-                )
-            return self.readout.decide(H, self.top_k)
+            return self.readout.decide(self.readout.source(H, X), self.top_k)
         if method == "threshold":
             return decide(index, self.thresholds, self.top_k)
         if method == "ur":
@@ -1008,11 +1064,16 @@ class Detector:
             ur = UncertaintyReduction.from_params(d["ur"], arrays["ur_matrix"])
         readout = None
         if d.get("readout") is not None and "readout_W" in arrays and "readout_b" in arrays:
+            lay = params.get("layout")
+            width = None
+            if isinstance(lay, dict) and isinstance(lay.get("ranks"), list) and "n_bins" in lay:
+                width = (int(sum(lay["ranks"])), int(lay["n_bins"]))
             readout = Readout.from_params(
                 d["readout"],
                 arrays["readout_W"],
                 arrays["readout_b"],
                 n_classes=int(np.asarray(arrays["thresholds"]).size),
+                width=width,
             )
         return cls(
             shifted=bool(d["shifted"]),
@@ -1057,6 +1118,8 @@ def fit_detector(
     readout_floor: float = 1e-6,
     readout_l2: float | str = "cv",
     readout_max_hits: int = 2,
+    readout_input: str = DEFAULT_READOUT_INPUT,
+    X_train: np.ndarray | None = None,
 ) -> Detector:
     """Fit thresholds on the no-hit training mixtures and Â on all training mixtures.
 
@@ -1066,7 +1129,9 @@ def fit_detector(
     selection (golden/detect.py) runs it unchanged.
 
     ``readout``: False (none), True (one-vs-rest) or ``"sets"`` (the multinomial readout over the
-    label sets of at most ``readout_max_hits`` classes, :class:`Readout`).
+    label sets of at most ``readout_max_hits`` classes, :class:`Readout`), fitted on
+    ``readout_input``: ``"activations"`` (H_train) or ``"spectrum"`` (X_train (Q, m', n), the
+    network's input windows X̃ of the same mixtures).
     """
     if top_k <= 0:
         top_k = layout.n_classes
@@ -1118,9 +1183,21 @@ def fit_detector(
             ur.fit(res.index, label_sets, layout.n_classes)
     ro = None
     if readout:
-        ro = Readout(floor=float(readout_floor), l2=readout_l2, max_hits=max_hits).fit(
-            H_train, label_sets, layout.n_classes, top_k
+        ro = Readout(
+            floor=float(readout_floor),
+            l2=readout_l2,
+            max_hits=max_hits,
+            input=check_readout_input(readout_input),
         )
+        A = np.asarray(ro.source(H_train, X_train), dtype=np.float64)
+        width = readout_width(ro.input, layout.rank, layout.n_bins)
+        if A.ndim != 3 or A.shape[0] != len(label_sets) or A.shape[1] != width:
+            raise ShapeError(
+                f"the {ro.input} readout's training input has shape {A.shape}, expected "
+                f"({len(label_sets)}, {width}, n)",
+                "pass the training mixtures' windows (X_train for the spectrum)",
+            )
+        ro.fit(A, label_sets, layout.n_classes, top_k)
     return Detector(
         shifted=shifted,
         rule=rule,
@@ -1183,8 +1260,11 @@ def fit_detector_from_config(
     layout: BlockLayout,
     dc: dict[str, Any],
     shifted_default: bool = False,
+    X_train: np.ndarray | None = None,
 ) -> Detector:
-    """:func:`fit_detector` with the options of a training config's ``[detection]`` section."""
+    """:func:`fit_detector` with the options of a training config's ``[detection]`` section;
+    ``X_train`` (Q, m', n): the network's input windows X̃ of the training mixtures (needed by
+    ``readout_input = "spectrum"``)."""
     return fit_detector(
         H_train,
         label_sets,
@@ -1207,6 +1287,8 @@ def fit_detector_from_config(
         readout_floor=float(dc.get("readout_floor", 1e-6)),
         readout_l2="cv" if dc.get("readout_l2", "cv") == "cv" else float(dc["readout_l2"]),
         readout_max_hits=dc.get("readout_max_hits", 2),
+        readout_input=check_readout_input(dc.get("readout_input", DEFAULT_READOUT_INPUT)),
+        X_train=X_train,
     )
 
 

@@ -107,8 +107,8 @@ tu_status tu_ur_infer_f32(const tu_ur_instance_f32 *S, const float *log_index, f
  * sets: one row per set (n_classes = S outputs), decided with tu_detect_readout_sets_f32.
  */
 typedef struct {
-    uint16_t rank;      /**< rows of H (every atom is a feature) */
-    uint16_t n_frames;  /**< columns of H */
+    uint16_t rank;      /**< rows of the input: H (every atom a feature) or X~ (every band) */
+    uint16_t n_frames;  /**< columns of the input */
     uint16_t n_classes; /**< output rows: L (one-vs-rest) or S (label sets) */
     float floor;        /**< atom sums are clipped below at floor before the log */
     const float *W;     /**< n_classes x rank, row-major */

@@ -42,11 +42,14 @@ tu_status tu_detector_init(void);
 tu_status tu_detector_frame(const float *pSrc, float *pDst);
 
 /**
- * @brief Detection indices (4.3.28-4.3.30) and the model's decision rule (4.3.32 or 4.3.37).
+ * @brief Detection indices (4.3.28-4.3.30) and the model's decision rule (4.3.32, 4.3.37 or the
+ *        readout, which reads H or, with readout_input = "spectrum", the window X~).
+ * @param[in]  X    the window the network read, X~ (bands x frames, row-major: tu_model_forward's
+ *                  pSrc)
  * @param[in]  H    activations of one window, TU_MODEL_RANK x TU_MODEL_N_FRAMES
  * @param[out] hits the hits
  */
-tu_status tu_detector_decide(const float *H, tu_detector_hits *hits);
+tu_status tu_detector_decide(const float *X, const float *H, tu_detector_hits *hits);
 
 #ifdef __cplusplus
 }

@@ -24,6 +24,9 @@ What the device decides, and how it is represented (defined once, docs/numerics.
   canonical quiet NaN 0x7fc00000 (``z == z ? z : NAN``). Threshold = a float32
   constant per class (0.0: probability σ(z) = 0.5), decided by the same top-k rule. The indices
   are still computed: an event's onset is the time-shifted index's shift.
+  With ``readout_input = "spectrum"`` (models/readout.py) the rows a = 0..m'-1 are the bands of
+  the window X̃ the network reads (bands x frames, row-major, float32 x input_scale: the device's
+  ``window_x``) instead of the atoms of H⁽ᴷ⁾; same sums, same order (:func:`readout_input_f32`).
 * **Readout over label sets** (``readout = "sets"``, issue 11): the same scores with one row per
   label set s = 0..S-1 (models/labelsets.py order: empty, singletons, pairs lexicographic, ...;
   row 0 is zero, so z_0 = 0 for finite features). Decision (:func:`readout_sets_f32`, C
@@ -42,11 +45,12 @@ from typing import Any
 
 import numpy as np
 
-from tinyunfold.detection import prior_weight
+from tinyunfold.detection import prior_weight, readout_source
 from tinyunfold.errors import ShapeError, ValueDomainError
 from tinyunfold.golden.mathf import expf, logf, powf
 from tinyunfold.models.labelsets import set_masks
 from tinyunfold.models.padnmf import BlockLayout
+from tinyunfold.models.readout import DEFAULT_READOUT_INPUT, readout_width
 
 F32 = np.float32
 UR_BETAS = (0, 1, 2)
@@ -100,9 +104,11 @@ class ReadoutParams:
 
     Attributes
     ----------
-    W : (L, r) float32 weights (label sets: (S, r)). b : (L,) float32 biases (label sets: (S,)).
-    threshold : (L,) float32 thresholds on z. floor : float32 clip of the atom sums before the
+    W : (L, r) float32 weights (label sets: (S, r)); r = the rows of the input (rank, or m'
+    bands for ``input = "spectrum"``). b : (L,) float32 biases (label sets: (S,)).
+    threshold : (L,) float32 thresholds on z. floor : float32 clip of the row sums before the
     logarithm. sets : None (one-vs-rest) or (S,) uint32 class bitmasks of the label sets.
+    input : ``"activations"`` (reads H⁽ᴷ⁾) or ``"spectrum"`` (reads the window X̃).
     """
 
     W: np.ndarray
@@ -110,6 +116,12 @@ class ReadoutParams:
     threshold: np.ndarray
     floor: np.float32
     sets: np.ndarray | None = None
+    input: str = "activations"
+
+    @property
+    def width(self) -> int:
+        """Rows of the readout's input (columns of W): r (H) or m' (X̃)."""
+        return int(self.W.shape[1])
 
 
 @dataclass(frozen=True)
@@ -147,7 +159,8 @@ def log_thresholds(thresholds: np.ndarray) -> np.ndarray:
 
 
 def params_from_detector(detector: Any, layout: BlockLayout, n_frames: int) -> DetectParams:
-    """Device constants from a fitted :class:`tinyunfold.detection.Detector` and its layout.
+    """Device constants from a fitted :class:`tinyunfold.detection.Detector` and its layout
+    (the readout's W has ``layout.rank`` columns, or ``layout.n_bins`` for a spectrum readout).
 
     Raises
     ------
@@ -186,9 +199,12 @@ def params_from_detector(detector: Any, layout: BlockLayout, n_frames: int) -> D
         W = np.asarray(ro.W, dtype=np.float32)
         sets = set_masks(ro.sets) if ro.max_hits else None
         rows = layout.n_classes if sets is None else sets.size
-        if W.shape != (rows, layout.rank):
+        ri = getattr(ro, "input", DEFAULT_READOUT_INPUT)
+        cols = readout_width(ri, layout.rank, layout.n_bins)
+        if W.shape != (rows, cols):
             raise ValueDomainError(
-                f"readout weights have shape {W.shape}, the layout needs ({rows}, {layout.rank})",
+                f"readout weights have shape {W.shape}, the {ri} readout of the layout needs "
+                f"({rows}, {cols})",
                 "re-create the model with `tinyunfold train`",
             )
         readout = ReadoutParams(
@@ -197,6 +213,7 @@ def params_from_detector(detector: Any, layout: BlockLayout, n_frames: int) -> D
             threshold=np.asarray(ro.threshold, dtype=np.float32),
             floor=F32(ro.floor),
             sets=sets,
+            input=ri,
         )
     return DetectParams(
         rank=layout.rank,
@@ -316,7 +333,8 @@ def ur_infer_f32(log_index: np.ndarray, ur: URParams) -> np.ndarray:
 
 
 def readout_f32(H: np.ndarray, rd: ReadoutParams) -> np.ndarray:
-    """Readout scores z (B, L or S) of H (B, r, n) or (r, n): C ``tu_detect_readout_f32``, same order.
+    """Readout scores z (B, L or S) of its input (B, r, n) or (r, n): C ``tu_detect_readout_f32``,
+    same order. The input is H⁽ᴷ⁾ or the window X̃ (:func:`readout_input_f32` picks it).
 
     s_a = Σ_t H[a, t] (t ascending from 0.0f), f_a = logf(max(s_a, floor)),
     z_c = b_c + Σ_a W[c, a] f_a (a ascending, product then sum); a NaN z is the canonical quiet
@@ -327,7 +345,7 @@ def readout_f32(H: np.ndarray, rd: ReadoutParams) -> np.ndarray:
         H = H[None]
     L, r = rd.W.shape
     if H.ndim != 3 or H.shape[1] != r:
-        raise ShapeError(f"H has shape {H.shape}, the readout takes {r} rows")
+        raise ShapeError(f"the readout's input has shape {H.shape}, the readout takes {r} rows")
     B, n = H.shape[0], H.shape[2]
     s = np.zeros((B, r), dtype=np.float32)
     for t in range(n):
@@ -339,6 +357,12 @@ def readout_f32(H: np.ndarray, rd: ReadoutParams) -> np.ndarray:
         for a in range(r):
             z = z + W[None, :, a] * f[:, a : a + 1]
     return np.where(z == z, z, F32(np.nan)).astype(np.float32)  # canonical NaN 0x7fc00000
+
+
+def readout_input_f32(rd: ReadoutParams, H: np.ndarray, X: np.ndarray | None) -> np.ndarray:
+    """The readout's float32 input of windows with output H (B, r, n) and input X̃ (B, m', n):
+    ``detection.readout_source`` (one choice, host and golden)."""
+    return np.asarray(readout_source(rd.input, H, X), dtype=np.float32)
 
 
 def readout_sets_f32(
@@ -399,9 +423,11 @@ class DetectResult:
         ]
 
 
-def detect_f32(H: np.ndarray, params: DetectParams, method: str = "threshold") -> DetectResult:
+def detect_f32(
+    H: np.ndarray, params: DetectParams, method: str = "threshold", X: np.ndarray | None = None
+) -> DetectResult:
     """Indices, then the ``threshold`` rule, the uncertainty reduction (``ur``) or the
-    ``readout`` of H, and top_k."""
+    ``readout`` of H (or of the windows X̃ (B, m', n) for a spectrum readout), and top_k."""
     log_index, shift = indices_f32(H, params)
     if method == "threshold":
         classes = decide_f32(log_index, params.log_threshold, params.top_k)
@@ -420,7 +446,7 @@ def detect_f32(H: np.ndarray, params: DetectParams, method: str = "threshold") -
         if params.readout is None:
             raise ValueDomainError("this detector has no readout", "use method='threshold'")
         rd = params.readout
-        z = readout_f32(H, rd)
+        z = readout_f32(readout_input_f32(rd, H, X), rd)
         thr = np.asarray(rd.threshold, dtype=np.float32)
         if rd.sets is None:
             classes = decide_f32(z, thr, params.top_k)

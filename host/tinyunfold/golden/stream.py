@@ -18,7 +18,8 @@ events agree bit for bit (score and threshold compared as uint32)::
                                                      + layers), golden/dnmfd.py (NMFD layers)
          warm start (below): H⁽⁰⁾ of window w > 0 from window w-1's H⁽ᴷ⁾ (tu_model_forward_warm)
       -> indices ln I(l) and shifts                   golden/detect.py (tu_detect_indices_f32)
-      -> decision: threshold (4.3.32), UR (4.3.37) or the readout of H, with top_k
+      -> decision: threshold (4.3.32), UR (4.3.37) or the readout of H (or of X~:
+         readout_input = "spectrum"), with top_k
          (tu_detect_decide_f32 / tu_ur_* / tu_detect_readout_f32 [+ _sets_f32: label sets])
       -> events (window, start sample, class, onset frame, score, threshold)
       -> dedupe (below)
@@ -360,14 +361,16 @@ def run_stream(
     if nw == 0:
         return StreamResult([], [], len(pcm), len(frames), 0, np.zeros((0, L), dtype=F32))
     Hs: list[np.ndarray] = []
+    Xs: list[np.ndarray] = []  # the windows X~ (m' x n): the spectrum readout's input
     for w in range(nw):
         X = frames[w * cfg.stride : w * cfg.stride + cfg.n_frames].T
+        Xs.append(X)
         if cfg.warm and w > 0:  # window 0: cold (module docstring)
             Hs.append(cfg.forward_f32(cfg.forward, X, h_prev=Hs[-1]))
         else:
             Hs.append(cfg.forward_f32(cfg.forward, X))
     H = np.stack(Hs)
-    res = gdetect.detect_f32(H, params, method)
+    res = gdetect.detect_f32(H, params, method, np.stack(Xs))
     raw = [
         Event(w, w * cfg.stride * cfg.hop, c, o, s, t)
         for w, hits in enumerate(res.events())

@@ -123,6 +123,9 @@ def detector_context(
         "ur": ur,
         "n_latent": 0 if ur is None else ur.n_latent,
         "readout": readout,
+        # the readout reads H (rank rows) or the window X~ (n_bands rows; readout_input)
+        "readout_spectrum": readout is not None and readout.input == "spectrum",
+        "readout_rows_in": 0 if readout is None else readout.width,
     }
 
 

@@ -51,7 +51,13 @@ from typing import Any
 
 import numpy as np
 
-from tinyunfold.errors import ShapeError, TinyUnfoldError, TrainingError, ValueDomainError
+from tinyunfold.errors import (
+    ModelFileError,
+    ShapeError,
+    TinyUnfoldError,
+    TrainingError,
+    ValueDomainError,
+)
 from tinyunfold.features import hankel
 from tinyunfold.modelfile import (
     MAX_DIM,
@@ -69,6 +75,7 @@ from tinyunfold.modelfile import (
 from tinyunfold.models.labelsets import check_set_table
 from tinyunfold.models.nmf import check_input, denominator, kl_layer, kl_update_w
 from tinyunfold.models.nmf import project_floor as _floor
+from tinyunfold.models.readout import model_readout_input, readout_width
 
 # The two network variants of this class (model kinds of the same name): whether the masks M^W
 # (4.3.8) and M^H (4.3.13) apply and whether the loss keeps α_S (4.3.20; Deep-NMF's 4.2.3 has none).
@@ -1059,5 +1066,15 @@ def validate_model(model: ModelFile) -> None:
         rows = lay.n_classes
         if isinstance(rd, dict) and (rd.get("max_hits", 0) != 0 or "sets" in rd):
             rows = len(check_set_table(rd.get("sets"), rd.get("max_hits"), lay.n_classes))
-        require_array(model, "readout_W", shape=(rows, lay.rank))
+        # columns: the rows of the readout's input, H (r) or the window X~ (m', models/readout.py)
+        ri = model_readout_input(rd)
+        cols = readout_width(ri, lay.rank, lay.n_bins)
+        Wr = require_array(model, "readout_W", ndim=2)
+        if Wr.shape != (rows, cols):
+            what = "rows of H (rank)" if ri == "activations" else "bands of X~ (n_bins)"
+            raise ModelFileError(
+                f"{model.kind}: readout_W has shape {Wr.shape}, the {ri} readout needs "
+                f"({rows}, {cols}): {rows} outputs x {cols} {what}",
+                "re-create the model with `tinyunfold train`",
+            )
         require_array(model, "readout_b", shape=(rows,))

@@ -127,19 +127,20 @@ def detect_windows_f64(
     if top_k is not None:
         det.top_k = int(top_k)
     H = est.transform(windows)
+    X = np.stack(windows)  # the windows X~, what a spectrum readout reads
     res = det.indices(H, est.layout_)
-    dec = det.decide(res.index, method, H=H)
+    dec = det.decide(res.index, method, H=H, X=X)
     names = est.layout_.class_names
     if method == "ur":
         assert det.ur is not None
         score, thr = det.ur.latent(res.index), det.ur.class_thresholds()
     elif method == "readout":
         assert det.readout is not None
-        score, thr = det.readout.class_scores(H)  # z, or P(c ∈ set) against 0.5
+        score, thr = det.readout.class_scores(det.readout.source(H, X))  # z, or P(c ∈ set)
     else:
         score, thr = res.index, det.thresholds
     conf = (  # calibrated P(class present), None for older models
-        det.readout.probability(H)
+        det.readout.probability(det.readout.source(H, X))
         if method == "readout" and det.readout is not None
         else det.confidence(res.index)
     )

@@ -156,10 +156,12 @@ def spectrogram_set_report(
     layout: BlockLayout,
     det: Detector,
     tolerance: int = 0,
+    X: np.ndarray | Sequence[np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Table-3-style report of a detector on one labelled spectrogram set (consecutive windows of
     one recording) under :func:`all_decision_rules`: exact labels and, when ``tolerance`` > 0,
-    a ±``tolerance``-window tolerance (:func:`confusion_windows`)."""
+    a ±``tolerance``-window tolerance (:func:`confusion_windows`). ``X`` (B, m', n): the windows
+    themselves, read by a spectrum readout (``Readout.source``)."""
     names = list(layout.class_names)
     true = label_sets(labels, names)
     index = det.indices(H, layout).index
@@ -174,8 +176,9 @@ def spectrogram_set_report(
         if kind == "ur":
             row["ur"] = obj.to_params()
         out[name] = row
-    if det.readout is not None:  # reads H itself (as fitted: no stored features to refit from)
-        pred = det.readout.decide(H, det.top_k)
+    if det.readout is not None:  # reads H or X~ (as fitted: no stored features to refit from)
+        Xa = None if X is None else np.asarray(X)
+        pred = det.readout.decide(det.readout.source(H, Xa), det.top_k)
         row = {"exact": confusion_windows(pred, true, layout.n_classes, 0)}
         if tolerance > 0:
             row[f"pm{tolerance}"] = confusion_windows(pred, true, layout.n_classes, tolerance)
@@ -365,11 +368,13 @@ def score_mixtures(
     classes: Sequence[str],
     det: Detector,
     H: np.ndarray | None = None,
+    X: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Per-class x per-SNR detection rates, false positives and two-hit results of one method.
 
-    ``H`` (B, r, n): the network outputs, needed by the ``readout`` rule (reported when the
-    detector has one). Two-hit "top-2" and "thresholded" columns rank the indices, the readout
+    ``H`` (B, r, n): the network outputs, and ``X`` (B, m', n) its input windows X̃: the readout
+    rule reads one of them (``Readout.source``; reported when the detector has a readout and
+    its input is given). Two-hit "top-2" and "thresholded" columns rank the indices, the readout
     row its scores z (one-vs-rest) or its per-class marginals P(c ∈ set) (label sets)."""
     out: dict[str, Any] = {}
     rules = {"threshold": det.decide(index, "threshold")}
@@ -377,9 +382,10 @@ def score_mixtures(
     if det.ur is not None:
         rules[f"UR beta={det.ur.beta:g}"] = det.decide(index, "ur")
         ranked[f"UR beta={det.ur.beta:g}"] = (index, det.thresholds)
-    if det.readout is not None and H is not None:
-        rules["readout"] = det.decide(index, "readout", H=H)
-        ranked["readout"] = det.readout.class_scores(H)  # z, or the set readout's marginals
+    if det.readout is not None and (H is not None or X is not None):
+        A = det.readout.source(H, X)
+        rules["readout"] = det.readout.decide(A, det.top_k)
+        ranked["readout"] = det.readout.class_scores(A)  # z, or the set readout's marginals
     true = label_sets_of(mixtures, classes)
     for rname, pred in rules.items():
         rank_score, rank_thr = ranked[rname]
@@ -526,6 +532,7 @@ def evaluate_methods(
     test = [m for m in ds.mixtures if m.split != "train"] or list(ds.mixtures)
     mixes = test if which == "test" else list(ds.mixtures)
     Xte = [spectrogram(m.audio, feats, scale) for m in mixes]
+    Xs = np.stack(Xte) if Xte else None  # the windows X~ a spectrum readout reads
     Xtr = None
     out: dict[str, Any] = {}
     for name, (est, det, opts) in methods.items():
@@ -550,11 +557,13 @@ def evaluate_methods(
             else calibration_scores(conf, label_sets_of(mixes, ds.classes), len(ds.classes)),
             "H_max": H.max(axis=(0, 2)),
             "raw_index": res.index,
-            "scores": score_mixtures(res.index, mixes, ds.classes, det, H),
+            "scores": score_mixtures(res.index, mixes, ds.classes, det, H, Xs),
             "readout_calibration": None
             if det.readout is None
             else calibration_scores(
-                det.readout.probability(H), label_sets_of(mixes, ds.classes), len(ds.classes)
+                det.readout.probability(det.readout.source(H, Xs)),
+                label_sets_of(mixes, ds.classes),
+                len(ds.classes),
             ),
             "index": res.index,
             "thresholds": det.thresholds,

@@ -92,7 +92,7 @@ def evaluate_models(
         est, det = det_of.transformer, det_of.detector
         if not hasattr(est, "cached_fixed_states"):  # no fixed layers to share
             out[name] = spectrogram_set_report(
-                est.transform(X), labels, est.layout_, det, tolerance
+                est.transform(X), labels, est.layout_, det, tolerance, X
             )
             continue
         n = est._check_specs(X)
@@ -117,7 +117,7 @@ def evaluate_models(
                 )
             cache.append((est, hit))
         H = _trained_layers(est, hit, X_all, len(X), n)
-        out[name] = spectrogram_set_report(H, labels, est.layout_, det, tolerance)
+        out[name] = spectrogram_set_report(H, labels, est.layout_, det, tolerance, X)
     return out
 
 

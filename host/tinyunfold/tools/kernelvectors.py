@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyunfold.errors import SimulationError, ToolchainError
+from tinyunfold.errors import ShapeError, SimulationError, ToolchainError
 from tinyunfold.golden.detect import UR_N_ITER, DetectParams
 from tinyunfold.platform.boards import load_board
 from tinyunfold.platform.cmake import configure
@@ -80,6 +80,12 @@ def encode_detect(params: DetectParams, H: np.ndarray) -> bytes:
             _f32_words(ur.A),
         ]
     rd = params.readout
+    if rd is not None and rd.width != params.rank:
+        raise ShapeError(
+            f"the kernel vectors feed the readout H ({params.rank} rows), this readout reads "
+            f"{rd.width} ({rd.input})",
+            "check a spectrum readout through the detector firmware (`tinyunfold run`)",
+        )
     if rd is not None:
         parts.append(_f32_words(np.array([rd.floor], dtype=np.float32)))
         if rd.sets is not None:

@@ -30,6 +30,7 @@ DETECTION_KEYS = {
     "readout_floor",
     "readout_l2",
     "readout_max_hits",
+    "readout_input",
 }
 
 

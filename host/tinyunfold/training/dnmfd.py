@@ -216,7 +216,9 @@ def train_dnmfd_from_dataset(
     adapter = DNMFDDetector(est, layout)
     H = adapter.transform(X)
     dc = cfg["detection"]
-    det = fit_detector_from_config(H, label_sets_of(train, ds.classes), layout, dc)
+    det = fit_detector_from_config(
+        H, label_sets_of(train, ds.classes), layout, dc, X_train=np.stack(X)
+    )
     extra = {
         "input_scale": scale,
         "features": feats.to_dict(),

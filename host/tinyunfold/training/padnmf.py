@@ -56,6 +56,9 @@ and the detector; every key is optional (the values shown are the defaults)::
     readout_max_hits = 2    # "sets": the sets hold 0..readout_max_hits classes (1 <= it <= L)
     readout_floor = 1e-6    # clip of each atom's summed activation before its log
     readout_l2 = "cv"       # L2 weight of the readout's logistic fit: "cv" = 5-fold CV, or a number
+    readout_input = "activations"  # what the readout reads: "activations" = ln sum_t H[a, t] per
+                            # atom; "spectrum" = ln sum_t X~[b, t] per band of the window X~ (the
+                            # network's input, x input_scale; robust to chain mismatch)
 """
 
 from __future__ import annotations
@@ -234,7 +237,12 @@ def train_from_dataset(
         H = transform_many(est, X, "forward (train)", progress)
     dc = cfg["detection"]
     det = fit_detector_from_config(
-        H, label_sets_of(train, ds.classes), est.layout_, dc, shifted_default=not est.h_mask_on
+        H,
+        label_sets_of(train, ds.classes),
+        est.layout_,
+        dc,
+        shifted_default=not est.h_mask_on,
+        X_train=np.stack(X),  # the network's input windows X~ (readout_input = "spectrum")
     )
     problems = health_check(est, est.layout_, H, det, kind)
     extra = {
@@ -379,7 +387,9 @@ def finetune(
     dc.setdefault("shifted", bool(sd.get("shifted", not est.h_mask_on)))
     if sd.get("ur") and "beta" in sd["ur"]:
         dc.setdefault("ur_beta", float(sd["ur"]["beta"]))
-    det = fit_detector_from_config(H, label_sets, lay, dc, shifted_default=not est.h_mask_on)
+    det = fit_detector_from_config(
+        H, label_sets, lay, dc, shifted_default=not est.h_mask_on, X_train=np.stack(mixtures)
+    )
     problems = health_check(est, lay, H, det, est.kind)
     change = max(
         float(np.abs(W - W0).max() / max(np.abs(W0).max(), 1e-300))

@@ -1,0 +1,50 @@
+"""The input of the linear readout (detection.Readout, ``[detection] readout_input``).
+
+The readout's features are f_a = ln max(Σ_t A[a, t], floor) of one window's matrix A:
+
+* ``"activations"`` (the default): A = H⁽ᴷ⁾, the network output (r x n), one feature per atom;
+* ``"spectrum"``: A = X̃, the network's *input* window (m' x n: the front-end bands x frames,
+  scaled by ``input_scale``, before the Hankel extension 4.3.1), one feature per band. The band
+  energies do not depend on how well the templates match the recording chain.
+
+A model file stores the input with the readout (``params["detection"]["readout"]["input"]``;
+absent: ``"activations"``, the models written before it existed) and the width of ``readout_W``
+must be the rows of that input: r (the layout's rank) or m' (``layout.n_bins``; NOT m = m'T).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tinyunfold.errors import ModelFileError, ValueDomainError
+
+READOUT_INPUTS = ("activations", "spectrum")
+DEFAULT_READOUT_INPUT = "activations"
+
+
+def check_readout_input(value: Any) -> str:
+    """``[detection] readout_input`` as one of :data:`READOUT_INPUTS` (one line otherwise)."""
+    if not isinstance(value, str) or value not in READOUT_INPUTS:
+        raise ValueDomainError(
+            f'[detection] readout_input must be "activations" or "spectrum", got {value!r}',
+            'e.g. readout_input = "spectrum" (the band energies of the window X~)',
+        )
+    return value
+
+
+def model_readout_input(d: Any) -> str:
+    """The input of a model file's readout params ``d`` (absent: ``"activations"``)."""
+    raw = d.get("input", DEFAULT_READOUT_INPUT) if isinstance(d, dict) else DEFAULT_READOUT_INPUT
+    try:
+        return check_readout_input(raw)
+    except ValueDomainError:
+        shown = repr(raw)
+        raise ModelFileError(
+            f"readout: input {shown[:40]} is not one of {READOUT_INPUTS}",
+            "re-create the model with `tinyunfold train`",
+        ) from None
+
+
+def readout_width(readout_input: str, rank: int, n_bands: int) -> int:
+    """Columns of the readout's W: the rows of its input, r (H) or m' (X̃)."""
+    return int(n_bands) if readout_input == "spectrum" else int(rank)
