@@ -188,3 +188,32 @@ def test_augmented_mixtures_follow_the_dataset_definitions(silent_targets: Path)
             m.audio = np.full_like(m.audio, np.nan)
     poisoned = augment_mixtures(ds, 60, seed=2, snr_db=(-10.0, 10.0), two_hit=0.3, no_hit=0.2)
     assert all(np.array_equal(a.audio, b.audio) for a, b in zip(aug, poisoned, strict=True))
+
+
+def test_augmentation_gains_spread_the_level_and_keep_the_snr(silent_targets: Path) -> None:
+    """`augment_gain_db`: every synthetic mixture (background, hits and stem) scaled by one gain
+    in ±gain_db dB; the SNR labels stay exact; 0 draws nothing (the mixtures of before)."""
+    from tinyunfold.datasets import load_dataset
+    from tinyunfold.datasets.prep import augment_mixtures
+
+    ds = load_dataset(silent_targets)
+    kw = dict(seed=2, snr_db=(-10.0, 10.0), two_hit=0.3, no_hit=0.2)
+    plain = augment_mixtures(ds, 60, **kw)
+    same = augment_mixtures(ds, 60, gain_db=0.0, **kw)
+    assert all(np.array_equal(a.audio, b.audio) for a, b in zip(plain, same, strict=True))
+    loud = augment_mixtures(ds, 60, gain_db=12.0, **kw)
+
+    def background_db(ms: list) -> np.ndarray:
+        out = []
+        for m in ms:
+            n = m.audio - (m.target_stem if m.target_stem is not None else 0.0)
+            out.append(10 * np.log10(n @ n))
+        return np.array(out)
+
+    spread0, spread12 = np.ptp(background_db(plain)), np.ptp(background_db(loud))
+    assert spread12 > spread0 + 10.0, (spread0, spread12)  # levels now span ~24 dB more
+    for m in loud:
+        if len(m.classes) == 1:
+            s = m.target_stem
+            n = m.audio - s
+            assert abs(10 * np.log10(s @ s / (n @ n)) - m.snr_db) < 1e-9

@@ -168,6 +168,7 @@ def augment_mixtures(
     onset_s: tuple[float, float] | None = None,
     stretch: float = 0.03,
     gate_db: float = 40.0,
+    gain_db: float = 0.0,
 ) -> list[Any]:
     """``n`` synthetic training mixtures from ``targets/`` and the background recordings.
 
@@ -179,6 +180,11 @@ def augment_mixtures(
     delayed to an onset drawn in ``onset_s`` (default: the range of the training mixtures'
     onsets) and scaled to an SNR drawn uniformly in ``snr_db`` (default: the range of every
     labelled SNR of the dataset), SNR = 10 log10(‖s‖² / ‖n‖²) over the window (per hit).
+    ``gain_db`` > 0: the whole mixture (background and hits, and its target stem) is then scaled
+    by a gain drawn in ±``gain_db`` dB, so that a detector does not learn the level of the
+    recordings it was trained on (another microphone, amplifier or machine is louder or quieter;
+    every feature of a readout shifts by ln g²). 0 (default): no draw, the mixtures of earlier
+    versions.
     Backgrounds: the noise files and the no-hit training mixtures, cut to the window length at a
     random start, each a random unit-energy-preserving mix a·n₁ + b·n₂ (a² + b² = 1) of two of
     them, so that no two synthetic backgrounds are the same. Only ``split=train`` data and
@@ -255,6 +261,9 @@ def augment_mixtures(
             tot = snrs_i[0]
         elif n_hits == 2 and np.dot(stem, stem) > 0:
             tot = 10 * float(np.log10(np.dot(stem, stem) / max(e_n, 1e-300)))
+        if gain_db > 0:
+            g = 10.0 ** (float(rng.uniform(-gain_db, gain_db)) / 20.0)
+            noise, stem = g * noise, g * stem
         out.append(
             Mixture(
                 name=f"aug_{i:05d}.wav",

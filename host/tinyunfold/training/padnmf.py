@@ -22,6 +22,7 @@ and the detector; every key is optional (the values shown are the defaults)::
     augment_two_hit = 0.2   # fraction of them with two hits of different classes
     augment_no_hit = 0.2    # fraction with background only
     augment_stretch = 0.03  # time-scale range +-3% (resonances of other chains)
+    augment_gain_db = 0.0   # each synthetic mixture scaled by a gain in +-this many dB (level)
     alpha_h = 0.0
     alpha_s = 1e6           # ignored by deepnmf (loss 4.2.3)
     alpha_d = 0.0           # detection-aware term: alpha_d x sum (1 - 2 y) ln I (0: thesis loss)
@@ -112,6 +113,7 @@ NON_ESTIMATOR_KEYS = {
     "augment_two_hit",
     "augment_no_hit",
     "augment_stretch",
+    "augment_gain_db",
 }
 
 
@@ -204,6 +206,7 @@ def train_from_dataset(
             no_hit=float(mc.get("augment_no_hit", 0.2)),
             stretch=float(mc.get("augment_stretch", 0.03)),
             gate_db=topts["gate_db"],
+            gain_db=float(mc.get("augment_gain_db", 0.0)),
         )
     X = [spectrogram(m.audio, feats, scale) for m in train]
     S = [
@@ -277,6 +280,7 @@ NETWORK_KEYS = (
     "augment_two_hit",
     "augment_no_hit",
     "augment_stretch",
+    "augment_gain_db",
 )
 
 
