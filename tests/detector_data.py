@@ -33,6 +33,20 @@ def train(dataset: Path, kind: str, out: Path) -> Path:
     return out
 
 
+def readout_detector(root: Path, model_keys: str, detection_keys: str) -> tuple[Path, dict]:
+    """A tiny PAD-NMF detector trained on the demo set with the demo CONFIG plus ``model_keys``
+    (TOML lines of [model]) and ``detection_keys`` (lines of [detection]), its stream decision
+    set to ``readout``; returns (model, the demo WAVs)."""
+    ds = make_dataset(root / "ds")
+    cfg = root / "readout.toml"
+    cfg.write_text(CONFIG.replace("[detection]", model_keys + "[detection]") + detection_keys)
+    out = root / "padnmf-readout.tum"
+    argv = ["train", "padnmf", "--dataset", str(ds), "--config", str(cfg), "--out", str(out)]
+    assert main([*argv, "--no-progress"]) == 0
+    assert main(["model", "stream", str(out), "--decision", "readout"]) == 0
+    return out, make_wavs(root / "wav")
+
+
 def start_sim(model: Path, board: str, port: int) -> subprocess.Popen[str]:
     """`tinyunfold sim` of ``model`` on ``board`` behind a TCP serial link on ``port``."""
     cmd = [sys.executable, "-m", "tinyunfold", "sim", "--model", str(model), "--board", board,

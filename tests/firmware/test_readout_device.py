@@ -19,19 +19,7 @@ WAVS = ["hit", "nohit", "two"]
 
 @pytest.fixture(scope="module")
 def readout_set(tmp_path_factory):
-    import detector_data as dd
-
-    from tinyunfold.pipelines.detector_demo import CONFIG
-
-    root = tmp_path_factory.mktemp("readout")
-    ds = dd.make_dataset(root / "ds")
-    cfg = root / "readout.toml"
-    cfg.write_text(CONFIG + "readout = true\n")
-    out = root / "padnmf-readout.tum"
-    argv = ["train", "padnmf", "--dataset", str(ds), "--config", str(cfg), "--out", str(out)]
-    assert main([*argv, "--no-progress"]) == 0
-    assert main(["model", "stream", str(out), "--decision", "readout"]) == 0
-    return out, dd.make_wavs(root / "wav")
+    return dd.readout_detector(tmp_path_factory.mktemp("readout"), "", "readout = true\n")
 
 
 def test_readout_events_equal_detect(readout_set, capsys):

@@ -22,17 +22,8 @@ WAVS = ["hit", "nohit", "two"]
 def sets_model(tmp_path_factory):
     import detector_data as dd
 
-    from tinyunfold.pipelines.detector_demo import CONFIG
-
     root = tmp_path_factory.mktemp("readout-sets")
-    ds = dd.make_dataset(root / "ds")
-    cfg = root / "sets.toml"
-    cfg.write_text(CONFIG + 'readout = "sets"\nreadout_max_hits = 2\n')
-    out = root / "padnmf-sets.tum"
-    argv = ["train", "padnmf", "--dataset", str(ds), "--config", str(cfg), "--out", str(out)]
-    assert main([*argv, "--no-progress"]) == 0
-    assert main(["model", "stream", str(out), "--decision", "readout"]) == 0
-    return out, dd.make_wavs(root / "wav")
+    return dd.readout_detector(root, "", 'readout = "sets"\nreadout_max_hits = 2\n')
 
 
 def test_sets_events_equal_detect(sets_model, capsys):

@@ -22,20 +22,12 @@ WAVS = ["hit", "nohit", "two"]
 
 @pytest.fixture(scope="module")
 def spectrum_model(tmp_path_factory):
-    from tinyunfold.pipelines.detector_demo import CONFIG
-
-    root = tmp_path_factory.mktemp("readout-spectrum")
-    ds = dd.make_dataset(root / "ds")
-    cfg = root / "spectrum.toml"
     # 40 augmented training mixtures (the 6 of the demo set are too few to fit 16 band weights
     # per label set: 5-fold CV accuracy 0.5, no event on the WAVs)
-    cfg.write_text(CONFIG.replace("[detection]", "augment = 40\n[detection]")
-                   + 'readout = "sets"\nreadout_input = "spectrum"\n')  # fmt: skip
-    out = root / "padnmf-spectrum.tum"
-    argv = ["train", "padnmf", "--dataset", str(ds), "--config", str(cfg), "--out", str(out)]
-    assert main([*argv, "--no-progress"]) == 0
-    assert main(["model", "stream", str(out), "--decision", "readout"]) == 0
-    return out, dd.make_wavs(root / "wav")
+    root = tmp_path_factory.mktemp("readout-spectrum")
+    return dd.readout_detector(
+        root, "augment = 40\n", 'readout = "sets"\nreadout_input = "spectrum"\n'
+    )
 
 
 def test_spectrum_events_equal_detect(spectrum_model, capsys):
