@@ -21,6 +21,9 @@ Classifiers: one L2 logistic regression per class decided at p > 0.5 (default), 
 empty set included), decided by the most probable set; ``--hidden N`` puts one ReLU layer of N
 units in front (a nonlinear probe).
 
+``--test-gain-db G ...`` scores the test split played louder or quieter by G dB (the first
+``--l2`` only); ``--augment-gain-db`` gives the synthetic training mixtures random gains.
+
 ``--holdout N`` scores the last N synthetic mixtures instead of the test split (fitting on the
 others): mixtures built from the same templates and backgrounds as the training data, i.e. with
 no mismatch between the chain that made the templates and the one that made the test mixtures.
@@ -115,12 +118,16 @@ def main() -> None:
     ap.add_argument("--sets", action="store_true", help="multinomial over label sets (<= 2 hits)")
     ap.add_argument("--hidden", type=int, default=0, help="one ReLU layer of this many units")
     ap.add_argument("--energy", action="store_true", help="features ln max(sum_t X, 1e-6)")
+    ap.add_argument("--augment-gain-db", type=float, default=0.0, help="gain draw of augmentation")
+    ap.add_argument(
+        "--test-gain-db", type=float, nargs="+", default=[0.0], help="score at these test levels"
+    )
     ap.add_argument("--holdout", type=int, default=0, help="score the last N synthetic mixtures")
     a = ap.parse_args()
     torch.set_num_threads(1)
     ds = load_dataset(a.dataset)
     train, test = train_split(ds)
-    train = train + augment_mixtures(ds, a.augment, seed=1)
+    train = train + augment_mixtures(ds, a.augment, seed=1, gain_db=a.augment_gain_db)
     if a.holdout:
         if not 0 < a.holdout < a.augment:
             ap.error("--holdout must be between 1 and --augment - 1")
@@ -160,6 +167,21 @@ def main() -> None:
 
     Ftr, Ytr = features(train)
     Fte, Yte = features(test)
+    if a.test_gain_db != [0.0]:  # the test recordings louder or quieter, the model unchanged
+        predict = fit_probe(Ftr, Ytr, a.l2[0], a.sets, a.hidden)
+        print(f"{'gain dB':>8} overall  FP-any")
+        for g in a.test_gain_db:
+            for m in test:
+                m.audio = m.audio * 10.0 ** (g / 20.0)
+            F, _ = features(test)
+            for m in test:
+                m.audio = m.audio / 10.0 ** (g / 20.0)
+            pred = predict(F)
+            ok = (pred == (Yte > 0)).all(1)
+            print(
+                f"{g:>8g} {ok.mean() * 100:7.1f} {pred[Yte.sum(1) == 0].any(1).mean() * 100:7.1f}"
+            )
+        return
     snr = np.array([np.nan if m.snr_db is None else float(m.snr_db) for m in test])
     nh = Yte.sum(1)
     single = (nh == 1) & ~np.isnan(snr)

@@ -178,7 +178,13 @@ def test_frames_that_skip_audio_are_named_at_training(
 
 @pytest.mark.parametrize(
     "extra",
-    [[], ["--sets", "--holdout", "4"], ["--sets", "--hidden", "4"], ["--energy", "--sets"]],
+    [
+        [],
+        ["--sets", "--holdout", "4"],
+        ["--sets", "--hidden", "4"],
+        ["--energy", "--sets"],
+        ["--energy", "--augment-gain-db", "6", "--test-gain-db", "0", "6"],
+    ],
     ids=str,
 )
 def test_linear_probe_diagnostic_runs(dataset: Path, extra: list[str]) -> None:
@@ -193,6 +199,12 @@ def test_linear_probe_diagnostic_runs(dataset: Path, extra: list[str]) -> None:
         timeout=300,
     )
     assert r.returncode == 0, r.stderr
+    if "--test-gain-db" in extra:  # one row per test level: gain, overall, FP-any
+        head, *rows = r.stdout.splitlines()
+        assert head.split() == ["gain", "dB", "overall", "FP-any"] and len(rows) == 2
+        assert [float(row.split()[0]) for row in rows] == [0.0, 6.0]
+        assert all(0.0 <= float(v) <= 100.0 for row in rows for v in row.split()[1:])
+        return
     head, row = r.stdout.splitlines()
     assert head.split()[:2] == ["l2", "overall"] and head.split()[-2:] == ["2-hit", "FP-any"]
     vals = [float(v) for v in row.split()]
