@@ -254,3 +254,32 @@ def test_extra_test_mixtures_leave_the_preset_files_unchanged() -> None:
         np.testing.assert_array_equal(a.audio, b.audio)
     names = [m.name for m in more.mixtures]
     assert len(set(names)) == len(names)
+
+
+def test_cli_mdof_pcm16_writes_what_a_board_receives(tmp_path: Path) -> None:
+    """--pcm16: 16-bit WAVs at one power-of-two full scale for every file (stored in
+    dataset.json); the samples read back are exactly what the streaming tools send the board
+    (pcm16 of them is lossless), and the levels and SNRs are those of the float dataset."""
+    import scipy.io.wavfile
+
+    from tinyunfold.golden.stream import pcm16
+
+    common = ["dataset", "mdof", "--preset", "dataset2", "--snr-db=-10,10", "--duration-s", "0.2",
+              "--n-nohit-train", "1", "--n-nohit-test", "1", "--no-progress", "--seed", "7"]  # fmt: skip
+    assert main([*common, "--out", str(tmp_path / "f")]) == 0
+    assert main([*common, "--out", str(tmp_path / "q"), "--pcm16"]) == 0
+    fl, q = load_dataset(tmp_path / "f"), load_dataset(tmp_path / "q")
+    fs = q.meta["pcm16_full_scale"]
+    assert fs == 2.0 ** round(np.log2(fs)) and "pcm16_full_scale" not in fl.meta
+    files = sorted((tmp_path / "q").rglob("*.wav"))
+    assert files and all(scipy.io.wavfile.read(f)[1].dtype == np.int16 for f in files)
+    arrays = [m.audio for m in fl.mixtures] + list(fl.noise)
+    arrays += [x for c in fl.classes for x in fl.targets[c]]
+    peak = max(float(np.max(np.abs(a))) for a in arrays)  # the loudest file (here a target)
+    assert 0.5 * 32767 / 32768 <= peak / fs < 32767 / 32768  # the range is used, nothing clips
+    for a, b in zip(fl.mixtures, q.mixtures, strict=True):
+        assert np.array_equal(pcm16(b.audio).astype(np.float64) / 32768.0, b.audio)
+        assert np.max(np.abs(b.audio * fs - a.audio)) <= fs / 65536 * 1.0001  # half a step
+        if a.has_hit:
+            s, n = b.target_stem, b.audio - b.target_stem
+            assert abs(10 * np.log10(s @ s / (n @ n)) - a.snr_db) < 0.05

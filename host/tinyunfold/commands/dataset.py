@@ -31,6 +31,7 @@ The same seed gives the same files.
 Examples:
   tinyunfold dataset mdof --preset dataset1 --out data/d1
   tinyunfold dataset mdof --preset dataset2-hard --out data/d2h --n-extra-test 5 --n-two-hit 100
+  tinyunfold dataset mdof --preset dataset2-hard --out data/d2h16 --n-extra-test 5 --n-two-hit 40 --pcm16
   tinyunfold dataset info data/d1
 """
 
@@ -94,6 +95,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--flow-db", help="flow-noise level vs engine noise in dB, or 'off' (hard: -6)")
     g.add_argument("--mismatch", type=float, help="relative chain mismatch of the mixtures (0.03)")
     g.add_argument("--overwrite", action="store_true", help="replace the WAV files in --out")
+    g.add_argument(
+        "--pcm16",
+        action="store_true",
+        help="write 16-bit PCM WAVs at one full scale (what a recorder or the board's ADC gives; "
+        "host evaluation then sees the device's samples)",
+    )
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.set_defaults(func=_run_mdof)
 
@@ -194,7 +201,7 @@ def _run_mdof(args: argparse.Namespace) -> int:
         ds = generate(cfg, progress=bar.update, total_cb=total)
     finally:
         bar.close()
-    write_dataset(out, ds, overwrite=args.overwrite)
+    write_dataset(out, ds, overwrite=args.overwrite, pcm16=args.pcm16)
     n_hit = sum(m.has_hit for m in ds.mixtures)
     print(
         f"wrote {out}: {len(ds.classes)} classes, {sum(len(v) for v in ds.targets.values())} "

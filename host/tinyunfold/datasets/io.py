@@ -445,8 +445,10 @@ def read_npz(
     return out
 
 
-def write_wav(path: str | Path, rate: int, x: np.ndarray) -> None:
-    """Write a mono float32 WAV (parent folders are created)."""
+def write_wav(path: str | Path, rate: int, x: np.ndarray, full_scale: float | None = None) -> None:
+    """Write a mono float32 WAV (parent folders are created); with ``full_scale`` a 16-bit PCM
+    WAV of x / full_scale: round(32768 x / full_scale), which :func:`read_wav` reads back as
+    that quantised x / full_scale exactly."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     x = np.asarray(x)
@@ -454,7 +456,25 @@ def write_wav(path: str | Path, rate: int, x: np.ndarray) -> None:
         raise DatasetError(f"cannot write {path}: need a finite 1-D signal", "check the audio")
     import scipy.io.wavfile
 
-    scipy.io.wavfile.write(path, int(rate), x.astype(np.float32))
+    if full_scale is None:
+        scipy.io.wavfile.write(path, int(rate), x.astype(np.float32))
+        return
+    q = np.round(np.asarray(x, dtype=np.float64) * (32768.0 / full_scale))
+    scipy.io.wavfile.write(path, int(rate), np.clip(q, -32768, 32767).astype(np.int16))
+
+
+def pcm16_full_scale(peak: float) -> float:
+    """The power of two 2^k (k may be negative) that puts ``peak`` just inside 16-bit PCM:
+    the smallest k with peak / 2^k < 32767/32768. One scale for a whole dataset keeps every
+    file's level (and every SNR) as generated; a power of two keeps the scaling exact."""
+    k = 0
+    if peak <= 0 or not np.isfinite(peak):
+        return 1.0
+    while peak * 2.0**-k >= 32767 / 32768:
+        k += 1
+    while peak * 2.0 ** -(k - 1) < 32767 / 32768:
+        k -= 1
+    return float(2.0**k)
 
 
 class _RateCheck:
@@ -810,8 +830,16 @@ def _fmt(x: float) -> str:
     return repr(float(x))
 
 
-def write_dataset(path: str | Path, ds: Dataset, *, overwrite: bool = False) -> Path:
+def write_dataset(
+    path: str | Path, ds: Dataset, *, overwrite: bool = False, pcm16: bool = False
+) -> Path:
     """Write ``ds`` as a dataset folder (float32 WAV) and return the folder.
+
+    ``pcm16``: every file is written as 16-bit PCM at one full scale for the whole dataset
+    (:func:`pcm16_full_scale` of its loudest sample, stored in dataset.json as
+    ``pcm16_full_scale``): what a 16-bit recorder or ADC delivers, and exactly the samples a
+    board streaming the WAVs receives, so host evaluation and device agree on the input
+    (a float dataset has a dynamic range that 16-bit PCM does not keep: quiet bands then differ).
 
     File names come from ``ds.target_files`` / ``ds.noise_files`` / ``Mixture.name`` when given
     (``<class>_NNN.wav``, ``noise_NNN.wav`` otherwise). Mixtures with a ``target_stem`` or
@@ -834,6 +862,12 @@ def write_dataset(path: str | Path, ds: Dataset, *, overwrite: bool = False) -> 
     if not ds.classes:
         raise DatasetError("dataset has no class", "add at least one target class")
     rate = int(ds.sample_rate)
+    fs: float | None = None
+    if pcm16:
+        arrays = [x for c in ds.classes for x in ds.targets.get(c, [])] + list(ds.noise)
+        for m in ds.mixtures:
+            arrays += [a for a in (m.audio, m.target_stem, m.noise_stem) if a is not None]
+        fs = pcm16_full_scale(max((float(np.max(np.abs(a))) for a in arrays if len(a)), default=0))
     for c in ds.classes:
         if c.lower() in NO_HIT or any(ch in c for ch in ";,/\\") or not c.strip():
             raise DatasetError(
@@ -849,12 +883,12 @@ def write_dataset(path: str | Path, ds: Dataset, *, overwrite: bool = False) -> 
                 "give one file name per target",
             )
         for n, x in zip(names, sigs, strict=True):
-            write_wav(root / "targets" / c / n, rate, x)
+            write_wav(root / "targets" / c / n, rate, x, fs)
     if not ds.noise:
         raise DatasetError("dataset has no noise recording", "add at least one")
     nnames = ds.noise_files or [f"noise_{i:03d}.wav" for i in range(len(ds.noise))]
     for n, x in zip(nnames, ds.noise, strict=True):
-        write_wav(root / "noise" / n, rate, x)
+        write_wav(root / "noise" / n, rate, x, fs)
     (root / "mixtures").mkdir(parents=True, exist_ok=True)
     extra_cols: list[str] = []
     for m in ds.mixtures:
@@ -864,7 +898,7 @@ def write_dataset(path: str | Path, ds: Dataset, *, overwrite: bool = False) -> 
     rows = []
     for m in ds.mixtures:
         name = m.name if m.name.lower().endswith(".wav") else m.name + ".wav"
-        write_wav(root / "mixtures" / name, rate, m.audio)
+        write_wav(root / "mixtures" / name, rate, m.audio, fs)
         stem_paths = {}
         for col, arr, rel in (
             ("target_stem", m.target_stem, m.target_stem_file),
@@ -874,7 +908,7 @@ def write_dataset(path: str | Path, ds: Dataset, *, overwrite: bool = False) -> 
                 stem_paths[col] = rel or ""
                 continue
             rel = rel or f"stems/{name[:-4]}_{col.split('_')[0]}.wav"
-            write_wav(_rel_path(root, rel, name), rate, arr)
+            write_wav(_rel_path(root, rel, name), rate, arr, fs)
             stem_paths[col] = rel
         row = {
             "file": name,
@@ -895,6 +929,8 @@ def write_dataset(path: str | Path, ds: Dataset, *, overwrite: bool = False) -> 
         w.writerows(rows)
     meta = dict(ds.meta)
     meta["classes"] = list(ds.classes)
+    if fs is not None:
+        meta["pcm16_full_scale"] = fs
     meta.setdefault("sample_rate", rate)
     (root / "dataset.json").write_text(
         json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8"
