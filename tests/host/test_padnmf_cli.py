@@ -232,3 +232,20 @@ def test_a_diverging_training_stops_with_one_line(
     assert len(err) == 1 and "training diverged in epoch 1: loss" in err[0]
     assert "largest dictionary entry" in err[0] and not out.exists()
     assert main([*args, "--no-progress"]) == 0 and out.exists()
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((Path(__file__).resolve().parents[2] / "examples" / "padnmf").glob("*.toml")),
+    ids=lambda p: p.name,
+)
+def test_shipped_padnmf_configs_load(path: Path) -> None:
+    """Every examples/padnmf/*.toml passes the config check of `train padnmf` (keys, sections)
+    and tiles its frames (no front-end gap warning)."""
+    from tinyunfold.features import SpectrogramParams
+    from tinyunfold.training.padnmf import load_config
+
+    cfg = load_config(str(path), [])
+    assert cfg["model"] or cfg["features"]
+    front = SpectrogramParams(sample_rate=48000, **cfg["features"])
+    assert front.gap_warning() is None or path.name in {"d1_b48.toml", "dataset2-hard-full.toml"}
