@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import signal
 import sys
+from typing import Any
 
 from tinyunfold.errors import ToolchainError
 
@@ -34,6 +35,24 @@ def require(tool: str) -> str:
     return path
 
 
+def _resolve_prctl() -> Any:
+    """libc's prctl, looked up once in the parent: the child of a fork must not dlopen/dlsym
+    (another thread may hold the loader lock at the fork), only call."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _resolve_prctl()
+_PR_SET_PDEATHSIG = 1
+_SIGKILL = int(signal.SIGKILL)
+
+
 def die_with_parent() -> None:
     """``preexec_fn`` for simulator and board children (QEMU, host firmware programs).
 
@@ -43,11 +62,8 @@ def die_with_parent() -> None:
     live. Elsewhere a no-op. Children must be started from the main thread (the signal follows
     the thread that forked), as every caller here does.
     """
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, _SIGKILL)
 
 
 def doctor() -> int:
