@@ -47,6 +47,28 @@ def readout_detector(root: Path, model_keys: str, detection_keys: str) -> tuple[
     return out, make_wavs(root / "wav")
 
 
+def flipped_readout_run_fails(model: Path, wav: Path, monkeypatch: Any, capsys: Any) -> None:
+    """`run` of ``wav`` against a golden readout whose every row's first weight has bit 8
+    flipped (a wrong constant, either readout mode): the verdict must be MISMATCH."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from tinyunfold.golden import detect as gd
+
+    real = gd.readout_f32
+
+    def mutated(H: Any, rd: Any) -> Any:
+        W = rd.W.copy()
+        W[:, 0] = (W[:, 0].view(np.uint32) ^ np.uint32(1 << 8)).view(np.float32)
+        return real(H, replace(rd, W=W))
+
+    monkeypatch.setattr("tinyunfold.golden.detect.readout_f32", mutated)
+    rc = main(["run", "--model", str(model), "--board", "mps2-an386", "--input", str(wav)])
+    out = capsys.readouterr().out
+    assert rc == 1 and "verdict: MISMATCH" in out
+
+
 def start_sim(model: Path, board: str, port: int) -> subprocess.Popen[str]:
     """`tinyunfold sim` of ``model`` on ``board`` behind a TCP serial link on ``port``."""
     cmd = [sys.executable, "-m", "tinyunfold", "sim", "--model", str(model), "--board", board,

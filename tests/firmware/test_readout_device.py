@@ -9,8 +9,6 @@ import detector_data as dd
 import numpy as np
 import pytest
 
-from tinyunfold.cli import main
-from tinyunfold.golden import detect as gd
 from tinyunfold.golden import stream as gs
 from tinyunfold.kinds import load_model
 
@@ -39,16 +37,7 @@ def test_readout_events_equal_detect(readout_set, capsys):
 
 def test_readout_weight_bit_flip_fails_the_verdict(readout_set, monkeypatch, capsys):
     """Golden readout with one bit of W flipped per class (bit 8 of column 0): MISMATCH."""
+    import detector_data as dd
+
     model, wavs = readout_set
-    real = gd.readout_f32
-
-    def mutated(H, rd):
-        W = rd.W.copy()
-        W[:, 0] = (W[:, 0].view(np.uint32) ^ np.uint32(1 << 8)).view(np.float32)
-        return real(H, gd.ReadoutParams(W=W, b=rd.b, threshold=rd.threshold, floor=rd.floor))
-
-    monkeypatch.setattr("tinyunfold.golden.detect.readout_f32", mutated)
-    rc = main(["run", "--model", str(model), "--board", "mps2-an386", "--input",
-               str(wavs["two"])])  # fmt: skip
-    out = capsys.readouterr().out
-    assert rc == 1 and "verdict: MISMATCH" in out
+    dd.flipped_readout_run_fails(model, wavs["two"], monkeypatch, capsys)

@@ -9,8 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinyunfold.cli import main
-from tinyunfold.golden import detect as gd
 from tinyunfold.golden import stream as gs
 from tinyunfold.kinds import load_model
 from tinyunfold.pipelines.detect import read_pcm
@@ -58,17 +56,7 @@ def test_sets_events_equal_detect(sets_model, capsys):
 
 def test_sets_weight_bit_flip_fails_the_verdict(sets_model, monkeypatch, capsys):
     """Golden set readout with bit 8 of every row's first weight flipped: MISMATCH."""
+    import detector_data as dd
+
     model, wavs = sets_model
-    real = gd.readout_f32
-
-    def mutated(H, rd):
-        W = rd.W.copy()
-        W[:, 0] = (W[:, 0].view(np.uint32) ^ np.uint32(1 << 8)).view(np.float32)
-        return real(H, gd.ReadoutParams(W=W, b=rd.b, threshold=rd.threshold, floor=rd.floor,
-                                        sets=rd.sets))  # fmt: skip
-
-    monkeypatch.setattr("tinyunfold.golden.detect.readout_f32", mutated)
-    rc = main(["run", "--model", str(model), "--board", "mps2-an386", "--input",
-               str(wavs["two"])])  # fmt: skip
-    out = capsys.readouterr().out
-    assert rc == 1 and "verdict: MISMATCH" in out
+    dd.flipped_readout_run_fails(model, wavs["two"], monkeypatch, capsys)
