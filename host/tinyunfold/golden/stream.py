@@ -195,7 +195,7 @@ def stream_config(
     if decision == "readout" and dparams.readout is None:
         raise DetectorDeployError(
             "the model's stream decision is 'readout' but it has no readout",
-            "use --decision threshold, or train with [detection] readout = true",
+            'use --decision threshold, or train with [detection] readout = true or readout = "sets"',
         )
     names = tuple(str(c) for c in layout.class_names)
     if len(names) > MAX_CLASSES or any(len(c.encode()) > MAX_NAME for c in names):
