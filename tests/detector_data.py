@@ -7,11 +7,14 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from tinyunfold.cli import main
 from tinyunfold.pipelines.detector_demo import CONFIG, make_dataset, make_wavs
+from tinyunfold.tools.link import free_port
 
 __all__ = [
     "detect_report",
@@ -19,7 +22,10 @@ __all__ = [
     "make_dataset",
     "make_wavs",
     "run_equals_detect",
+    "sim_ended_cleanly",
+    "sim_session",
     "start_sim",
+    "stream_to_sim",
     "train",
     "wait_listening",
 ]
@@ -85,6 +91,38 @@ def wait_listening(proc: subprocess.Popen[str], port: int, timeout_s: float = 12
             return
         assert time.monotonic() < deadline, "sim did not start"
     raise AssertionError(f"sim ended: {proc.wait()}")
+
+
+@contextmanager
+def sim_session(model: Path, board: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """`tinyunfold sim` of ``model`` on ``board``, listening on a free port: yields (process,
+    port); a sim still running on the way out (a failed test) is killed."""
+    port = free_port()
+    proc = start_sim(model, board, port)
+    try:
+        wait_listening(proc, port)
+        yield proc, port
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def stream_to_sim(
+    model: Path, port: int, wav: Path, capsys: Any, bye: bool = False
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """`tinyunfold stream --json` of ``wav`` to the sim on ``port``: (events, summary line)."""
+    argv = ["stream", "--port", f"socket://127.0.0.1:{port}", str(wav), "--json",
+            "--model", str(model), "--no-progress"] + (["--bye"] if bye else [])  # fmt: skip
+    assert main(argv) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    return lines[:-1], lines[-1]
+
+
+def sim_ended_cleanly(proc: subprocess.Popen[str]) -> None:
+    """After BYE: the sim exits 0 and reports the board stopped with status 0."""
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "board stopped (status 0)" in out
 
 
 def detect_report(model: Path, wav: Path, capsys: Any) -> dict[str, Any]:

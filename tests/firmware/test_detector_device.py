@@ -5,7 +5,6 @@ and events from `sim`; a golden mutated by one threshold bit makes the verdict f
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -57,26 +56,16 @@ def test_run_events_equal_detect(detector_set, board, name, capsys):
 @pytest.mark.parametrize("name", ["padnmf", "deepnmf"])
 def test_sim_and_stream_client(detector_set, board, name, capsys):
     models, wavs = detector_set
-    port = free_port()
-    proc = dd.start_sim(models[name], board, port)
-    try:
-        dd.wait_listening(proc, port)
+    with dd.sim_session(models[name], board) as (proc, port):
         for i, w in enumerate(WAVS):
             want = dd.detect_report(models[name], wavs[w], capsys)["events"]
-            argv = ["stream", "--port", f"socket://127.0.0.1:{port}", str(wavs[w]), "--json",
-                    "--model", str(models[name]), "--no-progress"]  # fmt: skip
-            assert main(argv + (["--bye"] if i == len(WAVS) - 1 else [])) == 0
-            lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-            events, summary = lines[:-1], lines[-1]
+            events, summary = dd.stream_to_sim(
+                models[name], port, wavs[w], capsys, bye=i == len(WAVS) - 1
+            )
             assert summary["summary"]["verdict"] == "BIT-EXACT"
             assert summary["stats"]["crc_errors"] == 0 and summary["stats"]["overruns"] == 0
             assert [dd.event_key(e) for e in events] == [dd.event_key(e) for e in want]
-        out, _ = proc.communicate(timeout=60)
-        assert proc.returncode == 0 and "board stopped (status 0)" in out
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        dd.sim_ended_cleanly(proc)
 
 
 def test_outside_pyserial_client(detector_set):
@@ -87,10 +76,7 @@ def test_outside_pyserial_client(detector_set):
     _, pcm = gs.read_pcm16(wavs["two"])
     want = [e.key() for e in gs.run_stream(cfg, pcm).events]
     assert len(want) >= 2
-    port = free_port()
-    proc = dd.start_sim(models["deepnmf"], "mps2-an386", port)
-    try:
-        dd.wait_listening(proc, port)
+    with dd.sim_session(models["deepnmf"], "mps2-an386") as (proc, port):
         ser = serial.serial_for_url(f"socket://127.0.0.1:{port}", timeout=0.5)
         dec = proto.Decoder()
         frames: list[proto.Frame] = []
@@ -130,10 +116,6 @@ def test_outside_pyserial_client(detector_set):
         reply(proto.BYE, seq, b"", proto.BYE_ACK)
         ser.close()
         assert proc.wait(timeout=60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_mutated_golden_fails_the_verdict(detector_set, monkeypatch, capsys):
@@ -220,23 +202,18 @@ def test_a_killed_sim_takes_its_qemu_with_it(detector_set):
     """SIGKILL on `tinyunfold sim` (no cleanup of its own can run): the kernel ends its QEMU too
     (platform.toolchain.die_with_parent); before, QEMU kept running with the port open."""
     models, _ = detector_set
-    port = free_port()
-    proc = dd.start_sim(models["deepnmf"], "mps2-an386", port)
     qemu: list[int] = []
     try:
-        dd.wait_listening(proc, port)
-        qemu = _alive_children(proc.pid, "qemu-system-arm")
-        assert len(qemu) == 1, qemu
-        proc.kill()
-        proc.wait()
-        deadline = time.monotonic() + 10.0
-        while time.monotonic() < deadline and _alive(qemu[0]):
-            time.sleep(0.05)
-        assert not _alive(qemu[0]), "QEMU outlived the killed sim"
-    finally:
-        if proc.poll() is None:
+        with dd.sim_session(models["deepnmf"], "mps2-an386") as (proc, _):
+            qemu = _alive_children(proc.pid, "qemu-system-arm")
+            assert len(qemu) == 1, qemu
             proc.kill()
             proc.wait()
+            deadline = time.monotonic() + 10.0
+            while time.monotonic() < deadline and _alive(qemu[0]):
+                time.sleep(0.05)
+            assert not _alive(qemu[0]), "QEMU outlived the killed sim"
+    finally:
         for pid in qemu:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)

@@ -17,7 +17,6 @@ from test_detector_device import WAVS
 
 from tinyunfold.cli import main
 from tinyunfold.golden import stream as gs
-from tinyunfold.tools.link import free_port
 
 
 def test_stm32f405_detector_events_equal_detect(detector_set, capsys):
@@ -85,32 +84,25 @@ class PtyRelay:
 def test_stream_client_on_a_serial_device(detector_set, capsys):
     """`stream --port /dev/pts/N --baud 115200`: pyserial opens a real tty (not a socket URL)."""
     models, wavs = detector_set
-    port = free_port()
-    proc = dd.start_sim(models["padnmf"], "mps2-an386", port)
-    relay = None
-    try:
-        dd.wait_listening(proc, port)
+    with dd.sim_session(models["padnmf"], "mps2-an386") as (proc, port):
         relay = PtyRelay(port)
-        want = dd.detect_report(models["padnmf"], wavs["two"], capsys)["events"]
-        argv = ["stream", "--port", relay.path, "--baud", "115200", str(wavs["two"]), "--json",
-                "--model", str(models["padnmf"]), "--no-progress", "--bye"]  # fmt: skip
-        assert main(argv) == 0
-        lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-        events, summary = lines[:-1], lines[-1]
-        assert summary["summary"]["verdict"] == "BIT-EXACT"
-        assert [dd.event_key(e) for e in events] == [dd.event_key(e) for e in want] and len(
-            want
-        ) >= 2
-        # the audio went through the tty: all of its int16 PCM, plus framing
-        assert relay.bytes[0] > 2 * len(gs.read_pcm16(wavs["two"])[1]) and relay.bytes[1] > 0
-        out, _ = proc.communicate(timeout=60)
-        assert proc.returncode == 0, out
-    finally:
-        if relay is not None:
+        try:
+            want = dd.detect_report(models["padnmf"], wavs["two"], capsys)["events"]
+            argv = ["stream", "--port", relay.path, "--baud", "115200", str(wavs["two"]),
+                    "--json", "--model", str(models["padnmf"]), "--no-progress", "--bye"]  # fmt: skip
+            assert main(argv) == 0
+            lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+            events, summary = lines[:-1], lines[-1]
+            assert summary["summary"]["verdict"] == "BIT-EXACT"
+            assert [dd.event_key(e) for e in events] == [dd.event_key(e) for e in want] and len(
+                want
+            ) >= 2
+            # the audio went through the tty: all of its int16 PCM, plus framing
+            assert relay.bytes[0] > 2 * len(gs.read_pcm16(wavs["two"])[1]) and relay.bytes[1] > 0
+            out, _ = proc.communicate(timeout=60)
+            assert proc.returncode == 0, out
+        finally:
             relay.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def _patch_udf(elf_in, elf_out, symbol: str) -> int:

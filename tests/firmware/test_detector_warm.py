@@ -8,7 +8,6 @@ golden's. The tiny Deep-NMF detector (no H mask: every column with a predecessor
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import detector_data as dd
 import numpy as np
@@ -19,7 +18,6 @@ from tinyunfold.datasets import write_wav
 from tinyunfold.golden import stream as gs
 from tinyunfold.kinds import load_model
 from tinyunfold.tools.detector import compare_events, run_detector
-from tinyunfold.tools.link import free_port
 
 BOARDS = ["mps2-an386", "mps2-an500"]
 
@@ -83,23 +81,13 @@ def test_sim_and_stream_warm_restarts_cold_per_stream(warm_set, capsys):
     """One `sim` session, four recordings streamed one after the other by `stream`: each starts
     at sample 0 (a new stream), so its first window must start cold again to stay bit-exact."""
     model, wavs = warm_set
-    port = free_port()
-    proc = dd.start_sim(model, "mps2-an386", port)
-    try:
-        dd.wait_listening(proc, port)
+    with dd.sim_session(model, "mps2-an386") as (proc, port):
         names = ["long", "two", "hit", "long"]
         for i, w in enumerate(names):
             want = _detect(model, wavs[w], capsys)
-            argv = ["stream", "--port", f"socket://127.0.0.1:{port}", str(wavs[w]), "--json",
-                    "--model", str(model), "--no-progress"]  # fmt: skip
-            assert main(argv + (["--bye"] if i == len(names) - 1 else [])) == 0
-            lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-            events, summary = lines[:-1], lines[-1]
+            events, summary = dd.stream_to_sim(
+                model, port, wavs[w], capsys, bye=i == len(names) - 1
+            )
             assert summary["summary"]["verdict"] == "BIT-EXACT", summary
             assert [dd.event_key(e) for e in events] == [dd.event_key(e) for e in want]
-        out, _ = proc.communicate(timeout=60)
-        assert proc.returncode == 0 and "board stopped (status 0)" in out
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        dd.sim_ended_cleanly(proc)

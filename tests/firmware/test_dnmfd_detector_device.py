@@ -8,7 +8,6 @@ test_dnmfd_device.py: on these models an ulp in D rarely reaches an event's scor
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import detector_data as dd
@@ -21,7 +20,6 @@ from tinyunfold.golden import dnmfd as gdnmfd
 from tinyunfold.golden import stream as gs
 from tinyunfold.kinds import load_model
 from tinyunfold.pipelines.detect import stream_config
-from tinyunfold.tools.link import free_port
 
 # The tiny synthetic detector of tests/detector_data.py as a Deep-NMFD (16 bands, K = 12, C = 2)
 DNMFD_CONFIG = kinds.get("dnmfd").require("training").demo_config
@@ -70,28 +68,17 @@ def test_run_events_equal_detect(dnmfd_set, board, name, capsys):
 
 def test_sim_and_stream_client(dnmfd_set, capsys):
     models, wavs = dnmfd_set
-    port = free_port()
-    proc = dd.start_sim(models["dnmfd-s4"], "mps2-an386", port)
-    try:
-        dd.wait_listening(proc, port)
+    model = models["dnmfd-s4"]
+    with dd.sim_session(model, "mps2-an386") as (proc, port):
         n_events = 0
         for i, w in enumerate(WAVS):
-            want = dd.detect_report(models["dnmfd-s4"], wavs[w], capsys)["events"]
-            argv = ["stream", "--port", f"socket://127.0.0.1:{port}", str(wavs[w]), "--json",
-                    "--model", str(models["dnmfd-s4"]), "--no-progress"]  # fmt: skip
-            assert main(argv + (["--bye"] if i == len(WAVS) - 1 else [])) == 0
-            lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-            events, summary = lines[:-1], lines[-1]
+            want = dd.detect_report(model, wavs[w], capsys)["events"]
+            events, summary = dd.stream_to_sim(model, port, wavs[w], capsys, bye=i == len(WAVS) - 1)
             assert summary["summary"]["verdict"] == "BIT-EXACT"
             assert [dd.event_key(e) for e in events] == [dd.event_key(e) for e in want]
             n_events += len(want)
         assert n_events >= 3
-        out, _ = proc.communicate(timeout=60)
-        assert proc.returncode == 0 and "board stopped (status 0)" in out
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        dd.sim_ended_cleanly(proc)
 
 
 def test_mutated_golden_fails_the_verdict(dnmfd_set, monkeypatch, capsys):
