@@ -150,8 +150,8 @@ def main() -> None:
         noise = np.concatenate([spectrogram(x, feats, 1.0) for x in ds.noise], axis=1)
         scale = 1.0 / noise.mean()
 
-    def features(ms: list) -> tuple[np.ndarray, np.ndarray]:
-        X = [spectrogram(m.audio, feats, scale) for m in ms]
+    def features(ms: list, gain: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        X = [spectrogram(m.audio * gain, feats, scale) for m in ms]
         if a.model:
             H = transform_many(est, X, "forward", False)
             F = np.log(H.sum(2) + 1e-6)
@@ -171,11 +171,7 @@ def main() -> None:
         predict = fit_probe(Ftr, Ytr, a.l2[0], a.sets, a.hidden)
         print(f"{'gain dB':>8} overall  FP-any")
         for g in a.test_gain_db:
-            for m in test:
-                m.audio = m.audio * 10.0 ** (g / 20.0)
-            F, _ = features(test)
-            for m in test:
-                m.audio = m.audio / 10.0 ** (g / 20.0)
+            F, _ = features(test, 10.0 ** (g / 20.0))
             pred = predict(F)
             ok = (pred == (Yte > 0)).all(1)
             print(
