@@ -177,6 +177,21 @@ def test_augmented_mixtures_follow_the_dataset_definitions(silent_targets: Path)
             assert -10 <= m.snr_db <= 10
         if not m.classes:
             assert m.target_stem is None
+    # each hit names its template as labels.csv does ("class/file"), and it is that template
+    from tinyunfold.datasets.prep import gate_template
+
+    fs = ds.sample_rate
+    used = set()
+    for m in augment_mixtures(ds, 60, seed=2, two_hit=0.0, no_hit=0.0, stretch=0.0):
+        (c,), (src,) = m.classes, m.sources
+        assert src.split("/")[0] == c
+        g = gate_template(ds.targets[c][ds.target_files[c].index(src.split("/")[1])], 40.0)
+        k0 = int(round(m.onsets_s[0] * fs))
+        seg = m.target_stem[k0 : k0 + len(g)]
+        g = g[: len(seg)]
+        assert abs(seg @ g) / np.sqrt((seg @ seg) * (g @ g)) > 1 - 1e-9
+        used.add(src)
+    assert len(used) == sum(len(v) for v in ds.target_files.values()) > len(ds.classes)
     # deterministic given the seed, different for another seed
     again = augment_mixtures(ds, 60, seed=2, snr_db=(-10.0, 10.0), two_hit=0.3, no_hit=0.2)
     assert all(np.array_equal(a.audio, b.audio) for a, b in zip(aug, again, strict=True))

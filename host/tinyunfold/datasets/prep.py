@@ -190,8 +190,9 @@ def augment_mixtures(
     them, so that no two synthetic backgrounds are the same. Only ``split=train`` data and
     ``targets/``/``noise/`` are used: the test split is never touched.
 
-    Returns :class:`~tinyunfold.datasets.io.Mixture` objects with ``target_stem`` and
-    ``split="train"``, named ``aug_00000.wav`` ...
+    Returns :class:`~tinyunfold.datasets.io.Mixture` objects with ``target_stem``,
+    ``split="train"`` and ``sources`` (``class/template file`` of each hit, as in labels.csv),
+    named ``aug_00000.wav`` ...
     """
     from tinyunfold.datasets.io import Mixture
 
@@ -226,8 +227,11 @@ def augment_mixtures(
         a = float(rng.uniform(0.0, 1.0))
         return np.sqrt(a) * out[0] + np.sqrt(1.0 - a) * out[1]
 
-    def hit(c: str, e_noise: float) -> tuple[np.ndarray, float, float]:
-        x = templates[c][int(rng.integers(len(templates[c])))]
+    files = {c: list(ds.target_files.get(c, [])) for c in templates}
+
+    def hit(c: str, e_noise: float) -> tuple[np.ndarray, float, float, str]:
+        j = int(rng.integers(len(templates[c])))
+        x = templates[c][j]
         f = 1.0 + float(rng.uniform(-stretch, stretch))
         t = np.arange(int(len(x) * f)) / f
         y = np.interp(t, np.arange(len(x)), x)  # time-scaled by f: every resonance / f
@@ -240,7 +244,7 @@ def augment_mixtures(
         e = float(np.dot(s, s))
         if e > 0:
             s *= np.sqrt(10 ** (snr / 10) * e_noise / e)
-        return s, snr, onset / fs
+        return s, snr, onset / fs, f"{c}/{files[c][j] if j < len(files[c]) else j}"
 
     out = []
     for i in range(int(n)):
@@ -250,12 +254,13 @@ def augment_mixtures(
         n_hits = 0 if u < no_hit else (2 if u < no_hit + two_hit and len(classes) >= 2 else 1)
         picked = [classes[int(j)] for j in rng.choice(len(classes), n_hits, replace=False)]
         stem = np.zeros(n_win)
-        snrs_i, ons = [], []
+        snrs_i, ons, srcs = [], [], []
         for c in picked:
-            s, snr, t0 = hit(c, e_n)
+            s, snr, t0, src = hit(c, e_n)
             stem += s
             snrs_i.append(snr)
             ons.append(t0)
+            srcs.append(src)
         tot = None
         if n_hits == 1:
             tot = snrs_i[0]
@@ -273,6 +278,7 @@ def augment_mixtures(
                 onsets_s=tuple(ons),
                 target_stem=stem if picked else None,
                 split="train",
+                sources=tuple(srcs),
             )
         )
     return out
