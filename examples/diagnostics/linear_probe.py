@@ -14,7 +14,10 @@ detector.
 Features: max and mean over frames of ln(band power + 1e-3) (front-end mode), with ``--energy``
 the band energies of the window ln max(Σ_t X̃[b, t], 1e-6) (what the readout reads with
 ``readout_input = "spectrum"``), or ln(Σ_t H + 1e-6) per atom of the model's forward pass
-(``--model``).
+(``--model``). ``--pool A B ...`` concatenates other poolings of the window's bands:
+``energy``, ``max`` and ``mean`` (as above), ``maxmed`` (ln max − ln median over frames, a
+transient measure) and ``binmax`` (ln of the largest rfft bin of the time-averaged spectrum in
+each band, a peak picker).
 
 Classifiers: one L2 logistic regression per class decided at p > 0.5 (default), or with
 ``--sets`` one multinomial logistic regression over the label sets of at most two classes (the
@@ -23,6 +26,12 @@ units in front (a nonlinear probe).
 
 ``--test-gain-db G ...`` scores the test split played louder or quieter by G dB (the first
 ``--l2`` only); ``--augment-gain-db`` gives the synthetic training mixtures random gains.
+
+``--by-source`` fits the label-set classifier over the target *files* (sources) instead of the
+classes and merges each predicted set of sources into its set of classes (piecewise-linear
+class boundaries for classes with several templates; needs ``--sets``). ``--in-situ`` adds the
+target stem of every single-hit training mixture to its class's templates for the synthetic
+mixtures (the monitored machine's own hits, docs/padnmf.md "Not done").
 
 ``--holdout N`` scores the last N synthetic mixtures instead of the test split (fitting on the
 others): mixtures built from the same templates and backgrounds as the training data, i.e. with
@@ -35,6 +44,8 @@ the one below).
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
 import itertools
 
 import numpy as np
@@ -50,7 +61,23 @@ from tinyunfold.datasets.prep import (
     train_split,
     transform_many,
 )
-from tinyunfold.features import SpectrogramParams
+from tinyunfold.features import SpectrogramParams, band_edges
+
+
+def _binmax(X: np.ndarray, audio: list, feats: SpectrogramParams, scale: float) -> np.ndarray:
+    full = dataclasses.replace(feats, n_bands=None)
+    e = band_edges(feats) - band_edges(feats)[0]
+    P = np.stack([spectrogram(x, full, scale).mean(1) for x in audio])  # (Q, bins)
+    return np.log(np.stack([P[:, e[b] : e[b + 1]].max(1) for b in range(len(e) - 1)], 1) + 1e-6)
+
+
+POOLS = {  # (Q, F, N) band spectrogram (+ the audio) -> (Q, F) features
+    "energy": lambda X, *_: np.log(np.maximum(X.sum(2), 1e-6)),
+    "max": lambda X, *_: np.log(X.max(2) + 1e-3),
+    "mean": lambda X, *_: np.log(X + 1e-3).mean(2),
+    "maxmed": lambda X, *_: np.log(X.max(2) + 1e-3) - np.log(np.median(X, 2) + 1e-3),
+    "binmax": _binmax,
+}
 
 
 def fit_probe(F: np.ndarray, Y: np.ndarray, l2: float, sets: bool, hidden: int):  # noqa: ANN201
@@ -118,16 +145,31 @@ def main() -> None:
     ap.add_argument("--sets", action="store_true", help="multinomial over label sets (<= 2 hits)")
     ap.add_argument("--hidden", type=int, default=0, help="one ReLU layer of this many units")
     ap.add_argument("--energy", action="store_true", help="features ln max(sum_t X, 1e-6)")
+    ap.add_argument("--pool", nargs="+", choices=sorted(POOLS), help="poolings, concatenated")
+    ap.add_argument("--by-source", action="store_true", help="label sets of sources (--sets)")
+    ap.add_argument("--in-situ", action="store_true", help="training stems join the templates")
     ap.add_argument("--augment-gain-db", type=float, default=0.0, help="gain draw of augmentation")
     ap.add_argument(
         "--test-gain-db", type=float, nargs="+", default=[0.0], help="score at these test levels"
     )
     ap.add_argument("--holdout", type=int, default=0, help="score the last N synthetic mixtures")
     a = ap.parse_args()
+    if a.by_source and not a.sets:
+        ap.error("--by-source needs --sets")
     torch.set_num_threads(1)
     ds = load_dataset(a.dataset)
     train, test = train_split(ds)
-    train = train + augment_mixtures(ds, a.augment, seed=1, gain_db=a.augment_gain_db)
+    ds_aug = ds
+    if a.in_situ:  # the single-hit training mixtures' stems join their class's templates
+        ds_aug = copy.copy(ds)
+        ds_aug.targets = {c: list(v) for c, v in ds.targets.items()}
+        ds_aug.target_files = {c: list(ds.target_files.get(c, [])) for c in ds.targets}
+        for m in train:
+            if len(m.classes) == 1 and m.target_stem is not None:
+                ds_aug.targets[m.classes[0]].append(m.target_stem)
+                src = m.sources[0].split("/")[-1] if m.sources else m.name  # the hit location
+                ds_aug.target_files[m.classes[0]].append(src)
+    train = train + augment_mixtures(ds_aug, a.augment, seed=1, gain_db=a.augment_gain_db)
     if a.holdout:
         if not 0 < a.holdout < a.augment:
             ap.error("--holdout must be between 1 and --augment - 1")
@@ -152,7 +194,12 @@ def main() -> None:
 
     def features(ms: list, gain: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         X = [spectrogram(m.audio * gain, feats, scale) for m in ms]
-        if a.model:
+        if a.pool:
+            F = np.concatenate(
+                [POOLS[p](np.stack(X), [m.audio * gain for m in ms], feats, scale) for p in a.pool],
+                1,
+            )
+        elif a.model:
             H = transform_many(est, X, "forward", False)
             F = np.log(H.sum(2) + 1e-6)
         elif a.energy:
@@ -167,8 +214,35 @@ def main() -> None:
 
     Ftr, Ytr = features(train)
     Fte, Yte = features(test)
+    Ysrc = np.zeros((len(train), 0))
+    srcs: list[str] = []
+    if a.by_source:  # fit over sources, decide over classes
+        # a mixture without a sources column: one "unknown" source per class
+        src_of = [
+            m.sources if len(m.sources) == len(m.classes) else tuple(f"{c}/?" for c in m.classes)
+            for m in train
+        ]
+        srcs = sorted({s for ss in src_of for s in ss})
+        Ysrc = np.zeros((len(train), len(srcs)))
+        for q, ss in enumerate(src_of):
+            Ysrc[q, [srcs.index(s) for s in ss]] = 1.0
+    cls_of = np.array([list(ds.classes).index(s.split("/")[0]) for s in srcs], dtype=np.int64)
+
+    def fitter(l2: float):  # noqa: ANN202
+        if not a.by_source:
+            return fit_probe(Ftr, Ytr, l2, a.sets, a.hidden)
+        by_src = fit_probe(Ftr, Ysrc, l2, True, a.hidden)
+
+        def predict(G: np.ndarray) -> np.ndarray:
+            out = np.zeros((len(G), C), dtype=bool)
+            for q, row in enumerate(by_src(G)):
+                out[q, cls_of[row]] = True
+            return out
+
+        return predict
+
     if a.test_gain_db != [0.0]:  # the test recordings louder or quieter, the model unchanged
-        predict = fit_probe(Ftr, Ytr, a.l2[0], a.sets, a.hidden)
+        predict = fitter(a.l2[0])
         print(f"{'gain dB':>8} overall  FP-any")
         for g in a.test_gain_db:
             F, _ = features(test, 10.0 ** (g / 20.0))
@@ -194,7 +268,7 @@ def main() -> None:
     snrs = sorted({float(s) for s in snr[single]})
     print(f"{'l2':>8} overall " + " ".join(f"{s:>5g}" for s in snrs) + "  2-hit  FP-any")
     for l2 in a.l2:
-        pred = fit_probe(Ftr, Ytr, l2, a.sets, a.hidden)(Fte)
+        pred = fitter(l2)(Fte)
         ok = (pred == (Yte > 0)).all(1)
         per = [ok[(snr == s) & single].mean() * 100 for s in snrs]
         row = f"{l2:>8g} {ok.mean() * 100:7.1f} " + " ".join(f"{v:5.1f}" for v in per)

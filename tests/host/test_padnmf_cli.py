@@ -184,6 +184,7 @@ def test_frames_that_skip_audio_are_named_at_training(
         ["--sets", "--hidden", "4"],
         ["--energy", "--sets"],
         ["--energy", "--augment-gain-db", "6", "--test-gain-db", "0", "6"],
+        ["--pool", "energy", "binmax", "maxmed", "--sets", "--by-source", "--in-situ"],
     ],
     ids=str,
 )
