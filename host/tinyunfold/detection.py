@@ -539,6 +539,23 @@ class UncertaintyReduction:
 
 # ---------------------------------------------------------------------------- linear readout
 READOUT_L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1)
+READOUT_L2_RULES = ("cv", "cv-recorded")  # how readout_l2 is chosen when it is not a number
+
+
+def readout_l2_value(v: Any) -> float | str:
+    """``[detection] readout_l2`` of a config: one of :data:`READOUT_L2_RULES` or a number > 0."""
+    if isinstance(v, str) and v in READOUT_L2_RULES:
+        return v
+    try:
+        lam = float(v)
+    except (TypeError, ValueError):
+        lam = float("nan")
+    if isinstance(v, bool) or not np.isfinite(lam) or lam <= 0:
+        raise ValueDomainError(
+            f"readout_l2 must be 'cv', 'cv-recorded' or a number > 0, got {v!r}",
+            'e.g. readout_l2 = "cv-recorded" or readout_l2 = 0.01',
+        )
+    return lam
 
 
 def readout_features(H: np.ndarray, floor: float = 1e-6) -> np.ndarray:
@@ -805,11 +822,17 @@ class Readout:
         grid: Sequence[float] = READOUT_L2_GRID,
         n_folds: int = 5,
         seed: int = 0,
+        recorded: np.ndarray | None = None,
     ) -> Readout:
         """Fit on the readout's input of the training mixtures, H (Q, rows, n) = H⁽ᴷ⁾ or X̃
         (:meth:`source`), with their label sets; ``l2 = "cv"`` picks the
         L2 weight from ``grid`` by ``n_folds``-fold CV (stratified by label set, set-exact
-        accuracy; ties: the larger weight). ``max_hits`` (set before fitting) selects the
+        accuracy; ties: the larger weight). ``l2 = "cv-recorded"``: the same folds, but a weight
+        is scored on the held-out mixtures flagged in ``recorded`` (Q,) only, the recordings of
+        the monitored machine as opposed to the synthetic mixtures of ``augment`` (which still
+        train every fold): where the synthetic mixtures differ from the machine (another
+        chain, mounting or sensor made the templates), the CV on them favours weights that fit
+        their details; ``recorded`` None or all False: every mixture. ``max_hits`` (set before fitting) selects the
         label-sets mode."""
         F = readout_features(H, self.floor)
         Q = F.shape[0]
@@ -822,11 +845,16 @@ class Readout:
             self.sets = label_set_table(n_classes, self.max_hits)
         Y, idx = self._targets(label_sets, n_classes)
         if isinstance(self.l2, str):
-            if self.l2 != "cv":
-                raise ValueDomainError(
-                    f"readout_l2 must be 'cv' or a number, got {self.l2!r}",
-                    "e.g. readout_l2 = 0.01",
-                )
+            rule = readout_l2_value(self.l2)
+            # the mixtures whose held-out decisions score a weight: all ("cv"), or the recorded
+            # ones only ("cv-recorded": synthetic mixtures train, recordings judge)
+            judge = np.ones(Q, dtype=bool)
+            if rule == "cv-recorded" and recorded is not None:
+                judge = np.asarray(recorded, dtype=bool).reshape(-1)
+                if judge.size != Q:
+                    raise ShapeError(f"{Q} mixtures but {judge.size} recorded flags")
+                if not judge.any():
+                    judge = np.ones(Q, dtype=bool)
             folds = _stratified_folds(label_sets, max(2, min(n_folds, Q)), seed)
             best: tuple[float, float] | None = None
             for lam in grid:
@@ -838,9 +866,10 @@ class Readout:
                     correct += sum(
                         sorted(p) == sorted(label_sets[int(q)])
                         for p, q in zip(pred, np.flatnonzero(te), strict=True)
+                        if judge[q]
                     )
-                self.cv_scores[f"{lam:g}"] = correct / Q
-                key = (correct / Q, float(lam))
+                self.cv_scores[f"{lam:g}"] = correct / int(judge.sum())
+                key = (correct / int(judge.sum()), float(lam))
                 if best is None or key > best:
                     best = key
             assert best is not None
@@ -1120,6 +1149,7 @@ def fit_detector(
     readout_max_hits: int = 2,
     readout_input: str = DEFAULT_READOUT_INPUT,
     X_train: np.ndarray | None = None,
+    recorded: np.ndarray | None = None,
 ) -> Detector:
     """Fit thresholds on the no-hit training mixtures and Â on all training mixtures.
 
@@ -1131,7 +1161,9 @@ def fit_detector(
     ``readout``: False (none), True (one-vs-rest) or ``"sets"`` (the multinomial readout over the
     label sets of at most ``readout_max_hits`` classes, :class:`Readout`), fitted on
     ``readout_input``: ``"activations"`` (H_train) or ``"spectrum"`` (X_train (Q, m', n), the
-    network's input windows X̃ of the same mixtures).
+    network's input windows X̃ of the same mixtures). ``recorded`` (Q,) flags the recorded
+    (not synthetic) training mixtures, read by ``readout_l2 = "cv-recorded"``
+    (:meth:`Readout.fit`).
     """
     if top_k <= 0:
         top_k = layout.n_classes
@@ -1197,7 +1229,7 @@ def fit_detector(
                 f"({len(label_sets)}, {width}, n)",
                 "pass the training mixtures' windows (X_train for the spectrum)",
             )
-        ro.fit(A, label_sets, layout.n_classes, top_k)
+        ro.fit(A, label_sets, layout.n_classes, top_k, recorded=recorded)
     return Detector(
         shifted=shifted,
         rule=rule,
@@ -1261,10 +1293,12 @@ def fit_detector_from_config(
     dc: dict[str, Any],
     shifted_default: bool = False,
     X_train: np.ndarray | None = None,
+    recorded: np.ndarray | None = None,
 ) -> Detector:
     """:func:`fit_detector` with the options of a training config's ``[detection]`` section;
     ``X_train`` (Q, m', n): the network's input windows X̃ of the training mixtures (needed by
-    ``readout_input = "spectrum"``)."""
+    ``readout_input = "spectrum"``); ``recorded`` (Q,): which of them are recordings, not
+    synthetic (``readout_l2 = "cv-recorded"``)."""
     return fit_detector(
         H_train,
         label_sets,
@@ -1285,10 +1319,11 @@ def fit_detector_from_config(
         floor=None if dc.get("index_floor", "cv") == "cv" else float(dc["index_floor"]),
         readout=_readout_flag(dc.get("readout", False)),
         readout_floor=float(dc.get("readout_floor", 1e-6)),
-        readout_l2="cv" if dc.get("readout_l2", "cv") == "cv" else float(dc["readout_l2"]),
+        readout_l2=readout_l2_value(dc.get("readout_l2", "cv")),
         readout_max_hits=dc.get("readout_max_hits", 2),
         readout_input=check_readout_input(dc.get("readout_input", DEFAULT_READOUT_INPUT)),
         X_train=X_train,
+        recorded=recorded,
     )
 
 

@@ -13,8 +13,10 @@ from tinyunfold.detection import (
     READOUT_L2_GRID,
     Detector,
     Readout,
+    _stratified_folds,
     fit_detector,
     readout_features,
+    readout_l2_value,
 )
 from tinyunfold.errors import TinyUnfoldError
 from tinyunfold.golden import detect as gd
@@ -67,6 +69,45 @@ def test_readout_features_floor_and_fixed_l2() -> None:
     assert ro.l2 == 0.05 and ro.cv_accuracy is None and np.all(np.isfinite(ro.score(H)))
     with pytest.raises(TinyUnfoldError, match="readout_l2"):
         Readout(l2="auto").fit(H, ls, 2)
+
+
+def test_cv_recorded_scores_weights_on_the_recordings_only() -> None:
+    """readout_l2 = "cv-recorded": synthetic mixtures train every fold, recordings judge."""
+    H, ls = _toy(0, 40)
+    Q = len(ls)
+    rec = np.zeros(Q, dtype=bool)
+    rec[::4] = True
+    # the recordings' held-out decisions are all the score sees: make them unlearnable from the
+    # rest by swapping their two classes' atoms (a "machine" unlike the synthetic mixtures)
+    H2 = H.copy()
+    H2[np.ix_(np.flatnonzero(rec), [8, 9])] = H[np.ix_(np.flatnonzero(rec), [9, 8])]
+    cv = Readout().fit(H2, ls, 2, top_k=0)
+    ro = Readout(l2="cv-recorded").fit(H2, ls, 2, top_k=0, recorded=rec)
+    assert isinstance(ro.l2, float) and ro.cv_accuracy is not None
+    by_hand = {}
+    for lam in READOUT_L2_GRID:  # the same folds, scored on the recordings only
+        folds = _stratified_folds(ls, 5, 0)
+        ok = 0
+        for f in np.unique(folds):
+            tr, te = folds != f, (folds == f) & rec
+            r = Readout(l2=lam).fit(H2[tr], [ls[q] for q in np.flatnonzero(tr)], 2, top_k=0)
+            ok += sum(
+                sorted(p) == sorted(ls[q])
+                for p, q in zip(r.decide(H2[te], 2), np.flatnonzero(te), strict=True)
+            )
+        by_hand[f"{lam:g}"] = ok / rec.sum()
+    assert ro.cv_scores == pytest.approx(by_hand)
+    assert ro.cv_scores != pytest.approx(cv.cv_scores)
+    # no flags, or none set: every mixture judges, as "cv"
+    for flags in (None, np.zeros(Q, dtype=bool)):
+        same = Readout(l2="cv-recorded").fit(H2, ls, 2, top_k=0, recorded=flags)
+        assert same.cv_scores == cv.cv_scores and same.l2 == cv.l2
+    with pytest.raises(TinyUnfoldError, match="recorded"):
+        Readout(l2="cv-recorded").fit(H2, ls, 2, top_k=0, recorded=rec[:-1])
+    for bad in ("auto", "cv1se", -1.0, 0.0, float("nan"), True):
+        with pytest.raises(TinyUnfoldError, match="readout_l2"):
+            readout_l2_value(bad)
+    assert readout_l2_value("cv-recorded") == "cv-recorded" and readout_l2_value("0.01") == 0.01
 
 
 def test_detector_round_trip_and_methods() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import zipfile
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -303,3 +304,30 @@ def test_evaluate_detect_and_sweep_give_the_readout_the_window(tmp_path) -> None
     tcfg = kinds.get("padnmf").require("training").load_config(str(cfg), [])
     score = sweep.cross_validate(tr, "padnmf", tcfg, folds, "readout")
     assert score.total == 12 and 0 <= score.correct <= 12
+
+
+def test_training_judges_the_readout_weight_on_the_recorded_mixtures(tmp_path: Path) -> None:
+    """readout_l2 = "cv-recorded" in training: the CV scores count the recorded training
+    mixtures only, not the synthetic ones of [model] augment (which "cv" counts too)."""
+    from tinyunfold import kinds
+    from tinyunfold.cli import main
+    from tinyunfold.datasets import load_dataset
+    from tinyunfold.datasets.prep import train_split
+    from tinyunfold.pipelines.detector_demo import CONFIG, make_dataset
+
+    root = make_dataset(tmp_path / "ds", snrs=(0.0, -10.0), n_nohit=4)
+    n_rec = len(train_split(load_dataset(root))[0])
+    scores = {}
+    for rule in ("cv", "cv-recorded"):
+        cfg = tmp_path / f"{rule}.toml"
+        extra = f'readout = "sets"\nreadout_input = "spectrum"\nreadout_l2 = "{rule}"\n'
+        cfg.write_text(CONFIG.replace("[model]\n", "[model]\naugment = 13\n") + extra)
+        out = tmp_path / f"{rule}.tum"
+        argv = ["train", "padnmf", "--dataset", str(root), "--config", str(cfg), "--out", str(out)]
+        assert main([*argv, "--no-progress"]) == 0
+        det = kinds.get("padnmf").require("detection")(kinds.load_model(out)).detector
+        assert det.readout is not None and isinstance(det.readout.l2, float)
+        scores[rule] = np.array(list(det.readout.cv_scores.values()))
+    for rule, n in (("cv", n_rec + 13), ("cv-recorded", n_rec)):  # correct / n for every weight
+        assert np.allclose(scores[rule] * n, np.round(scores[rule] * n), atol=1e-9), rule
+    assert not np.allclose(scores["cv"] * n_rec, np.round(scores["cv"] * n_rec), atol=1e-9)
