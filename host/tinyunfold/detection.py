@@ -832,8 +832,8 @@ class Readout:
         the monitored machine as opposed to the synthetic mixtures of ``augment`` (which still
         train every fold): where the synthetic mixtures differ from the machine (another
         chain, mounting or sensor made the templates), the CV on them favours weights that fit
-        their details; ``recorded`` None or all False: every mixture. ``max_hits`` (set before fitting) selects the
-        label-sets mode."""
+        their details; ``recorded`` None or all False: every mixture. ``max_hits`` (set before
+        fitting) selects the label-sets mode."""
         F = readout_features(H, self.floor)
         Q = F.shape[0]
         if Q != len(label_sets):
@@ -855,6 +855,7 @@ class Readout:
                     raise ShapeError(f"{Q} mixtures but {judge.size} recorded flags")
                 if not judge.any():
                     judge = np.ones(Q, dtype=bool)
+            n_judged = int(judge.sum())
             folds = _stratified_folds(label_sets, max(2, min(n_folds, Q)), seed)
             best: tuple[float, float] | None = None
             for lam in grid:
@@ -868,8 +869,8 @@ class Readout:
                         for p, q in zip(pred, np.flatnonzero(te), strict=True)
                         if judge[q]
                     )
-                self.cv_scores[f"{lam:g}"] = correct / int(judge.sum())
-                key = (correct / int(judge.sum()), float(lam))
+                self.cv_scores[f"{lam:g}"] = correct / n_judged
+                key = (correct / n_judged, float(lam))
                 if best is None or key > best:
                     best = key
             assert best is not None
