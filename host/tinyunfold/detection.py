@@ -540,6 +540,11 @@ class UncertaintyReduction:
 # ---------------------------------------------------------------------------- linear readout
 READOUT_L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1)
 READOUT_L2_RULES = ("cv", "cv-recorded")  # how readout_l2 is chosen when it is not a number
+# what a CV rule scores on the held-out mixtures: set-exact accuracy, or the mean log-loss of
+# the readout's probabilities (a proper scoring rule: every judged mixture counts by how sure
+# the readout was, not only whether its argmax was right, so 30 judged recordings tell weights
+# apart that tie on accuracy)
+READOUT_CV_SCORES = ("accuracy", "log-loss")
 
 
 def readout_l2_value(v: Any) -> float | str:
@@ -556,6 +561,27 @@ def readout_l2_value(v: Any) -> float | str:
             'e.g. readout_l2 = "cv-recorded" or readout_l2 = 0.01',
         )
     return lam
+
+
+def readout_cv_score_value(v: Any) -> str:
+    """``[detection] readout_cv_score`` of a config: one of :data:`READOUT_CV_SCORES`."""
+    if not isinstance(v, str) or v not in READOUT_CV_SCORES:
+        raise ValueDomainError(
+            f"readout_cv_score must be 'accuracy' or 'log-loss', got {v!r}",
+            'e.g. readout_cv_score = "log-loss"',
+        )
+    return v
+
+
+def readout_log_loss(z: np.ndarray, Y: np.ndarray, idx: np.ndarray, max_hits: int) -> np.ndarray:
+    """Per-mixture log-loss of readout scores z (B, S or L) against the truth: −ln softmax(z)[s]
+    of the true set s = ``idx`` (label sets) or Σ_c BCE(σ(z_c), Y[:, c]) (one-vs-rest) -> (B,)."""
+    z = np.atleast_2d(np.asarray(z, dtype=np.float64))
+    if max_hits:
+        zmax = z.max(1, keepdims=True)
+        lse = np.log(np.exp(z - zmax).sum(1)) + zmax[:, 0]
+        return np.asarray(lse - z[np.arange(z.shape[0]), idx])
+    return np.asarray((np.logaddexp(0.0, z) - Y * z).sum(1))
 
 
 def readout_features(H: np.ndarray, floor: float = 1e-6) -> np.ndarray:
@@ -723,6 +749,9 @@ class Readout:
     b : (L or S,) biases. threshold : (L,) thresholds on z. floor : clip of the atom sums.
     l2 : the L2 weight used (on standardised features). cv_accuracy : its k-fold set-exact
         accuracy on the training mixtures (None when ``l2`` was given).
+    cv_score : what a CV rule minimises the error of: ``"accuracy"`` (set-exact, the default)
+        or ``"log-loss"`` (mean held-out log-loss). cv_scores / cv_log_loss : the held-out
+        accuracy / mean log-loss of every weight of the grid (on the judged mixtures).
     max_hits : 0 (one-vs-rest) or the largest set size. sets : the set table (label sets mode).
     input : what the features read (models/readout.py): ``"activations"`` (H⁽ᴷ⁾, r = the rank
         columns of W) or ``"spectrum"`` (the window X̃, m' = n_bands columns). The methods below
@@ -736,6 +765,8 @@ class Readout:
     threshold: np.ndarray = field(default_factory=lambda: np.zeros(0))
     cv_accuracy: float | None = None
     cv_scores: dict[str, float] = field(default_factory=dict)
+    cv_score: str = "accuracy"
+    cv_log_loss: dict[str, float] = field(default_factory=dict)
     max_hits: int = 0
     sets: list[tuple[int, ...]] = field(default_factory=list)
     input: str = DEFAULT_READOUT_INPUT
@@ -833,7 +864,9 @@ class Readout:
         train every fold): where the synthetic mixtures differ from the machine (another
         chain, mounting or sensor made the templates), the CV on them favours weights that fit
         their details; ``recorded`` None or all False: every mixture. ``max_hits`` (set before
-        fitting) selects the label-sets mode."""
+        fitting) selects the label-sets mode. ``cv_score = "log-loss"``: the weight with the
+        smallest mean held-out log-loss (:func:`readout_log_loss`) wins instead of the most
+        accurate one (ties: the larger weight, both scores)."""
         F = readout_features(H, self.floor)
         Q = F.shape[0]
         if Q != len(label_sets):
@@ -855,27 +888,35 @@ class Readout:
                     raise ShapeError(f"{Q} mixtures but {judge.size} recorded flags")
                 if not judge.any():
                     judge = np.ones(Q, dtype=bool)
+            by_loss = readout_cv_score_value(self.cv_score) == "log-loss"
             n_judged = int(judge.sum())
             folds = _stratified_folds(label_sets, max(2, min(n_folds, Q)), seed)
-            best: tuple[float, float] | None = None
+            best: tuple[float, float, float] | None = None  # (score, λ, accuracy)
             for lam in grid:
                 correct = 0
+                loss = 0.0
                 for f in np.unique(folds):
                     tr, te = folds != f, folds == f
                     W, b = self._fit_rows(F[tr], Y[tr], idx[tr], float(lam))
-                    pred = self._decide_z(F[te] @ W.T + b, k_top)
+                    z = F[te] @ W.T + b
+                    pred = self._decide_z(z, k_top)
+                    held = np.flatnonzero(te)
                     correct += sum(
                         sorted(p) == sorted(label_sets[int(q)])
-                        for p, q in zip(pred, np.flatnonzero(te), strict=True)
+                        for p, q in zip(pred, held, strict=True)
                         if judge[q]
                     )
-                self.cv_scores[f"{lam:g}"] = correct / n_judged
-                key = (correct / n_judged, float(lam))
-                if best is None or key > best:
+                    ll = readout_log_loss(z, Y[te], idx[te], self.max_hits)
+                    loss += float(ll[judge[held]].sum())
+                acc = correct / n_judged
+                self.cv_scores[f"{lam:g}"] = acc
+                self.cv_log_loss[f"{lam:g}"] = loss / n_judged
+                key = (-loss / n_judged if by_loss else acc, float(lam), acc)
+                if best is None or key[:2] > best[:2]:
                     best = key
             assert best is not None
             lam_used = best[1]
-            self.cv_accuracy = best[0]
+            self.cv_accuracy = best[2]
         else:
             lam_used = float(self.l2)
         self.W, self.b = self._fit_rows(F, Y, idx, lam_used)
@@ -915,6 +956,8 @@ class Readout:
             "threshold": [float(v) for v in self.threshold],
             "cv_accuracy": self.cv_accuracy,
             "cv_scores": dict(self.cv_scores),
+            "cv_score": self.cv_score,
+            "cv_log_loss": dict(self.cv_log_loss),
             "input": self.input,
         }
         if self.max_hits:
@@ -968,6 +1011,8 @@ class Readout:
             threshold=thr,
             cv_accuracy=None if d.get("cv_accuracy") is None else float(d["cv_accuracy"]),
             cv_scores=dict(d.get("cv_scores") or {}),
+            cv_score=readout_cv_score_value(d.get("cv_score", "accuracy")),
+            cv_log_loss=dict(d.get("cv_log_loss") or {}),
             max_hits=int(max_hits) if sets else 0,
             sets=sets,
             input=readout_input,
@@ -1147,6 +1192,7 @@ def fit_detector(
     readout: bool | str = False,
     readout_floor: float = 1e-6,
     readout_l2: float | str = "cv",
+    readout_cv_score: str = "accuracy",
     readout_max_hits: int = 2,
     readout_input: str = DEFAULT_READOUT_INPUT,
     X_train: np.ndarray | None = None,
@@ -1164,7 +1210,8 @@ def fit_detector(
     ``readout_input``: ``"activations"`` (H_train) or ``"spectrum"`` (X_train (Q, m', n), the
     network's input windows X̃ of the same mixtures). ``recorded`` (Q,) flags the recorded
     (not synthetic) training mixtures, read by ``readout_l2 = "cv-recorded"``
-    (:meth:`Readout.fit`).
+    (:meth:`Readout.fit`); ``readout_cv_score``: what a CV rule of ``readout_l2`` scores
+    (``"accuracy"`` or ``"log-loss"``).
     """
     if top_k <= 0:
         top_k = layout.n_classes
@@ -1219,6 +1266,7 @@ def fit_detector(
         ro = Readout(
             floor=float(readout_floor),
             l2=readout_l2,
+            cv_score=readout_cv_score_value(readout_cv_score),
             max_hits=max_hits,
             input=check_readout_input(readout_input),
         )
@@ -1321,6 +1369,7 @@ def fit_detector_from_config(
         readout=_readout_flag(dc.get("readout", False)),
         readout_floor=float(dc.get("readout_floor", 1e-6)),
         readout_l2=readout_l2_value(dc.get("readout_l2", "cv")),
+        readout_cv_score=readout_cv_score_value(dc.get("readout_cv_score", "accuracy")),
         readout_max_hits=dc.get("readout_max_hits", 2),
         readout_input=check_readout_input(dc.get("readout_input", DEFAULT_READOUT_INPUT)),
         X_train=X_train,

@@ -15,6 +15,7 @@ from tinyunfold.detection import (
     Readout,
     _stratified_folds,
     fit_detector,
+    readout_cv_score_value,
     readout_features,
     readout_l2_value,
 )
@@ -108,6 +109,50 @@ def test_cv_recorded_scores_weights_on_the_recordings_only() -> None:
         with pytest.raises(TinyUnfoldError, match="readout_l2"):
             readout_l2_value(bad)
     assert readout_l2_value("cv-recorded") == "cv-recorded" and readout_l2_value("0.01") == 0.01
+
+
+@pytest.mark.parametrize("max_hits", [0, 2])
+def test_cv_log_loss_picks_the_weight_of_the_smallest_held_out_log_loss(max_hits: int) -> None:
+    """readout_cv_score = "log-loss": the held-out log-loss of every weight equals a by-hand
+    recomputation (scipy's log-softmax / log-sigmoid), on the recorded mixtures only, and the
+    smallest wins; on a separable toy every weight ties on accuracy (the larger wins) while the
+    log-loss prefers a weak penalty (sure and right), so the two scores pick differently."""
+    from scipy.special import log_expit, log_softmax
+
+    H, ls = _toy(0, 40)
+    rec = np.zeros(len(ls), dtype=bool)
+    rec[1::3] = True
+    kw = {"max_hits": max_hits}
+    acc = Readout(l2="cv-recorded", **kw).fit(H, ls, 2, top_k=0, recorded=rec)
+    ro = Readout(l2="cv-recorded", cv_score="log-loss", **kw).fit(H, ls, 2, top_k=0, recorded=rec)
+    folds = _stratified_folds(ls, 5, 0)
+    by_hand = {}
+    for lam in READOUT_L2_GRID:
+        tot = 0.0
+        for f in np.unique(folds):
+            tr, te = folds != f, (folds == f) & rec
+            r = Readout(l2=lam, **kw).fit(H[tr], [ls[q] for q in np.flatnonzero(tr)], 2, top_k=0)
+            z = r.score(H[te])
+            for zq, q in zip(z, np.flatnonzero(te), strict=True):
+                if max_hits:
+                    tot -= float(log_softmax(zq)[r.sets.index(tuple(sorted(ls[q])))])
+                else:
+                    y = np.isin([0, 1], ls[q])
+                    tot -= float(np.where(y, log_expit(zq), log_expit(-zq)).sum())
+        by_hand[f"{lam:g}"] = tot / rec.sum()
+    assert ro.cv_log_loss == pytest.approx(by_hand, rel=1e-9)
+    assert ro.cv_scores == acc.cv_scores  # the accuracies are still reported
+    pick = min(READOUT_L2_GRID, key=lambda v: (by_hand[f"{v:g}"], -v))
+    assert ro.l2 == pick and ro.cv_accuracy == ro.cv_scores[f"{pick:g}"]
+    assert acc.l2 == max(READOUT_L2_GRID) and set(acc.cv_scores.values()) == {1.0}
+    assert ro.l2 != acc.l2
+    back = Readout.from_params(json.loads(json.dumps(ro.to_params())), ro.W, ro.b, 2)
+    assert back.cv_score == "log-loss" and back.cv_log_loss == ro.cv_log_loss
+    for bad in ("loss", "", 1, None):
+        with pytest.raises(TinyUnfoldError, match="readout_cv_score"):
+            readout_cv_score_value(bad)
+    with pytest.raises(TinyUnfoldError, match="readout_cv_score"):
+        Readout(l2="cv", cv_score="brier").fit(H, ls, 2, top_k=0)
 
 
 def test_detector_round_trip_and_methods() -> None:

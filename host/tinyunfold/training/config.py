@@ -29,6 +29,7 @@ DETECTION_KEYS = {
     "readout",
     "readout_floor",
     "readout_l2",
+    "readout_cv_score",
     "readout_max_hits",
     "readout_input",
 }

@@ -59,6 +59,9 @@ and the detector; every key is optional (the values shown are the defaults)::
     readout_l2 = "cv"       # L2 weight of the readout's logistic fit: "cv" = 5-fold CV (best set-
                             # exact accuracy), "cv-recorded" = the same folds scored on the
                             # recorded training mixtures only (not the synthetic ones), or a number
+    readout_cv_score = "accuracy"  # what those CV rules score on the held-out mixtures: "accuracy"
+                            # (set-exact) or "log-loss" (mean log-loss of the readout's
+                            # probabilities: steadier with few recorded mixtures)
     readout_input = "activations"  # what the readout reads: "activations" = ln sum_t H[a, t] per
                             # atom; "spectrum" = ln sum_t X~[b, t] per band of the window X~ (the
                             # network's input, x input_scale; robust to chain mismatch)
