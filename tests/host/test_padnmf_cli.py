@@ -212,6 +212,34 @@ def test_linear_probe_diagnostic_runs(dataset: Path, extra: list[str]) -> None:
     assert vals[0] == 1e-3 and 0.0 <= vals[1] <= 100.0 and len(vals) == len(head.split())
 
 
+def test_readout_l2_rules_diagnostic_runs(dataset: Path) -> None:
+    """examples/diagnostics/readout_l2_rules.py (the docs' table of readout-weight rules): one
+    row per weight, and each rule picks the best weight of its own column (ties: the larger)."""
+    script = (
+        Path(__file__).resolve().parents[2] / "examples" / "diagnostics" / "readout_l2_rules.py"
+    )
+    r = subprocess.run(
+        [sys.executable, str(script), str(dataset), "--n-fft", "128", "--hop", "128"]
+        + ["--n-bands", "8", "--augment", "12", "--grid", "1e-3", "1e-1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    head = lines[0].split()
+    assert head[:2] == ["l2", "test"] and head[-4:] == ["cv-acc", "cv-ll", "rec-acc", "rec-ll"]
+    rows = {float(v[0]): dict(zip(head[1:], map(float, v[1:]), strict=True))
+            for v in (ln.split() for ln in lines[1:3])}  # fmt: skip
+    assert sorted(rows) == [1e-3, 1e-1] and lines[3].startswith("rule")
+    for ln, (key, by_loss) in zip(
+        lines[4:], (("cv-acc", 0), ("cv-ll", 1), ("rec-acc", 0), ("rec-ll", 1)), strict=True
+    ):
+        *_, pick, test = ln.split()
+        want = max(rows, key=lambda v: ((-rows[v][key] if by_loss else rows[v][key]), v))
+        assert float(pick) == want and float(test) == pytest.approx(rows[want]["test"], abs=0.06)
+
+
 def test_a_diverging_training_stops_with_one_line(
     tmp_path: Path,
     dataset: Path,
