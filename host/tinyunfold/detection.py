@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from tinyunfold.errors import ShapeError, ValueDomainError
+from tinyunfold.errors import ShapeError, ValueDomainError, check_choice
 from tinyunfold.models.divergence import beta_gradient_parts
 from tinyunfold.models.labelsets import check_max_hits, check_set_table, label_set_table
 from tinyunfold.models.padnmf import BlockLayout
@@ -565,12 +565,9 @@ def readout_l2_value(v: Any) -> float | str:
 
 def readout_cv_score_value(v: Any) -> str:
     """``[detection] readout_cv_score`` of a config: one of :data:`READOUT_CV_SCORES`."""
-    if not isinstance(v, str) or v not in READOUT_CV_SCORES:
-        raise ValueDomainError(
-            f"readout_cv_score must be 'accuracy' or 'log-loss', got {v!r}",
-            'e.g. readout_cv_score = "log-loss"',
-        )
-    return v
+    return check_choice(
+        v, READOUT_CV_SCORES, "readout_cv_score", 'e.g. readout_cv_score = "log-loss"'
+    )
 
 
 def readout_log_loss(z: np.ndarray, Y: np.ndarray, idx: np.ndarray, max_hits: int) -> np.ndarray:

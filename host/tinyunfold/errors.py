@@ -132,6 +132,16 @@ def check_known_keys(
             )
 
 
+def check_choice(value: object, choices: tuple[str, ...], name: str, fix: str) -> str:
+    """``value`` when it is one of the strings ``choices``, else one line: ``name must be "a" or
+    "b", got ...`` (a :class:`ValueDomainError`) with ``fix``."""
+    if not isinstance(value, str) or value not in choices:
+        names = ", ".join(f'"{c}"' for c in choices[:-1])
+        names = f'{names} or "{choices[-1]}"' if names else f'"{choices[-1]}"'
+        raise ValueDomainError(f"{name} must be {names}, got {value!r}", fix)
+    return value
+
+
 class TrainingError(TinyUnfoldError):
     """Training diverged (NaN/Inf or an exploding loss); nothing is saved."""
 

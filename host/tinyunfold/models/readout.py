@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tinyunfold.errors import ModelFileError, ValueDomainError
+from tinyunfold.errors import ModelFileError, ValueDomainError, check_choice
 
 READOUT_INPUTS = ("activations", "spectrum")
 DEFAULT_READOUT_INPUT = "activations"
@@ -24,12 +24,12 @@ DEFAULT_READOUT_INPUT = "activations"
 
 def check_readout_input(value: Any) -> str:
     """``[detection] readout_input`` as one of :data:`READOUT_INPUTS` (one line otherwise)."""
-    if not isinstance(value, str) or value not in READOUT_INPUTS:
-        raise ValueDomainError(
-            f'[detection] readout_input must be "activations" or "spectrum", got {value!r}',
-            'e.g. readout_input = "spectrum" (the band energies of the window X~)',
-        )
-    return value
+    return check_choice(
+        value,
+        READOUT_INPUTS,
+        "[detection] readout_input",
+        'e.g. readout_input = "spectrum" (the band energies of the window X~)',
+    )
 
 
 def model_readout_input(d: Any) -> str:
