@@ -232,3 +232,51 @@ def test_augmentation_gains_spread_the_level_and_keep_the_snr(silent_targets: Pa
             s = m.target_stem
             n = m.audio - s
             assert abs(10 * np.log10(s @ s / (n @ n)) - m.snr_db) < 1e-9
+
+
+def test_noise_stretch_moves_the_resonances_of_noise_backgrounds(
+    silent_targets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`augment_noise_stretch`: a noise/ recording that is one tone at f0 gives no-hit
+    backgrounds whose tones spread over f0 / (1 ± stretch) (time-scaled like the hits); without
+    it every background keeps f0; the no-hit training mixtures (the machine) stay as recorded."""
+    from tinyunfold.datasets import load_dataset
+    from tinyunfold.datasets.prep import augment_mixtures
+
+    ds = load_dataset(silent_targets)
+    fs, f0 = ds.sample_rate, 1000.0
+    ds.noise = [np.sin(2 * np.pi * f0 * np.arange(4 * fs) / fs)]
+    ds.mixtures = [m for m in ds.mixtures if m.has_hit or m.split != "train"]
+    kw = dict(seed=2, no_hit=1.0, two_hit=0.0, stretch=0.03)
+
+    def tones(ms: list) -> np.ndarray:
+        out = []
+        for m in ms:
+            n = len(m.audio) * 8  # zero-padded: 0.25 Hz bins
+            out.append(np.argmax(np.abs(np.fft.rfft(m.audio, n))) * fs / n)
+        return np.array(out)
+
+    plain = tones(augment_mixtures(ds, 40, **kw))
+    assert np.all(np.abs(plain - f0) < 1.0)
+    a1, b1 = augment_mixtures(ds, 40, **kw), augment_mixtures(ds, 40, noise_stretch=False, **kw)
+    assert all(np.array_equal(a.audio, b.audio) for a, b in zip(a1, b1, strict=True))
+    moved = tones(augment_mixtures(ds, 40, noise_stretch=True, **kw))
+    assert np.all((moved > f0 / 1.03 - 1.0) & (moved < f0 / 0.97 + 1.0))
+    assert np.ptp(moved) > 30.0 and np.mean(np.abs(moved - f0) > 5.0) > 0.5
+    # the machine's own no-hit recordings are not stretched: with them as the only backgrounds
+    # (noise files too short for a window) the option changes nothing
+    ds2 = load_dataset(silent_targets)
+    ds2.noise = [x[:10] for x in ds2.noise]
+    ds2.mixtures.sort(key=lambda m: not m.has_hit)  # the window length: a hit mixture's
+    for m in ds2.mixtures:
+        if not m.has_hit:  # long enough to be stretched, were they cut like noise files
+            m.audio = np.tile(m.audio, 3)
+    a2 = augment_mixtures(ds2, 10, noise_stretch=True, **kw)
+    b2 = augment_mixtures(ds2, 10, **kw)
+    assert all(np.array_equal(a.audio, b.audio) for a, b in zip(a2, b2, strict=True))
+    # a non-boolean value is one line
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(CFG.replace("[model]\n", "[model]\naugment = 4\naugment_noise_stretch = 1\n"))
+    args = ["train", "padnmf", "--dataset", str(silent_targets), "--config", str(cfg)]
+    assert main([*args, "--out", str(tmp_path / "m.tum"), "--no-progress"]) != 0
+    assert "augment_noise_stretch must be true or false" in capsys.readouterr().err

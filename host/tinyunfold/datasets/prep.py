@@ -169,6 +169,7 @@ def augment_mixtures(
     stretch: float = 0.03,
     gate_db: float = 40.0,
     gain_db: float = 0.0,
+    noise_stretch: bool = False,
 ) -> list[Any]:
     """``n`` synthetic training mixtures from ``targets/`` and the background recordings.
 
@@ -187,7 +188,12 @@ def augment_mixtures(
     versions.
     Backgrounds: the noise files and the no-hit training mixtures, cut to the window length at a
     random start, each a random unit-energy-preserving mix a·n₁ + b·n₂ (a² + b² = 1) of two of
-    them, so that no two synthetic backgrounds are the same. Only ``split=train`` data and
+    them, so that no two synthetic backgrounds are the same. ``noise_stretch``: each piece cut
+    from a ``noise/`` recording is time-scaled like the hits, by a factor drawn in [1 −
+    ``stretch``, 1 + ``stretch``] (recorded on another unit, its resonances sit elsewhere than
+    the monitored machine's, and an unstretched copy teaches the readout that the machine's own
+    noise is a hit); pieces of the no-hit training mixtures (the machine itself) stay as
+    recorded. False (default): no draw, the mixtures of earlier versions. Only ``split=train`` data and
     ``targets/``/``noise/`` are used: the test split is never touched.
 
     Returns :class:`~tinyunfold.datasets.io.Mixture` objects with ``target_stem``,
@@ -211,6 +217,9 @@ def augment_mixtures(
     if onset_s is None:
         ons = [t for m in train for t in m.onsets_s]
         onset_s = (0.0, max(ons)) if ons else (0.0, 0.0)
+    n_files = sum(1 for x in ds.noise if len(x) >= n_win)  # the first n_files: noise/ files
+    # a piece time-scaled by f reads n_win / f samples of its recording
+    n_read = int(np.ceil(n_win / (1.0 - stretch))) + 2 if noise_stretch and stretch > 0 else n_win
     fs = float(ds.sample_rate)
     rng = np.random.default_rng(seed)
     templates = {
@@ -221,7 +230,14 @@ def augment_mixtures(
     def background() -> np.ndarray:
         out = []
         for _ in range(2):
-            x = backgrounds[int(rng.integers(len(backgrounds)))]
+            j = int(rng.integers(len(backgrounds)))
+            x = backgrounds[j]
+            if n_read > n_win and j < n_files and len(x) >= n_read:
+                s0 = int(rng.integers(0, len(x) - n_read + 1))
+                f = 1.0 + float(rng.uniform(-stretch, stretch))
+                # time-scaled by f as the hits below: y[i] = x(s0 + i / f)
+                out.append(np.interp(np.arange(n_win) / f, np.arange(n_read), x[s0 : s0 + n_read]))
+                continue
             s0 = int(rng.integers(0, len(x) - n_win + 1))
             out.append(x[s0 : s0 + n_win])
         a = float(rng.uniform(0.0, 1.0))

@@ -23,6 +23,8 @@ and the detector; every key is optional (the values shown are the defaults)::
     augment_no_hit = 0.2    # fraction with background only
     augment_stretch = 0.03  # time-scale range +-3% (resonances of other chains)
     augment_gain_db = 0.0   # each synthetic mixture scaled by a gain in +-this many dB (level)
+    augment_noise_stretch = false  # true: the noise/ pieces of synthetic backgrounds are
+                            # time-scaled like the hits (+-augment_stretch; noise of another unit)
     alpha_h = 0.0
     alpha_s = 1e6           # ignored by deepnmf (loss 4.2.3)
     alpha_d = 0.0           # detection-aware term: alpha_d x sum (1 - 2 y) ln I (0: thesis loss)
@@ -119,7 +121,16 @@ NON_ESTIMATOR_KEYS = {
     "augment_no_hit",
     "augment_stretch",
     "augment_gain_db",
+    "augment_noise_stretch",
 }
+
+
+def _flag(mc: dict[str, Any], key: str) -> bool:
+    """A true/false [model] key (default false); anything else is one line."""
+    v = mc.get(key, False)
+    if not isinstance(v, bool):
+        raise TinyUnfoldError(f"[model] {key} must be true or false, got {v!r}", f"{key} = true")
+    return v
 
 
 def template_options(model_cfg: dict[str, Any]) -> dict[str, Any]:
@@ -213,6 +224,7 @@ def train_from_dataset(
             stretch=float(mc.get("augment_stretch", 0.03)),
             gate_db=topts["gate_db"],
             gain_db=float(mc.get("augment_gain_db", 0.0)),
+            noise_stretch=_flag(mc, "augment_noise_stretch"),
         )
     X = [spectrogram(m.audio, feats, scale) for m in train]
     S = [
@@ -288,6 +300,7 @@ NETWORK_KEYS = (
     "augment_no_hit",
     "augment_stretch",
     "augment_gain_db",
+    "augment_noise_stretch",
 )
 
 
