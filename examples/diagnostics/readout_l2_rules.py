@@ -4,7 +4,8 @@ next to what each CV rule would pick from the training mixtures alone.
 The readout of the spectrum (``[detection] readout = "sets"``, ``readout_input = "spectrum"``)
 reads the window's band energies only, so this script rebuilds exactly its training data
 without training a network: the dataset's ``split=train`` mixtures plus ``--augment`` synthetic
-ones (``augment_mixtures``, seed ``--seed``, levels ±``--augment-gain-db``), the front-end of
+ones (``augment_mixtures``, seed ``--seed``, levels ±``--augment-gain-db``, with
+``--noise-stretch`` the noise pieces time-scaled as the hits), the front-end of
 the training pipeline (inputs scaled so that the mean noise power is 1), then
 ``detection.Readout`` with each fixed weight. For each weight it prints the test split's
 set-exact accuracy (overall, per SNR of the single hits, two-hit, false positives on no-hit
@@ -43,13 +44,20 @@ def main() -> None:
     ap.add_argument("--augment", type=int, default=2000, help="synthetic training mixtures")
     ap.add_argument("--augment-gain-db", type=float, default=12.0)
     ap.add_argument("--seed", type=int, default=0, help="of the synthetic mixtures")
+    ap.add_argument(
+        "--noise-stretch", action="store_true", help="[model] augment_noise_stretch = true"
+    )
     ap.add_argument("--grid", type=float, nargs="+", default=list(READOUT_L2_GRID))
     a = ap.parse_args()
 
     ds = load_dataset(a.dataset)
     real, test = train_split(ds)
     aug = (
-        augment_mixtures(ds, a.augment, seed=a.seed, gain_db=a.augment_gain_db) if a.augment else []
+        augment_mixtures(
+            ds, a.augment, seed=a.seed, gain_db=a.augment_gain_db, noise_stretch=a.noise_stretch
+        )
+        if a.augment
+        else []
     )
     feats = SpectrogramParams(
         sample_rate=int(ds.sample_rate),

@@ -220,7 +220,7 @@ def test_readout_l2_rules_diagnostic_runs(dataset: Path) -> None:
     )
     r = subprocess.run(
         [sys.executable, str(script), str(dataset), "--n-fft", "128", "--hop", "128"]
-        + ["--n-bands", "8", "--augment", "12", "--grid", "1e-3", "1e-1"],
+        + ["--n-bands", "8", "--augment", "12", "--grid", "1e-3", "1e-1", "--noise-stretch"],
         capture_output=True,
         text=True,
         timeout=300,
