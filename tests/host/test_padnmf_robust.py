@@ -245,7 +245,8 @@ def test_noise_stretch_moves_the_resonances_of_noise_backgrounds(
 
     ds = load_dataset(silent_targets)
     fs, f0 = ds.sample_rate, 1000.0
-    ds.noise = [np.sin(2 * np.pi * f0 * np.arange(4 * fs) / fs)]
+    n_win = len(ds.mixtures[0].audio)  # a recording as long as the window (as the presets'):
+    ds.noise = [np.sin(2 * np.pi * f0 * np.arange(n_win) / fs)]  # f < 1 reads past its end
     ds.mixtures = [m for m in ds.mixtures if m.has_hit or m.split != "train"]
     kw = dict(seed=2, no_hit=1.0, two_hit=0.0, stretch=0.03)
 

@@ -218,8 +218,6 @@ def augment_mixtures(
         ons = [t for m in train for t in m.onsets_s]
         onset_s = (0.0, max(ons)) if ons else (0.0, 0.0)
     n_files = sum(1 for x in ds.noise if len(x) >= n_win)  # the first n_files: noise/ files
-    # a piece time-scaled by f reads n_win / f samples of its recording
-    n_read = int(np.ceil(n_win / (1.0 - stretch))) + 2 if noise_stretch and stretch > 0 else n_win
     fs = float(ds.sample_rate)
     rng = np.random.default_rng(seed)
     templates = {
@@ -232,10 +230,14 @@ def augment_mixtures(
         for _ in range(2):
             j = int(rng.integers(len(backgrounds)))
             x = backgrounds[j]
-            if n_read > n_win and j < n_files and len(x) >= n_read:
-                s0 = int(rng.integers(0, len(x) - n_read + 1))
+            if noise_stretch and stretch > 0 and j < n_files:
                 f = 1.0 + float(rng.uniform(-stretch, stretch))
-                # time-scaled by f as the hits below: y[i] = x(s0 + i / f)
+                # time-scaled by f as the hits below, y[i] = x(s0 + i / f): reads n_read
+                # samples, the recording mirrored at its end when it is shorter (f < 1)
+                n_read = int(np.ceil((n_win - 1) / f)) + 2
+                if len(x) < n_read:
+                    x = np.pad(x, (0, n_read - len(x)), mode="reflect")
+                s0 = int(rng.integers(0, len(x) - n_read + 1))
                 out.append(np.interp(np.arange(n_win) / f, np.arange(n_read), x[s0 : s0 + n_read]))
                 continue
             s0 = int(rng.integers(0, len(x) - n_win + 1))
