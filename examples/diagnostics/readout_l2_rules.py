@@ -13,7 +13,7 @@ mixtures) and the 5-fold CV scores of the training mixtures the rules read: accu
 log-loss, over all training mixtures ("cv") and over the recorded ones only ("cv-recorded").
 Then, for each rule (``readout_l2`` x ``readout_cv_score``), the weight it picks and that
 weight's test score. The test split is read for the report only. A diagnostic for
-docs/padnmf.md ("The readout's weight: judged by log-loss"), not a detector.
+docs/padnmf.md ("The readout's weight, judged by log-loss"), not a detector.
 
     python examples/diagnostics/readout_l2_rules.py DATASET --n-bands 128 --augment 2000
 """
