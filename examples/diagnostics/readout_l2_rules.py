@@ -26,12 +26,7 @@ import numpy as np
 
 from tinyunfold.datasets.io import load_dataset
 from tinyunfold.datasets.prep import augment_mixtures, label_sets_of, spectrogram, train_split
-from tinyunfold.detection import (
-    READOUT_L2_GRID,
-    Readout,
-    _stratified_folds,
-    readout_log_loss,
-)
+from tinyunfold.detection import READOUT_L2_GRID, Readout
 from tinyunfold.features import SpectrogramParams
 
 
@@ -74,10 +69,18 @@ def main() -> None:
     L = len(ds.classes)
     ls, lt = label_sets_of(train, ds.classes), label_sets_of(test, ds.classes)
     rec = np.arange(len(train)) < len(real)
-    folds = _stratified_folds(ls, 5, 0)
     single = np.array([len(s) == 1 for s in lt])
+    nohit = np.array([len(t) == 0 for t in lt])
+    two = np.array([len(t) == 2 for t in lt])
     snr = np.array([m.snr_db if m.snr_db is not None else np.nan for m in test])
     levels = sorted({float(v) for v in snr[single]})
+    # the CV scores of every weight, as training computes them (Readout.fit: the same folds,
+    # accuracy and mean log-loss), judged on all training mixtures and on the recorded ones
+    cv = {}
+    for rule, flags in (("cv", None), ("cv-recorded", rec)):
+        r = Readout(l2=rule, max_hits=2, input="spectrum")
+        r.fit(A, ls, L, top_k=L, grid=a.grid, recorded=flags)
+        cv[rule] = r
     head = ["l2", "test"] + [f"{v:g}" for v in levels] + ["2-hit", "FP-any"]
     head += ["cv-acc", "cv-ll", "rec-acc", "rec-ll"]
     print(" ".join(f"{h:>7}" for h in head))
@@ -85,29 +88,17 @@ def main() -> None:
     for lam in a.grid:
         ro = Readout(l2=lam, max_hits=2, input="spectrum").fit(A, ls, L, top_k=L)
         ok = np.array([sorted(p) == sorted(t) for p, t in zip(ro.decide(At, L), lt, strict=True)])
-        nohit = np.array([len(t) == 0 for t in lt])
-        two = np.array([len(t) == 2 for t in lt])
         fp = np.mean([len(p) > 0 for p in ro.decide(At[nohit], L)]) if nohit.any() else np.nan
-        cv_ok = np.zeros(len(train), dtype=bool)
-        cv_ll = np.zeros(len(train))
-        for f in range(5):
-            tr = folds != f
-            r = Readout(l2=lam, max_hits=2, input="spectrum")
-            r.fit(A[tr], [ls[q] for q in np.flatnonzero(tr)], L, top_k=L)
-            te = np.flatnonzero(~tr)
-            Y, idx = r._targets([ls[q] for q in te], L)
-            cv_ll[te] = readout_log_loss(r.score(A[te]), Y, idx, r.max_hits)
-            for q, p in zip(te, r.decide(A[te], L), strict=True):
-                cv_ok[q] = sorted(p) == sorted(ls[q])
+        key = f"{lam:g}"
         row = {
             "test": 100 * ok.mean(),
             **{f"{v:g}": 100 * ok[single & (snr == v)].mean() for v in levels},
             "2-hit": 100 * ok[two].mean() if two.any() else float("nan"),
             "FP-any": 100 * fp,
-            "cv-acc": 100 * cv_ok.mean(),
-            "cv-ll": cv_ll.mean(),
-            "rec-acc": 100 * cv_ok[rec].mean(),
-            "rec-ll": cv_ll[rec].mean(),
+            "cv-acc": 100 * cv["cv"].cv_scores[key],
+            "cv-ll": cv["cv"].cv_log_loss[key],
+            "rec-acc": 100 * cv["cv-recorded"].cv_scores[key],
+            "rec-ll": cv["cv-recorded"].cv_log_loss[key],
         }
         rows[lam] = row
         print(f"{lam:>7g} " + " ".join(f"{row[h]:>7.4g}" for h in head[1:]), flush=True)

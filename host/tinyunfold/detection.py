@@ -1263,7 +1263,7 @@ def fit_detector(
         ro = Readout(
             floor=float(readout_floor),
             l2=readout_l2,
-            cv_score=readout_cv_score_value(readout_cv_score),
+            cv_score=readout_cv_score,  # checked by Readout.fit
             max_hits=max_hits,
             input=check_readout_input(readout_input),
         )

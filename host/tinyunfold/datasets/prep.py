@@ -158,6 +158,12 @@ def transform_many(
 
 
 # ====================================================================== training augmentation
+def time_scale(x: np.ndarray, f: float, n: int) -> np.ndarray:
+    """x time-scaled by f (linear interpolation), n samples: y[i] = x(i / f); a resonance at
+    frequency ν moves to ν / f."""
+    return np.asarray(np.interp(np.arange(n) / f, np.arange(len(x)), x))
+
+
 def augment_mixtures(
     ds: Any,
     n: int,
@@ -238,7 +244,7 @@ def augment_mixtures(
                 if len(x) < n_read:
                     x = np.pad(x, (0, n_read - len(x)), mode="reflect")
                 s0 = int(rng.integers(0, len(x) - n_read + 1))
-                out.append(np.interp(np.arange(n_win) / f, np.arange(n_read), x[s0 : s0 + n_read]))
+                out.append(time_scale(x[s0 : s0 + n_read], f, n_win))
                 continue
             s0 = int(rng.integers(0, len(x) - n_win + 1))
             out.append(x[s0 : s0 + n_win])
@@ -251,8 +257,7 @@ def augment_mixtures(
         j = int(rng.integers(len(templates[c])))
         x = templates[c][j]
         f = 1.0 + float(rng.uniform(-stretch, stretch))
-        t = np.arange(int(len(x) * f)) / f
-        y = np.interp(t, np.arange(len(x)), x)  # time-scaled by f: every resonance / f
+        y = time_scale(x, f, int(len(x) * f))  # every resonance / f
         onset = int(round(rng.uniform(*onset_s) * fs))
         s = np.zeros(n_win)
         k = min(len(y), n_win - onset)
