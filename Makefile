@@ -7,6 +7,9 @@ STAMP := $(VENV)/.tinyunfold-deps
 APT_PKGS := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm gdb-multiarch cmake ninja-build \
   clang libclang-rt-14-dev
 PYTEST_ARGS ?=
+# `make test` spreads the tests over every core (pytest-xdist; each worker has its own build trees,
+# tests/conftest.py). PYTEST_WORKERS=0 runs them in one process.
+PYTEST_WORKERS ?= auto
 # matplotlib's font cache per virtual environment: one shared ~/.cache/matplotlib written while
 # another venv was half-installed listed 19 of 71 fonts, and every plot then printed
 # "findfont: ... not found" lines (seen on this machine with several clones).
@@ -58,7 +61,7 @@ demo: bootstrap
 	$(PY) -m tinyunfold demo
 
 test: bootstrap
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow" -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test-all: bootstrap
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -3,6 +3,7 @@ ToolchainError that names the missing package (CI must install it through `make 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,14 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+
+# `make test` runs the suite on every core (pytest-xdist, `-n auto`): each worker builds the
+# firmware in its own CMake trees, <build root>/pytest-gw<N> (two ninja runs in one tree, or a
+# model generated into it while another worker links, would race).
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _WORKER:
+    _base = os.environ.get("TINYUNFOLD_BUILD") or str(Path.cwd() / "build")
+    os.environ["TINYUNFOLD_BUILD"] = str(Path(_base).expanduser().absolute() / f"pytest-{_WORKER}")
 
 
 @pytest.fixture
