@@ -570,6 +570,16 @@ def readout_cv_score_value(v: Any) -> str:
     )
 
 
+def readout_augment_value(v: Any) -> int:
+    """``[detection] readout_augment`` of a config: a whole number of mixtures >= 0."""
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise ValueDomainError(
+            f"readout_augment must be a whole number of synthetic mixtures >= 0, got {v!r}",
+            "e.g. readout_augment = 18000 (0: the readout trains on the network's mixtures only)",
+        )
+    return int(v)
+
+
 def readout_log_loss(z: np.ndarray, Y: np.ndarray, idx: np.ndarray, max_hits: int) -> np.ndarray:
     """Per-mixture log-loss of readout scores z (B, S or L) against the truth: −ln softmax(z)[s]
     of the true set s = ``idx`` (label sets) or Σ_c BCE(σ(z_c), Y[:, c]) (one-vs-rest) -> (B,)."""
@@ -1194,6 +1204,7 @@ def fit_detector(
     readout_input: str = DEFAULT_READOUT_INPUT,
     X_train: np.ndarray | None = None,
     recorded: np.ndarray | None = None,
+    readout_extra: ReadoutExtra | None = None,
 ) -> Detector:
     """Fit thresholds on the no-hit training mixtures and Â on all training mixtures.
 
@@ -1208,7 +1219,9 @@ def fit_detector(
     network's input windows X̃ of the same mixtures). ``recorded`` (Q,) flags the recorded
     (not synthetic) training mixtures, read by ``readout_l2 = "cv-recorded"``
     (:meth:`Readout.fit`); ``readout_cv_score``: what a CV rule of ``readout_l2`` scores
-    (``"accuracy"`` or ``"log-loss"``).
+    (``"accuracy"`` or ``"log-loss"``). ``readout_extra``: further synthetic mixtures that
+    train the readout only (``[detection] readout_augment``), appended after the training
+    mixtures as not recorded; the thresholds, Â and the checks never see them.
     """
     if top_k <= 0:
         top_k = layout.n_classes
@@ -1275,7 +1288,24 @@ def fit_detector(
                 f"({len(label_sets)}, {width}, n)",
                 "pass the training mixtures' windows (X_train for the spectrum)",
             )
-        ro.fit(A, label_sets, layout.n_classes, top_k, recorded=recorded)
+        fit_sets = [list(ls) for ls in label_sets]
+        if readout_extra is not None:
+            A2 = np.asarray(ro.source(readout_extra.H, readout_extra.X), dtype=np.float64)
+            if (
+                A2.ndim != 3
+                or A2.shape[1:] != A.shape[1:]
+                or A2.shape[0] != len(readout_extra.labels)
+            ):
+                raise ShapeError(
+                    f"the readout's further mixtures have input shape {A2.shape} for "
+                    f"{len(readout_extra.labels)} label sets, expected (Q', {width}, {A.shape[2]})",
+                    "build them with the training mixtures' front-end (train_from_dataset)",
+                )
+            rec = np.ones(len(A), bool) if recorded is None else np.asarray(recorded, bool)
+            recorded = np.concatenate([rec.reshape(-1), np.zeros(len(A2), bool)])
+            A = np.concatenate([A, A2])
+            fit_sets += [list(ls) for ls in readout_extra.labels]
+        ro.fit(A, fit_sets, layout.n_classes, top_k, recorded=recorded)
     return Detector(
         shifted=shifted,
         rule=rule,
@@ -1332,6 +1362,17 @@ def select_floor(
     return -best[1]
 
 
+@dataclass
+class ReadoutExtra:
+    """Synthetic mixtures that train the readout only (``[detection] readout_augment``): the
+    network's input windows X (Q', m', n), its outputs H (Q', r, n; None when the readout
+    reads the spectrum) and their label sets."""
+
+    X: np.ndarray
+    H: np.ndarray | None
+    labels: list[list[int]]
+
+
 def fit_detector_from_config(
     H_train: np.ndarray,
     label_sets: Sequence[Sequence[int]],
@@ -1340,11 +1381,13 @@ def fit_detector_from_config(
     shifted_default: bool = False,
     X_train: np.ndarray | None = None,
     recorded: np.ndarray | None = None,
+    readout_extra: ReadoutExtra | None = None,
 ) -> Detector:
     """:func:`fit_detector` with the options of a training config's ``[detection]`` section;
     ``X_train`` (Q, m', n): the network's input windows X̃ of the training mixtures (needed by
     ``readout_input = "spectrum"``); ``recorded`` (Q,): which of them are recordings, not
-    synthetic (``readout_l2 = "cv-recorded"``)."""
+    synthetic (``readout_l2 = "cv-recorded"``); ``readout_extra``: the mixtures of
+    ``readout_augment`` (built by the caller, which owns the dataset and the network)."""
     return fit_detector(
         H_train,
         label_sets,
@@ -1371,6 +1414,7 @@ def fit_detector_from_config(
         readout_input=check_readout_input(dc.get("readout_input", DEFAULT_READOUT_INPUT)),
         X_train=X_train,
         recorded=recorded,
+        readout_extra=readout_extra,
     )
 
 

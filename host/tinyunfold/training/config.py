@@ -32,6 +32,7 @@ DETECTION_KEYS = {
     "readout_cv_score",
     "readout_max_hits",
     "readout_input",
+    "readout_augment",
 }
 
 

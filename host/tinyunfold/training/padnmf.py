@@ -67,6 +67,9 @@ and the detector; every key is optional (the values shown are the defaults)::
     readout_input = "activations"  # what the readout reads: "activations" = ln sum_t H[a, t] per
                             # atom; "spectrum" = ln sum_t X~[b, t] per band of the window X~ (the
                             # network's input, x input_scale; robust to chain mismatch)
+    readout_augment = 0     # further synthetic mixtures, drawn like [model] augment's (its
+                            # options, other seeds), that train the readout only: the network's
+                            # training stays as long; the readout's variance shrinks
 """
 
 from __future__ import annotations
@@ -85,7 +88,7 @@ from tinyunfold.datasets.prep import (
     train_split,
     transform_many,
 )
-from tinyunfold.errors import TinyUnfoldError
+from tinyunfold.errors import TinyUnfoldError, ValueDomainError
 from tinyunfold.training.config import DETECTION_KEYS, load_sections
 
 CONFIG_HELP = __doc__
@@ -192,6 +195,7 @@ def train_from_dataset(
     """
     from tinyunfold.detection import (
         fit_detector_from_config,
+        readout_augment_value,
     )
     from tinyunfold.features import FrontEndWarning, SpectrogramParams
 
@@ -214,17 +218,17 @@ def train_from_dataset(
     train, _ = train_split(ds)
     n_recorded = len(train)
     mc = cfg["model"]
+    dc = cfg["detection"]
+    n_readout = readout_augment_value(dc.get("readout_augment", 0))
+    if n_readout and not dc.get("readout", False):
+        raise ValueDomainError(
+            f"readout_augment = {n_readout} but the detector has no readout",
+            'set [detection] readout = "sets" (or true), or readout_augment = 0',
+        )
+    aug_opts = _augment_options(mc, topts)
     if int(mc.get("augment", 0)) > 0:
         train = train + augment_mixtures(
-            ds,
-            int(mc["augment"]),
-            seed=int(mc.get("seed", 0)),
-            two_hit=float(mc.get("augment_two_hit", 0.2)),
-            no_hit=float(mc.get("augment_no_hit", 0.2)),
-            stretch=float(mc.get("augment_stretch", 0.03)),
-            gate_db=topts["gate_db"],
-            gain_db=float(mc.get("augment_gain_db", 0.0)),
-            noise_stretch=_flag(mc, "augment_noise_stretch"),
+            ds, int(mc["augment"]), seed=int(mc.get("seed", 0)), **aug_opts
         )
     X = [spectrogram(m.audio, feats, scale) for m in train]
     S = [
@@ -256,7 +260,11 @@ def train_from_dataset(
         H = est.transform_training_set()  # reuses the cached fixed layers of the training
     else:
         H = transform_many(est, X, "forward (train)", progress)
-    dc = cfg["detection"]
+    extra_ro = None
+    if n_readout:
+        extra_ro = readout_mixtures(
+            est, ds, feats, scale, n_readout, int(mc.get("seed", 0)), aug_opts, dc, progress
+        )
     det = fit_detector_from_config(
         H,
         label_sets_of(train, ds.classes),
@@ -265,6 +273,7 @@ def train_from_dataset(
         shifted_default=not est.h_mask_on,
         X_train=np.stack(X),  # the network's input windows X~ (readout_input = "spectrum")
         recorded=np.arange(len(train)) < n_recorded,  # the synthetic mixtures come last
+        readout_extra=extra_ro,
     )
     problems = health_check(est, est.layout_, H, det, kind)
     extra = {
@@ -277,6 +286,60 @@ def train_from_dataset(
         "n_frames": int(X[0].shape[1]),
     }
     return est, det, extra
+
+
+def _augment_options(mc: dict[str, Any], topts: dict[str, Any]) -> dict[str, Any]:
+    """The options of :func:`augment_mixtures` that a config's [model] section sets."""
+    return {
+        "two_hit": float(mc.get("augment_two_hit", 0.2)),
+        "no_hit": float(mc.get("augment_no_hit", 0.2)),
+        "stretch": float(mc.get("augment_stretch", 0.03)),
+        "gate_db": topts["gate_db"],
+        "gain_db": float(mc.get("augment_gain_db", 0.0)),
+        "noise_stretch": _flag(mc, "augment_noise_stretch"),
+    }
+
+
+READOUT_CHUNK = 2000  # synthetic mixtures held as audio at once by readout_mixtures
+
+
+def readout_mixtures(
+    est: Any,
+    ds: Any,
+    feats: Any,
+    scale: float,
+    n: int,
+    seed: int,
+    aug_opts: dict[str, Any],
+    dc: dict[str, Any],
+    progress: bool = True,
+) -> Any:
+    """The ``readout_augment`` mixtures: ``n`` synthetic mixtures drawn like ``[model] augment``'s
+    (``aug_opts``) in chunks of :data:`READOUT_CHUNK` (chunk k from the seed sequence (seed, 1,
+    k): never the network's own mixtures), kept as the network's input windows X̃ (and its
+    output H when the readout reads the activations) -> :class:`ReadoutExtra`."""
+    from tinyunfold.detection import (
+        DEFAULT_READOUT_INPUT,
+        ReadoutExtra,
+        check_readout_input,
+    )
+
+    need_h = check_readout_input(dc.get("readout_input", DEFAULT_READOUT_INPUT)) == "activations"
+    X: list[np.ndarray] = []
+    H: list[np.ndarray] = []
+    labels: list[list[int]] = []
+    with progress_bar(n, "readout mixtures", progress) as bar:
+        for k in range(-(-n // READOUT_CHUNK)):
+            m = min(READOUT_CHUNK, n - k * READOUT_CHUNK)
+            s = int(np.random.SeedSequence([seed, 1, k]).generate_state(1)[0])
+            mixtures = augment_mixtures(ds, m, seed=s, **aug_opts)
+            Xk = [spectrogram(x.audio, feats, scale) for x in mixtures]
+            if need_h:
+                H.append(transform_many(est, Xk, "forward (readout)", False))
+            X += Xk
+            labels += label_sets_of(mixtures, ds.classes)
+            bar.update(m)
+    return ReadoutExtra(X=np.stack(X), H=np.concatenate(H) if need_h else None, labels=labels)
 
 
 # ------------------------------------------------------------------------- fine-tuning (--init)
@@ -334,6 +397,7 @@ def finetune(
     """
     from tinyunfold.detection import (
         fit_detector_from_config,
+        readout_augment_value,
     )
     from tinyunfold.errors import ShapeError
 
@@ -408,6 +472,12 @@ def finetune(
     )
     sd = stored.get("detection") or {}
     dc = dict(cfg["detection"])
+    if readout_augment_value(dc.get("readout_augment", 0)):
+        raise ValueDomainError(
+            "readout_augment draws mixtures from a dataset's targets/ and noise/, which "
+            "--init's spectrogram sets do not have",
+            "remove [detection] readout_augment (or train from a dataset: --dataset)",
+        )
     dc.setdefault("shifted", bool(sd.get("shifted", not est.h_mask_on)))
     if sd.get("ur") and "beta" in sd["ur"]:
         dc.setdefault("ur_beta", float(sd["ur"]["beta"]))
