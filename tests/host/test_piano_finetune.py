@@ -141,6 +141,7 @@ def _tiny_padnmf(n_bins: int, kind: str = "padnmf") -> PADNMF:
         ("deepnmf", [], "is a 'deepnmf' model, not 'padnmf'"),
         ("piano", ["--set", "model.n_layers=10"], "--init keeps the network of the model file"),
         ("piano", ["--dataset", "x"], "--init fine-tunes on a spectrogram set"),
+        ("piano", ["--set", "detection.readout_augment=100"], "--init's spectrogram sets do not"),
     ],
 )
 def test_mismatched_init_is_refused_in_one_line(

@@ -75,7 +75,7 @@ and the detector; every key is optional (the values shown are the defaults)::
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -90,6 +90,9 @@ from tinyunfold.datasets.prep import (
 )
 from tinyunfold.errors import TinyUnfoldError, ValueDomainError
 from tinyunfold.training.config import DETECTION_KEYS, load_sections
+
+if TYPE_CHECKING:
+    from tinyunfold.detection import ReadoutExtra
 
 CONFIG_HELP = __doc__
 
@@ -199,6 +202,13 @@ def train_from_dataset(
     )
     from tinyunfold.features import FrontEndWarning, SpectrogramParams
 
+    dc = cfg["detection"]
+    n_readout = readout_augment_value(dc.get("readout_augment", 0))
+    if n_readout and not dc.get("readout", False):
+        raise ValueDomainError(
+            f"readout_augment = {n_readout} but the detector has no readout",
+            'set [detection] readout = "sets" (or true), or readout_augment = 0',
+        )
     fcfg = {"n_fft": 1024, "hop": 4096, **cfg["features"]}
     feats = SpectrogramParams(sample_rate=int(ds.sample_rate), **fcfg)
     gap = feats.gap_warning()
@@ -218,13 +228,6 @@ def train_from_dataset(
     train, _ = train_split(ds)
     n_recorded = len(train)
     mc = cfg["model"]
-    dc = cfg["detection"]
-    n_readout = readout_augment_value(dc.get("readout_augment", 0))
-    if n_readout and not dc.get("readout", False):
-        raise ValueDomainError(
-            f"readout_augment = {n_readout} but the detector has no readout",
-            'set [detection] readout = "sets" (or true), or readout_augment = 0',
-        )
     aug_opts = _augment_options(mc, topts)
     if int(mc.get("augment", 0)) > 0:
         train = train + augment_mixtures(
@@ -313,7 +316,7 @@ def readout_mixtures(
     aug_opts: dict[str, Any],
     dc: dict[str, Any],
     progress: bool = True,
-) -> Any:
+) -> ReadoutExtra:
     """The ``readout_augment`` mixtures: ``n`` synthetic mixtures drawn like ``[model] augment``'s
     (``aug_opts``) in chunks of :data:`READOUT_CHUNK` (chunk k from the seed sequence (seed, 1,
     k): never the network's own mixtures), kept as the network's input windows X̃ (and its
@@ -411,6 +414,12 @@ def finetune(
             "drop those keys (only training options: n_epochs, batch_size, alpha_s, alpha_d, "
             "seed, device, dtype, n_threads, and [detection])",
         )
+    if readout_augment_value(cfg["detection"].get("readout_augment", 0)):
+        raise ValueDomainError(
+            "readout_augment draws mixtures from a dataset's targets/ and noise/, which "
+            "--init's spectrogram sets do not have",
+            "remove [detection] readout_augment (or train from a dataset: --dataset)",
+        )
     if est.n_discriminative < 2:
         raise TinyUnfoldError(
             f"the --init model has C = {est.n_discriminative}: no trained dictionary to fine-tune",
@@ -472,12 +481,6 @@ def finetune(
     )
     sd = stored.get("detection") or {}
     dc = dict(cfg["detection"])
-    if readout_augment_value(dc.get("readout_augment", 0)):
-        raise ValueDomainError(
-            "readout_augment draws mixtures from a dataset's targets/ and noise/, which "
-            "--init's spectrogram sets do not have",
-            "remove [detection] readout_augment (or train from a dataset: --dataset)",
-        )
     dc.setdefault("shifted", bool(sd.get("shifted", not est.h_mask_on)))
     if sd.get("ur") and "beta" in sd["ur"]:
         dc.setdefault("ur_beta", float(sd["ur"]["beta"]))
