@@ -162,6 +162,14 @@ def test_training_with_readout_augment(tmp_path: Path) -> None:
     assert not np.allclose(d0.readout.W, d1.readout.W)
     s = np.array(list(d1.readout.cv_scores.values())) * n_rec
     np.testing.assert_allclose(s, np.round(s), atol=1e-9)
+    # the spectrum readout does not depend on the network: another K decides the same
+    out = tmp_path / "k10.tum"
+    argv10 = [*argv, "--out", str(out), "--set", "detection.readout_augment=40"]
+    assert main([*argv10, "--set", "model.n_layers=10"]) == 0
+    d10 = kinds.get("padnmf").require("detection")(kinds.load_model(out)).detector
+    assert d10.readout is not None
+    np.testing.assert_array_equal(d10.readout.W, d1.readout.W)
+    np.testing.assert_array_equal(d10.readout.b, d1.readout.b)
     # one line: a bad value, or no readout to train
     assert main([*argv, "--out", str(tmp_path / "x.tum"), "--set",
                  "detection.readout_augment=-5"]) != 0  # fmt: skip
