@@ -1280,27 +1280,19 @@ def fit_detector(
             max_hits=max_hits,
             input=check_readout_input(readout_input),
         )
-        A = np.asarray(ro.source(H_train, X_train), dtype=np.float64)
         width = readout_width(ro.input, layout.rank, layout.n_bins)
-        if A.ndim != 3 or A.shape[0] != len(label_sets) or A.shape[1] != width:
-            raise ShapeError(
-                f"the {ro.input} readout's training input has shape {A.shape}, expected "
-                f"({len(label_sets)}, {width}, n)",
-                "pass the training mixtures' windows (X_train for the spectrum)",
-            )
+        A = _readout_input(
+            ro.source(H_train, X_train), len(label_sets), (width, None),
+            f"the {ro.input} readout's training input",
+            "pass the training mixtures' windows (X_train for the spectrum)",
+        )  # fmt: skip
         fit_sets = [list(ls) for ls in label_sets]
         if readout_extra is not None:
-            A2 = np.asarray(ro.source(readout_extra.H, readout_extra.X), dtype=np.float64)
-            if (
-                A2.ndim != 3
-                or A2.shape[1:] != A.shape[1:]
-                or A2.shape[0] != len(readout_extra.labels)
-            ):
-                raise ShapeError(
-                    f"the readout's further mixtures have input shape {A2.shape} for "
-                    f"{len(readout_extra.labels)} label sets, expected (Q', {width}, {A.shape[2]})",
-                    "build them with the training mixtures' front-end (train_from_dataset)",
-                )
+            A2 = _readout_input(
+                ro.source(readout_extra.H, readout_extra.X), len(readout_extra.labels),
+                (width, A.shape[2]), "the readout's further mixtures",
+                "build them with the training mixtures' front-end (train_from_dataset)",
+            )  # fmt: skip
             rec = np.ones(len(A), bool) if recorded is None else np.asarray(recorded, bool)
             recorded = np.concatenate([rec.reshape(-1), np.zeros(len(A2), bool)])
             A = np.concatenate([A, A2])
@@ -1322,6 +1314,26 @@ def fit_detector(
         floor=float(floor),
         readout=ro,
     )
+
+
+def _readout_input(
+    A: np.ndarray, n_mixtures: int, shape: tuple[int, int | None], what: str, fix: str
+) -> np.ndarray:
+    """A readout's input windows as float64 (Q, width, n), checked against ``n_mixtures`` label
+    sets and ``shape`` = (width, n or None: any) in one line."""
+    A = np.asarray(A, dtype=np.float64)
+    width, n = shape
+    if (
+        A.ndim != 3
+        or A.shape[0] != n_mixtures
+        or A.shape[1] != width
+        or n not in (None, A.shape[2])
+    ):
+        raise ShapeError(
+            f"{what} has shape {A.shape}, expected ({n_mixtures}, {width}, {'n' if n is None else n})",
+            fix,
+        )
+    return A
 
 
 FLOOR_CANDIDATES = (1e-30, 1e-8, 1e-6, 1e-4, 1e-3, 1e-2)
