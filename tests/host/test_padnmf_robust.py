@@ -175,8 +175,13 @@ def test_augmented_mixtures_follow_the_dataset_definitions(silent_targets: Path)
             n = m.audio - s
             assert abs(10 * np.log10(s @ s / (n @ n)) - m.snr_db) < 1e-9
             assert -10 <= m.snr_db <= 10
+        if m.classes:  # each hit's own SNR, as `dataset mdof` writes it (evaluate's level gaps)
+            each = [float(v) for v in m.extra["snr_db_each"].split(";")]
+            assert len(each) == len(m.classes) and all(-10 <= v <= 10 for v in each)
+            if len(m.classes) == 1:
+                assert each[0] == m.snr_db
         if not m.classes:
-            assert m.target_stem is None
+            assert m.target_stem is None and "snr_db_each" not in m.extra
     # each hit names its template as labels.csv does ("class/file"), and it is that template
     from tinyunfold.datasets.prep import gate_template
 

@@ -203,8 +203,9 @@ def augment_mixtures(
     ``targets/``/``noise/`` are used: the test split is never touched.
 
     Returns :class:`~tinyunfold.datasets.io.Mixture` objects with ``target_stem``,
-    ``split="train"`` and ``sources`` (``class/template file`` of each hit, as in labels.csv),
-    named ``aug_00000.wav`` ...
+    ``split="train"``, ``sources`` (``class/template file`` of each hit, as in labels.csv) and
+    each hit's own SNR in ``extra["snr_db_each"]`` (as ``dataset mdof`` writes it), named
+    ``aug_00000.wav`` ...
     """
     from tinyunfold.datasets.io import Mixture
 
@@ -302,6 +303,7 @@ def augment_mixtures(
                 target_stem=stem if picked else None,
                 split="train",
                 sources=tuple(srcs),
+                extra={"snr_db_each": ";".join(f"{v:.17g}" for v in snrs_i)} if picked else {},
             )
         )
     return out

@@ -298,17 +298,52 @@ def _prop(k: int, n: int) -> dict[str, Any]:
     return {"k": int(k), "n": int(n), "rate": (k / n) if n else None, "ci95": [lo, hi]}
 
 
+GAP_EDGES_DB = (12.0, 24.0, 36.0)  # bins of the level gap between a two-hit mixture's hits
+
+
+def hit_snrs(mx: Any) -> tuple[float, ...] | None:
+    """Each hit's own SNR (column ``snr_db_each``, ``;``-separated, aligned with ``classes``;
+    ``dataset mdof`` writes it), or None when the column is absent, malformed or not one finite
+    number per class."""
+    txt = (getattr(mx, "extra", None) or {}).get("snr_db_each", "")
+    try:
+        v = tuple(float(x) for x in str(txt).split(";") if x.strip())
+    except ValueError:
+        return None
+    if len(v) != len(mx.classes) or not all(np.isfinite(v)):
+        return None
+    return v
+
+
+def _gap_key(gap: float) -> str:
+    """The bin of a level gap (dB): "0-12", "12-24", "24-36", ">=36" (lower edge included)."""
+    g = round(abs(gap), 6)
+    lo = 0.0
+    for hi in GAP_EDGES_DB:
+        if g < hi:
+            return f"{lo:g}-{hi:g}"
+        lo = hi
+    return f">={lo:g}"
+
+
 def set_exact_scores(
     pred: Sequence[Sequence[int]], mixtures: Sequence[Any], true: Sequence[Sequence[int]], L: int
 ) -> dict[str, Any]:
     """Set-exact accuracy (the reported set of classes equals the true set) with 95% Wilson
     intervals: overall, per SNR of the single-hit mixtures, on no-hit and on two-hit mixtures
     (the decision does not know the number of hits); false positives per class and "any class"
-    on the no-hit mixtures; the confusion counts (true class or none x reported class or none)."""
+    on the no-hit mixtures; the confusion counts (true class or none x reported class or none).
+
+    Two-hit mixtures whose hits' own SNRs are known (:func:`hit_snrs`) are also scored per bin
+    of the level gap |SNR₁ − SNR₂| (``two_hit_by_gap``, bins :data:`GAP_EDGES_DB`): set-exact,
+    and how often the louder and the quieter hit's class is among the reported ones (with equal
+    levels: at least one, and both; a hit far below another in the same window is masked by
+    it)."""
     ok = [sorted(p) == sorted(t) for p, t in zip(pred, true, strict=True)]
     per_snr: dict[str, list[int]] = {}
     nohit = [0, 0]
     two = [0, 0]
+    by_gap: dict[str, list[int]] = {}  # n, set-exact, louder reported, quieter reported
     fp_cls = np.zeros(L, dtype=np.int64)
     conf = np.zeros((L + 1, L + 1), dtype=np.int64)  # rows: true class (L = none); cols: reported
     for q, (mx, t) in enumerate(zip(mixtures, true, strict=True)):
@@ -325,6 +360,18 @@ def set_exact_scores(
         else:
             two[0] += 1
             two[1] += int(ok[q])
+            snrs = hit_snrs(mx) if len(t) == 2 else None
+            if snrs is not None:
+                found = [int(c in p) for c in t]
+                if snrs[0] == snrs[1]:  # equal levels: the louder is whichever was reported
+                    loud_ok, quiet_ok = max(found), min(found)
+                else:
+                    loud_ok, quiet_ok = found[int(snrs[1] > snrs[0])], found[int(snrs[1] < snrs[0])]
+                cell = by_gap.setdefault(_gap_key(snrs[0] - snrs[1]), [0, 0, 0, 0])
+                cell[0] += 1
+                cell[1] += int(ok[q])
+                cell[2] += loud_ok
+                cell[3] += quiet_ok
         if len(t) <= 1:
             row = t[0] if t else L
             for c in p or [L]:
@@ -336,6 +383,14 @@ def set_exact_scores(
         },
         "no_hit": _prop(nohit[1], nohit[0]),
         "two_hit": _prop(two[1], two[0]),
+        "two_hit_by_gap": {
+            k: {
+                "set_exact": _prop(v[1], v[0]),
+                "louder_reported": _prop(v[2], v[0]),
+                "quieter_reported": _prop(v[3], v[0]),
+            }
+            for k, v in sorted(by_gap.items(), key=lambda kv: _gap_num(kv[0]))
+        },
         "false_positive_per_class": [_prop(int(v), nohit[0]) for v in fp_cls],
         "false_positive_any": _prop(nohit[0] - nohit[1], nohit[0]),
         "confusion": conf.tolist(),
@@ -427,6 +482,10 @@ def score_mixtures(
     return out
 
 
+def _gap_num(key: str) -> float:
+    return float(key.lstrip(">=").split("-")[0])
+
+
 def _num(s: str) -> float:
     try:
         return float(s)
@@ -457,6 +516,9 @@ def format_table(name: str, res: dict[str, Any]) -> str:
         lines.append(extra)
         if "set_exact" in r:
             lines.append("    " + format_set_exact(r["set_exact"]))
+            gaps = format_gaps(r["set_exact"])
+            if gaps:
+                lines.append("    " + gaps)
     return "\n".join(lines)
 
 
@@ -465,6 +527,18 @@ def _ci(p: dict[str, Any]) -> str:
         return "-"
     lo, hi = p["ci95"]
     return f"{100 * p['rate']:.1f}% [{100 * lo:.0f}-{100 * hi:.0f}] of {p['n']}"
+
+
+def format_gaps(se: dict[str, Any]) -> str | None:
+    """The two-hit line per level gap, or None when no two-hit mixture has per-hit SNRs."""
+    gaps = se.get("two_hit_by_gap") or {}
+    if not gaps:
+        return None
+    return "two hits by level gap (|SNR1 - SNR2|): " + ", ".join(
+        f"{k} dB {_ci(v['set_exact'])} (louder hit reported {100 * v['louder_reported']['rate']:.0f}%"
+        f", quieter {100 * v['quieter_reported']['rate']:.0f}%)"
+        for k, v in gaps.items()
+    )
 
 
 def format_set_exact(se: dict[str, Any]) -> str:
