@@ -34,7 +34,14 @@ from tinyunfold.modelfile import ModelFile
 from tinyunfold.platform.boards import Board, require_runner
 from tinyunfold.platform.toolchain import die_with_parent, require
 from tinyunfold.tools import protocol as proto
-from tinyunfold.tools.link import DeviceLink, Transport, free_port, gdb_load, open_serial
+from tinyunfold.tools.link import (
+    DeviceLink,
+    QemuListener,
+    Transport,
+    gdb_load,
+    open_serial,
+    port_in_use_message,
+)
 from tinyunfold.tools.sim import qemu_command
 
 _SUMMARY = re.compile(
@@ -216,24 +223,36 @@ def serve(
     if board.runner["kind"] != "qemu":
         raise TinyUnfoldError(f"{board.name} is not simulated", "use mps2-an386 or mps2-an500")
     require("qemu-system-arm")
-    port = port or free_port()
     wait = "on" if load == "kernel" else "off"
-    cmd = qemu_command(
-        board,
-        elf if load == "kernel" else None,
-        serial=f"tcp:127.0.0.1:{port},server=on,wait={wait}",
-    )
+    # sockets bound here and handed to QEMU (QemuListener), except a --port the user chose
+    listeners: list[QemuListener] = []
+    if port:
+        serial = f"tcp:127.0.0.1:{port},server=on,wait={wait}"
+    else:
+        uart = QemuListener("tu_uart", wait=load == "kernel")
+        listeners.append(uart)
+        port, serial = uart.port, f"chardev:{uart.id}"
+    cmd = qemu_command(board, elf if load == "kernel" else None, serial=serial)
     gdb_port = 0
     if load == "gdb":
-        gdb_port = free_port()
-        cmd += ["-S", "-gdb", f"tcp:127.0.0.1:{gdb_port}"]
-    proc = subprocess.Popen(
-        cmd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        preexec_fn=die_with_parent,
-    )
+        gdb = QemuListener("tu_gdb", nodelay=True)
+        listeners.append(gdb)
+        gdb_port = gdb.port
+        cmd += ["-S", "-gdb", f"chardev:{gdb.id}"]
+    for ln in listeners:
+        cmd += ln.chardev()
+    try:
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
+            pass_fds=[ln.fd for ln in listeners],
+        )
+    finally:  # QEMU holds its own copies now
+        for ln in listeners:
+            ln.close()
     served = Served(f"socket://127.0.0.1:{port}", proc)
     started = time.monotonic()
     head = b""
@@ -273,7 +292,13 @@ def _read_until(proc: subprocess.Popen[bytes], marker: bytes, deadline: float) -
     buf = b""
     while marker not in buf:
         left = deadline - time.monotonic()
-        if left <= 0 or proc.poll() is not None:
+        ended = proc.poll() is not None
+        if ended:
+            buf += proc.stdout.read() or b""
+            taken = port_in_use_message(buf.decode(errors="replace"))
+            if taken:
+                raise SimulationError(taken, "choose another --port, or none: one is picked")
+        if left <= 0 or ended:
             raise SimulationError(
                 f"QEMU did not open its UART socket: {buf.decode(errors='replace')[-2000:]}"
             )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import select
 import shutil
 import socket
@@ -298,9 +299,48 @@ class DeviceLink:
 
 
 def free_port() -> int:
+    """A TCP port that was free a moment ago (another program may take it before it is used:
+    QEMU's own sockets come from :func:`qemu_listener` instead)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class QemuListener:
+    """A listening TCP socket on 127.0.0.1 bound here and handed to QEMU as a chardev (``fd=``):
+    its port is known before QEMU starts and no other program can take it in between (a port
+    from :func:`free_port` can be taken between the check and QEMU's bind, by another program or
+    another test worker, whose QEMU a client would then reach)."""
+
+    def __init__(self, chardev_id: str, nodelay: bool = False, wait: bool = False) -> None:
+        self.id = chardev_id
+        self.nodelay = nodelay  # as QEMU's own "-gdb tcp:..." (many small packets: no Nagle)
+        self.wait = wait  # QEMU waits for the first client before it starts the machine
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1)
+        self.port = int(self.sock.getsockname()[1])
+
+    @property
+    def fd(self) -> int:
+        return self.sock.fileno()
+
+    def chardev(self) -> list[str]:
+        """QEMU options defining the chardev ``id`` on this socket."""
+        opts = f"socket,id={self.id},fd={self.fd},server=on,wait={'on' if self.wait else 'off'}"
+        return ["-chardev", opts + (",nodelay=on" if self.nodelay else "")]
+
+    def close(self) -> None:
+        """Our copy of the socket: close once QEMU has its own (after Popen)."""
+        self.sock.close()
+
+
+def port_in_use_message(output: str) -> str | None:
+    """QEMU's complaint about a TCP port it could not listen on (a --port that is taken)."""
+    m = re.search(r"(tcp:[0-9.]+:\d+)[^:\n]*: Failed to find an available port", output)
+    if m is None and "Address already in use" not in output:
+        return None
+    return f"QEMU could not listen on {m.group(1) if m else 'its TCP port'}: address in use"
 
 
 def gdb_load(elf: Path, gdb_port: int, timeout_s: float = 60.0) -> str:
@@ -383,18 +423,30 @@ def open_board(
                 native.exit_status, native.console = _finish(proc, timeout_s=5.0)
         return
     require("qemu-system-arm")
-    gdb_port = free_port()
-    ser_port = serial_port or free_port()
-    serial_backend = f"tcp:127.0.0.1:{ser_port},server=on,wait=off"
+    gdb = QemuListener("tu_gdb", nodelay=True)
+    uart: QemuListener | None = None
+    if serial_port is None:
+        uart = QemuListener("tu_uart")
+        ser_port, serial_backend = uart.port, f"chardev:{uart.id}"
+    else:
+        ser_port, serial_backend = serial_port, f"tcp:127.0.0.1:{serial_port},server=on,wait=off"
+    gdb_port = gdb.port
     cmd = qemu_command(board, None, serial=serial_backend)
-    cmd += ["-S", "-gdb", f"tcp:127.0.0.1:{gdb_port}"]
-    proc = subprocess.Popen(
-        cmd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        preexec_fn=die_with_parent,
-    )
+    cmd += gdb.chardev() + (uart.chardev() if uart else [])
+    cmd += ["-S", "-gdb", f"chardev:{gdb.id}"]
+    try:
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
+            pass_fds=[gdb.fd] + ([uart.fd] if uart else []),
+        )
+    finally:  # QEMU holds its own copies now
+        gdb.close()
+        if uart is not None:
+            uart.close()
     transport: SerialTransport | None = None
     session: BoardSession | None = None
     ended = False
@@ -405,7 +457,12 @@ def open_board(
         if via is not None:
             url = via(url)
         transport = _connect_serial(url, proc, deadline=started + 30)
-        gdb_log = gdb_load(elf, gdb_port)
+        try:
+            gdb_log = gdb_load(elf, gdb_port)
+        except SimulationError:  # QEMU may have ended: a chosen --port taken by another program
+            if proc.poll() is not None and proc.stdout is not None:
+                _check_port_in_use(proc.stdout.read().decode(errors="replace"))
+            raise
         link = DeviceLink(transport, timeout_s=link_timeout_s, retries=retries)
         session = BoardSession(link, url, gdb_log)
         try:
@@ -469,12 +526,19 @@ def open_serial(
             time.sleep(0.05)
 
 
+def _check_port_in_use(output: str) -> None:
+    taken = port_in_use_message(output)
+    if taken:
+        raise SimulationError(taken, "choose another port, or none: one is picked")
+
+
 def _connect_serial(url: str, proc: subprocess.Popen[bytes], deadline: float) -> SerialTransport:
     """Connect to QEMU's UART socket (:func:`open_serial`), failing fast if QEMU exits."""
 
     def alive() -> None:
         if proc.poll() is not None:
             out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            _check_port_in_use(out)
             raise SimulationError(f"QEMU exited early with status {proc.returncode}: {out[-2000:]}")
 
     try:
