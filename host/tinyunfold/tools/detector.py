@@ -32,7 +32,7 @@ from tinyunfold.errors import SimulationError, TinyUnfoldError
 from tinyunfold.golden import stream as gstream
 from tinyunfold.modelfile import ModelFile
 from tinyunfold.platform.boards import Board, require_runner
-from tinyunfold.platform.toolchain import die_with_parent, require
+from tinyunfold.platform.toolchain import require
 from tinyunfold.tools import protocol as proto
 from tinyunfold.tools.link import (
     DeviceLink,
@@ -41,6 +41,7 @@ from tinyunfold.tools.link import (
     gdb_load,
     open_serial,
     port_in_use_message,
+    start_qemu,
 )
 from tinyunfold.tools.sim import qemu_command
 
@@ -239,20 +240,7 @@ def serve(
         listeners.append(gdb)
         gdb_port = gdb.port
         cmd += ["-S", "-gdb", f"chardev:{gdb.id}"]
-    for ln in listeners:
-        cmd += ln.chardev()
-    try:
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,
-            pass_fds=[ln.fd for ln in listeners],
-        )
-    finally:  # QEMU holds its own copies now
-        for ln in listeners:
-            ln.close()
+    proc = start_qemu(cmd, listeners)
     served = Served(f"socket://127.0.0.1:{port}", proc)
     started = time.monotonic()
     head = b""

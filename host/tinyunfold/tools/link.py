@@ -335,6 +335,25 @@ class QemuListener:
         self.sock.close()
 
 
+def start_qemu(cmd: list[str], listeners: list[QemuListener]) -> subprocess.Popen[bytes]:
+    """Start QEMU (``cmd``, stdout and stderr piped together) with the chardevs of
+    ``listeners`` on their inherited sockets; closes our copies of the sockets."""
+    for ln in listeners:
+        cmd = cmd + ln.chardev()
+    try:
+        return subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
+            pass_fds=[ln.fd for ln in listeners],
+        )
+    finally:  # QEMU holds its own copies now
+        for ln in listeners:
+            ln.close()
+
+
 def port_in_use_message(output: str) -> str | None:
     """QEMU's complaint about a TCP port it could not listen on (a --port that is taken)."""
     m = re.search(r"(tcp:[0-9.]+:\d+)[^:\n]*: Failed to find an available port", output)
@@ -432,21 +451,8 @@ def open_board(
         ser_port, serial_backend = serial_port, f"tcp:127.0.0.1:{serial_port},server=on,wait=off"
     gdb_port = gdb.port
     cmd = qemu_command(board, None, serial=serial_backend)
-    cmd += gdb.chardev() + (uart.chardev() if uart else [])
     cmd += ["-S", "-gdb", f"chardev:{gdb.id}"]
-    try:
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,
-            pass_fds=[gdb.fd] + ([uart.fd] if uart else []),
-        )
-    finally:  # QEMU holds its own copies now
-        gdb.close()
-        if uart is not None:
-            uart.close()
+    proc = start_qemu(cmd, [gdb] + ([uart] if uart else []))
     transport: SerialTransport | None = None
     session: BoardSession | None = None
     ended = False
