@@ -300,7 +300,7 @@ class DeviceLink:
 
 def free_port() -> int:
     """A TCP port that was free a moment ago (another program may take it before it is used:
-    QEMU's own sockets come from :func:`qemu_listener` instead)."""
+    QEMU's own sockets come from :class:`QemuListener` instead)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
