@@ -38,9 +38,9 @@ from tinyunfold.tools.link import (
     DeviceLink,
     QemuListener,
     Transport,
+    check_port_in_use,
     gdb_load,
     open_serial,
-    port_in_use_message,
     start_qemu,
 )
 from tinyunfold.tools.sim import qemu_command
@@ -283,9 +283,7 @@ def _read_until(proc: subprocess.Popen[bytes], marker: bytes, deadline: float) -
         ended = proc.poll() is not None
         if ended:
             buf += proc.stdout.read() or b""
-            taken = port_in_use_message(buf.decode(errors="replace"))
-            if taken:
-                raise SimulationError(taken, "choose another --port, or none: one is picked")
+            check_port_in_use(buf.decode(errors="replace"))
         if left <= 0 or ended:
             raise SimulationError(
                 f"QEMU did not open its UART socket: {buf.decode(errors='replace')[-2000:]}"

@@ -467,7 +467,7 @@ def open_board(
             gdb_log = gdb_load(elf, gdb_port)
         except SimulationError:  # QEMU may have ended: a chosen --port taken by another program
             if proc.poll() is not None and proc.stdout is not None:
-                _check_port_in_use(proc.stdout.read().decode(errors="replace"))
+                check_port_in_use(proc.stdout.read().decode(errors="replace"))
             raise
         link = DeviceLink(transport, timeout_s=link_timeout_s, retries=retries)
         session = BoardSession(link, url, gdb_log)
@@ -532,10 +532,11 @@ def open_serial(
             time.sleep(0.05)
 
 
-def _check_port_in_use(output: str) -> None:
+def check_port_in_use(output: str) -> None:
+    """Raise one line when QEMU's ``output`` says a TCP port it was given is taken."""
     taken = port_in_use_message(output)
     if taken:
-        raise SimulationError(taken, "choose another port, or none: one is picked")
+        raise SimulationError(taken, "choose another port (--port), or none: one is picked")
 
 
 def _connect_serial(url: str, proc: subprocess.Popen[bytes], deadline: float) -> SerialTransport:
@@ -544,7 +545,7 @@ def _connect_serial(url: str, proc: subprocess.Popen[bytes], deadline: float) ->
     def alive() -> None:
         if proc.poll() is not None:
             out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
-            _check_port_in_use(out)
+            check_port_in_use(out)
             raise SimulationError(f"QEMU exited early with status {proc.returncode}: {out[-2000:]}")
 
     try:
