@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -14,7 +15,6 @@ from typing import Any
 
 from tinyunfold.cli import main
 from tinyunfold.pipelines.detector_demo import CONFIG, make_dataset, make_wavs
-from tinyunfold.tools.link import free_port
 
 __all__ = [
     "detect_report",
@@ -75,32 +75,35 @@ def flipped_readout_run_fails(model: Path, wav: Path, monkeypatch: Any, capsys: 
     assert rc == 1 and "verdict: MISMATCH" in out
 
 
-def start_sim(model: Path, board: str, port: int) -> subprocess.Popen[str]:
-    """`tinyunfold sim` of ``model`` on ``board`` behind a TCP serial link on ``port``."""
+def start_sim(model: Path, board: str, port: int = 0) -> subprocess.Popen[str]:
+    """`tinyunfold sim` of ``model`` on ``board`` behind a TCP serial link on ``port`` (0: a free
+    port that the sim binds itself and prints)."""
     cmd = [sys.executable, "-m", "tinyunfold", "sim", "--model", str(model), "--board", board,
            "--port", str(port), "--timeout", "120"]  # fmt: skip
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def wait_listening(proc: subprocess.Popen[str], port: int, timeout_s: float = 120.0) -> None:
-    """Wait for the sim's 'serial link on' line (the build may take a while)."""
+def wait_listening(proc: subprocess.Popen[str], timeout_s: float = 120.0) -> int:
+    """Wait for the 'serial link on socket://127.0.0.1:PORT' line of `sim` or `flash` (the build
+    may take a while); returns PORT."""
     deadline = time.monotonic() + timeout_s
     assert proc.stdout is not None
     for line in proc.stdout:
-        if f"127.0.0.1:{port}" in line:
-            return
+        m = re.search(r"serial link on socket://127\.0\.0\.1:(\d+)", line)
+        if m:
+            return int(m.group(1))
         assert time.monotonic() < deadline, "sim did not start"
     raise AssertionError(f"sim ended: {proc.wait()}")
 
 
 @contextmanager
 def sim_session(model: Path, board: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    """`tinyunfold sim` of ``model`` on ``board``, listening on a free port: yields (process,
-    port); a sim still running on the way out (a failed test) is killed."""
-    port = free_port()
-    proc = start_sim(model, board, port)
+    """`tinyunfold sim --port 0` of ``model`` on ``board`` (a port bound by the sim itself, never
+    one that another test could take first): yields (process, port); a sim still running on
+    the way out (a failed test) is killed."""
+    proc = start_sim(model, board)
     try:
-        wait_listening(proc, port)
+        port = wait_listening(proc)
         yield proc, port
     finally:
         if proc.poll() is None:

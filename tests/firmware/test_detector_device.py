@@ -22,7 +22,6 @@ from tinyunfold.golden import stream as gs
 from tinyunfold.kinds import load_model
 from tinyunfold.tools import protocol as proto
 from tinyunfold.tools.detector import expected_hash
-from tinyunfold.tools.link import free_port
 
 BOARDS = ["mps2-an386", "mps2-an500"]
 WAVS = ["hit", "nohit", "two"]
@@ -145,12 +144,11 @@ def test_flash_leaves_the_uart_to_an_outside_client(detector_set):
     """`flash --serial-port` loads through GDB and holds no UART connection: a pyserial client in
     this process gets INFO (HELLO) and ends the firmware (BYE)."""
     models, _ = detector_set
-    port = free_port()
     cmd = [sys.executable, "-m", "tinyunfold", "flash", "--model", str(models["padnmf"]),
-           "--board", "mps2-an500", "--serial-port", str(port), "--timeout", "120"]  # fmt: skip
+           "--board", "mps2-an500", "--timeout", "120"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        dd.wait_listening(proc, port)
+        port = dd.wait_listening(proc)  # the port flash bound and printed
         deadline = time.monotonic() + 30
         while True:
             try:

@@ -3,7 +3,6 @@ ST-LINK gdbserver, J-Link and pyOCD serve): load, compare-sections, reset, detac
 and the program then runs; a different image fails the verification; pyOCD is optional."""
 
 import contextlib
-import subprocess
 import sys
 import time
 
@@ -17,25 +16,25 @@ from tinyunfold.platform.boards import load_board
 from tinyunfold.tools.build import build_model, build_selftest
 from tinyunfold.tools.deploy import golden_batch
 from tinyunfold.tools.flash import FlashError, flash_gdb, flash_pyocd, verify_gdb
-from tinyunfold.tools.link import DeviceLink, _connect_serial, free_port
+from tinyunfold.tools.link import DeviceLink, QemuListener, _connect_serial, free_port, start_qemu
 from tinyunfold.tools.sim import qemu_command
 
 
 @contextlib.contextmanager
-def halted_qemu(board_name, serial_port=None, timeout_s=60.0):
-    """QEMU with no program, halted (-S), its gdbstub on a free port; killed on exit."""
-    port = free_port()
-    serial = f"tcp:127.0.0.1:{serial_port},server=on,wait=off" if serial_port else "none"
-    cmd = qemu_command(load_board(board_name), None, serial=serial)
-    proc = subprocess.Popen(
-        [*cmd, "-S", "-gdb", f"tcp:127.0.0.1:{port}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
+def halted_qemu(board_name, serial=False, timeout_s=60.0):
+    """QEMU with no program, halted (-S), its gdbstub (and with ``serial`` its UART) on sockets
+    bound here and inherited by QEMU (no other program can take their ports); killed on exit.
+    Yields (process, GDB HOST:PORT, UART URL or None)."""
+    gdb = QemuListener("tu_gdb", nodelay=True)
+    uart = QemuListener("tu_uart") if serial else None
+    cmd = qemu_command(
+        load_board(board_name), None, serial=f"chardev:{uart.id}" if uart else "none"
     )
+    address = f"127.0.0.1:{gdb.port}"
+    url = f"socket://127.0.0.1:{uart.port}" if uart else None
+    proc = start_qemu([*cmd, "-S", "-gdb", f"chardev:{gdb.id}"], [gdb] + ([uart] if uart else []))
     try:
-        time.sleep(0.3)
-        yield proc, f"127.0.0.1:{port}"
+        yield proc, address, url
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -54,9 +53,8 @@ def test_flash_gdb_stm32_stream_runs_bit_exact():
     ).to_modelfile()
     X = rng.random((2, 10, 2)).astype(np.float32)
     elf = build_model(model, "stm32f405", program="stream").artifact
-    ser = free_port()
-    with halted_qemu("stm32f405", serial_port=ser) as (proc, address):
-        transport = _connect_serial(f"socket://127.0.0.1:{ser}", proc, time.monotonic() + 20)
+    with halted_qemu("stm32f405", serial=True) as (proc, address, url):
+        transport = _connect_serial(url, proc, time.monotonic() + 20)
         try:
             r = flash_gdb(elf, address)
             assert r.sections[:2] == [".text", ".data"] and r.bytes_loaded > 1000
@@ -78,7 +76,7 @@ def test_flash_gdb_stm32_stream_runs_bit_exact():
 
 def test_flash_gdb_mps2_program_runs():
     elf = build_selftest("mps2-an386", "fpu")
-    with halted_qemu("mps2-an386") as (proc, address):
+    with halted_qemu("mps2-an386") as (proc, address, _):
         r = flash_gdb(elf, address)
         assert ".text" in r.sections
         status, console = _finish(proc)
@@ -88,7 +86,7 @@ def test_flash_gdb_mps2_program_runs():
 @pytest.mark.parametrize("board", ["stm32f405", "mps2-an386"])
 def test_verify_fails_on_another_image_and_the_port_is_released(board):
     running, other = build_selftest(board, "hang"), build_selftest(board, "fpu")
-    with halted_qemu(board) as (_, address):
+    with halted_qemu(board) as (_, address, _):
         flash_gdb(running, address)
         # gdb exited after detaching: the server takes new clients, and the image is still there
         assert verify_gdb(running, address)[:1] == [".text"]
@@ -99,7 +97,7 @@ def test_verify_fails_on_another_image_and_the_port_is_released(board):
 def test_cli_flash_gdb(tmp_path, capsys):
     model = NMFInference(np.ones((4, 2), np.float32), n_layers=2, n_frames=1).to_modelfile()
     save_model(tmp_path / "m.tum", model)
-    with halted_qemu("stm32f405") as (_, address):
+    with halted_qemu("stm32f405") as (_, address, _):
         rc = main(
             ["flash", "--model", str(tmp_path / "m.tum"), "--board", "stm32f405", "--gdb", address]
         )

@@ -77,3 +77,17 @@ def test_serve_picks_its_own_port(built, taken, monkeypatch, load) -> None:
         assert info.kind == "nmf"
         dev.bye()
         t.close()
+
+
+@pytest.mark.parametrize("value", ["99999", "-1", "x"])
+def test_a_port_that_cannot_be_one_is_one_clear_line(value, capsys) -> None:
+    """`sim --port` / `flash --serial-port` take 0 (a free port, printed) to 65535; anything
+    else is refused before a build with one line that says what a port may be."""
+    from tinyunfold.cli import main
+
+    for argv in (["sim", "--port", value], ["flash", "--serial-port", value]):
+        with pytest.raises(SystemExit) as err:
+            main([*argv, "--model", "m.tum", "--board", "mps2-an386"])
+        assert err.value.code == 2
+        lines = [ln for ln in capsys.readouterr().err.splitlines() if "error:" in ln]
+        assert lines == [lines[0]] and "is not a TCP port (0 for any free one" in lines[0]

@@ -146,23 +146,20 @@ def _as_silicon(elf, timeout_s=30.0):
     (breakpoint on it, return 0) and QEMU's semihosting off: the real-part paths under QEMU.
     Yields (UART transport, QEMU process, deadline)."""
     from tinyunfold.tools.flash import vector_table
-    from tinyunfold.tools.link import _connect_serial, free_port
+    from tinyunfold.tools.link import QemuListener, _connect_serial, start_qemu
     from tinyunfold.tools.sim import qemu_command
 
-    ser, gport = free_port(), free_port()
-    cmd = qemu_command(load_board("stm32f405"), None, f"tcp:127.0.0.1:{ser},server=on,wait=off")
+    ser, gdb = QemuListener("tu_uart"), QemuListener("tu_gdb", nodelay=True)
+    gport = gdb.port
+    url = f"socket://127.0.0.1:{ser.port}"
+    cmd = qemu_command(load_board("stm32f405"), None, f"chardev:{ser.id}")
     i = cmd.index("-semihosting-config")  # as on silicon: a semihosting BKPT is a HardFault
     del cmd[i : i + 2]
-    proc = subprocess.Popen(
-        [*cmd, "-S", "-gdb", f"tcp:127.0.0.1:{gport}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
+    proc = start_qemu([*cmd, "-S", "-gdb", f"chardev:{gdb.id}"], [ser, gdb])
     deadline = time.monotonic() + timeout_s
     uart = None
     try:
-        uart = _connect_serial(f"socket://127.0.0.1:{ser}", proc, deadline)
+        uart = _connect_serial(url, proc, deadline)
         _, sp, pc = vector_table(elf)
         script = [
             f"target remote 127.0.0.1:{gport}", "load",

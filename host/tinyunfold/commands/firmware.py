@@ -61,7 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     _common(f)
     f.add_argument(
-        "--serial-port", type=int, help="TCP port of the board's UART (default: free port)"
+        "--serial-port",
+        type=tcp_port,
+        help="TCP port of the board's UART (default or 0: a free one; the URL is printed)",
     )
     f.add_argument(
         "--timeout", type=float, default=3600.0, help="stop the board after this many seconds"
@@ -88,7 +90,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="then: tinyunfold stream --port socket://127.0.0.1:5555 mix.wav --json",
     )
     _common(sm)
-    sm.add_argument("--port", type=int, default=5555, help="TCP port of the UART (default 5555)")
+    sm.add_argument(
+        "--port",
+        type=tcp_port,
+        default=5555,
+        help="TCP port of the UART (default 5555; 0: a free one, the URL is printed)",
+    )
     sm.add_argument(
         "--timeout", type=float, default=3600.0, help="stop the board after this many seconds"
     )
@@ -175,6 +182,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="unrolled layers of the demo model, one row set per K (default: 1 100)",
     )
     be.set_defaults(func=_bench)
+
+
+def tcp_port(v: str) -> int:
+    """argparse type of a TCP port to listen on: 0 (any free one) to 65535."""
+    try:
+        port = int(v)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{v!r} is not a TCP port (0 for any free one, to 65535)")
+    return port
 
 
 def _common(p: argparse.ArgumentParser) -> None:
