@@ -286,3 +286,50 @@ def test_noise_stretch_moves_the_resonances_of_noise_backgrounds(
     args = ["train", "padnmf", "--dataset", str(silent_targets), "--config", str(cfg)]
     assert main([*args, "--out", str(tmp_path / "m.tum"), "--no-progress"]) != 0
     assert "augment_noise_stretch must be true or false" in capsys.readouterr().err
+
+
+def test_in_situ_hits_join_the_templates(
+    silent_targets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    """`augment_in_situ_snr_db`: the clean hit of each single-hit training mixture labelled at or
+    above the SNR joins its class's templates (the dataset itself unchanged), synthetic hits are
+    then drawn from them too, and training passes that view to both augmentations; a value that
+    is not a number is one line."""
+    from tinyunfold.datasets import load_dataset
+    from tinyunfold.datasets.prep import augment_mixtures, train_split, with_in_situ_targets
+    from tinyunfold.training import padnmf as tp
+
+    ds = load_dataset(silent_targets)
+    before = {c: len(v) for c, v in ds.targets.items()}
+    loud = [m for m in train_split(ds)[0] if len(m.classes) == 1 and m.snr_db >= 0.0]
+    assert loud and any(len(m.classes) == 1 and m.snr_db < 0 for m in train_split(ds)[0])
+    view = with_in_situ_targets(ds, 0.0)
+    assert {c: len(v) for c, v in ds.targets.items()} == before  # not changed
+    for c in ds.classes:
+        mine = [m for m in loud if m.classes[0] == c]
+        assert len(view.targets[c]) == before[c] + len(mine)
+        assert view.target_files[c][before[c] :] == [m.name for m in mine]
+        for x, m in zip(view.targets[c][before[c] :], mine, strict=True):
+            assert np.array_equal(x, m.target_stem)
+    assert {c: len(v) for c, v in with_in_situ_targets(ds, 1e9).targets.items()} == before
+    srcs = [s for m in augment_mixtures(view, 60, seed=3, no_hit=0.0) for s in m.sources]
+    names = {m.name for m in loud}
+    assert any(s.split("/", 1)[1] in names for s in srcs)  # recorded hits are drawn
+    assert any(s.split("/", 1)[1] not in names for s in srcs)  # and templates
+    # training hands the view to the augmentation
+    seen: list[int] = []
+    real = tp.augment_mixtures
+
+    def spy(d, n, **kw):  # type: ignore[no-untyped-def]
+        seen.append(sum(len(v) for v in d.targets.values()))
+        return real(d, n, **kw)
+
+    monkeypatch.setattr(tp, "augment_mixtures", spy)
+    sets = ["model.augment=4", "model.augment_in_situ_snr_db=0", 'detection.readout="sets"']
+    _train(tmp_path, silent_targets, *sets, "detection.readout_augment=4")
+    assert seen == [sum(before.values()) + len(loud)] * 2  # the network's and the readout's
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(CFG.replace("[model]\n", '[model]\naugment = 4\naugment_in_situ_snr_db = "x"\n'))
+    args = ["train", "padnmf", "--dataset", str(silent_targets), "--config", str(cfg)]
+    assert main([*args, "--out", str(tmp_path / "m2.tum"), "--no-progress"]) != 0
+    assert "augment_in_situ_snr_db = 'x' is not a number of dB" in capsys.readouterr().err

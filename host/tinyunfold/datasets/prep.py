@@ -164,6 +164,28 @@ def time_scale(x: np.ndarray, f: float, n: int) -> np.ndarray:
     return np.asarray(np.interp(np.arange(n) / f, np.arange(len(x)), x))
 
 
+def with_in_situ_targets(ds: Any, min_snr_db: float) -> Any:
+    """A shallow copy of ``ds`` whose ``targets`` also hold the clean hit of every single-hit
+    training mixture labelled at ``min_snr_db`` or above: its ``target_stem`` joins its class's
+    templates (named after the mixture in ``target_files``), so that :func:`augment_mixtures`
+    also builds hits from the monitored machine's own recordings, not only from templates
+    recorded elsewhere. Quiet stems are left out: written as 16-bit PCM, a hit recorded far
+    below the noise is mostly quantisation noise once scaled up to a loud synthetic hit.
+    Mixtures without an SNR label are left out. ``ds`` itself is not changed."""
+    import copy
+
+    out = copy.copy(ds)
+    out.targets = {c: list(v) for c, v in ds.targets.items()}
+    out.target_files = {c: list(ds.target_files.get(c, [])) for c in ds.targets}
+    for m in train_split(ds)[0]:
+        if len(m.classes) != 1 or m.target_stem is None or m.snr_db is None:
+            continue
+        if m.snr_db >= min_snr_db and m.classes[0] in out.targets:
+            out.targets[m.classes[0]].append(np.asarray(m.target_stem, dtype=np.float64))
+            out.target_files[m.classes[0]].append(m.name)
+    return out
+
+
 def augment_mixtures(
     ds: Any,
     n: int,

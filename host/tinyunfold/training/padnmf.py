@@ -25,6 +25,9 @@ and the detector; every key is optional (the values shown are the defaults)::
     augment_gain_db = 0.0   # each synthetic mixture scaled by a gain in +-this many dB (level)
     augment_noise_stretch = false  # true: the noise/ pieces of synthetic backgrounds are
                             # time-scaled like the hits (+-augment_stretch; noise of another unit)
+    augment_in_situ_snr_db = false  # a number: the clean hit (target stem) of each single-hit
+                            # training mixture labelled at >= this SNR joins its class's
+                            # templates for augment and readout_augment (the machine's own hits)
     alpha_h = 0.0
     alpha_s = 1e6           # ignored by deepnmf (loss 4.2.3)
     alpha_d = 0.0           # detection-aware term: alpha_d x sum (1 - 2 y) ln I (0: thesis loss)
@@ -87,6 +90,7 @@ from tinyunfold.datasets.prep import (
     spectrogram,
     train_split,
     transform_many,
+    with_in_situ_targets,
 )
 from tinyunfold.errors import TinyUnfoldError, ValueDomainError
 from tinyunfold.training.config import DETECTION_KEYS, load_sections
@@ -128,6 +132,7 @@ NON_ESTIMATOR_KEYS = {
     "augment_stretch",
     "augment_gain_db",
     "augment_noise_stretch",
+    "augment_in_situ_snr_db",
 }
 
 
@@ -229,9 +234,11 @@ def train_from_dataset(
     n_recorded = len(train)
     mc = cfg["model"]
     aug_opts = _augment_options(mc, topts)
+    in_situ = in_situ_snr_db(mc)
+    ds_aug = ds if in_situ is None else with_in_situ_targets(ds, in_situ)
     if int(mc.get("augment", 0)) > 0:
         train = train + augment_mixtures(
-            ds, int(mc["augment"]), seed=int(mc.get("seed", 0)), **aug_opts
+            ds_aug, int(mc["augment"]), seed=int(mc.get("seed", 0)), **aug_opts
         )
     X = [spectrogram(m.audio, feats, scale) for m in train]
     S = [
@@ -266,7 +273,7 @@ def train_from_dataset(
     extra_ro = None
     if n_readout:
         extra_ro = readout_mixtures(
-            est, ds, feats, scale, n_readout, int(mc.get("seed", 0)), aug_opts, dc, progress
+            est, ds_aug, feats, scale, n_readout, int(mc.get("seed", 0)), aug_opts, dc, progress
         )
     det = fit_detector_from_config(
         H,
@@ -301,6 +308,21 @@ def _augment_options(mc: dict[str, Any], topts: dict[str, Any]) -> dict[str, Any
         "gain_db": float(mc.get("augment_gain_db", 0.0)),
         "noise_stretch": _flag(mc, "augment_noise_stretch"),
     }
+
+
+def in_situ_snr_db(mc: dict[str, Any]) -> float | None:
+    """``[model] augment_in_situ_snr_db``: None (absent or false: templates only) or the SNR
+    (dB) from which the training mixtures' own hits join the templates
+    (:func:`~tinyunfold.datasets.prep.with_in_situ_targets`); anything else is one line."""
+    v = mc.get("augment_in_situ_snr_db", False)
+    if v is False:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+        raise ValueDomainError(
+            f"[model] augment_in_situ_snr_db = {v!r} is not a number of dB or false",
+            "set it to an SNR such as 0.0 (the recordings' hits at 0 dB or above) or false",
+        )
+    return float(v)
 
 
 READOUT_CHUNK = 2000  # synthetic mixtures held as audio at once by readout_mixtures
@@ -367,6 +389,7 @@ NETWORK_KEYS = (
     "augment_stretch",
     "augment_gain_db",
     "augment_noise_stretch",
+    "augment_in_situ_snr_db",
 )
 
 
