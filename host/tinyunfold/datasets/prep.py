@@ -6,6 +6,7 @@ and the initialisation sets (isolated targets per class, noise blocks) of thesis
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -172,8 +173,6 @@ def with_in_situ_targets(ds: Any, min_snr_db: float) -> Any:
     recorded elsewhere. Quiet stems are left out: written as 16-bit PCM, a hit recorded far
     below the noise is mostly quantisation noise once scaled up to a loud synthetic hit.
     Mixtures without an SNR label are left out. ``ds`` itself is not changed."""
-    import copy
-
     out = copy.copy(ds)
     out.targets = {c: list(v) for c, v in ds.targets.items()}
     out.target_files = {c: list(ds.target_files.get(c, [])) for c in ds.targets}
