@@ -2,43 +2,20 @@
 ST-LINK gdbserver, J-Link and pyOCD serve): load, compare-sections, reset, detach, port released,
 and the program then runs; a different image fails the verification; pyOCD is optional."""
 
-import contextlib
 import sys
 import time
 
 import numpy as np
 import pytest
+from halted_qemu import halted_qemu
 
 from tinyunfold.cli import main
 from tinyunfold.kinds import save_model
 from tinyunfold.models.nmf import NMFInference
-from tinyunfold.platform.boards import load_board
 from tinyunfold.tools.build import build_model, build_selftest
 from tinyunfold.tools.deploy import golden_batch
 from tinyunfold.tools.flash import FlashError, flash_gdb, flash_pyocd, verify_gdb
-from tinyunfold.tools.link import DeviceLink, QemuListener, _connect_serial, free_port, start_qemu
-from tinyunfold.tools.sim import qemu_command
-
-
-@contextlib.contextmanager
-def halted_qemu(board_name, serial=False, timeout_s=60.0):
-    """QEMU with no program, halted (-S), its gdbstub (and with ``serial`` its UART) on sockets
-    bound here and inherited by QEMU (no other program can take their ports); killed on exit.
-    Yields (process, GDB HOST:PORT, UART URL or None)."""
-    gdb = QemuListener("tu_gdb", nodelay=True)
-    uart = QemuListener("tu_uart") if serial else None
-    cmd = qemu_command(
-        load_board(board_name), None, serial=f"chardev:{uart.id}" if uart else "none"
-    )
-    address = f"127.0.0.1:{gdb.port}"
-    url = f"socket://127.0.0.1:{uart.port}" if uart else None
-    proc = start_qemu([*cmd, "-S", "-gdb", f"chardev:{gdb.id}"], [gdb] + ([uart] if uart else []))
-    try:
-        yield proc, address, url
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=timeout_s)
+from tinyunfold.tools.link import DeviceLink, _connect_serial, free_port
 
 
 def _finish(proc, timeout_s=20):

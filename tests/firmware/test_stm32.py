@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from halted_qemu import halted_qemu
 
 from tinyunfold.cli import main
 from tinyunfold.errors import TinyUnfoldError
@@ -146,36 +147,26 @@ def _as_silicon(elf, timeout_s=30.0):
     (breakpoint on it, return 0) and QEMU's semihosting off: the real-part paths under QEMU.
     Yields (UART transport, QEMU process, deadline)."""
     from tinyunfold.tools.flash import vector_table
-    from tinyunfold.tools.link import QemuListener, _connect_serial, start_qemu
-    from tinyunfold.tools.sim import qemu_command
+    from tinyunfold.tools.link import _connect_serial
 
-    ser, gdb = QemuListener("tu_uart"), QemuListener("tu_gdb", nodelay=True)
-    gport = gdb.port
-    url = f"socket://127.0.0.1:{ser.port}"
-    cmd = qemu_command(load_board("stm32f405"), None, f"chardev:{ser.id}")
-    i = cmd.index("-semihosting-config")  # as on silicon: a semihosting BKPT is a HardFault
-    del cmd[i : i + 2]
-    proc = start_qemu([*cmd, "-S", "-gdb", f"chardev:{gdb.id}"], [ser, gdb])
-    deadline = time.monotonic() + timeout_s
-    uart = None
-    try:
+    with halted_qemu("stm32f405", serial=True, semihosting=False) as (proc, address, url):
+        deadline = time.monotonic() + timeout_s
         uart = _connect_serial(url, proc, deadline)
-        _, sp, pc = vector_table(elf)
-        script = [
-            f"target remote 127.0.0.1:{gport}", "load",
-            f"set $sp = {sp:#x}", f"set $pc = {pc & ~1:#x}", "set $xpsr = 0x01000000",
-            "break stm32_simulator_detected", "continue",
-            "set $r0 = 0", "set $pc = $lr & ~1", "delete", "detach",
-        ]  # fmt: skip
-        gdb = ["gdb-multiarch", "-batch", "-nx", *[a for c in script for a in ("-ex", c)], str(elf)]
-        log = subprocess.run(gdb, capture_output=True, text=True, timeout=timeout_s)
-        assert "Breakpoint 1," in log.stdout, log.stdout + log.stderr
-        yield uart, proc, deadline
-    finally:
-        if uart is not None:
+        try:
+            _, sp, pc = vector_table(elf)
+            script = [
+                f"target remote {address}", "load",
+                f"set $sp = {sp:#x}", f"set $pc = {pc & ~1:#x}", "set $xpsr = 0x01000000",
+                "break stm32_simulator_detected", "continue",
+                "set $r0 = 0", "set $pc = $lr & ~1", "delete", "detach",
+            ]  # fmt: skip
+            gdb = ["gdb-multiarch", "-batch", "-nx"]
+            gdb += [*[a for c in script for a in ("-ex", c)], str(elf)]
+            log = subprocess.run(gdb, capture_output=True, text=True, timeout=timeout_s)
+            assert "Breakpoint 1," in log.stdout, log.stdout + log.stderr
+            yield uart, proc, deadline
+        finally:
             uart.close()
-        proc.kill()
-        proc.communicate(timeout=10)
 
 
 def _run_as_silicon(elf):
