@@ -47,6 +47,7 @@ import argparse
 import copy
 import dataclasses
 import itertools
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -80,6 +81,29 @@ POOLS = {  # (Q, F, N) band spectrogram (+ the audio) -> (Q, F) features
 }
 
 
+def lbfgs_fit(
+    net: torch.nn.Module,
+    X: torch.Tensor,
+    data_loss: Callable[[torch.Tensor], torch.Tensor],
+    l2: float,
+    max_iter: int,
+) -> None:
+    """min data_loss(net(X)) + l2 Σ‖weights‖² (biases unpenalised) over ``net``'s parameters
+    by L-BFGS with a strong-Wolfe line search (masking.py uses it too)."""
+    opt = torch.optim.LBFGS(net.parameters(), max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = data_loss(net(X))
+        for name, p in net.named_parameters():
+            if "weight" in name:
+                loss = loss + l2 * (p**2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+
+
 def fit_probe(F: np.ndarray, Y: np.ndarray, l2: float, sets: bool, hidden: int):  # noqa: ANN201
     """Fitted predictor: features (Q, d) -> boolean decisions (Q, L)."""
     L = Y.shape[1]
@@ -101,22 +125,9 @@ def fit_probe(F: np.ndarray, Y: np.ndarray, l2: float, sets: bool, hidden: int):
         target = torch.tensor([code.get(tuple(np.flatnonzero(y)), 0) for y in Y])
     else:
         target = torch.tensor(Y)
-    opt = torch.optim.LBFGS(net.parameters(), max_iter=800, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        z = net(Ft)
-        if sets:
-            loss = torch.nn.functional.cross_entropy(z, target)
-        else:
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(z, target)
-        for name, p in net.named_parameters():
-            if "weight" in name:
-                loss = loss + l2 * (p**2).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    loss = torch.nn.functional.cross_entropy if sets else bce
+    lbfgs_fit(net, Ft, lambda z: loss(z, target), l2, 800)
 
     def predict(G: np.ndarray) -> np.ndarray:
         with torch.no_grad():

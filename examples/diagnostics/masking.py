@@ -32,6 +32,7 @@ import dataclasses
 
 import numpy as np
 import torch
+from linear_probe import lbfgs_fit  # the same directory: the scripts run as files
 
 from tinyunfold import kinds
 from tinyunfold.datasets.io import load_dataset
@@ -77,22 +78,6 @@ def windows(ds, n: int, gap: float, seed: int, lo: float, hi: float) -> tuple[li
     return audio, np.array(y, dtype=np.float64)
 
 
-def _fit(net: torch.nn.Module, U: torch.Tensor, t: torch.Tensor, l2: float) -> None:
-    """min mean BCE + l2 Σ‖weights‖² by L-BFGS."""
-    opt = torch.optim.LBFGS(net.parameters(), max_iter=200, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(net(U)[:, 0], t)
-        for name, p in net.named_parameters():
-            if "weight" in name:
-                loss = loss + l2 * (p**2).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-
-
 def fit_score(
     F: np.ndarray, y: np.ndarray, G: np.ndarray, yg: np.ndarray, l2s: list[float], hidden: int
 ) -> float:
@@ -102,6 +87,7 @@ def fit_score(
     U, V, T = (torch.tensor((A - mu) / sd) for A in (F[:-nv], F[-nv:], G))
     t = torch.tensor(y[:-nv])
     best = (-1.0, 0.0)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
     for l2 in l2s:
         torch.manual_seed(0)
         if hidden:
@@ -110,7 +96,7 @@ def fit_score(
             ).double()
         else:
             net = torch.nn.Linear(F.shape[1], 1).double()
-        _fit(net, U, t, l2)
+        lbfgs_fit(net, U, lambda z: bce(z[:, 0], t), l2, 200)
         with torch.no_grad():
             va = float(((net(V)[:, 0] > 0).numpy() == (y[-nv:] > 0.5)).mean())
             te = float(((net(T)[:, 0] > 0).numpy() == (yg > 0.5)).mean())
