@@ -25,7 +25,13 @@ import argparse
 import numpy as np
 
 from tinyunfold.datasets.io import load_dataset
-from tinyunfold.datasets.prep import augment_mixtures, label_sets_of, spectrogram, train_split
+from tinyunfold.datasets.prep import (
+    augment_mixtures,
+    built_from_recordings,
+    label_sets_of,
+    spectrogram,
+    train_split,
+)
 from tinyunfold.detection import READOUT_L2_GRID, Readout
 from tinyunfold.features import SpectrogramParams
 
@@ -69,6 +75,7 @@ def main() -> None:
     L = len(ds.classes)
     ls, lt = label_sets_of(train, ds.classes), label_sets_of(test, ds.classes)
     rec = np.arange(len(train)) < len(real)
+    built = built_from_recordings(train, real)  # held out with their recordings, as in training
     single = np.array([len(s) == 1 for s in lt])
     nohit = np.array([len(t) == 0 for t in lt])
     two = np.array([len(t) == 2 for t in lt])
@@ -79,7 +86,7 @@ def main() -> None:
     cv = {}
     for rule, flags in (("cv", None), ("cv-recorded", rec)):
         r = Readout(l2=rule, max_hits=2, input="spectrum")
-        r.fit(A, ls, L, top_k=L, grid=a.grid, recorded=flags)
+        r.fit(A, ls, L, top_k=L, grid=a.grid, recorded=flags, built_from=built)
         cv[rule] = r
     head = ["l2", "test"] + [f"{v:g}" for v in levels] + ["2-hit", "FP-any"]
     head += ["cv-acc", "cv-ll", "rec-acc", "rec-ll"]

@@ -861,6 +861,7 @@ class Readout:
         n_folds: int = 5,
         seed: int = 0,
         recorded: np.ndarray | None = None,
+        built_from: Sequence[Sequence[int]] | None = None,
     ) -> Readout:
         """Fit on the readout's input of the training mixtures, H (Q, rows, n) = H⁽ᴷ⁾ or X̃
         (:meth:`source`), with their label sets; ``l2 = "cv"`` picks the
@@ -873,7 +874,11 @@ class Readout:
         their details; ``recorded`` None or all False: every mixture. ``max_hits`` (set before
         fitting) selects the label-sets mode. ``cv_score = "log-loss"``: the weight with the
         smallest mean held-out log-loss (:func:`readout_log_loss`) wins instead of the most
-        accurate one (ties: the larger weight, both scores)."""
+        accurate one (ties: the larger weight, both scores). ``built_from`` (Q lists): the
+        mixtures (indices into the Q) whose audio each mixture was built from, e.g. a synthetic
+        mixture laid on a recorded no-hit mixture or made with a recorded mixture's clean hit
+        (``augment_in_situ_snr_db``); a fold leaves out of its fit every mixture built from one
+        it holds out, so that no held-out recording is judged by a readout that saw it."""
         F = readout_features(H, self.floor)
         Q = F.shape[0]
         if Q != len(label_sets):
@@ -898,12 +903,16 @@ class Readout:
             by_loss = readout_cv_score_value(self.cv_score) == "log-loss"
             n_judged = int(judge.sum())
             folds = _stratified_folds(label_sets, max(2, min(n_folds, Q)), seed)
+            if built_from is not None and len(built_from) != Q:
+                raise ShapeError(f"{Q} mixtures but {len(built_from)} built_from lists")
             best: tuple[float, float, float] | None = None  # (score, λ, accuracy)
             for lam in grid:
                 correct = 0
                 loss = 0.0
                 for f in np.unique(folds):
                     tr, te = folds != f, folds == f
+                    if built_from is not None:  # nothing made from a held-out mixture trains
+                        tr = tr & ~np.array([any(te[j] for j in b) for b in built_from], bool)
                     W, b = self._fit_rows(F[tr], Y[tr], idx[tr], float(lam))
                     z = F[te] @ W.T + b
                     pred = self._decide_z(z, k_top)
@@ -1205,6 +1214,7 @@ def fit_detector(
     X_train: np.ndarray | None = None,
     recorded: np.ndarray | None = None,
     readout_extra: ReadoutExtra | None = None,
+    built_from: Sequence[Sequence[int]] | None = None,
 ) -> Detector:
     """Fit thresholds on the no-hit training mixtures and Â on all training mixtures.
 
@@ -1221,7 +1231,10 @@ def fit_detector(
     (:meth:`Readout.fit`); ``readout_cv_score``: what a CV rule of ``readout_l2`` scores
     (``"accuracy"`` or ``"log-loss"``). ``readout_extra``: further synthetic mixtures that
     train the readout only (``[detection] readout_augment``), appended after the training
-    mixtures as not recorded; the thresholds, Â and the checks never see them.
+    mixtures as not recorded; the thresholds, Â and the checks never see them. ``built_from``
+    (Q lists of indices into the training mixtures; ``readout_extra.built_from`` likewise):
+    the recordings each synthetic mixture was made from, held out with them in the readout's
+    cross-validation (:meth:`Readout.fit`).
     """
     if top_k <= 0:
         top_k = layout.n_classes
@@ -1295,9 +1308,13 @@ def fit_detector(
             )  # fmt: skip
             rec = np.ones(len(A), bool) if recorded is None else np.asarray(recorded, bool)
             recorded = np.concatenate([rec.reshape(-1), np.zeros(len(A2), bool)])
+            if built_from is not None or readout_extra.built_from is not None:
+                built_from = [list(b) for b in (built_from or [[] for _ in range(len(A))])] + [
+                    list(b) for b in (readout_extra.built_from or [[] for _ in range(len(A2))])
+                ]
             A = np.concatenate([A, A2])
             fit_sets += [list(ls) for ls in readout_extra.labels]
-        ro.fit(A, fit_sets, layout.n_classes, top_k, recorded=recorded)
+        ro.fit(A, fit_sets, layout.n_classes, top_k, recorded=recorded, built_from=built_from)
     return Detector(
         shifted=shifted,
         rule=rule,
@@ -1378,11 +1395,13 @@ def select_floor(
 class ReadoutExtra:
     """Synthetic mixtures that train the readout only (``[detection] readout_augment``): the
     network's input windows X (Q', m', n), its outputs H (Q', r, n; None when the readout
-    reads the spectrum) and their label sets."""
+    reads the spectrum), their label sets and, where known, the training mixtures (indices)
+    each was built from (:func:`~tinyunfold.datasets.prep.built_from_recordings`)."""
 
     X: np.ndarray
     H: np.ndarray | None
     labels: list[list[int]]
+    built_from: list[list[int]] | None = None
 
 
 def fit_detector_from_config(
@@ -1394,12 +1413,14 @@ def fit_detector_from_config(
     X_train: np.ndarray | None = None,
     recorded: np.ndarray | None = None,
     readout_extra: ReadoutExtra | None = None,
+    built_from: Sequence[Sequence[int]] | None = None,
 ) -> Detector:
     """:func:`fit_detector` with the options of a training config's ``[detection]`` section;
     ``X_train`` (Q, m', n): the network's input windows X̃ of the training mixtures (needed by
     ``readout_input = "spectrum"``); ``recorded`` (Q,): which of them are recordings, not
     synthetic (``readout_l2 = "cv-recorded"``); ``readout_extra``: the mixtures of
-    ``readout_augment`` (built by the caller, which owns the dataset and the network)."""
+    ``readout_augment`` (built by the caller, which owns the dataset and the network);
+    ``built_from``: the recordings each training mixture was made from (:func:`fit_detector`)."""
     return fit_detector(
         H_train,
         label_sets,
@@ -1427,6 +1448,7 @@ def fit_detector_from_config(
         X_train=X_train,
         recorded=recorded,
         readout_extra=readout_extra,
+        built_from=built_from,
     )
 
 

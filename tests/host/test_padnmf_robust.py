@@ -333,3 +333,63 @@ def test_in_situ_hits_join_the_templates(
     args = ["train", "padnmf", "--dataset", str(silent_targets), "--config", str(cfg)]
     assert main([*args, "--out", str(tmp_path / "m2.tum"), "--no-progress"]) != 0
     assert "augment_in_situ_snr_db = 'x' is not a number of dB" in capsys.readouterr().err
+
+
+def test_synthetic_mixtures_name_the_recordings_they_are_made_of(
+    silent_targets: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Each synthetic mixture records its two background pieces (``noise/<file>`` or a no-hit
+    training mixture) and, with in-situ hits, the recordings whose hit it carries;
+    ``built_from_recordings`` turns them into indices of the recorded training mixtures, and
+    training hands them, for the network's and the readout's mixtures, to the readout's CV."""
+    from tinyunfold.datasets import load_dataset
+    from tinyunfold.datasets.prep import (
+        augment_mixtures,
+        built_from_recordings,
+        train_split,
+        with_in_situ_targets,
+    )
+    from tinyunfold.detection import Readout
+
+    ds = load_dataset(silent_targets)
+    rec = train_split(ds)[0]
+    nohit = {m.name for m in rec if not m.has_hit}
+    mixes = augment_mixtures(with_in_situ_targets(ds, 0.0), 80, seed=4)
+    pieces = [m.extra["backgrounds"].split(";") for m in mixes]
+    assert all(len(p) == 2 for p in pieces)
+    assert {b for p in pieces for b in p} == nohit | {f"noise/{f}" for f in ds.noise_files}
+    built = built_from_recordings(rec + mixes, rec)
+    assert built[: len(rec)] == [[] for _ in rec]  # a recording is not made of another
+    for m, b, p in zip(mixes, built[len(rec) :], pieces, strict=True):
+        want = {
+            q
+            for q, r in enumerate(rec)
+            if r.name in p or any(s.endswith("/" + r.name) for s in m.sources)
+        }
+        assert set(b) == want
+    assert any(rec[q].has_hit for b in built for q in b)  # in-situ hits are named too
+    # the names are the audio's: a no-hit mixture on two recorded pieces (window-long, so cut
+    # whole) is a·r1 + b·r2 exactly
+    by_name = {m.name: m.audio for m in rec}
+    checked = 0
+    for m, p in zip(mixes, pieces, strict=True):
+        if not m.has_hit and all(b in by_name for b in p):
+            A = np.stack([by_name[b] for b in p], 1)
+            coef = np.linalg.lstsq(A, m.audio, rcond=None)[0]
+            assert np.linalg.norm(A @ coef - m.audio) <= 1e-9 * np.linalg.norm(m.audio)
+            checked += 1
+    assert checked >= 3
+    # training: the readout's CV receives one list per mixture it fits, recordings' empty
+    seen: list[list[list[int]]] = []
+    real = Readout.fit
+
+    def spy(self, H, label_sets, *a, built_from=None, **kw):  # type: ignore[no-untyped-def]
+        seen.append(built_from)
+        return real(self, H, label_sets, *a, built_from=built_from, **kw)
+
+    monkeypatch.setattr(Readout, "fit", spy)
+    sets = ["model.augment=6", "model.augment_in_situ_snr_db=0", 'detection.readout="sets"']
+    _train(tmp_path, silent_targets, *sets, "detection.readout_augment=5")
+    (got,) = seen
+    assert len(got) == len(rec) + 6 + 5 and got[: len(rec)] == [[] for _ in rec]
+    assert all(b for b in got[len(rec) :])  # this seeded draw: each has a recorded piece

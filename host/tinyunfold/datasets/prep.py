@@ -185,6 +185,26 @@ def with_in_situ_targets(ds: Any, min_snr_db: float) -> Any:
     return out
 
 
+def built_from_recordings(mixtures: Sequence[Any], recordings: Sequence[Any]) -> list[list[int]]:
+    """For each mixture, the indices into ``recordings`` (the recorded training mixtures) of
+    those its audio was made from: for a synthetic mixture of :func:`augment_mixtures`, the
+    no-hit recordings its background pieces were cut from (``extra["backgrounds"]``) and the
+    recordings whose clean hit it carries (a ``sources`` entry ``class/<mixture name>``, see
+    :func:`with_in_situ_targets`); empty for the recordings themselves and for mixtures
+    without that record. A cross-validation over the recordings holds these out with them."""
+    index = {m.name: i for i, m in enumerate(recordings)}
+    own = {id(m) for m in recordings}
+    out: list[list[int]] = []
+    for m in mixtures:
+        if id(m) in own:
+            out.append([])
+            continue
+        names = (getattr(m, "extra", None) or {}).get("backgrounds", "").split(";")
+        names += [src.split("/", 1)[-1] for src in getattr(m, "sources", ())]
+        out.append(sorted({index[n] for n in names if n in index}))
+    return out
+
+
 def augment_mixtures(
     ds: Any,
     n: int,
@@ -225,15 +245,24 @@ def augment_mixtures(
 
     Returns :class:`~tinyunfold.datasets.io.Mixture` objects with ``target_stem``,
     ``split="train"``, ``sources`` (``class/template file`` of each hit, as in labels.csv) and
-    each hit's own SNR in ``extra["snr_db_each"]`` (as ``dataset mdof`` writes it), named
-    ``aug_00000.wav`` ...
+    each hit's own SNR in ``extra["snr_db_each"]`` (as ``dataset mdof`` writes it) and the two
+    background pieces' recordings in ``extra["backgrounds"]`` (``noise/<file>`` or the name of a
+    no-hit training mixture, ``;``-separated: what a cross-validation over the recordings must
+    hold out with them), named ``aug_00000.wav`` ...
     """
     from tinyunfold.datasets.io import Mixture
 
     train, _ = train_split(ds)
     n_win = len(train[0].audio)
     backgrounds = [np.asarray(x, dtype=np.float64) for x in ds.noise if len(x) >= n_win]
+    names = list(getattr(ds, "noise_files", []))
+    bg_names = [
+        f"noise/{names[i] if i < len(names) else i}"
+        for i, x in enumerate(ds.noise)
+        if len(x) >= n_win
+    ]
     backgrounds += [m.audio for m in train if not m.has_hit and len(m.audio) >= n_win]
+    bg_names += [m.name for m in train if not m.has_hit and len(m.audio) >= n_win]
     if not backgrounds:
         raise TinyUnfoldError(
             f"no background recording is as long as the {n_win}-sample window",
@@ -253,11 +282,12 @@ def augment_mixtures(
     }
     classes = list(templates)
 
-    def background() -> np.ndarray:
+    def background(used: list[str]) -> np.ndarray:
         out = []
         for _ in range(2):
             j = int(rng.integers(len(backgrounds)))
             x = backgrounds[j]
+            used.append(bg_names[j])
             if noise_stretch and stretch > 0 and j < n_files:
                 f = 1.0 + float(rng.uniform(-stretch, stretch))
                 # time-scaled by f as the hits below, y[i] = x(s0 + i / f): reads n_read
@@ -293,7 +323,8 @@ def augment_mixtures(
 
     out = []
     for i in range(int(n)):
-        noise = background()
+        bgs: list[str] = []
+        noise = background(bgs)
         e_n = float(np.dot(noise, noise))
         u = rng.random()
         n_hits = 0 if u < no_hit else (2 if u < no_hit + two_hit and len(classes) >= 2 else 1)
@@ -324,7 +355,10 @@ def augment_mixtures(
                 target_stem=stem if picked else None,
                 split="train",
                 sources=tuple(srcs),
-                extra={"snr_db_each": ";".join(f"{v:.17g}" for v in snrs_i)} if picked else {},
+                extra={
+                    "backgrounds": ";".join(bgs),
+                    **({"snr_db_each": ";".join(f"{v:.17g}" for v in snrs_i)} if picked else {}),
+                },
             )
         )
     return out

@@ -78,12 +78,14 @@ and the detector; every key is optional (the values shown are the defaults)::
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tinyunfold.datasets.prep import (
     augment_mixtures,
+    built_from_recordings,
     init_sets,
     label_sets_of,
     progress_bar,
@@ -231,6 +233,7 @@ def train_from_dataset(
             targets, noise, list(ds.classes), feats.to_dict(), progress=lambda i, n: bar.update(1)
         )
     train, _ = train_split(ds)
+    recordings = list(train)
     n_recorded = len(train)
     mc = cfg["model"]
     aug_opts = _augment_options(mc, topts)
@@ -273,8 +276,9 @@ def train_from_dataset(
     extra_ro = None
     if n_readout:
         extra_ro = readout_mixtures(
-            est, ds_aug, feats, scale, n_readout, int(mc.get("seed", 0)), aug_opts, dc, progress
-        )
+            est, ds_aug, feats, scale, n_readout, int(mc.get("seed", 0)), aug_opts, dc, progress,
+            recordings,
+        )  # fmt: skip
     det = fit_detector_from_config(
         H,
         label_sets_of(train, ds.classes),
@@ -284,6 +288,8 @@ def train_from_dataset(
         X_train=np.stack(X),  # the network's input windows X~ (readout_input = "spectrum")
         recorded=np.arange(len(train)) < n_recorded,  # the synthetic mixtures come last
         readout_extra=extra_ro,
+        # what each synthetic mixture was cut from: held out with it by the readout's CV
+        built_from=built_from_recordings(train, recordings),
     )
     problems = health_check(est, est.layout_, H, det, kind)
     extra = {
@@ -338,11 +344,13 @@ def readout_mixtures(
     aug_opts: dict[str, Any],
     dc: dict[str, Any],
     progress: bool = True,
+    recordings: Sequence[Any] = (),
 ) -> ReadoutExtra:
     """The ``readout_augment`` mixtures: ``n`` synthetic mixtures drawn like ``[model] augment``'s
     (``aug_opts``) in chunks of :data:`READOUT_CHUNK` (chunk k from the seed sequence (seed, 1,
     k): never the network's own mixtures), kept as the network's input windows X̃ (and its
-    output H when the readout reads the activations) -> :class:`ReadoutExtra`."""
+    output H when the readout reads the activations), with the indices of the ``recordings``
+    (the recorded training mixtures) each was made from -> :class:`ReadoutExtra`."""
     from tinyunfold.detection import (
         DEFAULT_READOUT_INPUT,
         ReadoutExtra,
@@ -353,6 +361,7 @@ def readout_mixtures(
     X: list[np.ndarray] = []
     H: list[np.ndarray] = []
     labels: list[list[int]] = []
+    built: list[list[int]] = []
     with progress_bar(n, "readout mixtures", progress) as bar:
         for k in range(-(-n // READOUT_CHUNK)):
             m = min(READOUT_CHUNK, n - k * READOUT_CHUNK)
@@ -363,8 +372,11 @@ def readout_mixtures(
                 H.append(transform_many(est, Xk, "forward (readout)", False))
             X += Xk
             labels += label_sets_of(mixtures, ds.classes)
+            built += built_from_recordings(mixtures, recordings)
             bar.update(m)
-    return ReadoutExtra(X=np.stack(X), H=np.concatenate(H) if need_h else None, labels=labels)
+    return ReadoutExtra(
+        X=np.stack(X), H=np.concatenate(H) if need_h else None, labels=labels, built_from=built
+    )
 
 
 # ------------------------------------------------------------------------- fine-tuning (--init)
