@@ -903,16 +903,22 @@ class Readout:
             by_loss = readout_cv_score_value(self.cv_score) == "log-loss"
             n_judged = int(judge.sum())
             folds = _stratified_folds(label_sets, max(2, min(n_folds, Q)), seed)
-            if built_from is not None and len(built_from) != Q:
-                raise ShapeError(f"{Q} mixtures but {len(built_from)} built_from lists")
+            # per fold, the mixtures made from one it holds out: they leave its fit
+            made_from_held = {int(f): np.zeros(Q, bool) for f in np.unique(folds)}
+            if built_from is not None:
+                if len(built_from) != Q or any(not 0 <= j < Q for b in built_from for j in b):
+                    raise ShapeError(
+                        f"built_from must hold {Q} lists of indices in 0..{Q - 1}",
+                        "pass the recordings each mixture was made from (built_from_recordings)",
+                    )
+                for f, mask in made_from_held.items():
+                    mask[:] = [any(folds[j] == f for j in b) for b in built_from]
             best: tuple[float, float, float] | None = None  # (score, λ, accuracy)
             for lam in grid:
                 correct = 0
                 loss = 0.0
                 for f in np.unique(folds):
-                    tr, te = folds != f, folds == f
-                    if built_from is not None:  # nothing made from a held-out mixture trains
-                        tr = tr & ~np.array([any(te[j] for j in b) for b in built_from], bool)
+                    tr, te = (folds != f) & ~made_from_held[int(f)], folds == f
                     W, b = self._fit_rows(F[tr], Y[tr], idx[tr], float(lam))
                     z = F[te] @ W.T + b
                     pred = self._decide_z(z, k_top)

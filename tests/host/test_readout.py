@@ -256,5 +256,6 @@ def test_cv_holds_out_what_was_built_from_a_held_out_recording() -> None:
     fair.fit(H, sets, 2, top_k=0, recorded=rec, built_from=built)
     assert min(leaky.cv_scores.values()) > 0.9  # every weight recalls the copies' labels
     assert max(fair.cv_scores.values()) < 0.6  # three label sets: chance is about 1/3
-    with pytest.raises(TinyUnfoldError, match="built_from"):
-        Readout(l2="cv-recorded").fit(H, sets, 2, top_k=0, recorded=rec, built_from=built[:-1])
+    for bad in (built[:-1], built[:-1] + [[len(H)]]):  # one list short; an index out of range
+        with pytest.raises(TinyUnfoldError, match="built_from"):
+            Readout(l2="cv-recorded").fit(H, sets, 2, top_k=0, recorded=rec, built_from=bad)
