@@ -68,6 +68,16 @@ def silent_targets(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_dataset(tmp_path_factory.mktemp("silent") / "ds", ds)
 
 
+def _bad_model_key(tmp: Path, ds: Path, line: str, capsys: pytest.CaptureFixture[str]) -> str:
+    """Train with ``line`` added to [model] (and augment = 4); it must fail: its stderr."""
+    cfg = tmp / "bad.toml"
+    cfg.write_text(CFG.replace("[model]\n", f"[model]\naugment = 4\n{line}\n"))
+    args = ["train", "padnmf", "--dataset", str(ds), "--config", str(cfg)]
+    capsys.readouterr()
+    assert main([*args, "--out", str(tmp / "bad.tum"), "--no-progress"]) != 0
+    return str(capsys.readouterr().err)
+
+
 def _train(tmp: Path, ds: Path, *sets: str) -> Path:
     cfg = tmp / "cfg.toml"
     cfg.write_text(CFG)
@@ -281,11 +291,8 @@ def test_noise_stretch_moves_the_resonances_of_noise_backgrounds(
     b2 = augment_mixtures(ds2, 10, **kw)
     assert all(np.array_equal(a.audio, b.audio) for a, b in zip(a2, b2, strict=True))
     # a non-boolean value is one line
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(CFG.replace("[model]\n", "[model]\naugment = 4\naugment_noise_stretch = 1\n"))
-    args = ["train", "padnmf", "--dataset", str(silent_targets), "--config", str(cfg)]
-    assert main([*args, "--out", str(tmp_path / "m.tum"), "--no-progress"]) != 0
-    assert "augment_noise_stretch must be true or false" in capsys.readouterr().err
+    err = _bad_model_key(tmp_path, silent_targets, "augment_noise_stretch = 1", capsys)
+    assert "augment_noise_stretch must be true or false" in err
 
 
 def test_in_situ_hits_join_the_templates(
@@ -328,11 +335,8 @@ def test_in_situ_hits_join_the_templates(
     sets = ["model.augment=4", "model.augment_in_situ_snr_db=0", 'detection.readout="sets"']
     _train(tmp_path, silent_targets, *sets, "detection.readout_augment=4")
     assert seen == [sum(before.values()) + len(loud)] * 2  # the network's and the readout's
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(CFG.replace("[model]\n", '[model]\naugment = 4\naugment_in_situ_snr_db = "x"\n'))
-    args = ["train", "padnmf", "--dataset", str(silent_targets), "--config", str(cfg)]
-    assert main([*args, "--out", str(tmp_path / "m2.tum"), "--no-progress"]) != 0
-    assert "augment_in_situ_snr_db = 'x' is not a number of dB" in capsys.readouterr().err
+    err = _bad_model_key(tmp_path, silent_targets, 'augment_in_situ_snr_db = "x"', capsys)
+    assert "augment_in_situ_snr_db = 'x' is not a number of dB" in err
 
 
 def test_synthetic_mixtures_name_the_recordings_they_are_made_of(
