@@ -254,15 +254,17 @@ def augment_mixtures(
 
     train, _ = train_split(ds)
     n_win = len(train[0].audio)
-    backgrounds = [np.asarray(x, dtype=np.float64) for x in ds.noise if len(x) >= n_win]
-    names = list(getattr(ds, "noise_files", []))
-    bg_names = [
-        f"noise/{names[i] if i < len(names) else i}"
+    # (name, audio) of every recording a background piece may be cut from: noise/ files first
+    noise_names = list(getattr(ds, "noise_files", []))
+    named = [
+        (f"noise/{noise_names[i] if i < len(noise_names) else i}", np.asarray(x, dtype=np.float64))
         for i, x in enumerate(ds.noise)
-        if len(x) >= n_win
     ]
-    backgrounds += [m.audio for m in train if not m.has_hit and len(m.audio) >= n_win]
-    bg_names += [m.name for m in train if not m.has_hit and len(m.audio) >= n_win]
+    named = [(n, x) for n, x in named if len(x) >= n_win]
+    n_files = len(named)  # the first n_files: noise/ files
+    named += [(m.name, m.audio) for m in train if not m.has_hit and len(m.audio) >= n_win]
+    bg_names = [n for n, _ in named]
+    backgrounds = [x for _, x in named]
     if not backgrounds:
         raise TinyUnfoldError(
             f"no background recording is as long as the {n_win}-sample window",
@@ -274,7 +276,6 @@ def augment_mixtures(
     if onset_s is None:
         ons = [t for m in train for t in m.onsets_s]
         onset_s = (0.0, max(ons)) if ons else (0.0, 0.0)
-    n_files = sum(1 for x in ds.noise if len(x) >= n_win)  # the first n_files: noise/ files
     fs = float(ds.sample_rate)
     rng = np.random.default_rng(seed)
     templates = {
