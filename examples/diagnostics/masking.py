@@ -20,6 +20,18 @@ the accuracy goes".
     python examples/diagnostics/masking.py DATASET --n-fft 4096 --hop 4096 --n-bands 128 \
         --gaps 12 24 36 48 --n 4000 --hidden 128
 
+``--pairs N`` asks the question every two-hit mixture of the dataset asks, told the count: N
+windows (and N / 2 held out) with two hits of different classes, each hit's SNR drawn from the
+dataset's labelled single-hit SNRs (its grid, as ``dataset mdof`` draws them for its two-hit
+mixtures), built like the windows above; a multinomial classifier names the pair (10 pairs of
+5 classes, chance 10%). Its held-out accuracy, overall and per level gap, is an estimate of what
+any detector can reach on two-hit mixtures on the nominal chain: a detector that does not know
+the count and gets a two-hit mixture right has named its pair, so its two-hit accuracy is at most
+that of the best pair classifier. The last column scores the same classifiers on the dataset's
+own two-hit test mixtures (on ``dataset2-hard`` made with the mismatched chain).
+
+    python examples/diagnostics/masking.py DATASET --pairs 8000 --hidden 256
+
 ``--model M.tum --two-hit N`` instead scores that detector's readout on N synthetic two-hit
 mixtures (nominal chain, each hit's SNR uniform in the dataset's range, another seed than
 training's) per level gap, as ``tinyunfold evaluate`` does on a test split.
@@ -29,6 +41,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -41,6 +55,7 @@ from tinyunfold.datasets.prep import (
     label_sets_of,
     model_front_end,
     spectrogram,
+    train_split,
     transform_many,
 )
 from tinyunfold.features import SpectrogramParams
@@ -75,34 +90,117 @@ def windows(ds, n: int, gap: float, seed: int, lo: float, hi: float) -> tuple[li
             x += q.target_stem * np.sqrt(10 ** ((m.snr_db - gap) / 10) * e1 / e2)
         audio.append(x * 10 ** (rng.uniform(-12.0, 12.0) / 20))
         y.append(len(audio) % 2 == 0)
-    return audio, np.array(y, dtype=np.float64)
+    return audio, np.array(y, dtype=int)
 
 
-def fit_score(
-    F: np.ndarray, y: np.ndarray, G: np.ndarray, yg: np.ndarray, l2s: list[float], hidden: int
-) -> float:
-    """Accuracy on (G, yg) of the classifier whose L2 weight scores best on F's last fifth."""
+def fit_predict(
+    F: np.ndarray, y: np.ndarray, G: np.ndarray, l2s: list[float], hidden: int, n_cls: int = 2
+) -> np.ndarray:
+    """Decisions on G of the classifier (labels 0 .. n_cls - 1: logistic for two, softmax for
+    more) whose L2 weight is the most accurate on F's last fifth."""
     nv = len(y) // 5
     mu, sd = F[:-nv].mean(0), F[:-nv].std(0) + 1e-6
     U, V, T = (torch.tensor((A - mu) / sd) for A in (F[:-nv], F[-nv:], G))
-    t = torch.tensor(y[:-nv])
-    best = (-1.0, 0.0)
-    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    n_out = 1 if n_cls == 2 else n_cls
+    if n_cls == 2:
+        t = torch.tensor(y[:-nv], dtype=torch.float64)
+        loss = lambda z: torch.nn.functional.binary_cross_entropy_with_logits(z[:, 0], t)  # noqa: E731
+        decide = lambda z: (z[:, 0] > 0).numpy().astype(int)  # noqa: E731
+    else:
+        t = torch.tensor(y[:-nv], dtype=torch.int64)
+        loss = lambda z: torch.nn.functional.cross_entropy(z, t)  # noqa: E731
+        decide = lambda z: z.argmax(1).numpy()  # noqa: E731
+    best: tuple[float, np.ndarray] = (-1.0, np.zeros(len(G), dtype=int))
     for l2 in l2s:
         torch.manual_seed(0)
         if hidden:
             net = torch.nn.Sequential(
-                torch.nn.Linear(F.shape[1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1)
+                torch.nn.Linear(F.shape[1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, n_out)
             ).double()
         else:
-            net = torch.nn.Linear(F.shape[1], 1).double()
-        lbfgs_fit(net, U, lambda z: bce(z[:, 0], t), l2, 200)
+            net = torch.nn.Linear(F.shape[1], n_out).double()
+        lbfgs_fit(net, U, loss, l2, 200)
         with torch.no_grad():
-            va = float(((net(V)[:, 0] > 0).numpy() == (y[-nv:] > 0.5)).mean())
-            te = float(((net(T)[:, 0] > 0).numpy() == (yg > 0.5)).mean())
-        if va > best[0]:
-            best = (va, te)
+            va = float((decide(net(V)) == y[-nv:]).mean())
+            if va > best[0]:
+                best = (va, decide(net(T)))
     return best[1]
+
+
+def pair_windows(
+    ds,
+    n: int,
+    seed: int,
+    grid: list[float],
+    feats: dict,  # noqa: ANN001
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Features of n windows with two hits of different classes, each hit's SNR drawn from
+    ``grid``; their pair index (into the sorted pairs of classes) and level gap |s1 - s2|."""
+    kw = {"two_hit": 0.0, "no_hit": 0.0, "noise_stretch": True, "snr_db": (0.0, 0.0)}
+    pairs = list(itertools.combinations(range(len(ds.classes)), 2))
+    rng = np.random.default_rng(seed + 2)
+    out: dict[str, list] = {f: [] for f in feats}
+    y, gap = [], []
+    for c0 in range(0, n, 500):  # chunks: the audio of 500 windows at a time
+        s = seed + 7 * c0
+        first = augment_mixtures(ds, min(500, n - c0), seed=s, **kw)
+        second = augment_mixtures(ds, 2 * len(first), seed=s + 1, **kw)
+        j, audio = 0, []
+        for m in first:
+            while second[j].classes == m.classes:  # another class
+                j += 1
+            q = second[j]
+            j += 1
+            bg = m.audio - m.target_stem
+            e = float(np.sum(bg**2))
+            s1, s2 = rng.choice(grid, 2)
+            x = bg.copy()
+            for stem, snr in ((m.target_stem, s1), (q.target_stem, s2)):
+                x += stem * np.sqrt(10 ** (snr / 10) * e / float(np.sum(stem**2)))
+            audio.append(x * 10 ** (rng.uniform(-12.0, 12.0) / 20))
+            a, b = (ds.classes.index(c) for c in (m.classes[0], q.classes[0]))
+            y.append(pairs.index((min(a, b), max(a, b))))
+            gap.append(abs(s1 - s2))
+        for f, of in feats.items():
+            out[f].append(of(audio))
+    return {f: np.concatenate(v) for f, v in out.items()}, np.array(y), np.array(gap)
+
+
+def pairs_table(ds, n: int, seed: int, l2s: list[float], hidden: int, feats: dict) -> None:  # noqa: ANN001
+    """Held-out accuracy of naming the pair of a two-hit window, per level gap (``--pairs``)."""
+    grid = sorted(
+        {float(m.snr_db) for m in ds.mixtures if m.snr_db is not None and len(m.classes) == 1}
+    )
+    n_cls = len(ds.classes) * (len(ds.classes) - 1) // 2
+    F, y, _ = pair_windows(ds, n, seed * 100_000 + 11, grid, feats)
+    G, yt, gt = pair_windows(ds, n // 2, seed * 100_000 + 55_555, grid, feats)
+    # the dataset's own two-hit test mixtures (on dataset2-hard: the mismatched chain)
+    pairs = list(itertools.combinations(range(len(ds.classes)), 2))
+    tests = [m for m in train_split(ds)[1] if len(m.classes) == 2]
+    yr = np.array(
+        [pairs.index(tuple(sorted(ds.classes.index(c) for c in m.classes))) for m in tests]
+    )
+    R = {f: of([m.audio for m in tests]) for f, of in feats.items()} if tests else {}
+    gaps = sorted(set(gt.tolist()))
+    print(
+        f"SNR grid (dB): {' '.join(f'{g:g}' for g in grid)}; {n_cls} pairs, chance {100 / n_cls:.0f}%"
+    )
+    print(
+        "classifier overall "
+        + " ".join(f"gap{g:g}({int((gt == g).sum())})" for g in gaps)
+        + (f" test-two-hit({len(tests)})" if tests else "")
+    )
+    for f in feats:
+        for h in [0, hidden] if hidden else [0]:
+            d = fit_predict(
+                F[f], y, np.concatenate([G[f], *([R[f]] if tests else [])]), l2s, h, n_cls
+            )
+            ok = d[: len(yt)] == yt
+            cells = " ".join(f"{100 * ok[gt == g].mean():.1f}" for g in gaps)
+            if tests:
+                cells += f" {100 * float((d[len(yt) :] == yr).mean()):.1f}"
+            name = f"{f}-{'linear' if not h else f'hidden{h}'}"
+            print(f"{name} {100 * ok.mean():.1f} {cells}", flush=True)
 
 
 def readout_by_gap(ds, path: str, n: int, seed: int) -> None:  # noqa: ANN001
@@ -137,6 +235,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", help="score this detector's readout instead (with --two-hit)")
     ap.add_argument("--two-hit", type=int, default=1000, help="synthetic two-hit mixtures")
+    ap.add_argument("--pairs", type=int, default=0, help="name the pair of N two-hit windows")
     a = ap.parse_args()
     ds = load_dataset(a.dataset)
     if a.model:
@@ -152,22 +251,28 @@ def main() -> None:
         f: 1.0 / np.concatenate([spectrogram(x, fr, 1.0) for x in ds.noise], 1).mean()
         for f, fr in fronts.items()
     }
+
+    def extractor(f: str) -> Callable[[list], np.ndarray]:
+        """X~ scaled to unit mean noise power, as the model's; then the feature ``f``."""
+        return lambda xs: np.concatenate(
+            [FEATURES[f](spectrogram(x, fronts[f], scale[f])[None]) for x in xs]
+        )
+
+    of = {f: extractor(f) for f in FEATURES}
+    if a.pairs:
+        pairs_table(ds, a.pairs, a.seed, a.l2, a.hidden, of)
+        return
     cols = [(f, h) for f in FEATURES for h in ([0, a.hidden] if a.hidden else [0])]
     print("gap_dB " + " ".join(f"{f}-{'linear' if not h else f'hidden{h}'}" for f, h in cols))
     for g in a.gaps:
         seed = a.seed * 100_000 + int(round(10 * g)) * 10
         tr, y = windows(ds, a.n, g, seed, lo, hi)
         te, yt = windows(ds, a.n // 2, g, seed + 5, lo, hi)
-        feats = {}
-        for f, front in fronts.items():  # X~ scaled to unit mean noise power, as the model's
-
-            def of(xs: list, f: str = f, front: SpectrogramParams = front) -> np.ndarray:
-                return np.concatenate(
-                    [FEATURES[f](spectrogram(x, front, scale[f])[None]) for x in xs]
-                )
-
-            feats[f] = (of(tr), of(te))
-        row = [100 * fit_score(feats[f][0], y, feats[f][1], yt, a.l2, h) for f, h in cols]
+        feats = {f: (of[f](tr), of[f](te)) for f in FEATURES}
+        row = [
+            100 * float((fit_predict(feats[f][0], y, feats[f][1], a.l2, h) == yt).mean())
+            for f, h in cols
+        ]
         print(f"{g:g} " + " ".join(f"{v:.1f}" for v in row), flush=True)
 
 

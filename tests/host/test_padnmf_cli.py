@@ -307,6 +307,68 @@ def test_masking_diagnostic_runs(dataset: Path) -> None:
     assert vals[0][1] >= 80.0  # a second tone at the same level: plain in the band energies
 
 
+def test_masking_diagnostic_names_the_pair_of_two_hits(tmp_path: Path) -> None:
+    """masking.py --pairs (the docs' "told the count" table): three tone classes, two hits per
+    window at SNRs of the dataset's grid; the pair is named far above chance when both hits are
+    loud, and the table has one column per level gap of the grid and one for the dataset's own
+    two-hit test mixtures."""
+    import numpy as np
+
+    from tinyunfold.datasets import Dataset, Mixture, write_dataset
+
+    fs, n = 8000, 2048
+    rng = np.random.default_rng(3)
+    t = np.arange(n) / fs
+
+    def hit(f0: float) -> np.ndarray:
+        return np.exp(-t / 0.05) * np.sin(2 * np.pi * f0 * t + rng.uniform(0, 6))
+
+    def noise() -> np.ndarray:
+        return 0.1 * rng.normal(size=n)
+
+    classes = {"a": 600.0, "b": 1500.0, "c": 3000.0}
+    mixtures = []
+    for c, f0 in classes.items():
+        for snr in (0.0, -20.0):
+            s, nz = hit(f0), noise()
+            s *= np.sqrt(10 ** (snr / 10) * np.sum(nz**2) / np.sum(s**2))
+            name = f"{c}_{int(-snr)}.wav"
+            mixtures.append(Mixture(name, nz + s, (c,), snr, target_stem=s, split="train"))
+    mixtures.append(Mixture("none.wav", noise(), split="train"))
+    for k, (c1, c2) in enumerate([("a", "b"), ("a", "c"), ("b", "c")] * 2):  # two loud hits
+        x = noise() + hit(classes[c1]) + hit(classes[c2])
+        mixtures.append(Mixture(f"two_{k}.wav", x, (c1, c2), None, split="test"))
+    ds = Dataset(
+        sample_rate=fs,
+        classes=list(classes),
+        targets={c: [hit(f0)] for c, f0 in classes.items()},
+        noise=[noise()],
+        mixtures=mixtures,
+    )
+    root = write_dataset(tmp_path / "ds", ds)
+    script = Path(__file__).resolve().parents[2] / "examples" / "diagnostics" / "masking.py"
+    r = subprocess.run(
+        [sys.executable, str(script), str(root), "--n-fft", "128", "--hop", "128"]
+        + ["--n-bands", "8", "--pairs", "300", "--l2", "1e-2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    grid, head, *rows = r.stdout.splitlines()
+    assert grid == "SNR grid (dB): -20 0; 3 pairs, chance 33%"
+    cols = head.split()
+    assert cols[:2] == ["classifier", "overall"]
+    assert [c.split("(")[0] for c in cols[2:]] == ["gap0", "gap20", "test-two-hit"]
+    assert sum(int(c.split("(")[1][:-1]) for c in cols[2:4]) == 150  # every held-out window
+    assert cols[4] == "test-two-hit(6)"  # the dataset's own two-hit test mixtures
+    vals = {row.split()[0]: [float(v) for v in row.split()[1:]] for row in rows}
+    assert list(vals) == ["energy-linear", "bins-linear"]
+    # the windows' labels name the tones they hold: far above chance (33%)
+    assert vals["bins-linear"][0] >= 60.0 and vals["bins-linear"][1] >= 60.0
+    assert vals["bins-linear"][3] >= 50.0  # two loud tones, recorded like the windows
+
+
 def test_masking_diagnostic_scores_a_models_readout(tmp_path: Path, dataset: Path) -> None:
     """masking.py --model: the detector's readout on synthetic two-hit mixtures, per level gap
     (the docs' "the same model on 1,000 further synthetic two-hit mixtures")."""
