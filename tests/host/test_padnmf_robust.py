@@ -295,6 +295,47 @@ def test_noise_stretch_moves_the_resonances_of_noise_backgrounds(
     assert "augment_noise_stretch must be true or false" in err
 
 
+def test_warp_moves_each_resonance_by_its_own_amount(
+    silent_targets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`augment_warp`: two decaying tones far apart each move by at most ±width, by different
+    amounts (a time-scale would move both by one factor); width 0 changes nothing; in
+    augment_mixtures the hits move, the SNR definition holds, warp = 0 gives the mixtures of
+    before; a value outside [0, 0.5) is one line."""
+    from tinyunfold.datasets import load_dataset
+    from tinyunfold.datasets.prep import augment_mixtures, warp_resonances
+
+    fs, n = 16000.0, 16000
+    t = np.arange(n) / fs
+    x = np.exp(-t / 0.2) * (np.sin(2 * np.pi * 300 * t) + np.sin(2 * np.pi * 5000 * t))
+
+    def peaks(y: np.ndarray) -> np.ndarray:
+        Y = np.abs(np.fft.rfft(y, 8 * n))  # 0.125 Hz bins
+        nu = np.arange(len(Y)) * fs / (8 * n)
+        return np.array([nu[np.argmax(np.where(abs(nu - f) < 100, Y, 0))] for f in (300, 5000)])
+
+    rng = np.random.default_rng(0)
+    assert np.allclose(warp_resonances(x, 0.0, rng, fs), x, atol=1e-12)
+    rel = np.array([peaks(warp_resonances(x, 0.03, rng, fs)) / [300, 5000] - 1 for _ in range(40)])
+    assert np.all(np.abs(rel) <= 0.03 + 1e-3)
+    assert np.std(rel[:, 0]) > 0.005 and np.std(rel[:, 1]) > 0.005  # both move
+    assert np.mean(np.abs(rel[:, 0] - rel[:, 1]) > 0.005) > 0.5  # each by its own amount
+
+    ds = load_dataset(silent_targets)
+    kw = dict(seed=4, no_hit=0.0, two_hit=0.0, stretch=0.0)
+    a, b = augment_mixtures(ds, 12, **kw), augment_mixtures(ds, 12, warp=0.0, **kw)
+    assert all(np.array_equal(p.audio, q.audio) for p, q in zip(a, b, strict=True))
+    w = augment_mixtures(ds, 12, warp=0.05, **kw)
+    assert (
+        sum(not np.allclose(p.target_stem, q.target_stem) for p, q in zip(a, w, strict=True)) >= 10
+    )
+    for m in w:
+        s, nz = m.target_stem, m.audio - m.target_stem
+        assert abs(10 * np.log10(s @ s / (nz @ nz)) - m.snr_db) < 1e-9
+    err = _bad_model_key(tmp_path, silent_targets, "augment_warp = 0.7", capsys)
+    assert "augment_warp = 0.7 is not a fraction in [0, 0.5)" in err and "Traceback" not in err
+
+
 def test_in_situ_hits_join_the_templates(
     silent_targets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
 ) -> None:

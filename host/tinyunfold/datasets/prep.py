@@ -165,6 +165,31 @@ def time_scale(x: np.ndarray, f: float, n: int) -> np.ndarray:
     return np.asarray(np.interp(np.arange(n) / f, np.arange(len(x)), x))
 
 
+def warp_resonances(
+    x: np.ndarray, width: float, rng: np.random.Generator, sample_rate: float, n_knots: int = 8
+) -> np.ndarray:
+    """x with each frequency ν moved to about ν (1 + δ(ν)), δ a smooth random curve within
+    ±``width``: ``n_knots`` values drawn uniformly in [−width, width] at log-spaced frequencies
+    from 20 Hz to Nyquist, linear in ln ν between them. Y(ν) = X(ν / (1 + δ(ν))) on the rfft
+    grid of x (real and imaginary parts interpolated), same length.
+
+    A hit recorded on another unit of the same machine type rings at resonances that each sit a
+    little elsewhere, not all by one factor: every mass and stiffness differs by its own few
+    percent, so each mode moves by its own amount (thesis 4.3.5's chains with perturbed m, k, c).
+    :func:`time_scale` moves every resonance by one factor; this moves resonances in different
+    frequency regions by different factors, so that a detector trained on templates of one unit
+    does not learn the exact ratios between one unit's resonances."""
+    n = len(x)
+    X = np.fft.rfft(x)
+    nu = np.arange(len(X)) * (float(sample_rate) / n)
+    knots = np.geomspace(20.0, float(sample_rate) / 2, n_knots)
+    d = rng.uniform(-width, width, n_knots)
+    delta = np.interp(np.log(np.maximum(nu, 1.0)), np.log(knots), d)
+    src = nu / (1.0 + delta)
+    Y = np.interp(src, nu, X.real) + 1j * np.interp(src, nu, X.imag)
+    return np.asarray(np.fft.irfft(Y, n))
+
+
 def with_in_situ_targets(ds: Any, min_snr_db: float) -> Any:
     """A shallow copy of ``ds`` whose ``targets`` also hold the clean hit of every single-hit
     training mixture labelled at ``min_snr_db`` or above: its ``target_stem`` joins its class's
@@ -217,6 +242,7 @@ def augment_mixtures(
     gate_db: float = 40.0,
     gain_db: float = 0.0,
     noise_stretch: bool = False,
+    warp: float = 0.0,
 ) -> list[Any]:
     """``n`` synthetic training mixtures from ``targets/`` and the background recordings.
 
@@ -240,7 +266,10 @@ def augment_mixtures(
     ``stretch``, 1 + ``stretch``] (recorded on another unit, its resonances sit elsewhere than
     the monitored machine's, and an unstretched copy teaches the readout that the machine's own
     noise is a hit); pieces of the no-hit training mixtures (the machine itself) stay as
-    recorded. False (default): no draw, the mixtures of earlier versions. Only ``split=train`` data and
+    recorded. False (default): no draw, the mixtures of earlier versions. ``warp`` > 0: each hit's
+    resonances are then moved by a smooth random amount within ±``warp`` that differs from one
+    frequency region to another (:func:`warp_resonances`: the unit-to-unit spread of a machine
+    type); 0 (default): no draw. Only ``split=train`` data and
     ``targets/``/``noise/`` are used: the test split is never touched.
 
     Returns :class:`~tinyunfold.datasets.io.Mixture` objects with ``target_stem``,
@@ -311,6 +340,8 @@ def augment_mixtures(
         x = templates[c][j]
         f = 1.0 + float(rng.uniform(-stretch, stretch))
         y = time_scale(x, f, int(len(x) * f))  # every resonance / f
+        if warp > 0:
+            y = warp_resonances(y, warp, rng, fs)  # and each by its own few percent
         onset = int(round(rng.uniform(*onset_s) * fs))
         s = np.zeros(n_win)
         k = min(len(y), n_win - onset)

@@ -25,6 +25,9 @@ and the detector; every key is optional (the values shown are the defaults)::
     augment_gain_db = 0.0   # each synthetic mixture scaled by a gain in +-this many dB (level)
     augment_noise_stretch = false  # true: the noise/ pieces of synthetic backgrounds are
                             # time-scaled like the hits (+-augment_stretch; noise of another unit)
+    augment_warp = 0.0      # each synthetic hit's resonances also moved by a smooth random
+                            # amount within +-this fraction, its own per frequency region (the
+                            # unit-to-unit spread of a machine type; 0: off)
     augment_in_situ_snr_db = false  # a number: the clean hit (target stem) of each single-hit
                             # training mixture labelled at >= this SNR joins its class's
                             # templates for augment and readout_augment (the machine's own hits)
@@ -134,6 +137,7 @@ NON_ESTIMATOR_KEYS = {
     "augment_stretch",
     "augment_gain_db",
     "augment_noise_stretch",
+    "augment_warp",
     "augment_in_situ_snr_db",
 }
 
@@ -313,7 +317,19 @@ def _augment_options(mc: dict[str, Any], topts: dict[str, Any]) -> dict[str, Any
         "gate_db": topts["gate_db"],
         "gain_db": float(mc.get("augment_gain_db", 0.0)),
         "noise_stretch": _flag(mc, "augment_noise_stretch"),
+        "warp": _warp(mc),
     }
+
+
+def _warp(mc: dict[str, Any]) -> float:
+    """``[model] augment_warp``: a fraction in [0, 0.5); anything else is one line."""
+    v = mc.get("augment_warp", 0.0)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v < 0.5:
+        raise ValueDomainError(
+            f"[model] augment_warp = {v!r} is not a fraction in [0, 0.5)",
+            "set it to a few percent such as 0.03, or 0 (off)",
+        )
+    return float(v)
 
 
 def in_situ_snr_db(mc: dict[str, Any]) -> float | None:
@@ -401,6 +417,7 @@ NETWORK_KEYS = (
     "augment_stretch",
     "augment_gain_db",
     "augment_noise_stretch",
+    "augment_warp",
     "augment_in_situ_snr_db",
 )
 
