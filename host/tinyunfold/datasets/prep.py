@@ -175,7 +175,7 @@ def warp_resonances(
 
     A hit recorded on another unit of the same machine type rings at resonances that each sit a
     little elsewhere, not all by one factor: every mass and stiffness differs by its own few
-    percent, so each mode moves by its own amount (thesis 4.3.5's chains with perturbed m, k, c).
+    percent, so each mode moves by its own amount (as ``dataset mdof --mismatch`` perturbs m, k, c).
     :func:`time_scale` moves every resonance by one factor; this moves resonances in different
     frequency regions by different factors, so that a detector trained on templates of one unit
     does not learn the exact ratios between one unit's resonances."""
