@@ -1315,9 +1315,8 @@ def fit_detector(
             rec = np.ones(len(A), bool) if recorded is None else np.asarray(recorded, bool)
             recorded = np.concatenate([rec.reshape(-1), np.zeros(len(A2), bool)])
             if built_from is not None or readout_extra.built_from is not None:
-                built_from = [list(b) for b in (built_from or [[] for _ in range(len(A))])] + [
-                    list(b) for b in (readout_extra.built_from or [[] for _ in range(len(A2))])
-                ]
+                built_from = [*(built_from or [[]] * len(A))]  # none known: built from nothing
+                built_from += readout_extra.built_from or [[]] * len(A2)
             A = np.concatenate([A, A2])
             fit_sets += [list(ls) for ls in readout_extra.labels]
         ro.fit(A, fit_sets, layout.n_classes, top_k, recorded=recorded, built_from=built_from)
