@@ -127,6 +127,12 @@ def fit_predict(
     return best[1]
 
 
+def pair_index(ds, classes: tuple[str, ...]) -> int:  # noqa: ANN001
+    """Index of a two-hit label among the sorted pairs of the dataset's classes."""
+    pairs = list(itertools.combinations(range(len(ds.classes)), 2))
+    return pairs.index(tuple(sorted(ds.classes.index(c) for c in classes)))
+
+
 def pair_windows(
     ds,
     n: int,
@@ -137,7 +143,6 @@ def pair_windows(
     """Features of n windows with two hits of different classes, each hit's SNR drawn from
     ``grid``; their pair index (into the sorted pairs of classes) and level gap |s1 - s2|."""
     kw = {"two_hit": 0.0, "no_hit": 0.0, "noise_stretch": True, "snr_db": (0.0, 0.0)}
-    pairs = list(itertools.combinations(range(len(ds.classes)), 2))
     rng = np.random.default_rng(seed + 2)
     out: dict[str, list] = {f: [] for f in feats}
     y, gap = [], []
@@ -158,8 +163,7 @@ def pair_windows(
             for stem, snr in ((m.target_stem, s1), (q.target_stem, s2)):
                 x += stem * np.sqrt(10 ** (snr / 10) * e / float(np.sum(stem**2)))
             audio.append(x * 10 ** (rng.uniform(-12.0, 12.0) / 20))
-            a, b = (ds.classes.index(c) for c in (m.classes[0], q.classes[0]))
-            y.append(pairs.index((min(a, b), max(a, b))))
+            y.append(pair_index(ds, (m.classes[0], q.classes[0])))
             gap.append(abs(s1 - s2))
         for f, of in feats.items():
             out[f].append(of(audio))
@@ -175,11 +179,8 @@ def pairs_table(ds, n: int, seed: int, l2s: list[float], hidden: int, feats: dic
     F, y, _ = pair_windows(ds, n, seed * 100_000 + 11, grid, feats)
     G, yt, gt = pair_windows(ds, n // 2, seed * 100_000 + 55_555, grid, feats)
     # the dataset's own two-hit test mixtures (on dataset2-hard: the mismatched chain)
-    pairs = list(itertools.combinations(range(len(ds.classes)), 2))
     tests = [m for m in train_split(ds)[1] if len(m.classes) == 2]
-    yr = np.array(
-        [pairs.index(tuple(sorted(ds.classes.index(c) for c in m.classes))) for m in tests]
-    )
+    yr = np.array([pair_index(ds, m.classes) for m in tests])
     R = {f: of([m.audio for m in tests]) for f, of in feats.items()} if tests else {}
     gaps = sorted(set(gt.tolist()))
     print(
