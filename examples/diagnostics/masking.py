@@ -32,6 +32,19 @@ own two-hit test mixtures (on ``dataset2-hard`` made with the mismatched chain).
 
     python examples/diagnostics/masking.py DATASET --pairs 8000 --hidden 256
 
+``--sets N`` asks what a detector must answer, count unknown: N windows (and N / 2 held out)
+holding no hit, one hit or two hits of different classes (10% / 50% / 40%), each hit's SNR drawn
+from the grid, built like the windows above; one classifier over the label sets of at most two
+classes (16 for 5 classes), its scores moved to the test split's prior of no-hit, one-hit and
+two-hit mixtures, then ``--pair-bias`` b added to every pair's score (b > 0 reports pairs more
+often: two-hit accuracy rises, single-hit accuracy falls). Set-exact on the held-out windows per
+grid SNR, on two-hit windows and the false positives on no-hit windows; "overall" weighs them
+as the test split's mixtures are weighed. The same classifier on the test split follows the
+"|". On the nominal chain (no mismatch) this estimates what the targets ask of any detector of
+these features: two-hit accuracy at the loud single hits' and the false positives' targets.
+
+    python examples/diagnostics/masking.py DATASET --sets 16000 --hidden 256 --pair-bias 0 1 2
+
 ``--model M.tum --two-hit N`` instead scores that detector's readout on N synthetic two-hit
 mixtures (nominal chain, each hit's SNR uniform in the dataset's range, another seed than
 training's) per level gap, as ``tinyunfold evaluate`` does on a test split.
@@ -93,11 +106,12 @@ def windows(ds, n: int, gap: float, seed: int, lo: float, hi: float) -> tuple[li
     return audio, np.array(y, dtype=int)
 
 
-def fit_predict(
+def fit_scores(
     F: np.ndarray, y: np.ndarray, G: np.ndarray, l2s: list[float], hidden: int, n_cls: int = 2
 ) -> np.ndarray:
-    """Decisions on G of the classifier (labels 0 .. n_cls - 1: logistic for two, softmax for
-    more) whose L2 weight is the most accurate on F's last fifth."""
+    """Scores on G (n_cls = 2: one logit; more: n_cls logits) of the classifier (labels
+    0 .. n_cls - 1: logistic for two, softmax for more) whose L2 weight is the most accurate
+    on F's last fifth."""
     nv = len(y) // 5
     mu, sd = F[:-nv].mean(0), F[:-nv].std(0) + 1e-6
     U, V, T = (torch.tensor((A - mu) / sd) for A in (F[:-nv], F[-nv:], G))
@@ -105,12 +119,10 @@ def fit_predict(
     if n_cls == 2:
         t = torch.tensor(y[:-nv], dtype=torch.float64)
         loss = lambda z: torch.nn.functional.binary_cross_entropy_with_logits(z[:, 0], t)  # noqa: E731
-        decide = lambda z: (z[:, 0] > 0).numpy().astype(int)  # noqa: E731
     else:
         t = torch.tensor(y[:-nv], dtype=torch.int64)
         loss = lambda z: torch.nn.functional.cross_entropy(z, t)  # noqa: E731
-        decide = lambda z: z.argmax(1).numpy()  # noqa: E731
-    best: tuple[float, np.ndarray] = (-1.0, np.zeros(len(G), dtype=int))
+    best: tuple[float, np.ndarray] = (-1.0, np.zeros((len(G), n_out)))
     for l2 in l2s:
         torch.manual_seed(0)
         if hidden:
@@ -121,10 +133,22 @@ def fit_predict(
             net = torch.nn.Linear(F.shape[1], n_out).double()
         lbfgs_fit(net, U, loss, l2, 200)
         with torch.no_grad():
-            va = float((decide(net(V)) == y[-nv:]).mean())
+            va = float((decide(net(V).numpy()) == y[-nv:]).mean())
             if va > best[0]:
-                best = (va, decide(net(T)))
+                best = (va, net(T).numpy())
     return best[1]
+
+
+def decide(z: np.ndarray) -> np.ndarray:
+    """Labels of scores: a logit's sign, or the largest of several."""
+    return (z[:, 0] > 0).astype(int) if z.shape[1] == 1 else z.argmax(1)
+
+
+def fit_predict(
+    F: np.ndarray, y: np.ndarray, G: np.ndarray, l2s: list[float], hidden: int, n_cls: int = 2
+) -> np.ndarray:
+    """Decisions on G of :func:`fit_scores`' classifier."""
+    return decide(fit_scores(F, y, G, l2s, hidden, n_cls))
 
 
 def pair_index(ds, classes: tuple[str, ...]) -> int:  # noqa: ANN001
@@ -133,41 +157,68 @@ def pair_index(ds, classes: tuple[str, ...]) -> int:  # noqa: ANN001
     return pairs.index(tuple(sorted(ds.classes.index(c) for c in classes)))
 
 
-def pair_windows(
+def set_windows(
     ds,
     n: int,
     seed: int,
     grid: list[float],
-    feats: dict,  # noqa: ANN001
-) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """Features of n windows with two hits of different classes, each hit's SNR drawn from
-    ``grid``; their pair index (into the sorted pairs of classes) and level gap |s1 - s2|."""
+    feats: dict,
+    shares: tuple[float, float, float] = (0.0, 0.0, 1.0),  # noqa: ANN001
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+    """Features of n windows holding no hit, one hit or two hits of different classes (in the
+    proportions ``shares``), each hit's SNR drawn from ``grid``; their label set's index
+    (:func:`set_index`), the hit's SNR (single hits; NaN otherwise) and the level gap
+    |s1 - s2| (two hits; NaN otherwise)."""
     kw = {"two_hit": 0.0, "no_hit": 0.0, "noise_stretch": True, "snr_db": (0.0, 0.0)}
     rng = np.random.default_rng(seed + 2)
+    count_rng = np.random.default_rng(seed + 3)  # its own stream: rng's draws stay those of --pairs
     out: dict[str, list] = {f: [] for f in feats}
-    y, gap = [], []
+    y, snr, gap = [], [], []
     for c0 in range(0, n, 500):  # chunks: the audio of 500 windows at a time
         s = seed + 7 * c0
         first = augment_mixtures(ds, min(500, n - c0), seed=s, **kw)
         second = augment_mixtures(ds, 2 * len(first), seed=s + 1, **kw)
         j, audio = 0, []
         for m in first:
-            while second[j].classes == m.classes:  # another class
+            n_hits = int(count_rng.choice(3, p=shares))
+            hits = [m][:n_hits]
+            if n_hits == 2:
+                while second[j].classes == m.classes:  # another class
+                    j += 1
+                hits.append(second[j])
                 j += 1
-            q = second[j]
-            j += 1
             bg = m.audio - m.target_stem
             e = float(np.sum(bg**2))
-            s1, s2 = rng.choice(grid, 2)
+            levels = rng.choice(grid, 2)
             x = bg.copy()
-            for stem, snr in ((m.target_stem, s1), (q.target_stem, s2)):
-                x += stem * np.sqrt(10 ** (snr / 10) * e / float(np.sum(stem**2)))
+            for h, level in zip(hits, levels, strict=False):
+                x += h.target_stem * np.sqrt(
+                    10 ** (level / 10) * e / float(np.sum(h.target_stem**2))
+                )
             audio.append(x * 10 ** (rng.uniform(-12.0, 12.0) / 20))
-            y.append(pair_index(ds, (m.classes[0], q.classes[0])))
-            gap.append(abs(s1 - s2))
+            y.append(set_index(ds, tuple(h.classes[0] for h in hits)))
+            snr.append(levels[0] if n_hits == 1 else np.nan)
+            gap.append(abs(levels[0] - levels[1]) if n_hits == 2 else np.nan)
         for f, of in feats.items():
             out[f].append(of(audio))
-    return {f: np.concatenate(v) for f, v in out.items()}, np.array(y), np.array(gap)
+    feat = {f: np.concatenate(v) for f, v in out.items()}
+    return feat, np.array(y), np.array(snr), np.array(gap)
+
+
+def set_index(ds, classes: tuple[str, ...]) -> int:  # noqa: ANN001
+    """Index of a label set of at most two classes: 0 none, 1 .. C one class, then the pairs."""
+    if not classes:
+        return 0
+    if len(classes) == 1:
+        return 1 + ds.classes.index(classes[0])
+    return 1 + len(ds.classes) + pair_index(ds, classes)
+
+
+def pair_windows(ds, n: int, seed: int, grid: list[float], feats: dict):  # noqa: ANN001, ANN201
+    """Features of n windows with two hits of different classes, each hit's SNR drawn from
+    ``grid``; their pair index (into the sorted pairs of classes) and level gap |s1 - s2|."""
+    F, y, _, gap = set_windows(ds, n, seed, grid, feats)
+    return F, y - 1 - len(ds.classes), gap
 
 
 def pairs_table(ds, n: int, seed: int, l2s: list[float], hidden: int, feats: dict) -> None:  # noqa: ANN001
@@ -204,6 +255,77 @@ def pairs_table(ds, n: int, seed: int, l2s: list[float], hidden: int, feats: dic
             print(f"{name} {100 * ok.mean():.1f} {cells}", flush=True)
 
 
+def sets_table(  # noqa: PLR0913
+    ds,
+    n: int,
+    seed: int,
+    l2s: list[float],
+    hidden: int,
+    feats: dict,
+    biases: list[float],  # noqa: ANN001
+) -> None:
+    """Set-exact accuracy of a classifier over label sets, count unknown (``--sets``)."""
+    tr, te = train_split(ds)
+    grid = sorted(
+        {float(m.snr_db) for m in ds.mixtures if m.snr_db is not None and len(m.classes) == 1}
+    )
+    C = len(ds.classes)
+    n_sets = 1 + C + C * (C - 1) // 2
+    shares = (0.1, 0.5, 0.4)  # none, one, two hits: pairs and no-hit windows well represented
+    F, y, _, _ = set_windows(ds, n, seed * 100_000 + 21, grid, feats, shares)
+    G, yt, st, gt = set_windows(ds, n // 2, seed * 100_000 + 66_666, grid, feats, shares)
+    # the test split's composition weighs the held-out windows' rates into "overall" and sets
+    # the prior of each label set (the classifier learned the training windows' prior)
+    yr = np.array([set_index(ds, m.classes) for m in te])
+    n_kind = np.bincount(np.minimum([len(m.classes) for m in te], 2), minlength=3)
+    snr_n = {g: sum(len(m.classes) == 1 and m.snr_db == g for m in te) for g in grid}
+    prior_te = np.array(
+        [n_kind[min(k, 2)] / len(te) for k in [0] + [1] * C + [2] * (n_sets - 1 - C)]
+    )
+    prior_te[1 : 1 + C] /= C
+    prior_te[1 + C :] /= n_sets - 1 - C
+    prior_tr = np.bincount(y, minlength=n_sets) / len(y)
+    shift = np.log(np.maximum(prior_te, 1e-9)) - np.log(np.maximum(prior_tr, 1e-9))
+    R = {f: of([m.audio for m in te]) for f, of in feats.items()}
+    print(
+        f"SNR grid (dB): {' '.join(f'{g:g}' for g in grid)}; {n_sets} label sets; test split: "
+        f"{n_kind[0]} no-hit, {n_kind[1]} one hit, {n_kind[2]} two hits"
+    )
+    print(
+        "held-out windows (nominal chain): classifier pair_bias overall "
+        + " ".join(f"{g:g}dB" for g in grid)
+        + " two-hit FP-any | test split (mismatched): "
+        "overall " + " ".join(f"{g:g}dB" for g in grid) + " two-hit FP-any"
+    )
+    for f in feats:
+        for h in [0, hidden] if hidden else [0]:
+            z = fit_scores(F[f], y, np.concatenate([G[f], R[f]]), l2s, h, n_sets) + shift
+            for b in biases:
+                d = (z + b * (np.arange(n_sets) > C)).argmax(1)
+                dh, dr = d[: len(yt)], d[len(yt) :]
+                ok = dh == yt
+                per = [100 * ok[st == g].mean() for g in grid]
+                two, none = 100 * ok[gt >= 0].mean(), 100 * (dh[yt == 0] != 0).mean()
+                overall = (
+                    sum(p * snr_n[g] for p, g in zip(per, grid, strict=True))
+                    + two * n_kind[2]
+                    + (100 - none) * n_kind[0]
+                ) / len(te)
+                okr = dr == yr
+                kr = np.array([len(m.classes) for m in te])
+                sr = np.array([m.snr_db if len(m.classes) == 1 else np.nan for m in te])
+                per_r = [100 * okr[sr == g].mean() for g in grid]
+                name = f"{f}-{'linear' if not h else f'hidden{h}'}"
+                print(
+                    f"{name} {b:g} {overall:.1f} "
+                    + " ".join(f"{v:.1f}" for v in per)
+                    + f" {two:.1f} {none:.1f} | {100 * okr.mean():.1f} "
+                    + " ".join(f"{v:.1f}" for v in per_r)
+                    + f" {100 * okr[kr == 2].mean():.1f} {100 * (dr[kr == 0] != 0).mean():.1f}",
+                    flush=True,
+                )
+
+
 def readout_by_gap(ds, path: str, n: int, seed: int) -> None:  # noqa: ANN001
     """The detector's readout on n synthetic two-hit mixtures, set-exact per level gap."""
     model = kinds.load_model(path)
@@ -237,6 +359,8 @@ def main() -> None:
     ap.add_argument("--model", help="score this detector's readout instead (with --two-hit)")
     ap.add_argument("--two-hit", type=int, default=1000, help="synthetic two-hit mixtures")
     ap.add_argument("--pairs", type=int, default=0, help="name the pair of N two-hit windows")
+    ap.add_argument("--sets", type=int, default=0, help="the label set of N windows, count unknown")
+    ap.add_argument("--pair-bias", type=float, nargs="+", default=[0.0, 1.0, 2.0])
     a = ap.parse_args()
     ds = load_dataset(a.dataset)
     if a.model:
@@ -262,6 +386,9 @@ def main() -> None:
     of = {f: extractor(f) for f in FEATURES}
     if a.pairs:
         pairs_table(ds, a.pairs, a.seed, a.l2, a.hidden, of)
+        return
+    if a.sets:
+        sets_table(ds, a.sets, a.seed, a.l2, a.hidden, of, a.pair_bias)
         return
     cols = [(f, h) for f in FEATURES for h in ([0, a.hidden] if a.hidden else [0])]
     print("gap_dB " + " ".join(f"{f}-{'linear' if not h else f'hidden{h}'}" for f, h in cols))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -307,11 +308,12 @@ def test_masking_diagnostic_runs(dataset: Path) -> None:
     assert vals[0][1] >= 80.0  # a second tone at the same level: plain in the band energies
 
 
-def test_masking_diagnostic_names_the_pair_of_two_hits(tmp_path: Path) -> None:
-    """masking.py --pairs (the docs' "told the count" table): three tone classes, two hits per
-    window at SNRs of the dataset's grid; the pair is named far above chance when both hits are
-    loud, and the table has one column per level gap of the grid and one for the dataset's own
-    two-hit test mixtures."""
+def _tone_dataset(
+    root: Path, test_singles: bool = False, snrs: tuple[float, float] = (0.0, -20.0)
+) -> Path:
+    """Three tone classes (600, 1500, 3000 Hz decays) in white noise; training mixtures at the
+    two ``snrs`` and a no-hit one; test mixtures with two loud tones (and, with ``test_singles``, one
+    tone at each training SNR and a no-hit one)."""
     import numpy as np
 
     from tinyunfold.datasets import Dataset, Mixture, write_dataset
@@ -328,13 +330,14 @@ def test_masking_diagnostic_names_the_pair_of_two_hits(tmp_path: Path) -> None:
 
     classes = {"a": 600.0, "b": 1500.0, "c": 3000.0}
     mixtures = []
-    for c, f0 in classes.items():
-        for snr in (0.0, -20.0):
-            s, nz = hit(f0), noise()
-            s *= np.sqrt(10 ** (snr / 10) * np.sum(nz**2) / np.sum(s**2))
-            name = f"{c}_{int(-snr)}.wav"
-            mixtures.append(Mixture(name, nz + s, (c,), snr, target_stem=s, split="train"))
-    mixtures.append(Mixture("none.wav", noise(), split="train"))
+    for split in ("train", "test") if test_singles else ("train",):
+        for c, f0 in classes.items():
+            for snr in snrs:
+                s, nz = hit(f0), noise()
+                s *= np.sqrt(10 ** (snr / 10) * np.sum(nz**2) / np.sum(s**2))
+                name = f"{split}_{c}_{int(-snr)}.wav"
+                mixtures.append(Mixture(name, nz + s, (c,), snr, target_stem=s, split=split))
+        mixtures.append(Mixture(f"{split}_none.wav", noise(), split=split))
     for k, (c1, c2) in enumerate([("a", "b"), ("a", "c"), ("b", "c")] * 2):  # two loud hits
         x = noise() + hit(classes[c1]) + hit(classes[c2])
         mixtures.append(Mixture(f"two_{k}.wav", x, (c1, c2), None, split="test"))
@@ -345,7 +348,15 @@ def test_masking_diagnostic_names_the_pair_of_two_hits(tmp_path: Path) -> None:
         noise=[noise()],
         mixtures=mixtures,
     )
-    root = write_dataset(tmp_path / "ds", ds)
+    return write_dataset(root, ds)
+
+
+def test_masking_diagnostic_names_the_pair_of_two_hits(tmp_path: Path) -> None:
+    """masking.py --pairs (the docs' "told the count" table): three tone classes, two hits per
+    window at SNRs of the dataset's grid; the pair is named far above chance when both hits are
+    loud, and the table has one column per level gap of the grid and one for the dataset's own
+    two-hit test mixtures."""
+    root = _tone_dataset(tmp_path / "ds")
     script = Path(__file__).resolve().parents[2] / "examples" / "diagnostics" / "masking.py"
     r = subprocess.run(
         [sys.executable, str(script), str(root), "--n-fft", "128", "--hop", "128"]
@@ -367,6 +378,45 @@ def test_masking_diagnostic_names_the_pair_of_two_hits(tmp_path: Path) -> None:
     # the windows' labels name the tones they hold: far above chance (33%)
     assert vals["bins-linear"][0] >= 60.0 and vals["bins-linear"][1] >= 60.0
     assert vals["bins-linear"][3] >= 50.0  # two loud tones, recorded like the windows
+
+
+def test_masking_diagnostic_sets_count_unknown(tmp_path: Path) -> None:
+    """masking.py --sets (the docs' "count unknown" table): windows with no hit, one or two
+    tones at the grid's SNRs, one classifier over the 7 label sets of 3 classes. The loud single
+    tones and the pairs of loud tones are found; a bias on the pair logits can only move
+    decisions towards pairs: two-hit accuracy never falls and single-hit accuracy never rises
+    as it grows (held-out windows and the test split alike)."""
+    root = _tone_dataset(tmp_path / "ds", test_singles=True, snrs=(0.0, -6.0))
+    script = Path(__file__).resolve().parents[2] / "examples" / "diagnostics" / "masking.py"
+    r = subprocess.run(
+        [sys.executable, str(script), str(root), "--n-fft", "128", "--hop", "128"]
+        + ["--n-bands", "8", "--sets", "600", "--l2", "1e-4", "1e-2", "--pair-bias", "0", "1", "3"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    grid, head, *rows = r.stdout.splitlines()
+    assert grid == "SNR grid (dB): -6 0; 7 label sets; test split: 1 no-hit, 6 one hit, 6 two hits"
+    assert head.split("|")[1].split()[-4:] == ["-6dB", "0dB", "two-hit", "FP-any"]
+    vals = {}
+    for row in rows:
+        name, b, *held = row.split("|")[0].split()
+        vals[name, float(b)] = [float(v) for v in held] + [
+            float(v) for v in row.split("|")[1].split()
+        ]
+    assert list(vals) == [(f, b) for f in ("energy-linear", "bins-linear") for b in (0.0, 1.0, 3.0)]
+    # columns: overall -6dB 0dB two-hit FP | test: overall -6dB 0dB two-hit FP
+    bins = vals["bins-linear", 0.0]
+    assert bins[2] >= 90.0 and bins[3] >= 60.0  # loud single tones, pairs of two (chance 1/7)
+    assert bins[4] <= 20.0  # the windows without a tone are told from those with one
+    assert bins[7] >= 50.0 and bins[8] >= 50.0  # the same on the recorded test mixtures
+    for f in ("energy-linear", "bins-linear"):
+        rows_f = [vals[f, b] for b in (0.0, 1.0, 3.0)]
+        for lo, hi in itertools.pairwise(rows_f):
+            assert hi[3] >= lo[3] and hi[8] >= lo[8]  # two-hit: held-out, test
+            assert hi[1] <= lo[1] and hi[2] <= lo[2] and hi[7] <= lo[7]  # single hits
+        assert rows_f[2][3] > rows_f[0][3] or rows_f[0][3] == 100.0
 
 
 def test_masking_diagnostic_scores_a_models_readout(tmp_path: Path, dataset: Path) -> None:
