@@ -281,20 +281,24 @@ def test_shipped_padnmf_configs_load(path: Path) -> None:
     assert front.gap_warning() is None or path.name in {"d1_b48.toml", "dataset2-hard-full.toml"}
 
 
+def _masking(args: list[str]) -> list[str]:
+    """The lines examples/diagnostics/masking.py prints for ``args`` (it must succeed)."""
+    script = Path(__file__).resolve().parents[2] / "examples" / "diagnostics" / "masking.py"
+    r = subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=300
+    )
+    assert r.returncode == 0, r.stderr
+    return r.stdout.splitlines()
+
+
 def test_masking_diagnostic_runs(dataset: Path) -> None:
     """examples/diagnostics/masking.py (the docs' table "is the quieter hit still there"): one
     row per gap; two tones of equal level are told from one (the second hit is really added),
     at every column a fraction of the held-out windows."""
-    script = Path(__file__).resolve().parents[2] / "examples" / "diagnostics" / "masking.py"
-    r = subprocess.run(
-        [sys.executable, str(script), str(dataset), "--n-fft", "128", "--hop", "128"]
-        + ["--n-bands", "8", "--gaps", "0", "6", "--n", "60", "--hidden", "4", "--l2", "1e-2"],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    head, *rows = _masking(
+        [str(dataset), "--n-fft", "128", "--hop", "128"]
+        + ["--n-bands", "8", "--gaps", "0", "6", "--n", "60", "--hidden", "4", "--l2", "1e-2"]
     )
-    assert r.returncode == 0, r.stderr
-    head, *rows = r.stdout.splitlines()
     assert head.split() == [
         "gap_dB",
         "energy-linear",
@@ -357,16 +361,10 @@ def test_masking_diagnostic_names_the_pair_of_two_hits(tmp_path: Path) -> None:
     loud, and the table has one column per level gap of the grid and one for the dataset's own
     two-hit test mixtures."""
     root = _tone_dataset(tmp_path / "ds")
-    script = Path(__file__).resolve().parents[2] / "examples" / "diagnostics" / "masking.py"
-    r = subprocess.run(
-        [sys.executable, str(script), str(root), "--n-fft", "128", "--hop", "128"]
-        + ["--n-bands", "8", "--pairs", "300", "--l2", "1e-2"],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    grid, head, *rows = _masking(
+        [str(root), "--n-fft", "128", "--hop", "128"]
+        + ["--n-bands", "8", "--pairs", "300", "--l2", "1e-2"]
     )
-    assert r.returncode == 0, r.stderr
-    grid, head, *rows = r.stdout.splitlines()
     assert grid == "SNR grid (dB): -20 0; 3 pairs, chance 33%"
     cols = head.split()
     assert cols[:2] == ["classifier", "overall"]
@@ -387,16 +385,10 @@ def test_masking_diagnostic_sets_count_unknown(tmp_path: Path) -> None:
     decisions towards pairs: two-hit accuracy never falls and single-hit accuracy never rises
     as it grows (held-out windows and the test split alike)."""
     root = _tone_dataset(tmp_path / "ds", test_singles=True, snrs=(0.0, -6.0))
-    script = Path(__file__).resolve().parents[2] / "examples" / "diagnostics" / "masking.py"
-    r = subprocess.run(
-        [sys.executable, str(script), str(root), "--n-fft", "128", "--hop", "128"]
-        + ["--n-bands", "8", "--sets", "600", "--l2", "1e-4", "1e-2", "--pair-bias", "0", "1", "3"],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    grid, head, *rows = _masking(
+        [str(root), "--n-fft", "128", "--hop", "128"]
+        + ["--n-bands", "8", "--sets", "600", "--l2", "1e-4", "1e-2", "--pair-bias", "0", "1", "3"]
     )
-    assert r.returncode == 0, r.stderr
-    grid, head, *rows = r.stdout.splitlines()
     assert grid == "SNR grid (dB): -6 0; 7 label sets; test split: 1 no-hit, 6 one hit, 6 two hits"
     assert head.split("|")[1].split()[-4:] == ["-6dB", "0dB", "two-hit", "FP-any"]
     vals = {}
@@ -429,15 +421,7 @@ def test_masking_diagnostic_scores_a_models_readout(tmp_path: Path, dataset: Pat
     out = tmp_path / "m.tum"
     argv = ["train", "padnmf", "--dataset", str(dataset), "--config", str(cfg), "--out", str(out)]
     assert main([*argv, "--no-progress"]) == 0
-    script = Path(__file__).resolve().parents[2] / "examples" / "diagnostics" / "masking.py"
-    r = subprocess.run(
-        [sys.executable, str(script), str(dataset), "--model", str(out), "--two-hit", "40"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert r.returncode == 0, r.stderr
-    first, second = r.stdout.splitlines()
+    first, second = _masking([str(dataset), "--model", str(out), "--two-hit", "40"])
     assert first.startswith("two hits (count unknown): ") and first.endswith("% of 40")
     assert second.startswith("two hits by level gap (|SNR1 - SNR2|): 0-12 dB ")
     counts = [int(x.split(" ")[0]) for x in second.split("] of ")[1:]]
