@@ -265,7 +265,11 @@ def sets_table(  # noqa: PLR0913
     biases: list[float],  # noqa: ANN001
 ) -> None:
     """Set-exact accuracy of a classifier over label sets, count unknown (``--sets``)."""
-    tr, te = train_split(ds)
+    te = train_split(ds)[1]
+    if not te:
+        raise SystemExit(
+            "--sets weighs its rates as the test split's mixtures: the dataset has none"
+        )
     grid = sorted(
         {float(m.snr_db) for m in ds.mixtures if m.snr_db is not None and len(m.classes) == 1}
     )
@@ -287,6 +291,8 @@ def sets_table(  # noqa: PLR0913
     prior_tr = np.bincount(y, minlength=n_sets) / len(y)
     shift = np.log(np.maximum(prior_te, 1e-9)) - np.log(np.maximum(prior_tr, 1e-9))
     R = {f: of([m.audio for m in te]) for f, of in feats.items()}
+    kr = np.array([len(m.classes) for m in te])
+    sr = np.array([m.snr_db if len(m.classes) == 1 else np.nan for m in te])
     print(
         f"SNR grid (dB): {' '.join(f'{g:g}' for g in grid)}; {n_sets} label sets; test split: "
         f"{n_kind[0]} no-hit, {n_kind[1]} one hit, {n_kind[2]} two hits"
@@ -312,8 +318,6 @@ def sets_table(  # noqa: PLR0913
                     + (100 - none) * n_kind[0]
                 ) / len(te)
                 okr = dr == yr
-                kr = np.array([len(m.classes) for m in te])
-                sr = np.array([m.snr_db if len(m.classes) == 1 else np.nan for m in te])
                 per_r = [100 * okr[sr == g].mean() for g in grid]
                 name = f"{f}-{'linear' if not h else f'hidden{h}'}"
                 print(
@@ -360,7 +364,13 @@ def main() -> None:
     ap.add_argument("--two-hit", type=int, default=1000, help="synthetic two-hit mixtures")
     ap.add_argument("--pairs", type=int, default=0, help="name the pair of N two-hit windows")
     ap.add_argument("--sets", type=int, default=0, help="the label set of N windows, count unknown")
-    ap.add_argument("--pair-bias", type=float, nargs="+", default=[0.0, 1.0, 2.0])
+    ap.add_argument(
+        "--pair-bias",
+        type=float,
+        nargs="+",
+        default=[0.0, 1.0, 2.0],
+        help="with --sets: added to every pair's score, one row each",
+    )
     a = ap.parse_args()
     ds = load_dataset(a.dataset)
     if a.model:
