@@ -77,14 +77,14 @@ bench: bootstrap
 lint: python-deps
 	@command -v clang-format >/dev/null || { if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends clang-format; }
-	$(PY) -m ruff check host codegen tests
-	$(PY) -m ruff format --check host codegen tests
-	$(PY) -m mypy host/tinyunfold codegen
+	$(PY) -m ruff check host codegen tests examples
+	$(PY) -m ruff format --check host codegen tests examples
+	$(PY) -m mypy host/tinyunfold codegen examples/diagnostics
 	$(PY) .ci/lint_imports.py
 	clang-format --dry-run --Werror $$(git ls-files 'firmware/*.[ch]' 'boards/*.[ch]' 'fuzz/*.[ch]')
 
 format: python-deps
-	$(PY) -m ruff format host codegen tests
+	$(PY) -m ruff format host codegen tests examples
 	clang-format -i $$(git ls-files 'firmware/*.[ch]' 'boards/*.[ch]' 'fuzz/*.[ch]')
 
 # libFuzzer with ASan + UBSan on the serial-link frame parser and payload codecs (fuzz/).

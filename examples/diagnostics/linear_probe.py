@@ -108,21 +108,23 @@ def fit_probe(F: np.ndarray, Y: np.ndarray, l2: float, sets: bool, hidden: int):
     """Fitted predictor: features (Q, d) -> boolean decisions (Q, L)."""
     L = Y.shape[1]
     table = [()] + [(c,) for c in range(L)] + list(itertools.combinations(range(L), 2))
-    code = {s: k for k, s in enumerate(table)}
+    code: dict[tuple[int, ...], int] = {s: k for k, s in enumerate(table)}
     mu, sd = F.mean(0), F.std(0) + 1e-6
     Ft = torch.tensor((F - mu) / sd)
     n_out = len(table) if sets else L
     torch.manual_seed(0)
+    net: torch.nn.Module
     if hidden:
         net = torch.nn.Sequential(
             torch.nn.Linear(F.shape[1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, n_out)
         ).double()
     else:
-        net = torch.nn.Linear(F.shape[1], n_out).double()
-        torch.nn.init.zeros_(net.weight)
-        torch.nn.init.zeros_(net.bias)
+        lin = torch.nn.Linear(F.shape[1], n_out).double()
+        torch.nn.init.zeros_(lin.weight)
+        torch.nn.init.zeros_(lin.bias)
+        net = lin
     if sets:
-        target = torch.tensor([code.get(tuple(np.flatnonzero(y)), 0) for y in Y])
+        target = torch.tensor([code.get(tuple(int(c) for c in np.flatnonzero(y)), 0) for y in Y])
     else:
         target = torch.tensor(Y)
     bce = torch.nn.functional.binary_cross_entropy_with_logits
@@ -188,7 +190,7 @@ def main() -> None:
     C = len(ds.classes)
     if a.model:
         mf = kinds.load_model(a.model)
-        est = kinds.get(mf.kind).estimator(mf)
+        est = kinds.get(mf.kind).require("estimator")(mf)
         if a.layers:
             est.n_layers = a.layers
         feats, scale = model_front_end(mf.params)

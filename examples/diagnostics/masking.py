@@ -56,6 +56,7 @@ import argparse
 import dataclasses
 import itertools
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -84,11 +85,13 @@ FEATURES = {
 
 def windows(ds, n: int, gap: float, seed: int, lo: float, hi: float) -> tuple[list, np.ndarray]:  # noqa: ANN001
     """n windows, every second one with a quieter hit of another class ``gap`` dB below."""
-    kw = {"two_hit": 0.0, "no_hit": 0.0, "noise_stretch": True}
+    kw: dict[str, Any] = {"two_hit": 0.0, "no_hit": 0.0, "noise_stretch": True}
     louder = augment_mixtures(ds, n, seed=seed, snr_db=(min(lo + gap, hi), hi), **kw)
     quieter = augment_mixtures(ds, 2 * n, seed=seed + 1, snr_db=(0.0, 0.0), **kw)
     rng = np.random.default_rng(seed + 2)
-    audio, y, j = [], [], 0
+    audio: list[np.ndarray] = []
+    y: list[bool] = []
+    j = 0
     for m in louder:
         if len(audio) == n:
             break
@@ -125,6 +128,7 @@ def fit_scores(
     best: tuple[float, np.ndarray] = (-1.0, np.zeros((len(G), n_out)))
     for l2 in l2s:
         torch.manual_seed(0)
+        net: torch.nn.Module
         if hidden:
             net = torch.nn.Sequential(
                 torch.nn.Linear(F.shape[1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, n_out)
@@ -169,7 +173,12 @@ def set_windows(
     proportions ``shares``), each hit's SNR drawn from ``grid``; their label set's index
     (:func:`set_index`), the hit's SNR (single hits; NaN otherwise) and the level gap
     |s1 - s2| (two hits; NaN otherwise)."""
-    kw = {"two_hit": 0.0, "no_hit": 0.0, "noise_stretch": True, "snr_db": (0.0, 0.0)}
+    kw: dict[str, Any] = {
+        "two_hit": 0.0,
+        "no_hit": 0.0,
+        "noise_stretch": True,
+        "snr_db": (0.0, 0.0),
+    }
     rng = np.random.default_rng(seed + 2)
     count_rng = np.random.default_rng(seed + 3)  # its own stream: rng's draws stay those of --pairs
     out: dict[str, list] = {f: [] for f in feats}
@@ -341,7 +350,8 @@ def readout_by_gap(ds, path: str, n: int, seed: int) -> None:  # noqa: ANN001
     X = np.stack([spectrogram(m.audio, front, scale) for m in mix])
     H = None
     if det.readout.input != "spectrum":
-        H = transform_many(kinds.get(model.kind).estimator(model), list(X), "forward", False)
+        est = kinds.get(model.kind).require("estimator")(model)
+        H = transform_many(est, list(X), "forward", False)
     pred = det.readout.decide(det.readout.source(H, X), det.top_k)
     se = set_exact_scores(pred, mix, label_sets_of(mix, ds.classes), len(ds.classes))
     t = se["two_hit"]
