@@ -45,6 +45,12 @@ these features: two-hit accuracy at the loud single hits' and the false positive
 
     python examples/diagnostics/masking.py DATASET --sets 16000 --hidden 256 --pair-bias 0 1 2
 
+``--features`` picks the features (``energy bins`` by default; ``onsets``: each band's energy,
+loudest frame and largest rise between frames, where a second hit starts). ``--in-situ DB``: the
+clean hits of the single-hit training mixtures at DB or above join the templates, as ``[model]
+augment_in_situ_snr_db`` does (on ``dataset2-hard`` they come from the mismatched chain, so the
+held-out windows are then no longer purely nominal).
+
 ``--model M.tum --two-hit N`` instead scores that detector's readout on N synthetic two-hit
 mixtures (nominal chain, each hit's SNR uniform in the dataset's range, another seed than
 training's) per level gap, as ``tinyunfold evaluate`` does on a test split.
@@ -71,6 +77,7 @@ from tinyunfold.datasets.prep import (
     spectrogram,
     train_split,
     transform_many,
+    with_in_situ_targets,
 )
 from tinyunfold.features import SpectrogramParams
 from tinyunfold.pipelines.evaluation import format_gaps, set_exact_scores
@@ -80,6 +87,14 @@ torch.set_num_threads(1)  # small problems: threads only contend
 FEATURES = {
     "energy": lambda X: np.log(np.maximum(X.sum(2), 1e-6)),
     "bins": lambda X: np.concatenate([np.log(X.max(2) + 1e-3), np.log(X + 1e-3).mean(2)], 1),
+    "onsets": lambda X: np.concatenate(
+        [
+            np.log(np.maximum(X.sum(2), 1e-6)),
+            np.log(X.max(2) + 1e-3),
+            np.maximum(np.diff(np.log(X + 1e-3), axis=2), 0.0).max(2),
+        ],
+        1,
+    ),
 }
 
 
@@ -381,15 +396,37 @@ def main() -> None:
         default=[0.0, 1.0, 2.0],
         help="with --sets: added to every pair's score, one row each",
     )
+    ap.add_argument(
+        "--features",
+        nargs="+",
+        choices=list(FEATURES),
+        default=["energy", "bins"],
+        help="energy: ln of each log band's energy; bins: max and mean over frames of every "
+        "rfft bin; onsets: energy, each band's loudest frame and its largest rise between "
+        "frames (a second hit's onset)",
+    )
+    ap.add_argument(
+        "--in-situ",
+        type=float,
+        metavar="DB",
+        help="the clean hits of the single-hit training mixtures at DB or above join the "
+        "templates ([model] augment_in_situ_snr_db)",
+    )
     a = ap.parse_args()
     ds = load_dataset(a.dataset)
+    if a.in_situ is not None:
+        ds = with_in_situ_targets(ds, a.in_situ)
     if a.model:
         readout_by_gap(ds, a.model, a.two_hit, a.seed)
         return
     bands = SpectrogramParams(
         sample_rate=ds.sample_rate, n_fft=a.n_fft, hop=a.hop, n_bands=a.n_bands, band_scale="log"
     )
-    fronts = {"energy": bands, "bins": dataclasses.replace(bands, n_bands=None)}
+    fronts = {
+        "energy": bands,
+        "bins": dataclasses.replace(bands, n_bands=None),
+        "onsets": bands,
+    }
     snrs = [m.snr_db for m in ds.mixtures if m.snr_db is not None]
     lo, hi = min(snrs), max(snrs)
     scale = {
@@ -403,20 +440,20 @@ def main() -> None:
             [FEATURES[f](spectrogram(x, fronts[f], scale[f])[None]) for x in xs]
         )
 
-    of = {f: extractor(f) for f in FEATURES}
+    of = {f: extractor(f) for f in a.features}
     if a.pairs:
         pairs_table(ds, a.pairs, a.seed, a.l2, a.hidden, of)
         return
     if a.sets:
         sets_table(ds, a.sets, a.seed, a.l2, a.hidden, of, a.pair_bias)
         return
-    cols = [(f, h) for f in FEATURES for h in ([0, a.hidden] if a.hidden else [0])]
+    cols = [(f, h) for f in a.features for h in ([0, a.hidden] if a.hidden else [0])]
     print("gap_dB " + " ".join(f"{f}-{'linear' if not h else f'hidden{h}'}" for f, h in cols))
     for g in a.gaps:
         seed = a.seed * 100_000 + int(round(10 * g)) * 10
         tr, y = windows(ds, a.n, g, seed, lo, hi)
         te, yt = windows(ds, a.n // 2, g, seed + 5, lo, hi)
-        feats = {f: (of[f](tr), of[f](te)) for f in FEATURES}
+        feats = {f: (of[f](tr), of[f](te)) for f in a.features}
         row = [
             100 * float((fit_predict(feats[f][0], y, feats[f][1], a.l2, h) == yt).mean())
             for f, h in cols

@@ -313,11 +313,15 @@ def test_masking_diagnostic_runs(dataset: Path) -> None:
 
 
 def _tone_dataset(
-    root: Path, test_singles: bool = False, snrs: tuple[float, float] = (0.0, -20.0)
+    root: Path,
+    test_singles: bool = False,
+    snrs: tuple[float, float] = (0.0, -20.0),
+    template_shift: float = 1.0,
 ) -> Path:
     """Three tone classes (600, 1500, 3000 Hz decays) in white noise; training mixtures at the
     two ``snrs`` and a no-hit one; test mixtures with two loud tones (and, with ``test_singles``, one
-    tone at each training SNR and a no-hit one)."""
+    tone at each training SNR and a no-hit one). ``template_shift``: the ``targets/`` tones
+    ring at that multiple of the recorded ones (templates recorded on another unit)."""
     import numpy as np
 
     from tinyunfold.datasets import Dataset, Mixture, write_dataset
@@ -348,7 +352,7 @@ def _tone_dataset(
     ds = Dataset(
         sample_rate=fs,
         classes=list(classes),
-        targets={c: [hit(f0)] for c, f0 in classes.items()},
+        targets={c: [hit(f0 * template_shift)] for c, f0 in classes.items()},
         noise=[noise()],
         mixtures=mixtures,
     )
@@ -409,6 +413,49 @@ def test_masking_diagnostic_sets_count_unknown(tmp_path: Path) -> None:
             assert hi[3] >= lo[3] and hi[8] >= lo[8]  # two-hit: held-out, test
             assert hi[1] <= lo[1] and hi[2] <= lo[2] and hi[7] <= lo[7]  # single hits
         assert rows_f[2][3] > rows_f[0][3] or rows_f[0][3] == 100.0
+
+
+def test_masking_diagnostic_in_situ_templates(tmp_path: Path) -> None:
+    """masking.py --in-situ: templates recorded on another unit (every tone 1.35x higher than
+    on the monitored one) miss the recorded test tones; with the clean hits of the training
+    mixtures joining the templates the loud test tones are found."""
+    root = _tone_dataset(tmp_path / "ds", test_singles=True, snrs=(0.0, -6.0), template_shift=1.35)
+    base = [str(root), "--n-fft", "128", "--hop", "128", "--n-bands", "8", "--sets", "600"]
+    base += ["--features", "bins", "--l2", "1e-2", "--pair-bias", "0"]
+
+    def test_split(extra: list[str]) -> list[float]:
+        *_, row = _masking(base + extra)
+        assert row.split()[:2] == ["bins-linear", "0"]
+        return [float(v) for v in row.split("|")[1].split()]  # overall -6dB 0dB two-hit FP
+
+    other_unit, own_hits = test_split([]), test_split(["--in-situ", "-10"])
+    assert other_unit[2] <= 34.0  # 0 dB test tones: at most one of three
+    assert own_hits[2] == 100.0 and own_hits[0] > other_unit[0]
+
+
+def test_masking_diagnostic_onsets_feature() -> None:
+    """masking.py's ``onsets`` feature: each band's energy, its loudest frame and its largest
+    rise from one frame to the next (where a second hit starts)."""
+    import importlib.util
+
+    import numpy as np
+
+    script = Path(__file__).resolve().parents[2] / "examples" / "diagnostics" / "masking.py"
+    sys.path.insert(0, str(script.parent))
+    try:
+        spec = importlib.util.spec_from_file_location("masking", script)
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(script.parent))
+    X = np.full((1, 2, 5), 1.0)
+    X[0, 1, 3] = 20.0  # band 1 jumps at frame 3, then falls back
+    F = mod.FEATURES["onsets"](X)
+    assert F.shape == (1, 6)
+    np.testing.assert_allclose(F[0, :2], np.log([5.0, 24.0]))  # ln sum_t X
+    np.testing.assert_allclose(F[0, 2:4], np.log([1.001, 20.001]))  # ln(max_t X + 1e-3)
+    np.testing.assert_allclose(F[0, 4:], [0.0, np.log(20.001 / 1.001)])  # largest rise
 
 
 def test_masking_diagnostic_scores_a_models_readout(tmp_path: Path, dataset: Path) -> None:
