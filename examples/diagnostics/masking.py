@@ -84,18 +84,26 @@ from tinyunfold.pipelines.evaluation import format_gaps, set_exact_scores
 
 torch.set_num_threads(1)  # small problems: threads only contend
 
-FEATURES = {
-    "energy": lambda X: np.log(np.maximum(X.sum(2), 1e-6)),
-    "bins": lambda X: np.concatenate([np.log(X.max(2) + 1e-3), np.log(X + 1e-3).mean(2)], 1),
+
+def _energy(X: np.ndarray) -> np.ndarray:
+    """ln of each band's energy over the window (B, F, T) -> (B, F)."""
+    return np.log(np.maximum(X.sum(2), 1e-6))
+
+
+def _loudest(X: np.ndarray) -> np.ndarray:
+    """ln of each band's loudest frame."""
+    return np.log(X.max(2) + 1e-3)
+
+
+FEATURES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "energy": _energy,
+    "bins": lambda X: np.concatenate([_loudest(X), np.log(X + 1e-3).mean(2)], 1),
     "onsets": lambda X: np.concatenate(
-        [
-            np.log(np.maximum(X.sum(2), 1e-6)),
-            np.log(X.max(2) + 1e-3),
-            np.maximum(np.diff(np.log(X + 1e-3), axis=2), 0.0).max(2),
-        ],
-        1,
+        [_energy(X), _loudest(X), np.maximum(np.diff(np.log(X + 1e-3), axis=2), 0.0).max(2)], 1
     ),
 }
+FRONT = {"energy": "bands", "bins": "bins", "onsets": "bands"}  # the spectrogram each reads
+Extract = Callable[[list], dict[str, np.ndarray]]  # windows' audio -> each feature (Q, d)
 
 
 def windows(ds, n: int, gap: float, seed: int, lo: float, hi: float) -> tuple[list, np.ndarray]:  # noqa: ANN001
@@ -181,7 +189,7 @@ def set_windows(
     n: int,
     seed: int,
     grid: list[float],
-    feats: dict,
+    extract: Extract,
     shares: tuple[float, float, float] = (0.0, 0.0, 1.0),  # noqa: ANN001
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
     """Features of n windows holding no hit, one hit or two hits of different classes (in the
@@ -196,7 +204,7 @@ def set_windows(
     }
     rng = np.random.default_rng(seed + 2)
     count_rng = np.random.default_rng(seed + 3)  # its own stream: rng's draws stay those of --pairs
-    out: dict[str, list] = {f: [] for f in feats}
+    out: dict[str, list] = {}
     y, snr, gap = [], [], []
     for c0 in range(0, n, 500):  # chunks: the audio of 500 windows at a time
         s = seed + 7 * c0
@@ -223,8 +231,8 @@ def set_windows(
             y.append(set_index(ds, tuple(h.classes[0] for h in hits)))
             snr.append(levels[0] if n_hits == 1 else np.nan)
             gap.append(abs(levels[0] - levels[1]) if n_hits == 2 else np.nan)
-        for f, of in feats.items():
-            out[f].append(of(audio))
+        for f, v in extract(audio).items():
+            out.setdefault(f, []).append(v)
     feat = {f: np.concatenate(v) for f, v in out.items()}
     return feat, np.array(y), np.array(snr), np.array(gap)
 
@@ -238,25 +246,25 @@ def set_index(ds, classes: tuple[str, ...]) -> int:  # noqa: ANN001
     return 1 + len(ds.classes) + pair_index(ds, classes)
 
 
-def pair_windows(ds, n: int, seed: int, grid: list[float], feats: dict):  # noqa: ANN001, ANN201
+def pair_windows(ds, n: int, seed: int, grid: list[float], extract: Extract):  # noqa: ANN001, ANN201
     """Features of n windows with two hits of different classes, each hit's SNR drawn from
     ``grid``; their pair index (into the sorted pairs of classes) and level gap |s1 - s2|."""
-    F, y, _, gap = set_windows(ds, n, seed, grid, feats)
+    F, y, _, gap = set_windows(ds, n, seed, grid, extract)
     return F, y - 1 - len(ds.classes), gap
 
 
-def pairs_table(ds, n: int, seed: int, l2s: list[float], hidden: int, feats: dict) -> None:  # noqa: ANN001
+def pairs_table(ds, n: int, seed: int, l2s: list[float], hidden: int, extract: Extract) -> None:  # noqa: ANN001
     """Held-out accuracy of naming the pair of a two-hit window, per level gap (``--pairs``)."""
     grid = sorted(
         {float(m.snr_db) for m in ds.mixtures if m.snr_db is not None and len(m.classes) == 1}
     )
     n_cls = len(ds.classes) * (len(ds.classes) - 1) // 2
-    F, y, _ = pair_windows(ds, n, seed * 100_000 + 11, grid, feats)
-    G, yt, gt = pair_windows(ds, n // 2, seed * 100_000 + 55_555, grid, feats)
+    F, y, _ = pair_windows(ds, n, seed * 100_000 + 11, grid, extract)
+    G, yt, gt = pair_windows(ds, n // 2, seed * 100_000 + 55_555, grid, extract)
     # the dataset's own two-hit test mixtures (on dataset2-hard: the mismatched chain)
     tests = [m for m in train_split(ds)[1] if len(m.classes) == 2]
     yr = np.array([pair_index(ds, m.classes) for m in tests])
-    R = {f: of([m.audio for m in tests]) for f, of in feats.items()} if tests else {}
+    R = extract([m.audio for m in tests]) if tests else {}
     gaps = sorted(set(gt.tolist()))
     print(
         f"SNR grid (dB): {' '.join(f'{g:g}' for g in grid)}; {n_cls} pairs, chance {100 / n_cls:.0f}%"
@@ -266,7 +274,7 @@ def pairs_table(ds, n: int, seed: int, l2s: list[float], hidden: int, feats: dic
         + " ".join(f"gap{g:g}({int((gt == g).sum())})" for g in gaps)
         + (f" test-two-hit({len(tests)})" if tests else "")
     )
-    for f in feats:
+    for f in F:
         for h in [0, hidden] if hidden else [0]:
             d = fit_predict(
                 F[f], y, np.concatenate([G[f], *([R[f]] if tests else [])]), l2s, h, n_cls
@@ -285,7 +293,7 @@ def sets_table(  # noqa: PLR0913
     seed: int,
     l2s: list[float],
     hidden: int,
-    feats: dict,
+    extract: Extract,
     biases: list[float],  # noqa: ANN001
 ) -> None:
     """Set-exact accuracy of a classifier over label sets, count unknown (``--sets``)."""
@@ -300,8 +308,8 @@ def sets_table(  # noqa: PLR0913
     C = len(ds.classes)
     n_sets = 1 + C + C * (C - 1) // 2
     shares = (0.1, 0.5, 0.4)  # none, one, two hits: pairs and no-hit windows well represented
-    F, y, _, _ = set_windows(ds, n, seed * 100_000 + 21, grid, feats, shares)
-    G, yt, st, gt = set_windows(ds, n // 2, seed * 100_000 + 66_666, grid, feats, shares)
+    F, y, _, _ = set_windows(ds, n, seed * 100_000 + 21, grid, extract, shares)
+    G, yt, st, gt = set_windows(ds, n // 2, seed * 100_000 + 66_666, grid, extract, shares)
     # the test split's composition weighs the held-out windows' rates into "overall" and sets
     # the prior of each label set (the classifier learned the training windows' prior)
     yr = np.array([set_index(ds, m.classes) for m in te])
@@ -314,7 +322,7 @@ def sets_table(  # noqa: PLR0913
     prior_te[1 + C :] /= n_sets - 1 - C
     prior_tr = np.bincount(y, minlength=n_sets) / len(y)
     shift = np.log(np.maximum(prior_te, 1e-9)) - np.log(np.maximum(prior_tr, 1e-9))
-    R = {f: of([m.audio for m in te]) for f, of in feats.items()}
+    R = extract([m.audio for m in te])
     kr = np.array([len(m.classes) for m in te])
     sr = np.array([m.snr_db if len(m.classes) == 1 else np.nan for m in te])
     print(
@@ -327,7 +335,7 @@ def sets_table(  # noqa: PLR0913
         + " two-hit FP-any | test split (mismatched): "
         "overall " + " ".join(f"{g:g}dB" for g in grid) + " two-hit FP-any"
     )
-    for f in feats:
+    for f in F:
         for h in [0, hidden] if hidden else [0]:
             z = fit_scores(F[f], y, np.concatenate([G[f], R[f]]), l2s, h, n_sets) + shift
             for b in biases:
@@ -422,30 +430,30 @@ def main() -> None:
     bands = SpectrogramParams(
         sample_rate=ds.sample_rate, n_fft=a.n_fft, hop=a.hop, n_bands=a.n_bands, band_scale="log"
     )
-    fronts = {
-        "energy": bands,
-        "bins": dataclasses.replace(bands, n_bands=None),
-        "onsets": bands,
-    }
+    fronts = {"bands": bands, "bins": dataclasses.replace(bands, n_bands=None)}
+    fronts = {fr: fronts[fr] for fr in {FRONT[f] for f in a.features}}  # those the features read
     snrs = [m.snr_db for m in ds.mixtures if m.snr_db is not None]
     lo, hi = min(snrs), max(snrs)
     scale = {
-        f: 1.0 / np.concatenate([spectrogram(x, fr, 1.0) for x in ds.noise], 1).mean()
-        for f, fr in fronts.items()
+        k: 1.0 / np.concatenate([spectrogram(x, fr, 1.0) for x in ds.noise], 1).mean()
+        for k, fr in fronts.items()
     }
 
-    def extractor(f: str) -> Callable[[list], np.ndarray]:
-        """X~ scaled to unit mean noise power, as the model's; then the feature ``f``."""
-        return lambda xs: np.concatenate(
-            [FEATURES[f](spectrogram(x, fronts[f], scale[f])[None]) for x in xs]
-        )
+    def extract(xs: list) -> dict[str, np.ndarray]:
+        """Per window X~ scaled to unit mean noise power, as the model's, once per front-end;
+        then every feature of ``--features``."""
+        rows: dict[str, list] = {f: [] for f in a.features}
+        for x in xs:
+            X = {k: spectrogram(x, fr, scale[k])[None] for k, fr in fronts.items()}
+            for f in a.features:
+                rows[f].append(FEATURES[f](X[FRONT[f]]))
+        return {f: np.concatenate(v) for f, v in rows.items()}
 
-    of = {f: extractor(f) for f in a.features}
     if a.pairs:
-        pairs_table(ds, a.pairs, a.seed, a.l2, a.hidden, of)
+        pairs_table(ds, a.pairs, a.seed, a.l2, a.hidden, extract)
         return
     if a.sets:
-        sets_table(ds, a.sets, a.seed, a.l2, a.hidden, of, a.pair_bias)
+        sets_table(ds, a.sets, a.seed, a.l2, a.hidden, extract, a.pair_bias)
         return
     cols = [(f, h) for f in a.features for h in ([0, a.hidden] if a.hidden else [0])]
     print("gap_dB " + " ".join(f"{f}-{'linear' if not h else f'hidden{h}'}" for f, h in cols))
@@ -453,11 +461,8 @@ def main() -> None:
         seed = a.seed * 100_000 + int(round(10 * g)) * 10
         tr, y = windows(ds, a.n, g, seed, lo, hi)
         te, yt = windows(ds, a.n // 2, g, seed + 5, lo, hi)
-        feats = {f: (of[f](tr), of[f](te)) for f in a.features}
-        row = [
-            100 * float((fit_predict(feats[f][0], y, feats[f][1], a.l2, h) == yt).mean())
-            for f, h in cols
-        ]
+        Ftr, Fte = extract(tr), extract(te)
+        row = [100 * float((fit_predict(Ftr[f], y, Fte[f], a.l2, h) == yt).mean()) for f, h in cols]
         print(f"{g:g} " + " ".join(f"{v:.1f}" for v in row), flush=True)
 
 
