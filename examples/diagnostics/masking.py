@@ -51,6 +51,18 @@ clean hits of the single-hit training mixtures at DB or above join the templates
 augment_in_situ_snr_db`` does (on ``dataset2-hard`` they come from the mismatched chain, so the
 held-out windows are then no longer purely nominal).
 
+``--own-hits`` (with ``--sets`` and ``--in-situ DB``) asks what the unit's own hits can do
+alone: the templates are only its clean training hits, each completed by a fit of its damped
+modes (:func:`complete_hit`: the decay a hit recorded late in its window lost at the window's
+end, and no 16-bit floor scaled up with it) and not stretched, on backgrounds of the unit's
+own recordings only. ``--unseen-backgrounds`` builds the held-out windows on the test split's
+no-hit mixtures instead, backgrounds no training window was made of (a diagnostic: it reads
+the test split's no-hit audio, never its labels of hits): whether a classifier carries to
+backgrounds it has not seen, apart from any difference of the hits.
+
+    python examples/diagnostics/masking.py DATASET --sets 8000 --in-situ 0 --own-hits \
+        --unseen-backgrounds
+
 ``--model M.tum --two-hit N`` instead scores that detector's readout on N synthetic two-hit
 mixtures (nominal chain, each hit's SNR uniform in the dataset's range, another seed than
 training's) per level gap, as ``tinyunfold evaluate`` does on a test split.
@@ -59,6 +71,7 @@ training's) per level gap, as ``tinyunfold evaluate`` does on a test split.
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import itertools
 from collections.abc import Callable
@@ -132,6 +145,83 @@ def windows(ds, n: int, gap: float, seed: int, lo: float, hi: float) -> tuple[li
     return audio, np.array(y, dtype=int)
 
 
+def complete_hit(x: np.ndarray, n_total: int, rank: int = 100, rows: int = 1500) -> np.ndarray:
+    """A recorded clean hit (its onset at sample 0) as a sum of damped modes, synthesised over
+    ``n_total`` samples: the decay past the end of its recording (a hit recorded late in its
+    window is cut off there) and without the recording's floor (16-bit quantisation), which a
+    template scaled up to a loud synthetic hit would otherwise carry up with it. The modes are
+    the signal subspace of a Hankel matrix of its first half second (``rows`` lags, ``rank``
+    poles; ESPRIT), their amplitudes a least-squares fit to all of it; a pole outside the unit
+    circle is moved onto it (no growing mode)."""
+    x = np.asarray(x, dtype=np.float64)
+    seg = x[: min(len(x), 24_000)]
+    if len(seg) <= rows + 1:
+        raise SystemExit(f"--own-hits: a recorded hit of {len(seg)} samples is too short")
+    H = np.lib.stride_tricks.sliding_window_view(seg, rows)[:: max(1, (len(seg) - rows) // 3000)]
+    U, sv, _ = np.linalg.svd(H.T, full_matrices=False)
+    r = max(1, min(rank, int(np.sum(sv > sv[0] * 1e-7))))
+    phi = np.linalg.lstsq(U[:-1, :r], U[1:, :r], rcond=None)[0]
+    z = np.linalg.eigvals(phi)
+    z = np.where(np.abs(z) > 1.0, z / np.abs(z), z)
+    c = np.linalg.lstsq(z[None, :] ** np.arange(len(x))[:, None], x.astype(complex), rcond=None)[0]
+    return np.real((z[None, :] ** np.arange(n_total)[:, None]) @ c)
+
+
+def own_hits_view(ds, min_snr_db: float):  # noqa: ANN001, ANN201
+    """``ds`` whose templates are only the monitored unit's clean hits (the target stems of its
+    single-hit training mixtures at ``min_snr_db`` or above), each from its labelled onset on,
+    completed by :func:`complete_hit` to the window's length, and whose backgrounds are only
+    the unit's own recordings: its no-hit training mixtures and each single-hit one minus its
+    stem (``noise/`` comes from elsewhere)."""
+    own = with_in_situ_targets(ds, min_snr_db)
+    by_name = {m.name: m for m in ds.mixtures}
+    n = len(ds.mixtures[0].audio)
+    out = copy.copy(ds)
+    out.targets, out.target_files = {}, {}
+    for c in ds.classes:
+        recorded = own.target_files[c][len(ds.targets[c]) :]
+        hits = []
+        for name in recorded:
+            m = by_name[name]
+            o = int(round(m.onsets_s[0] * ds.sample_rate)) if m.onsets_s else 0
+            hits.append(complete_hit(m.target_stem[o:], n))
+        if not hits:
+            raise SystemExit(
+                f"--own-hits: class {c} has no clean training hit at >= {min_snr_db} dB"
+            )
+        out.targets[c], out.target_files[c] = hits, recorded
+    out.noise, out.noise_files = [], []
+    rest = [
+        dataclasses.replace(
+            m,
+            name=f"{m.name}-minus-stem",
+            audio=m.audio - m.target_stem,
+            classes=(),
+            snr_db=None,
+            onsets_s=(),
+            target_stem=None,
+            sources=(),
+        )
+        for m in train_split(ds)[0]
+        if len(m.classes) == 1 and m.target_stem is not None
+    ]
+    out.mixtures = list(ds.mixtures) + rest
+    return out
+
+
+def unseen_backgrounds_view(ds):  # noqa: ANN001, ANN201
+    """``ds`` whose only backgrounds are the test split's no-hit mixtures (marked as training
+    ones here: a background no training window was built on). Its templates are ``ds``'s."""
+    out = copy.copy(ds)
+    out.noise, out.noise_files = [], []
+    keep = [m for m in ds.mixtures if m.split == "train" and m.has_hit]
+    fresh = [dataclasses.replace(m, split="train") for m in train_split(ds)[1] if not m.has_hit]
+    if not fresh:
+        raise SystemExit("--unseen-backgrounds: the test split has no no-hit mixture")
+    out.mixtures = keep + fresh
+    return out
+
+
 def fit_scores(
     F: np.ndarray, y: np.ndarray, G: np.ndarray, l2s: list[float], hidden: int, n_cls: int = 2
 ) -> np.ndarray:
@@ -191,6 +281,7 @@ def set_windows(
     grid: list[float],
     extract: Extract,
     shares: tuple[float, float, float] = (0.0, 0.0, 1.0),  # noqa: ANN001
+    stretch: float = 0.03,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
     """Features of n windows holding no hit, one hit or two hits of different classes (in the
     proportions ``shares``), each hit's SNR drawn from ``grid``; their label set's index
@@ -201,6 +292,7 @@ def set_windows(
         "no_hit": 0.0,
         "noise_stretch": True,
         "snr_db": (0.0, 0.0),
+        "stretch": stretch,
     }
     rng = np.random.default_rng(seed + 2)
     count_rng = np.random.default_rng(seed + 3)  # its own stream: rng's draws stay those of --pairs
@@ -295,8 +387,11 @@ def sets_table(  # noqa: PLR0913
     hidden: int,
     extract: Extract,
     biases: list[float],  # noqa: ANN001
+    heldout_ds=None,  # noqa: ANN001
+    stretch: float = 0.03,
 ) -> None:
-    """Set-exact accuracy of a classifier over label sets, count unknown (``--sets``)."""
+    """Set-exact accuracy of a classifier over label sets, count unknown (``--sets``); the
+    held-out windows are built from ``heldout_ds`` (default ``ds``)."""
     te = train_split(ds)[1]
     if not te:
         raise SystemExit(
@@ -308,8 +403,16 @@ def sets_table(  # noqa: PLR0913
     C = len(ds.classes)
     n_sets = 1 + C + C * (C - 1) // 2
     shares = (0.1, 0.5, 0.4)  # none, one, two hits: pairs and no-hit windows well represented
-    F, y, _, _ = set_windows(ds, n, seed * 100_000 + 21, grid, extract, shares)
-    G, yt, st, gt = set_windows(ds, n // 2, seed * 100_000 + 66_666, grid, extract, shares)
+    F, y, _, _ = set_windows(ds, n, seed * 100_000 + 21, grid, extract, shares, stretch)
+    G, yt, st, gt = set_windows(
+        ds if heldout_ds is None else heldout_ds,
+        n // 2,
+        seed * 100_000 + 66_666,
+        grid,
+        extract,
+        shares,
+        stretch,
+    )
     # the test split's composition weighs the held-out windows' rates into "overall" and sets
     # the prior of each label set (the classifier learned the training windows' prior)
     yr = np.array([set_index(ds, m.classes) for m in te])
@@ -420,9 +523,29 @@ def main() -> None:
         help="the clean hits of the single-hit training mixtures at DB or above join the "
         "templates ([model] augment_in_situ_snr_db)",
     )
+    ap.add_argument(
+        "--own-hits",
+        action="store_true",
+        help="with --sets and --in-situ DB: the templates are only the unit's own clean hits, "
+        "each completed by a fit of its damped modes (decay past its recording's end, no "
+        "quantisation floor) and not stretched; the backgrounds only the unit's recordings "
+        "(no-hit training mixtures, hit ones minus their stems)",
+    )
+    ap.add_argument(
+        "--unseen-backgrounds",
+        action="store_true",
+        help="with --sets: the held-out windows are built on the test split's no-hit mixtures "
+        "(backgrounds no training window saw) instead of the training windows' backgrounds",
+    )
     a = ap.parse_args()
-    ds = load_dataset(a.dataset)
-    if a.in_situ is not None:
+    if (a.own_hits or a.unseen_backgrounds) and not a.sets:
+        ap.error("--own-hits and --unseen-backgrounds go with --sets")
+    if a.own_hits and a.in_situ is None:
+        ap.error("--own-hits takes the clean hits of --in-situ DB")
+    ds = base = load_dataset(a.dataset)
+    if a.own_hits:
+        ds = own_hits_view(ds, a.in_situ)
+    elif a.in_situ is not None:
         ds = with_in_situ_targets(ds, a.in_situ)
     if a.model:
         readout_by_gap(ds, a.model, a.two_hit, a.seed)
@@ -435,7 +558,7 @@ def main() -> None:
     snrs = [m.snr_db for m in ds.mixtures if m.snr_db is not None]
     lo, hi = min(snrs), max(snrs)
     scale = {
-        k: 1.0 / np.concatenate([spectrogram(x, fr, 1.0) for x in ds.noise], 1).mean()
+        k: 1.0 / np.concatenate([spectrogram(x, fr, 1.0) for x in base.noise], 1).mean()
         for k, fr in fronts.items()
     }
 
@@ -453,7 +576,17 @@ def main() -> None:
         pairs_table(ds, a.pairs, a.seed, a.l2, a.hidden, extract)
         return
     if a.sets:
-        sets_table(ds, a.sets, a.seed, a.l2, a.hidden, extract, a.pair_bias)
+        sets_table(
+            ds,
+            a.sets,
+            a.seed,
+            a.l2,
+            a.hidden,
+            extract,
+            a.pair_bias,
+            unseen_backgrounds_view(ds) if a.unseen_backgrounds else None,
+            0.0 if a.own_hits else 0.03,
+        )
         return
     cols = [(f, h) for f in a.features for h in ([0, a.hidden] if a.hidden else [0])]
     print("gap_dB " + " ".join(f"{f}-{'linear' if not h else f'hidden{h}'}" for f, h in cols))

@@ -281,6 +281,22 @@ def test_shipped_padnmf_configs_load(path: Path) -> None:
     assert front.gap_warning() is None or path.name in {"d1_b48.toml", "dataset2-hard-full.toml"}
 
 
+def _masking_module():  # type: ignore[no-untyped-def]
+    """examples/diagnostics/masking.py imported as a module (it imports its neighbour)."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[2] / "examples" / "diagnostics" / "masking.py"
+    sys.path.insert(0, str(script.parent))
+    try:
+        spec = importlib.util.spec_from_file_location("masking", script)
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(script.parent))
+    return mod
+
+
 def _masking(args: list[str]) -> list[str]:
     """The lines examples/diagnostics/masking.py prints for ``args`` (it must succeed)."""
     script = Path(__file__).resolve().parents[2] / "examples" / "diagnostics" / "masking.py"
@@ -317,11 +333,14 @@ def _tone_dataset(
     test_singles: bool = False,
     snrs: tuple[float, float] = (0.0, -20.0),
     template_shift: float = 1.0,
+    test_hum: float = 0.0,
 ) -> Path:
     """Three tone classes (600, 1500, 3000 Hz decays) in white noise; training mixtures at the
     two ``snrs`` and a no-hit one; test mixtures with two loud tones (and, with ``test_singles``, one
     tone at each training SNR and a no-hit one). ``template_shift``: the ``targets/`` tones
-    ring at that multiple of the recorded ones (templates recorded on another unit)."""
+    ring at that multiple of the recorded ones (templates recorded on another unit).
+    ``test_hum``: every test mixture's background also holds a 1500 Hz hum of that amplitude (where class b rings)
+    (a background the training recordings never had)."""
     import numpy as np
 
     from tinyunfold.datasets import Dataset, Mixture, write_dataset
@@ -333,21 +352,22 @@ def _tone_dataset(
     def hit(f0: float) -> np.ndarray:
         return np.exp(-t / 0.05) * np.sin(2 * np.pi * f0 * t + rng.uniform(0, 6))
 
-    def noise() -> np.ndarray:
-        return 0.1 * rng.normal(size=n)
+    def noise(split: str = "train") -> np.ndarray:
+        hum = test_hum * np.sin(2 * np.pi * 1500.0 * t) if split == "test" else 0.0
+        return 0.1 * rng.normal(size=n) + hum
 
     classes = {"a": 600.0, "b": 1500.0, "c": 3000.0}
     mixtures = []
     for split in ("train", "test") if test_singles else ("train",):
         for c, f0 in classes.items():
             for snr in snrs:
-                s, nz = hit(f0), noise()
+                s, nz = hit(f0), noise(split)
                 s *= np.sqrt(10 ** (snr / 10) * np.sum(nz**2) / np.sum(s**2))
                 name = f"{split}_{c}_{int(-snr)}.wav"
                 mixtures.append(Mixture(name, nz + s, (c,), snr, target_stem=s, split=split))
-        mixtures.append(Mixture(f"{split}_none.wav", noise(), split=split))
+        mixtures.append(Mixture(f"{split}_none.wav", noise(split), split=split))
     for k, (c1, c2) in enumerate([("a", "b"), ("a", "c"), ("b", "c")] * 2):  # two loud hits
-        x = noise() + hit(classes[c1]) + hit(classes[c2])
+        x = noise("test") + hit(classes[c1]) + hit(classes[c2])
         mixtures.append(Mixture(f"two_{k}.wav", x, (c1, c2), None, split="test"))
     ds = Dataset(
         sample_rate=fs,
@@ -433,22 +453,83 @@ def test_masking_diagnostic_in_situ_templates(tmp_path: Path) -> None:
     assert own_hits[2] == 100.0 and own_hits[0] > other_unit[0]
 
 
+def test_masking_diagnostic_own_hits_and_unseen_backgrounds(tmp_path: Path) -> None:
+    """masking.py --own-hits: the templates of another unit (1.35x higher) are dropped and the
+    unit's own completed hits alone find every loud test tone; --unseen-backgrounds: held-out
+    windows on the test split's no-hit mixtures, whose hum (where class b rings) no training
+    window had, show the false positives that the training windows' own backgrounds hide,
+    with the same classifier (the test split's columns do not move)."""
+    opts = ["--n-fft", "128", "--hop", "128", "--n-bands", "8", "--sets", "600", "--features"]
+    opts += ["bins", "--l2", "1e-2", "--pair-bias", "0", "--in-situ", "-10", "--own-hits"]
+
+    def row(root: Path, extra: list[str]) -> tuple[list[float], list[float]]:
+        *_, line = _masking([str(root), *opts, *extra])
+        assert line.split()[:2] == ["bins-linear", "0"]
+        held, test = line.split("|")  # overall -6dB 0dB two-hit FP, each side
+        return [float(v) for v in held.split()[2:]], [float(v) for v in test.split()]
+
+    kw: dict = {"test_singles": True, "snrs": (0.0, -6.0), "template_shift": 1.35}
+    _, test = row(_tone_dataset(tmp_path / "a", **kw), [])
+    assert test[2] == 100.0  # the other unit's templates alone find at most one of three
+    hum = _tone_dataset(tmp_path / "b", test_hum=0.3, **kw)
+    (held, test), (unseen, test_u) = row(hum, []), row(hum, ["--unseen-backgrounds"])
+    assert held[4] == 0.0 and unseen[4] >= 50.0
+    assert test_u == test
+    # the views themselves: only the unit's hits and recordings, then only unseen backgrounds
+    import numpy as np
+
+    from tinyunfold.datasets import load_dataset
+
+    mod, ds = _masking_module(), load_dataset(hum)
+    own = mod.own_hits_view(ds, -10.0)
+    rec = [m for m in ds.mixtures if m.split == "train" and m.has_hit]
+    assert sorted(f for v in own.target_files.values() for f in v) == sorted(m.name for m in rec)
+    assert own.noise == [] and ds.noise != []
+    minus = {m.name: m.audio for m in own.mixtures if m.name.endswith("-minus-stem")}
+    for m in rec:
+        assert np.array_equal(minus[f"{m.name}-minus-stem"], m.audio - m.target_stem)
+    unseen_ds = mod.unseen_backgrounds_view(own)
+    bgs = {m.name for m in unseen_ds.mixtures if not m.has_hit}
+    assert bgs == {m.name for m in ds.mixtures if m.split == "test" and not m.has_hit}
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).resolve().parents[2] / "examples" / "diagnostics" / "masking.py"),
+            str(hum),
+            "--own-hits",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2 and "--own-hits and --unseen-backgrounds go with --sets" in r.stderr
+
+
+def test_masking_diagnostic_completes_a_cut_off_hit() -> None:
+    """complete_hit: a hit of three damped modes recorded for 0.4 s of its 1 s window and
+    quantised to 16 bits is continued past the cut as the modes ring on, and its quantisation
+    floor is not carried along; a zero tail misses all of it."""
+    import numpy as np
+
+    mod = _masking_module()
+    fs, n, cut = 48_000, 48_000, 19_200
+    t = np.arange(n) / fs
+    modes = [(180.0, 0.6, 1.0), (1250.0, 0.3, 0.5), (5200.0, 0.15, 0.25)]  # Hz, decay s, amp
+    true = np.sum([a * np.exp(-t / d) * np.sin(2 * np.pi * f * t + f) for f, d, a in modes], 0)
+    rec = np.round(true[:cut] * 2000) / 2000  # a coarse quantiser: its floor is visible
+    out = mod.complete_hit(rec, n)
+    tail = slice(cut, n)
+    err = np.linalg.norm(out[tail] - true[tail]) / np.linalg.norm(true[tail])
+    assert err < 0.01
+    assert np.linalg.norm(out[:cut] - true[:cut]) < 0.5 * np.linalg.norm(rec - true[:cut])
+
+
 def test_masking_diagnostic_onsets_feature() -> None:
     """masking.py's ``onsets`` feature: each band's energy, its loudest frame and its largest
     rise from one frame to the next (where a second hit starts)."""
-    import importlib.util
-
     import numpy as np
 
-    script = Path(__file__).resolve().parents[2] / "examples" / "diagnostics" / "masking.py"
-    sys.path.insert(0, str(script.parent))
-    try:
-        spec = importlib.util.spec_from_file_location("masking", script)
-        assert spec is not None and spec.loader is not None
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(script.parent))
+    mod = _masking_module()
     X = np.full((1, 2, 5), 1.0)
     X[0, 1, 3] = 20.0  # band 1 jumps at frame 3, then falls back
     F = mod.FEATURES["onsets"](X)
