@@ -150,7 +150,8 @@ def complete_hit(x: np.ndarray, n_total: int, rank: int = 100, rows: int = 1500)
     ``n_total`` samples: the decay past the end of its recording (a hit recorded late in its
     window is cut off there) and without the recording's floor (16-bit quantisation), which a
     template scaled up to a loud synthetic hit would otherwise carry up with it. The modes are
-    the signal subspace of a Hankel matrix of its first half second (``rows`` lags, ``rank``
+    the signal subspace of a Hankel matrix of its first 24,000 samples (half a second at 48 kHz;
+    ``rows`` lags, ``rank``
     poles; ESPRIT), their amplitudes a least-squares fit to all of it; a pole outside the unit
     circle is moved onto it (no growing mode)."""
     x = np.asarray(x, dtype=np.float64)
