@@ -151,9 +151,8 @@ def complete_hit(x: np.ndarray, n_total: int, rank: int = 100, rows: int = 1500)
     window is cut off there) and without the recording's floor (16-bit quantisation), which a
     template scaled up to a loud synthetic hit would otherwise carry up with it. The modes are
     the signal subspace of a Hankel matrix of its first 24,000 samples (half a second at 48 kHz;
-    ``rows`` lags, ``rank``
-    poles; ESPRIT), their amplitudes a least-squares fit to all of it; a pole outside the unit
-    circle is moved onto it (no growing mode)."""
+    ``rows`` lags, ``rank`` poles; ESPRIT), their amplitudes a least-squares fit to all of it; a
+    pole outside the unit circle is moved onto it (no growing mode)."""
     x = np.asarray(x, dtype=np.float64)
     seg = x[: min(len(x), 24_000)]
     if len(seg) <= rows + 1:
@@ -282,7 +281,7 @@ def set_windows(
     grid: list[float],
     extract: Extract,
     shares: tuple[float, float, float] = (0.0, 0.0, 1.0),  # noqa: ANN001
-    stretch: float = 0.03,
+    stretch: float | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
     """Features of n windows holding no hit, one hit or two hits of different classes (in the
     proportions ``shares``), each hit's SNR drawn from ``grid``; their label set's index
@@ -293,7 +292,7 @@ def set_windows(
         "no_hit": 0.0,
         "noise_stretch": True,
         "snr_db": (0.0, 0.0),
-        "stretch": stretch,
+        **({} if stretch is None else {"stretch": stretch}),  # None: augment_mixtures' own
     }
     rng = np.random.default_rng(seed + 2)
     count_rng = np.random.default_rng(seed + 3)  # its own stream: rng's draws stay those of --pairs
@@ -389,7 +388,7 @@ def sets_table(  # noqa: PLR0913
     extract: Extract,
     biases: list[float],  # noqa: ANN001
     heldout_ds=None,  # noqa: ANN001
-    stretch: float = 0.03,
+    stretch: float | None = None,
 ) -> None:
     """Set-exact accuracy of a classifier over label sets, count unknown (``--sets``); the
     held-out windows are built from ``heldout_ds`` (default ``ds``)."""
@@ -586,7 +585,7 @@ def main() -> None:
             extract,
             a.pair_bias,
             unseen_backgrounds_view(ds) if a.unseen_backgrounds else None,
-            0.0 if a.own_hits else 0.03,
+            0.0 if a.own_hits else None,
         )
         return
     cols = [(f, h) for f in a.features for h in ([0, a.hidden] if a.hidden else [0])]

@@ -281,11 +281,14 @@ def test_shipped_padnmf_configs_load(path: Path) -> None:
     assert front.gap_warning() is None or path.name in {"d1_b48.toml", "dataset2-hard-full.toml"}
 
 
+_MASKING = Path(__file__).resolve().parents[2] / "examples" / "diagnostics" / "masking.py"
+
+
 def _masking_module():  # type: ignore[no-untyped-def]
     """examples/diagnostics/masking.py imported as a module (it imports its neighbour)."""
     import importlib.util
 
-    script = Path(__file__).resolve().parents[2] / "examples" / "diagnostics" / "masking.py"
+    script = _MASKING
     sys.path.insert(0, str(script.parent))
     try:
         spec = importlib.util.spec_from_file_location("masking", script)
@@ -299,9 +302,8 @@ def _masking_module():  # type: ignore[no-untyped-def]
 
 def _masking(args: list[str]) -> list[str]:
     """The lines examples/diagnostics/masking.py prints for ``args`` (it must succeed)."""
-    script = Path(__file__).resolve().parents[2] / "examples" / "diagnostics" / "masking.py"
     r = subprocess.run(
-        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=300
+        [sys.executable, str(_MASKING), *args], capture_output=True, text=True, timeout=300
     )
     assert r.returncode == 0, r.stderr
     return r.stdout.splitlines()
@@ -339,8 +341,8 @@ def _tone_dataset(
     two ``snrs`` and a no-hit one; test mixtures with two loud tones (and, with ``test_singles``, one
     tone at each training SNR and a no-hit one). ``template_shift``: the ``targets/`` tones
     ring at that multiple of the recorded ones (templates recorded on another unit).
-    ``test_hum``: every test mixture's background also holds a 1500 Hz hum of that amplitude (where class b rings)
-    (a background the training recordings never had)."""
+    ``test_hum``: every test mixture's background also holds a 1500 Hz hum of that amplitude,
+    where class b rings (a background the training recordings never had)."""
     import numpy as np
 
     from tinyunfold.datasets import Dataset, Mixture, write_dataset
@@ -492,12 +494,7 @@ def test_masking_diagnostic_own_hits_and_unseen_backgrounds(tmp_path: Path) -> N
     bgs = {m.name for m in unseen_ds.mixtures if not m.has_hit}
     assert bgs == {m.name for m in ds.mixtures if m.split == "test" and not m.has_hit}
     r = subprocess.run(
-        [
-            sys.executable,
-            str(Path(__file__).resolve().parents[2] / "examples" / "diagnostics" / "masking.py"),
-            str(hum),
-            "--own-hits",
-        ],
+        [sys.executable, str(_MASKING), str(hum), "--own-hits"],
         capture_output=True,
         text=True,
         timeout=60,
