@@ -38,6 +38,8 @@ static float kv_rd_W[KV_MAX_RD_W];
 static float kv_rd_b[KV_MAX_SETS];
 static float kv_rd_thr[KV_MAX_CLASSES];
 static float kv_rd_state[KV_MAX_RD_RANK];
+static float kv_rd_mu[KV_MAX_RD_RANK / 2U]; /* excess: 2 rank <= KV_MAX_RD_RANK */
+static float kv_rd_inv_sd[KV_MAX_RD_RANK / 2U];
 static float kv_rd_score[KV_MAX_SETS];
 static uint32_t kv_rd_sets[KV_MAX_SETS];
 static uint32_t kv_words[2U * KV_MAX_CLASSES + KV_MAX_LATENT + KV_MAX_SETS + 4U];
@@ -87,7 +89,8 @@ static int kv_math(const tu_kv_io *io, uint32_t op) {
 }
 
 /* Header: rank, n_frames, n_blocks, n_classes, n_shifts, top_k, floor, n_windows, flags
- * (bit 0: uncertainty reduction, bit 1: readout, bit 2: the readout is over label sets). */
+ * (bit 0: uncertainty reduction, bit 1: readout, bit 2: the readout is over label sets, bit 3:
+ * the readout has the excess block). */
 static int kv_detect(const tu_kv_io *io) {
     uint32_t h[9];
     if (io->read(io->ctx, h, sizeof h) != 0) {
@@ -96,6 +99,7 @@ static int kv_detect(const tu_kv_io *io) {
     const uint32_t rank = h[0], n = h[1], nb = h[2], L = h[3], top_k = h[5];
     const uint32_t n_windows = h[7], has_ur = h[8] & 1U, has_rd = h[8] & 2U;
     const uint32_t has_sets = (has_rd != 0U) ? (h[8] & 4U) : 0U;
+    const uint32_t has_excess = (has_rd != 0U) ? (h[8] & 8U) : 0U;
     if (rank * n > KV_MAX_H || nb > KV_MAX_BLOCKS || L > KV_MAX_CLASSES || top_k > L ||
         rank > 0xFFFFU || n > 0xFFFFU || h[4] > 0xFFFFU) {
         return TU_KV_BAD_INPUT;
@@ -145,8 +149,10 @@ static int kv_detect(const tu_kv_io *io) {
     tu_detect_readout_sets_instance_f32 RS;
     uint32_t R_rows = L;
     if (has_rd != 0U) {
-        /* floor, (label sets: n_sets, mask[n_sets]), threshold[L], W[rows][rank], b[rows] */
+        /* floor, (label sets: n_sets, mask[n_sets]), (excess: clip, mu[rank], inv_sd[rank]),
+         * threshold[L], W[rows][rank or 2 rank], b[rows] */
         uint32_t fl;
+        uint32_t clip = 0U;
         if (kv_word(io, &fl) != 0) {
             return TU_KV_BAD_INPUT;
         }
@@ -156,14 +162,26 @@ static int kv_detect(const tu_kv_io *io) {
                 return TU_KV_BAD_INPUT;
             }
         }
-        if (rank > KV_MAX_RD_RANK || R_rows * rank > KV_MAX_RD_W ||
-            io->read(io->ctx, kv_rd_thr, L * sizeof(float)) != 0 ||
-            io->read(io->ctx, kv_rd_W, R_rows * rank * sizeof(float)) != 0 ||
+        const uint32_t width = (has_excess != 0U) ? 2U * rank : rank;
+        if (width > KV_MAX_RD_RANK || R_rows * width > KV_MAX_RD_W) {
+            return TU_KV_BAD_INPUT;
+        }
+        if (has_excess != 0U &&
+            (kv_word(io, &clip) != 0 || io->read(io->ctx, kv_rd_mu, rank * sizeof(float)) != 0 ||
+             io->read(io->ctx, kv_rd_inv_sd, rank * sizeof(float)) != 0)) {
+            return TU_KV_BAD_INPUT;
+        }
+        if (io->read(io->ctx, kv_rd_thr, L * sizeof(float)) != 0 ||
+            io->read(io->ctx, kv_rd_W, R_rows * width * sizeof(float)) != 0 ||
             io->read(io->ctx, kv_rd_b, R_rows * sizeof(float)) != 0) {
             return TU_KV_BAD_INPUT;
         }
         if (tu_detect_readout_init_f32(&R, (uint16_t)rank, (uint16_t)n, (uint16_t)R_rows,
                                        kv_bits_f32(fl), kv_rd_W, kv_rd_b, kv_rd_state) != TU_OK) {
+            return TU_KV_KERNEL;
+        }
+        if (has_excess != 0U &&
+            tu_detect_readout_excess_f32(&R, kv_rd_mu, kv_rd_inv_sd, kv_bits_f32(clip)) != TU_OK) {
             return TU_KV_KERNEL;
         }
         if (has_sets != 0U && tu_detect_readout_sets_init_f32(&RS, (uint16_t)R_rows, (uint16_t)L,

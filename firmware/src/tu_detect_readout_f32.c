@@ -5,6 +5,9 @@
  * Order (docs/numerics.md "Detection"): for each atom a ascending, s = 0.0f, for t ascending
  * s = s + H[a][t]; f_a = tu_logf(s > floor ? s : floor). For each class c ascending, z = b[c],
  * for a ascending z = z + W[c][a] * f_a (product rounded, then the sum: -ffp-contract=off).
+ * With the excess block (bg_mu set): f_{rank+a} = (f_a - bg_mu[a]) * bg_inv_sd[a] (difference
+ * rounded, then the product), then excess if above it, -excess if below -excess; the sums run
+ * over the 2 rank features.
  * A NaN score (0 * inf, inf - inf from an infinite atom sum) is stored as the canonical quiet
  * NaN 0x7fc00000: the hardware's NaN bits differ (Cortex-M: +, x86-64: - default NaN).
  */
@@ -27,10 +30,20 @@ tu_status tu_detect_readout_f32(const tu_detect_readout_instance_f32 *S, const f
         }
         f[a] = tu_logf((s > S->floor) ? s : S->floor);
     }
-    for (uint32_t c = 0U; c < S->n_classes; ++c) {
-        const float *w = &S->W[c * (uint32_t)S->rank];
-        float z = S->b[c];
+    uint32_t width = S->rank;
+    if (S->bg_mu != 0) {
+        const float c = S->excess;
         for (uint32_t a = 0U; a < S->rank; ++a) {
+            float e = (f[a] - S->bg_mu[a]) * S->bg_inv_sd[a];
+            e = (e > c) ? c : ((e < -c) ? -c : e);
+            f[S->rank + a] = e;
+        }
+        width = 2U * (uint32_t)S->rank;
+    }
+    for (uint32_t c = 0U; c < S->n_classes; ++c) {
+        const float *w = &S->W[c * width];
+        float z = S->b[c];
+        for (uint32_t a = 0U; a < width; ++a) {
             z = z + w[a] * f[a];
         }
         score[c] = (z == z) ? z : NAN;

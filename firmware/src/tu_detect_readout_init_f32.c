@@ -20,5 +20,8 @@ tu_status tu_detect_readout_init_f32(tu_detect_readout_instance_f32 *S, uint16_t
     S->W = W;
     S->b = b;
     S->pState = pState;
+    S->bg_mu = 0;
+    S->bg_inv_sd = 0;
+    S->excess = 0.0f;
     return TU_OK;
 }

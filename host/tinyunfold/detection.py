@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from tinyunfold.errors import ShapeError, ValueDomainError, check_choice
+from tinyunfold.errors import ModelFileError, ShapeError, ValueDomainError, check_choice
 from tinyunfold.models.divergence import beta_gradient_parts
 from tinyunfold.models.labelsets import check_max_hits, check_set_table, label_set_table
 from tinyunfold.models.padnmf import BlockLayout
@@ -545,6 +545,10 @@ READOUT_L2_RULES = ("cv", "cv-recorded")  # how readout_l2 is chosen when it is 
 # the readout was, not only whether its argmax was right, so 30 judged recordings tell weights
 # apart that tie on accuracy)
 READOUT_CV_SCORES = ("accuracy", "log-loss")
+# the smallest background standard deviation (ln units, 0.43 dB) of a feature's excess block: a
+# band whose no-hit training windows all read the same value (the recorder's floor) still moves
+# by a few tenths of a dB between recordings
+EXCESS_SD_MIN = 0.1
 
 
 def readout_l2_value(v: Any) -> float | str:
@@ -578,6 +582,69 @@ def readout_augment_value(v: Any) -> int:
             "e.g. readout_augment = 18000 (0: the readout trains on the network's mixtures only)",
         )
     return int(v)
+
+
+def readout_excess_value(v: Any) -> float:
+    """``[detection] readout_excess`` of a config: 0 (off) or the clip c > 0 of the excess
+    features, in background standard deviations."""
+    ok = isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) and v >= 0
+    if not ok or v > 1e3:
+        raise ValueDomainError(
+            f"readout_excess must be 0 (off) or a clip in background standard deviations "
+            f"in (0, 1000], got {v!r}",
+            "e.g. readout_excess = 10",
+        )
+    return float(v)
+
+
+def excess_features(F: np.ndarray, mu: np.ndarray, inv_sd: np.ndarray, clip: float) -> np.ndarray:
+    """The excess of each readout feature over the no-hit windows, in their standard deviations,
+    clipped: e_a = min(max((f_a − μ_a) κ_a, −c), c), κ_a = 1/σ_a. F: (B, r) -> (B, r).
+
+    A band whose background is steady (the recorder's floor, a quiet region of the spectrum)
+    has a small σ_a, so a weak hit that lifts it by a few dB moves e_a by many units, where
+    the level f_a alone moves by as much as a loud window's engine does elsewhere; the clip
+    keeps a loud hit's excess from growing without bound (its level f_a still tells the
+    classes apart). Not in the thesis. Float32 twin: golden/detect.py ``readout_f32``."""
+    E = (np.asarray(F, dtype=np.float64) - mu[None, :]) * inv_sd[None, :]
+    return np.asarray(np.clip(E, -clip, clip))
+
+
+def check_background(background: tuple[Any, Any], rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """A model file's excess-block arrays (μ, κ): finite, (rows,) each, κ > 0 (one line
+    otherwise; rows < 0: W's column count is odd, no excess block fits it)."""
+    mu, inv_sd = background
+    ok = (
+        rows > 0
+        and mu is not None
+        and inv_sd is not None
+        and np.shape(mu) == (rows,)
+        and np.shape(inv_sd) == (rows,)
+    )
+    if ok:
+        mu = np.asarray(mu, dtype=np.float64)
+        inv_sd = np.asarray(inv_sd, dtype=np.float64)
+        ok = bool(np.all(np.isfinite(mu)) and np.all(np.isfinite(inv_sd)) and np.all(inv_sd > 0))
+    if not ok:
+        raise ModelFileError(
+            "readout: the excess block needs readout_bg_mu and readout_bg_inv_sd, finite, "
+            "one per input row (inv_sd > 0), and W with twice the input's rows as columns",
+            "re-create the model with `tinyunfold train`",
+        )
+    return np.asarray(mu, dtype=np.float64), np.asarray(inv_sd, dtype=np.float64)
+
+
+def background_stats(F: np.ndarray, nohit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(μ, κ = 1/σ) per column of F (Q, r) over the no-hit rows (σ at least EXCESS_SD_MIN)."""
+    if int(np.sum(nohit)) < 2:
+        raise ValueDomainError(
+            "readout_excess needs at least two no-hit training mixtures (the background's "
+            "spread per feature)",
+            "add background-only recordings, or set readout_augment / augment (synthetic "
+            "no-hit mixtures), or readout_excess = 0",
+        )
+    G = F[np.asarray(nohit, dtype=bool)]
+    return G.mean(0), 1.0 / np.maximum(G.std(0), EXCESS_SD_MIN)
 
 
 def readout_log_loss(z: np.ndarray, Y: np.ndarray, idx: np.ndarray, max_hits: int) -> np.ndarray:
@@ -763,6 +830,11 @@ class Readout:
     input : what the features read (models/readout.py): ``"activations"`` (H⁽ᴷ⁾, r = the rank
         columns of W) or ``"spectrum"`` (the window X̃, m' = n_bands columns). The methods below
         take that input A (:meth:`source` picks it from H and X̃).
+    excess : 0 (off, the default) or the clip c of the excess block (``[detection]
+        readout_excess``): W then has 2 x rows columns, the levels f then their excess
+        e = :func:`excess_features` over the no-hit training mixtures (with the readout's own
+        further mixtures), each row's (μ, κ = 1/σ) in ``bg_mu``, ``bg_inv_sd`` (rows,). The
+        excess block is not standardised again in the fit: it is in background units already.
     """
 
     floor: float = 1e-6
@@ -777,6 +849,9 @@ class Readout:
     max_hits: int = 0
     sets: list[tuple[int, ...]] = field(default_factory=list)
     input: str = DEFAULT_READOUT_INPUT
+    excess: float = 0.0
+    bg_mu: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    bg_inv_sd: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def n_classes(self) -> int:
@@ -787,16 +862,25 @@ class Readout:
         return readout_source(self.input, H, X)
 
     @staticmethod
-    def _standardise(F: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        mu = F.mean(0)
-        sd = F.std(0)
-        sd = np.where(sd > 1e-12, sd, 1.0)
+    def _standardise(
+        F: np.ndarray, n_std: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Columns < ``n_std`` (all: None) to zero mean and unit spread; the rest (the excess
+        block, already in background standard deviations) as they are."""
+        k = F.shape[1] if n_std is None else int(n_std)
+        mu = np.zeros(F.shape[1])
+        sd = np.ones(F.shape[1])
+        mu[:k] = F[:, :k].mean(0)
+        s = F[:, :k].std(0)
+        sd[:k] = np.where(s > 1e-12, s, 1.0)
         return (F - mu) / sd, mu, sd
 
     @staticmethod
-    def _fit_w(F: np.ndarray, Y: np.ndarray, l2: float) -> tuple[np.ndarray, np.ndarray]:
+    def _fit_w(
+        F: np.ndarray, Y: np.ndarray, l2: float, n_std: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """One-vs-rest on standardised features, folded back: (L, r) W and (L,) b on raw F."""
-        U, mu, sd = Readout._standardise(F)
+        U, mu, sd = Readout._standardise(F, n_std)
         L, r = Y.shape[1], F.shape[1]
         W = np.zeros((L, r))
         b = np.zeros(L)
@@ -808,11 +892,11 @@ class Readout:
 
     @staticmethod
     def _fit_sets_w(
-        F: np.ndarray, y: np.ndarray, n_sets: int, l2: float
+        F: np.ndarray, y: np.ndarray, n_sets: int, l2: float, n_std: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Softmax over label sets on standardised features, folded back to raw F, row 0 (the
         empty set) subtracted from every row: (S, r) W with W[0] = 0 and (S,) b with b[0] = 0."""
-        U, mu, sd = Readout._standardise(F)
+        U, mu, sd = Readout._standardise(F, n_std)
         Ws, bs = _fit_softmax(U, y, n_sets, l2)
         W = Ws / sd[None, :]  # z_s = w_s·(f - mu)/sd + b_s
         b = bs - (Ws * (mu / sd)[None, :]).sum(1)
@@ -841,10 +925,36 @@ class Readout:
 
     def _fit_rows(
         self, F: np.ndarray, Y: np.ndarray, idx: np.ndarray, l2: float
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+        """Fit on the level features F (Q, r): (W, b, the background statistics (μ, κ) of the
+        excess block or None). With ``excess``, the excess of F over the no-hit rows of these
+        mixtures joins them (columns r .. 2r − 1; :meth:`_with_excess` applies it)."""
+        n_std = None
+        stats = None
+        if self.excess:
+            stats = background_stats(F, Y.sum(1) == 0)
+            F = self._with_excess(F, stats)
+            n_std = F.shape[1] // 2
         if self.max_hits:
-            return self._fit_sets_w(F, idx, len(self.sets), l2)
-        return self._fit_w(F, Y, l2)
+            W, b = self._fit_sets_w(F, idx, len(self.sets), l2, n_std)
+        else:
+            W, b = self._fit_w(F, Y, l2, n_std)
+        return W, b, stats
+
+    def _with_excess(
+        self, F: np.ndarray, stats: tuple[np.ndarray, np.ndarray] | None
+    ) -> np.ndarray:
+        if stats is None:
+            return F
+        return np.concatenate([F, excess_features(F, stats[0], stats[1], self.excess)], 1)
+
+    def features(self, H: np.ndarray) -> np.ndarray:
+        """The readout's features of input A (B, rows, n): the levels f (:func:`readout_features`)
+        and, with ``excess``, their excess block (:func:`excess_features`): (B, rows or 2 rows)."""
+        F = readout_features(H, self.floor)
+        if not self.excess:
+            return F
+        return np.concatenate([F, excess_features(F, self.bg_mu, self.bg_inv_sd, self.excess)], 1)
 
     def _decide_z(self, z: np.ndarray, top_k: int) -> list[list[int]]:
         if self.max_hits:
@@ -919,8 +1029,8 @@ class Readout:
                 loss = 0.0
                 for f in np.unique(folds):
                     tr, te = (folds != f) & ~made_from_held[int(f)], folds == f
-                    W, b = self._fit_rows(F[tr], Y[tr], idx[tr], float(lam))
-                    z = F[te] @ W.T + b
+                    W, b, stats = self._fit_rows(F[tr], Y[tr], idx[tr], float(lam))
+                    z = self._with_excess(F[te], stats) @ W.T + b
                     pred = self._decide_z(z, k_top)
                     held = np.flatnonzero(te)
                     correct += sum(
@@ -941,13 +1051,15 @@ class Readout:
             self.cv_accuracy = best[2]
         else:
             lam_used = float(self.l2)
-        self.W, self.b = self._fit_rows(F, Y, idx, lam_used)
+        self.W, self.b, stats = self._fit_rows(F, Y, idx, lam_used)
+        if stats is not None:
+            self.bg_mu, self.bg_inv_sd = stats
         self.l2 = lam_used if isinstance(self.l2, str) else self.l2
         return self
 
     def score(self, H: np.ndarray) -> np.ndarray:
         """(B, L) or, for label sets, (B, S) z = b + W f (float64)."""
-        return readout_features(H, self.floor) @ self.W.T + self.b[None, :]
+        return self.features(H) @ self.W.T + self.b[None, :]
 
     def probability_of_score(self, z: np.ndarray) -> np.ndarray:
         """(B, L) calibrated P(class present) from scores z: σ(z_c) (one-vs-rest) or the
@@ -982,6 +1094,8 @@ class Readout:
             "cv_log_loss": dict(self.cv_log_loss),
             "input": self.input,
         }
+        if self.excess:
+            out["excess"] = float(self.excess)
         if self.max_hits:
             out["max_hits"] = int(self.max_hits)
             out["sets"] = [[int(c) for c in s] for s in self.sets]
@@ -995,11 +1109,17 @@ class Readout:
         b: np.ndarray,
         n_classes: int | None = None,
         width: tuple[int, int] | None = None,
+        background: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
     ) -> Readout:
         """From a model file; ``n_classes`` (the detector's L) checks the threshold count,
         ``width`` = (rank r, n_bands m') of the layout the columns of W (r for the activations
-        input, m' for the spectrum)."""
+        input, m' for the spectrum, twice that with ``excess``); ``background``: the arrays
+        (μ, κ) of the excess block."""
         readout_input = model_readout_input(d)
+        try:
+            excess = readout_excess_value(d.get("excess", 0.0))
+        except ValueDomainError as e:
+            raise ModelFileError(e.cause, "re-create the model with `tinyunfold train`") from None
         W = np.asarray(W, dtype=np.float64)
         b = np.asarray(b, dtype=np.float64)
         max_hits = d.get("max_hits", 0)
@@ -1016,7 +1136,7 @@ class Readout:
                 "re-create the model with `tinyunfold train`",
             )
         if width is not None:
-            cols = readout_width(readout_input, *width)
+            cols = readout_width(readout_input, *width) * (2 if excess else 1)
             if W.shape[1] != cols:
                 rows_of = "rows of H (rank)" if readout_input == "activations" else "bands of X~"
                 raise ShapeError(
@@ -1024,8 +1144,16 @@ class Readout:
                     f"{cols} ({rows_of})",
                     "re-create the model with `tinyunfold train`",
                 )
+        mu = inv_sd = np.zeros(0)
+        if excess:
+            mu, inv_sd = (np.asarray(a, dtype=np.float64) for a in check_background(
+                background, W.shape[1] // 2 if W.shape[1] % 2 == 0 else -1
+            ))  # fmt: skip
         l2 = d.get("l2", "cv")
         return cls(
+            excess=excess,
+            bg_mu=mu,
+            bg_inv_sd=inv_sd,
             floor=float(d.get("floor", 1e-6)),
             l2=l2 if isinstance(l2, str) else float(l2),
             W=W,
@@ -1151,6 +1279,9 @@ class Detector:
         if self.readout is not None:
             out["readout_W"] = np.asarray(self.readout.W, dtype=np.float64)
             out["readout_b"] = np.asarray(self.readout.b, dtype=np.float64)
+            if self.readout.excess:
+                out["readout_bg_mu"] = np.asarray(self.readout.bg_mu, dtype=np.float64)
+                out["readout_bg_inv_sd"] = np.asarray(self.readout.bg_inv_sd, dtype=np.float64)
         return out
 
     @classmethod
@@ -1171,6 +1302,7 @@ class Detector:
                 arrays["readout_b"],
                 n_classes=int(np.asarray(arrays["thresholds"]).size),
                 width=width,
+                background=(arrays.get("readout_bg_mu"), arrays.get("readout_bg_inv_sd")),
             )
         return cls(
             shifted=bool(d["shifted"]),
@@ -1215,6 +1347,7 @@ def fit_detector(
     readout_floor: float = 1e-6,
     readout_l2: float | str = "cv",
     readout_cv_score: str = "accuracy",
+    readout_excess: float = 0.0,
     readout_max_hits: int = 2,
     readout_input: str = DEFAULT_READOUT_INPUT,
     X_train: np.ndarray | None = None,
@@ -1235,7 +1368,8 @@ def fit_detector(
     network's input windows X̃ of the same mixtures). ``recorded`` (Q,) flags the recorded
     (not synthetic) training mixtures, read by ``readout_l2 = "cv-recorded"``
     (:meth:`Readout.fit`); ``readout_cv_score``: what a CV rule of ``readout_l2`` scores
-    (``"accuracy"`` or ``"log-loss"``). ``readout_extra``: further synthetic mixtures that
+    (``"accuracy"`` or ``"log-loss"``); ``readout_excess`` > 0: the excess block of the
+    features over the no-hit mixtures, clipped there (:func:`excess_features`). ``readout_extra``: further synthetic mixtures that
     train the readout only (``[detection] readout_augment``), appended after the training
     mixtures as not recorded; the thresholds, Â and the checks never see them. ``built_from``
     (Q lists of indices into the training mixtures; ``readout_extra.built_from`` likewise):
@@ -1296,6 +1430,7 @@ def fit_detector(
             floor=float(readout_floor),
             l2=readout_l2,
             cv_score=readout_cv_score,  # checked by Readout.fit
+            excess=readout_excess_value(readout_excess),
             max_hits=max_hits,
             input=check_readout_input(readout_input),
         )
@@ -1448,6 +1583,7 @@ def fit_detector_from_config(
         readout_floor=float(dc.get("readout_floor", 1e-6)),
         readout_l2=readout_l2_value(dc.get("readout_l2", "cv")),
         readout_cv_score=readout_cv_score_value(dc.get("readout_cv_score", "accuracy")),
+        readout_excess=readout_excess_value(dc.get("readout_excess", 0.0)),
         readout_max_hits=dc.get("readout_max_hits", 2),
         readout_input=check_readout_input(dc.get("readout_input", DEFAULT_READOUT_INPUT)),
         X_train=X_train,

@@ -4,6 +4,7 @@ tu_detect_readout_f32, tu_detect_readout_sets_f32) equal the float32 golden dete
 decisions (one-vs-rest, or the label set chosen), through the host library (ctypes), on both QEMU
 boards and the host program."""
 
+import dataclasses
 import zlib
 
 import numpy as np
@@ -34,7 +35,10 @@ def _case(name, n_windows=12):
     elif name == "shift-3cls":  # two blocks for class 0, time-shifted, IS divergence + background
         offs, cls, rank, n, shifts, k = (0, 2, 5, 6, 9), (0, 1, 0, 2), 11, 6, 6, 2
         ur = _ur(rng.random((3, 4)) + 0.05, beta=0, alpha_p=0.01, n_penalized=3)
-    elif name == "shift-long":  # long diagonals (the accumulation order shows), Euclidean UR
+    elif name in (
+        "shift-long",
+        "excess-long",
+    ):  # long diagonals (the accumulation order shows), Euclidean UR
         offs, cls, rank, n, shifts, k = (0, 20, 40), (0, 1), 44, 20, 20, 2
         ur = _ur(rng.random((2, 2)) + 0.2, beta=2, alpha_p=0.0)
     else:  # no uncertainty reduction, top_k = L
@@ -64,6 +68,8 @@ def _with_readout(name, params, H):
     L = params.n_classes
     if name in SETS_CASES:
         return _with_sets_readout(rng, params, H)
+    if name in EXCESS_CASES:
+        return _with_excess_readout(rng, params, H)
     W = rng.normal(0.0, 0.3, (L, params.rank)).astype(F32)
     b = rng.normal(0.0, 1.0, L).astype(F32)
     rd = gd.ReadoutParams(W=W, b=b, threshold=np.zeros(L, F32), floor=F32(1e-6))
@@ -99,8 +105,30 @@ def _with_sets_readout(rng, params, H):
     return gd.DetectParams(**{**params.__dict__, "readout": rd})
 
 
-CASES = ["diag-2cls", "shift-3cls", "shift-long", "no-ur"]
+def _with_excess_readout(rng, params, H, clip=2.5):
+    """A one-vs-rest readout with the excess block (``readout_excess``): W on the 2 rank
+    features, μ the median log sum of each row over the windows, κ such that about a third of
+    the excess entries clip at ±``clip`` (and the inf / all-floor windows clip too)."""
+    L, r = params.n_classes, params.rank
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f = np.log(np.maximum(np.nansum(H.astype(np.float64), 2), 1e-6))
+    fin = np.where(np.isfinite(f), f, np.nan)
+    mu = np.nanmedian(fin, 0).astype(F32)
+    spread = np.nanpercentile(np.abs(fin - mu), 66, 0)
+    inv_sd = (clip / np.maximum(spread, 1e-3)).astype(F32)
+    W = rng.normal(0.0, 0.3, (L, 2 * r)).astype(F32)
+    b = rng.normal(0.0, 1.0, L).astype(F32)
+    kw = dict(floor=F32(1e-6), bg_mu=mu, bg_inv_sd=inv_sd, excess=F32(clip))
+    rd = gd.ReadoutParams(W=W, b=b, threshold=np.zeros(L, F32), **kw)
+    z = gd.readout_f32(H, rd)
+    thr = np.array([np.quantile(z[np.isfinite(z[:, c]), c], 0.75) for c in range(L)], dtype=F32)
+    rd = gd.ReadoutParams(W=W, b=b, threshold=thr, **kw)
+    return gd.DetectParams(**{**params.__dict__, "readout": rd})
+
+
+CASES = ["diag-2cls", "shift-3cls", "shift-long", "no-ur", "excess-long"]
 SETS_CASES = ("shift-3cls",)  # the readout over label sets
+EXCESS_CASES = ("excess-long",)  # the readout with the excess block
 
 
 def _check(dev: kv.DeviceDetect, params, H) -> None:
@@ -190,6 +218,58 @@ def test_another_readout_order_fails_the_check(monkeypatch):
         return real(np.ascontiguousarray(np.asarray(H_)[..., ::-1, :]), rev)
 
     monkeypatch.setattr(gd, "readout_f32", reversed_sum)
+    with pytest.raises(AssertionError):
+        _check(dev, params, H)
+
+
+def _log_sums(H, floor):
+    """f_a = logf(max(Σ_t H[a, t], floor)), t ascending in float32 (the readout's levels)."""
+    H = np.asarray(H, dtype=F32)
+    s = np.zeros(H.shape[:2], F32)
+    for t in range(H.shape[2]):
+        s = s + H[:, :, t]
+    return gd.logf(np.where(s > floor, s, floor))
+
+
+def test_the_excess_case_clips_both_ways():
+    """The excess case's features reach both clips and lie between them too (the comparison
+    covers the clip and the arithmetic)."""
+    params, H = _case("excess-long")
+    rd = params.readout
+    f = _log_sums(H, rd.floor)
+    e = (f - rd.bg_mu) * rd.bg_inv_sd
+    assert (e > rd.excess).any() and (e < -rd.excess).any() and (np.abs(e) < rd.excess).any()
+    assert rd.W.shape == (params.n_classes, 2 * params.rank) and rd.width == params.rank
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    ["no clip", "product first"],
+)
+def test_a_wrong_excess_fails_the_check(monkeypatch, wrong):
+    """A golden without the clip, or computing the excess as f κ − μ κ (other roundings),
+    differs from the device on the excess case."""
+    params, H = _case("excess-long", n_windows=40)
+    dev = kv.detect_on("host-lib", params, H)
+    _check(dev, params, H)
+    rd = params.readout
+    if wrong == "no clip":
+        bad = dataclasses.replace(rd, excess=F32(1e30))
+        monkeypatch.setattr(gd, "readout_f32", lambda H_, rd_, real=gd.readout_f32: real(H_, bad))
+    else:
+
+        def product_first(H_, rd_):
+            f = _log_sums(H_, rd_.floor)
+            e = f * rd_.bg_inv_sd - rd_.bg_mu * rd_.bg_inv_sd
+            e = np.where(e > rd_.excess, rd_.excess, np.where(e < -rd_.excess, -rd_.excess, e))
+            g = np.concatenate([f, e.astype(F32)], 1)
+            z = np.broadcast_to(rd_.b, (g.shape[0], rd_.b.size)).copy()
+            with np.errstate(invalid="ignore"):
+                for a in range(g.shape[1]):
+                    z = z + rd_.W[None, :, a] * g[:, a : a + 1]
+            return np.where(z == z, z, F32(np.nan)).astype(F32)
+
+        monkeypatch.setattr(gd, "readout_f32", product_first)
     with pytest.raises(AssertionError):
         _check(dev, params, H)
 

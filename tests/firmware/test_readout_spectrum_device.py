@@ -114,3 +114,54 @@ def test_dnmfd_spectrum_events_equal_detect(dnmfd_spectrum, capsys):
     got = [sorted(e["class"] for e in det["events"] if e["window"] == w) for w in range(18)]
     assert len(det["events"]) >= 10  # not vacuous
     assert sum(g == t for g, t in zip(got, truth, strict=True)) >= 15, (got, truth)
+
+
+@pytest.fixture(scope="module")
+def excess_model(tmp_path_factory):
+    """The spectrum readout with the excess block (``readout_excess = 5``)."""
+    root = tmp_path_factory.mktemp("readout-excess")
+    return dd.readout_detector(
+        root,
+        "augment = 40\n",
+        'readout = "sets"\nreadout_input = "spectrum"\nreadout_excess = 5\n',
+    )
+
+
+def test_excess_events_equal_detect(excess_model, capsys):
+    """The firmware generated for a readout with the excess block (tu_detect_readout_excess_f32,
+    W on the 2 m' features) gives the events of `tinyunfold detect` bit for bit on mps2-an386,
+    and finds the hits of the demo WAVs."""
+    model, wavs = excess_model
+    cfg = gs.stream_config(load_model(model))
+    rd = cfg.detect.readout
+    assert rd is not None and rd.bg_mu is not None and rd.bg_inv_sd is not None
+    assert rd.W.shape == (4, 2 * cfg.front.n_features) and rd.excess == np.float32(5.0)
+    classes = {}
+    for w in WAVS:
+        det, _ = dd.run_equals_detect(model, "mps2-an386", wavs[w], capsys)
+        pcm = read_pcm(wavs[w], cfg)
+        frames = gs.frames_f32(cfg, pcm)
+        res = gs.run_stream(cfg, pcm)
+        X = np.stack([frames[i * cfg.stride : i * cfg.stride + cfg.n_frames].T
+                      for i in range(res.n_windows)])  # fmt: skip
+        z = gd.readout_f32(X, rd)
+        assert res.readout_z is not None
+        np.testing.assert_array_equal(res.readout_z.view(np.uint32), z.view(np.uint32))
+        classes[w] = [(e["window"], e["class"]) for e in det["events"]]
+    assert classes["nohit"] == [] and (0, "high") in classes["hit"], classes  # not vacuous
+
+
+def test_a_golden_without_the_clip_fails_the_verdict(excess_model, monkeypatch, capsys):
+    """A golden readout whose excess is not clipped (clip 1e30): MISMATCH against the device."""
+    from dataclasses import replace
+
+    model, wavs = excess_model
+    real = gd.readout_f32
+    monkeypatch.setattr(
+        "tinyunfold.golden.detect.readout_f32",
+        lambda H, rd: real(H, replace(rd, excess=np.float32(1e30))),
+    )
+    rc = main(["run", "--model", str(model), "--board", "mps2-an386", "--input",
+               str(wavs["two"])])  # fmt: skip
+    out = capsys.readouterr().out
+    assert rc == 1 and "verdict: MISMATCH" in out

@@ -105,21 +105,34 @@ tu_status tu_ur_infer_f32(const tu_ur_instance_f32 *S, const float *log_index, f
  * z_c = b_c + sum_a W[c][a] f_a (a ascending, no FMA). One-vs-rest: one row per class, decided
  * with tu_detect_decide_f32 against per-class thresholds on z (0: probability 0.5). Over label
  * sets: one row per set (n_classes = S outputs), decided with tu_detect_readout_sets_f32.
+ * With the excess block (tu_detect_readout_excess_f32, [detection] readout_excess) the features
+ * are f_0 .. f_{rank-1} then e_a = clip((f_a - bg_mu[a]) * bg_inv_sd[a], -excess, excess), and W
+ * has 2 rank columns.
  */
 typedef struct {
-    uint16_t rank;      /**< rows of the input: H (every atom a feature) or X~ (every band) */
-    uint16_t n_frames;  /**< columns of the input */
-    uint16_t n_classes; /**< output rows: L (one-vs-rest) or S (label sets) */
-    float floor;        /**< atom sums are clipped below at floor before the log */
-    const float *W;     /**< n_classes x rank, row-major */
-    const float *b;     /**< n_classes biases */
-    float *pState;      /**< scratch, rank floats (the features) */
+    uint16_t rank;          /**< rows of the input: H (every atom a feature) or X~ (every band) */
+    uint16_t n_frames;      /**< columns of the input */
+    uint16_t n_classes;     /**< output rows: L (one-vs-rest) or S (label sets) */
+    float floor;            /**< atom sums are clipped below at floor before the log */
+    const float *W;         /**< n_classes x rank (2 rank with the excess block), row-major */
+    const float *b;         /**< n_classes biases */
+    float *pState;          /**< scratch, rank floats (2 rank with the excess block) */
+    const float *bg_mu;     /**< 0, or rank background means of the excess block */
+    const float *bg_inv_sd; /**< rank inverse background spreads of the excess block */
+    float excess;           /**< clip of the excess block (> 0 when bg_mu is set) */
 } tu_detect_readout_instance_f32;
 
 /** @brief Check and fill a readout instance (the arrays are referenced, not copied). */
 tu_status tu_detect_readout_init_f32(tu_detect_readout_instance_f32 *S, uint16_t rank,
                                      uint16_t n_frames, uint16_t n_classes, float floor,
                                      const float *W, const float *b, float *pState);
+
+/**
+ * @brief Add the excess block to an initialised readout: its W must have 2 rank columns and its
+ * pState 2 rank floats. @param clip > 0 and finite; bg_inv_sd > 0 (checked).
+ */
+tu_status tu_detect_readout_excess_f32(tu_detect_readout_instance_f32 *S, const float *bg_mu,
+                                       const float *bg_inv_sd, float clip);
 
 /** @brief Readout scores z of H (rank x n_frames); @param[out] score n_classes values. */
 tu_status tu_detect_readout_f32(const tu_detect_readout_instance_f32 *S, const float *H,

@@ -109,6 +109,8 @@ class ReadoutParams:
     threshold : (L,) float32 thresholds on z. floor : float32 clip of the row sums before the
     logarithm. sets : None (one-vs-rest) or (S,) uint32 class bitmasks of the label sets.
     input : ``"activations"`` (reads H⁽ᴷ⁾) or ``"spectrum"`` (reads the window X̃).
+    bg_mu, bg_inv_sd : None, or the (rows,) float32 background mean and inverse spread of the
+    excess block (``readout_excess``; W then has 2 x rows columns). excess : its clip c.
     """
 
     W: np.ndarray
@@ -117,11 +119,15 @@ class ReadoutParams:
     floor: np.float32
     sets: np.ndarray | None = None
     input: str = "activations"
+    bg_mu: np.ndarray | None = None
+    bg_inv_sd: np.ndarray | None = None
+    excess: np.float32 = F32(0.0)
 
     @property
     def width(self) -> int:
-        """Rows of the readout's input (columns of W): r (H) or m' (X̃)."""
-        return int(self.W.shape[1])
+        """Rows of the readout's input: r (H) or m' (X̃); W has twice as many columns with the
+        excess block."""
+        return int(self.W.shape[1]) // (1 if self.bg_mu is None else 2)
 
 
 @dataclass(frozen=True)
@@ -200,7 +206,8 @@ def params_from_detector(detector: Any, layout: BlockLayout, n_frames: int) -> D
         sets = set_masks(ro.sets) if ro.max_hits else None
         rows = layout.n_classes if sets is None else sets.size
         ri = getattr(ro, "input", DEFAULT_READOUT_INPUT)
-        cols = readout_width(ri, layout.rank, layout.n_bins)
+        excess = float(getattr(ro, "excess", 0.0) or 0.0)
+        cols = readout_width(ri, layout.rank, layout.n_bins) * (2 if excess else 1)
         if W.shape != (rows, cols):
             raise ValueDomainError(
                 f"readout weights have shape {W.shape}, the {ri} readout of the layout needs "
@@ -214,6 +221,9 @@ def params_from_detector(detector: Any, layout: BlockLayout, n_frames: int) -> D
             floor=F32(ro.floor),
             sets=sets,
             input=ri,
+            bg_mu=np.asarray(ro.bg_mu, dtype=np.float32) if excess else None,
+            bg_inv_sd=np.asarray(ro.bg_inv_sd, dtype=np.float32) if excess else None,
+            excess=F32(excess),
         )
     return DetectParams(
         rank=layout.rank,
@@ -336,14 +346,17 @@ def readout_f32(H: np.ndarray, rd: ReadoutParams) -> np.ndarray:
     """Readout scores z (B, L or S) of its input (B, r, n) or (r, n): C ``tu_detect_readout_f32``,
     same order. The input is H⁽ᴷ⁾ or the window X̃ (:func:`readout_input_f32` picks it).
 
-    s_a = Σ_t H[a, t] (t ascending from 0.0f), f_a = logf(max(s_a, floor)),
-    z_c = b_c + Σ_a W[c, a] f_a (a ascending, product then sum); a NaN z is the canonical quiet
+    s_a = Σ_t H[a, t] (t ascending from 0.0f), f_a = logf(max(s_a, floor)); with the excess
+    block, g_a = f_a and g_{r+a} = e_a, e_a = (f_a − μ_a) κ_a (difference rounded, then the
+    product), then e_a = c if e_a > c, −c if e_a < −c (detection.excess_features); else g = f.
+    z_c = b_c + Σ_a W[c, a] g_a (a ascending, product then sum); a NaN z is the canonical quiet
     NaN 0x7fc00000 (the hardware NaNs of 0 * inf differ in sign between Cortex-M and x86-64).
     """
     H = np.asarray(H, dtype=np.float32)
     if H.ndim == 2:
         H = H[None]
-    L, r = rd.W.shape
+    L = rd.W.shape[0]
+    r = rd.width
     if H.ndim != 3 or H.shape[1] != r:
         raise ShapeError(f"the readout's input has shape {H.shape}, the readout takes {r} rows")
     B, n = H.shape[0], H.shape[2]
@@ -351,10 +364,18 @@ def readout_f32(H: np.ndarray, rd: ReadoutParams) -> np.ndarray:
     for t in range(n):
         s = s + H[:, :, t]
     f = logf(np.where(s > rd.floor, s, rd.floor))  # element-wise: the bits of the C's calls
+    if rd.bg_mu is not None and rd.bg_inv_sd is not None:
+        c = F32(rd.excess)
+        with np.errstate(invalid="ignore", over="ignore"):
+            e = (f - rd.bg_mu.astype(np.float32)[None, :]) * rd.bg_inv_sd.astype(np.float32)[
+                None, :
+            ]
+        e = np.where(e > c, c, np.where(e < -c, -c, e)).astype(np.float32)
+        f = np.concatenate([f, e], 1)
     W = rd.W.astype(np.float32)
     z = np.broadcast_to(rd.b.astype(np.float32), (B, L)).copy()
     with np.errstate(invalid="ignore"):
-        for a in range(r):
+        for a in range(W.shape[1]):
             z = z + W[None, :, a] * f[:, a : a + 1]
     return np.where(z == z, z, F32(np.nan)).astype(np.float32)  # canonical NaN 0x7fc00000
 

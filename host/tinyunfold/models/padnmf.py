@@ -1068,13 +1068,20 @@ def validate_model(model: ModelFile) -> None:
             rows = len(check_set_table(rd.get("sets"), rd.get("max_hits"), lay.n_classes))
         # columns: the rows of the readout's input, H (r) or the window X~ (m', models/readout.py)
         ri = model_readout_input(rd)
-        cols = readout_width(ri, lay.rank, lay.n_bins)
+        width = readout_width(ri, lay.rank, lay.n_bins)
+        # with the excess block (readout_excess > 0) the levels, then their excess: 2 x width
+        excess = isinstance(rd, dict) and rd.get("excess", 0) not in (0, 0.0, None)
+        cols = width * (2 if excess else 1)
         Wr = require_array(model, "readout_W", ndim=2)
         if Wr.shape != (rows, cols):
             what = "rows of H (rank)" if ri == "activations" else "bands of X~ (n_bins)"
             raise ModelFileError(
                 f"{model.kind}: readout_W has shape {Wr.shape}, the {ri} readout needs "
-                f"({rows}, {cols}): {rows} outputs x {cols} {what}",
+                f"({rows}, {cols}): {rows} outputs x {cols} {what}"
+                + (" (levels and their excess)" if excess else ""),
                 "re-create the model with `tinyunfold train`",
             )
         require_array(model, "readout_b", shape=(rows,))
+        if excess:
+            require_array(model, "readout_bg_mu", shape=(width,))
+            require_array(model, "readout_bg_inv_sd", shape=(width,), nonneg=True)

@@ -90,6 +90,12 @@ def encode_detect(params: DetectParams, H: np.ndarray) -> bytes:
         parts.append(_f32_words(np.array([rd.floor], dtype=np.float32)))
         if rd.sets is not None:
             parts += [_u32(rd.sets.size), np.asarray(rd.sets, dtype=np.uint32)]
+        if rd.bg_mu is not None and rd.bg_inv_sd is not None:  # the excess block (flag bit 3)
+            parts += [
+                _f32_words(np.array([rd.excess], dtype=np.float32)),
+                _f32_words(rd.bg_mu),
+                _f32_words(rd.bg_inv_sd),
+            ]
         parts += [
             _f32_words(rd.threshold),
             _f32_words(rd.W),
@@ -102,7 +108,8 @@ def encode_detect(params: DetectParams, H: np.ndarray) -> bytes:
 def _flags(params: DetectParams) -> int:
     rd = params.readout
     sets = rd is not None and rd.sets is not None
-    return (params.ur is not None) | (rd is not None) << 1 | sets << 2
+    excess = rd is not None and rd.bg_mu is not None
+    return (params.ur is not None) | (rd is not None) << 1 | sets << 2 | excess << 3
 
 
 def _readout_rows(params: DetectParams) -> int:

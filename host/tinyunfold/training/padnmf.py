@@ -73,6 +73,9 @@ and the detector; every key is optional (the values shown are the defaults)::
     readout_input = "activations"  # what the readout reads: "activations" = ln sum_t H[a, t] per
                             # atom; "spectrum" = ln sum_t X~[b, t] per band of the window X~ (the
                             # network's input, x input_scale; robust to chain mismatch)
+    readout_excess = 0      # > 0: the readout also reads each feature's excess over the no-hit
+                            # training mixtures in their standard deviations, clipped at this
+                            # many (a weak hit over a steady band; docs/padnmf.md); 0 = off
     readout_augment = 0     # further synthetic mixtures, drawn like [model] augment's (its
                             # options, other seeds), that train the readout only: the network's
                             # training stays as long; the readout's variance shrinks
