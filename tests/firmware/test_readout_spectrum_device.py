@@ -30,6 +30,21 @@ def spectrum_model(tmp_path_factory):
     )
 
 
+def _device_equals_golden_of_the_windows(model, cfg, wav, capsys) -> dict:
+    """`run` on mps2-an386 equals `detect` (events, bits), and the golden's scores are the
+    readout of the windows X~ cut here from the front-end frames; returns `detect`'s report."""
+    det, _ = dd.run_equals_detect(model, "mps2-an386", wav, capsys)
+    pcm = read_pcm(wav, cfg)
+    frames = gs.frames_f32(cfg, pcm)
+    res = gs.run_stream(cfg, pcm)
+    X = np.stack([frames[i * cfg.stride : i * cfg.stride + cfg.n_frames].T
+                  for i in range(res.n_windows)])  # fmt: skip
+    assert res.readout_z is not None
+    z = gd.readout_f32(X, cfg.detect.readout)
+    np.testing.assert_array_equal(res.readout_z.view(np.uint32), z.view(np.uint32))
+    return det
+
+
 def test_spectrum_events_equal_detect(spectrum_model, capsys):
     model, wavs = spectrum_model
     cfg = gs.stream_config(load_model(model))
@@ -40,16 +55,7 @@ def test_spectrum_events_equal_detect(spectrum_model, capsys):
     n_events = 0
     classes = {}
     for w in WAVS:
-        det, _ = dd.run_equals_detect(model, "mps2-an386", wavs[w], capsys)
-        # the golden's scores are the readout of the windows X~ of the front-end frames
-        pcm = read_pcm(wavs[w], cfg)
-        frames = gs.frames_f32(cfg, pcm)
-        res = gs.run_stream(cfg, pcm)
-        X = np.stack([frames[i * cfg.stride : i * cfg.stride + cfg.n_frames].T
-                      for i in range(res.n_windows)])  # fmt: skip
-        assert res.readout_z is not None
-        z = gd.readout_f32(X, rd)
-        np.testing.assert_array_equal(res.readout_z.view(np.uint32), z.view(np.uint32))
+        det = _device_equals_golden_of_the_windows(model, cfg, wavs[w], capsys)
         n_events += len(det["events"])
         classes[w] = [(e["window"], e["class"]) for e in det["events"]]
     assert n_events >= 2  # hits were reported: the comparison is not vacuous
@@ -138,15 +144,7 @@ def test_excess_events_equal_detect(excess_model, capsys):
     assert rd.W.shape == (4, 2 * cfg.front.n_features) and rd.excess == np.float32(5.0)
     classes = {}
     for w in WAVS:
-        det, _ = dd.run_equals_detect(model, "mps2-an386", wavs[w], capsys)
-        pcm = read_pcm(wavs[w], cfg)
-        frames = gs.frames_f32(cfg, pcm)
-        res = gs.run_stream(cfg, pcm)
-        X = np.stack([frames[i * cfg.stride : i * cfg.stride + cfg.n_frames].T
-                      for i in range(res.n_windows)])  # fmt: skip
-        z = gd.readout_f32(X, rd)
-        assert res.readout_z is not None
-        np.testing.assert_array_equal(res.readout_z.view(np.uint32), z.view(np.uint32))
+        det = _device_equals_golden_of_the_windows(model, cfg, wavs[w], capsys)
         classes[w] = [(e["window"], e["class"]) for e in det["events"]]
     assert classes["nohit"] == [] and (0, "high") in classes["hit"], classes  # not vacuous
 

@@ -7,11 +7,11 @@ trip and hostile files, the float32 golden in C order and the config key."""
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import replace
 
 import numpy as np
 import pytest
+from test_readout_spectrum import LAY, POOL, N, _exact  # the same layout: m' = 4 bands
 
 from tinyunfold.detection import (
     EXCESS_SD_MIN,
@@ -26,13 +26,6 @@ from tinyunfold.detection import (
 from tinyunfold.errors import ModelFileError, TinyUnfoldError
 from tinyunfold.golden import detect as gd
 from tinyunfold.golden.mathf import logf
-from tinyunfold.models.padnmf import BlockLayout
-
-LAY = BlockLayout(
-    n_bins=4, context=2, ranks=(3, 3, 2, 2, 2), block_class=(0, 1, 2), class_names=("a", "b", "c")
-)
-N = 5
-POOL: list[list[int]] = [[], [0], [1], [2], [0, 1], [0, 2], [1, 2]]
 
 
 def _toy(seed: int, Q: int = 140, weak: bool = False):
@@ -52,10 +45,6 @@ def _toy(seed: int, Q: int = 140, weak: bool = False):
             X[q, c] += a
             X[q, 3] += 30.0 * a
     return H, X, ls
-
-
-def _exact(pred, ls) -> float:
-    return float(np.mean([sorted(p) == sorted(t) for p, t in zip(pred, ls, strict=True)]))
 
 
 def _fit(excess: float, mode: bool | str = "sets") -> Detector:
@@ -225,7 +214,7 @@ def test_config_key_and_its_errors() -> None:
 def test_hostile_model_file_is_refused_in_one_line(tmp_path, capsys) -> None:
     """A saved padnmf detector with the excess block loads; without its background means, or
     with a negative spread, `tinyunfold model info` exits with one line."""
-    from test_readout_spectrum import _padnmf_file
+    from test_readout_spectrum import _padnmf_file, rewritten
 
     from tinyunfold.cli import main
 
@@ -233,21 +222,12 @@ def test_hostile_model_file_is_refused_in_one_line(tmp_path, capsys) -> None:
     assert main(["model", "info", str(good)]) == 0
     capsys.readouterr()
 
-    def edited(name: str, drop: str | None = None, neg: str | None = None) -> str:
-        with zipfile.ZipFile(good) as zf:
-            entries = {n: zf.read(n) for n in zf.namelist()}
-        man = json.loads(entries["manifest.json"])
-        if drop:
-            entries = {n: d for n, d in entries.items() if drop not in n}
-            man["arrays"] = {k: v for k, v in man.get("arrays", {}).items() if k != drop}
-        entries["manifest.json"] = json.dumps(man).encode()
-        path = tmp_path / f"{name}.tum"
-        with zipfile.ZipFile(path, "w") as zf:
-            for n, data in entries.items():
-                zf.writestr(n, data)
-        return str(path)
+    drop = "readout_bg_mu"
 
-    path = edited("nomu", drop="readout_bg_mu")
+    def no_mu(man: dict) -> None:
+        man["arrays"] = {k: v for k, v in man.get("arrays", {}).items() if k != drop}
+
+    path = rewritten(good, tmp_path / "nomu.tum", no_mu, drop=drop)
     assert main(["model", "info", path]) != 0
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert len(err) == 1 and "readout_bg_mu" in err[0] and "; fix: " in err[0], err

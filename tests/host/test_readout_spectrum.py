@@ -229,6 +229,20 @@ def _padnmf_file(tmp_path, det: Detector):
     return save_model(tmp_path / "good.tum", ModelFile("padnmf", params, arrays))
 
 
+def rewritten(good: Path, path: Path, edit, drop: str | None = None) -> str:  # noqa: ANN001
+    """A copy of model file ``good`` at ``path`` whose manifest went through ``edit`` and
+    without the entries whose name holds ``drop``."""
+    with zipfile.ZipFile(good) as zf:
+        entries = {n: zf.read(n) for n in zf.namelist() if drop is None or drop not in n}
+    man = json.loads(entries["manifest.json"])
+    edit(man)
+    entries["manifest.json"] = json.dumps(man).encode()
+    with zipfile.ZipFile(path, "w") as zf:
+        for n, data in entries.items():
+            zf.writestr(n, data)
+    return str(path)
+
+
 def test_hostile_model_file_is_refused_in_one_line(tmp_path, capsys) -> None:
     """A saved padnmf detector with a spectrum readout loads; with readout_input unknown, or
     declared "activations" while W has m' columns, `tinyunfold model info` exits with one line."""
@@ -241,16 +255,8 @@ def test_hostile_model_file_is_refused_in_one_line(tmp_path, capsys) -> None:
     capsys.readouterr()
 
     def edited(name: str, value) -> str:
-        with zipfile.ZipFile(good) as zf:
-            entries = {n: zf.read(n) for n in zf.namelist()}
-        man = json.loads(entries["manifest.json"])
-        man["params"]["detection"]["readout"]["input"] = value
-        entries["manifest.json"] = json.dumps(man).encode()
-        path = tmp_path / f"{name}.tum"
-        with zipfile.ZipFile(path, "w") as zf:
-            for n, data in entries.items():
-                zf.writestr(n, data)
-        return str(path)
+        return rewritten(good, tmp_path / f"{name}.tum", lambda man: man["params"]["detection"][
+            "readout"].update(input=value))  # fmt: skip
 
     for path, words in (
         (edited("unknown", "bands"), ("input 'bands' is not one of",)),
