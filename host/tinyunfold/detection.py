@@ -951,10 +951,8 @@ class Readout:
     def features(self, H: np.ndarray) -> np.ndarray:
         """The readout's features of input A (B, rows, n): the levels f (:func:`readout_features`)
         and, with ``excess``, their excess block (:func:`excess_features`): (B, rows or 2 rows)."""
-        F = readout_features(H, self.floor)
-        if not self.excess:
-            return F
-        return np.concatenate([F, excess_features(F, self.bg_mu, self.bg_inv_sd, self.excess)], 1)
+        stats = (self.bg_mu, self.bg_inv_sd) if self.excess else None
+        return self._with_excess(readout_features(H, self.floor), stats)
 
     def _decide_z(self, z: np.ndarray, top_k: int) -> list[list[int]]:
         if self.max_hits:
