@@ -32,10 +32,10 @@ tu_status tu_detect_readout_f32(const tu_detect_readout_instance_f32 *S, const f
     }
     uint32_t width = S->rank;
     if (S->bg_mu != 0) {
-        const float c = S->excess;
+        const float clip = S->excess;
         for (uint32_t a = 0U; a < S->rank; ++a) {
             float e = (f[a] - S->bg_mu[a]) * S->bg_inv_sd[a];
-            e = (e > c) ? c : ((e < -c) ? -c : e);
+            e = (e > clip) ? clip : ((e < -clip) ? -clip : e);
             f[S->rank + a] = e;
         }
         width = 2U * (uint32_t)S->rank;
