@@ -638,8 +638,8 @@ def background_stats(F: np.ndarray, nohit: np.ndarray) -> tuple[np.ndarray, np.n
     """(μ, κ = 1/σ) per column of F (Q, r) over the no-hit rows (σ at least EXCESS_SD_MIN)."""
     if int(np.sum(nohit)) < 2:
         raise ValueDomainError(
-            "readout_excess needs at least two no-hit training mixtures (the background's "
-            "spread per feature)",
+            "readout_excess needs at least two no-hit training mixtures in every fit of the "
+            "readout, the CV's folds included (the background's spread per feature)",
             "add background-only recordings, or set readout_augment / augment (synthetic "
             "no-hit mixtures), or readout_excess = 0",
         )

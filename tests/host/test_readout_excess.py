@@ -206,6 +206,12 @@ def test_config_key_and_its_errors() -> None:
             fit_detector_from_config(H, ls, LAY, {**dc, "readout_excess": bad}, X_train=X)
         assert "\n" not in str(err.value)
     assert readout_excess_value(0) == 0.0 and readout_excess_value(2.5) == 2.5
+    # two no-hit training mixtures: a CV fold that holds one out cannot measure the spread
+    two = [[], []] + [[q % 3] for q in range(38)]
+    with pytest.raises(TinyUnfoldError, match="the CV's folds included") as err:
+        fit_detector_from_config(H[:40], two, LAY, {**dc, "readout_excess": 10,
+                                 "readout_l2": "cv", "threshold_rule": "max"}, X_train=X[:40])  # fmt: skip
+    assert "\n" not in str(err.value)
     from tinyunfold.training.padnmf import CONFIG_HELP
 
     assert "readout_excess = 0" in CONFIG_HELP
