@@ -53,7 +53,10 @@ from tinyunfold.models.padnmf import BlockLayout
 from tinyunfold.models.readout import (
     DEFAULT_READOUT_INPUT,
     check_readout_input,
+    model_readout_excess,
     model_readout_input,
+    readout_columns,
+    readout_excess_value,
     readout_width,
 )
 
@@ -584,19 +587,6 @@ def readout_augment_value(v: Any) -> int:
     return int(v)
 
 
-def readout_excess_value(v: Any) -> float:
-    """``[detection] readout_excess`` of a config: 0 (off) or the clip c > 0 of the excess
-    features, in background standard deviations."""
-    ok = isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) and v >= 0
-    if not ok or v > 1e3:
-        raise ValueDomainError(
-            f"readout_excess must be 0 (off) or a clip in background standard deviations "
-            f"in (0, 1000], got {v!r}",
-            "e.g. readout_excess = 10",
-        )
-    return float(v)
-
-
 def excess_features(F: np.ndarray, mu: np.ndarray, inv_sd: np.ndarray, clip: float) -> np.ndarray:
     """The excess of each readout feature over the no-hit windows, in their standard deviations,
     clipped: e_a = min(max((f_a − μ_a) κ_a, −c), c), κ_a = 1/σ_a. F: (B, r) -> (B, r).
@@ -1114,10 +1104,7 @@ class Readout:
         input, m' for the spectrum, twice that with ``excess``); ``background``: the arrays
         (μ, κ) of the excess block."""
         readout_input = model_readout_input(d)
-        try:
-            excess = readout_excess_value(d.get("excess", 0.0))
-        except ValueDomainError as e:
-            raise ModelFileError(e.cause, "re-create the model with `tinyunfold train`") from None
+        excess = model_readout_excess(d)
         W = np.asarray(W, dtype=np.float64)
         b = np.asarray(b, dtype=np.float64)
         max_hits = d.get("max_hits", 0)
@@ -1134,7 +1121,7 @@ class Readout:
                 "re-create the model with `tinyunfold train`",
             )
         if width is not None:
-            cols = readout_width(readout_input, *width) * (2 if excess else 1)
+            cols = readout_columns(readout_input, *width, excess)
             if W.shape[1] != cols:
                 rows_of = "rows of H (rank)" if readout_input == "activations" else "bands of X~"
                 raise ShapeError(

@@ -50,7 +50,7 @@ from tinyunfold.errors import ShapeError, ValueDomainError
 from tinyunfold.golden.mathf import expf, logf, powf
 from tinyunfold.models.labelsets import set_masks
 from tinyunfold.models.padnmf import BlockLayout
-from tinyunfold.models.readout import DEFAULT_READOUT_INPUT, readout_width
+from tinyunfold.models.readout import DEFAULT_READOUT_INPUT, readout_columns
 
 F32 = np.float32
 UR_BETAS = (0, 1, 2)
@@ -207,7 +207,7 @@ def params_from_detector(detector: Any, layout: BlockLayout, n_frames: int) -> D
         rows = layout.n_classes if sets is None else sets.size
         ri = getattr(ro, "input", DEFAULT_READOUT_INPUT)
         excess = float(getattr(ro, "excess", 0.0) or 0.0)
-        cols = readout_width(ri, layout.rank, layout.n_bins) * (2 if excess else 1)
+        cols = readout_columns(ri, layout.rank, layout.n_bins, excess)
         if W.shape != (rows, cols):
             raise ValueDomainError(
                 f"readout weights have shape {W.shape}, the {ri} readout of the layout needs "

@@ -75,7 +75,12 @@ from tinyunfold.modelfile import (
 from tinyunfold.models.labelsets import check_set_table
 from tinyunfold.models.nmf import check_input, denominator, kl_layer, kl_update_w
 from tinyunfold.models.nmf import project_floor as _floor
-from tinyunfold.models.readout import model_readout_input, readout_width
+from tinyunfold.models.readout import (
+    model_readout_excess,
+    model_readout_input,
+    readout_columns,
+    readout_width,
+)
 
 # The two network variants of this class (model kinds of the same name): whether the masks M^W
 # (4.3.8) and M^H (4.3.13) apply and whether the loss keeps α_S (4.3.20; Deep-NMF's 4.2.3 has none).
@@ -1069,9 +1074,8 @@ def validate_model(model: ModelFile) -> None:
         # columns: the rows of the readout's input, H (r) or the window X~ (m', models/readout.py)
         ri = model_readout_input(rd)
         width = readout_width(ri, lay.rank, lay.n_bins)
-        # with the excess block (readout_excess > 0) the levels, then their excess: 2 x width
-        excess = isinstance(rd, dict) and rd.get("excess", 0) not in (0, 0.0, None)
-        cols = width * (2 if excess else 1)
+        excess = model_readout_excess(rd)  # > 0: the levels, then their excess (2 x width)
+        cols = readout_columns(ri, lay.rank, lay.n_bins, excess)
         Wr = require_array(model, "readout_W", ndim=2)
         if Wr.shape != (rows, cols):
             what = "rows of H (rank)" if ri == "activations" else "bands of X~ (n_bins)"

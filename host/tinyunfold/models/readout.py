@@ -14,6 +14,7 @@ must be the rows of that input: r (the layout's rank) or m' (``layout.n_bins``; 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from tinyunfold.errors import ModelFileError, ValueDomainError, check_choice
@@ -48,3 +49,30 @@ def model_readout_input(d: Any) -> str:
 def readout_width(readout_input: str, rank: int, n_bands: int) -> int:
     """Columns of the readout's W: the rows of its input, r (H) or m' (X̃)."""
     return int(n_bands) if readout_input == "spectrum" else int(rank)
+
+
+def readout_excess_value(v: Any) -> float:
+    """``[detection] readout_excess`` of a config: 0 (off) or the clip c in (0, 1000] of the
+    excess block, in background standard deviations (one line otherwise)."""
+    ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    if not ok or not 0 <= v <= 1e3:
+        raise ValueDomainError(
+            f"readout_excess must be 0 (off) or a clip in background standard deviations "
+            f"in (0, 1000], got {v!r}",
+            "e.g. readout_excess = 10",
+        )
+    return float(v)
+
+
+def model_readout_excess(d: Any) -> float:
+    """The excess clip of a model file's readout params ``d`` (absent: 0, no excess block)."""
+    try:
+        return readout_excess_value(d.get("excess", 0.0) if isinstance(d, dict) else 0.0)
+    except ValueDomainError as e:
+        raise ModelFileError(e.cause, "re-create the model with `tinyunfold train`") from None
+
+
+def readout_columns(readout_input: str, rank: int, n_bands: int, excess: float) -> int:
+    """Columns of the readout's W: :func:`readout_width`, twice that with the excess block (the
+    levels, then their excess)."""
+    return readout_width(readout_input, rank, n_bands) * (2 if excess else 1)
