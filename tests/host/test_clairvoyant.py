@@ -6,26 +6,22 @@ line for a dataset without the hits' impulses."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import diagnostic_scripts
 import numpy as np
 import pytest
 
 from tinyunfold.cli import main
 
-_SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "diagnostics" / "clairvoyant.py"
+_SCRIPT = diagnostic_scripts.script("clairvoyant")
 
 
 def _module():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("clairvoyant", _SCRIPT)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return diagnostic_scripts.load("clairvoyant")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

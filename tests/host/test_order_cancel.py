@@ -4,26 +4,14 @@ track does not, and the screen's readout finds weak hits under ramping orders on
 
 from __future__ import annotations
 
-import importlib.util
-import subprocess
-import sys
 from pathlib import Path
 
+import diagnostic_scripts
 import numpy as np
-
-_SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "diagnostics" / "order_cancel.py"
 
 
 def _module():  # type: ignore[no-untyped-def]
-    sys.path.insert(0, str(_SCRIPT.parent))
-    try:
-        spec = importlib.util.spec_from_file_location("order_cancel", _SCRIPT)
-        assert spec is not None and spec.loader is not None
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(_SCRIPT.parent))
-    return mod
+    return diagnostic_scripts.load("order_cancel")
 
 
 def _orders(t: np.ndarray, f_start: float, f_end: float, amps: np.ndarray, rng) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -126,13 +114,10 @@ def test_screen_finds_weak_hits_once_the_orders_are_out(tmp_path: Path) -> None:
     cancelled the readout finds more of them than on the windows as recorded, and the
     backgrounds are reported >= 20 dB lower."""
     root = _order_dataset(tmp_path / "ds")
-    r = subprocess.run(
-        [sys.executable, str(_SCRIPT), str(root), "--f0", "150", "300", "--harmonics", "14"]
-        + ["--screen", "300", "--n-fft", "256", "--n-bands", "16", "--l2", "1e-3"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    r = diagnostic_scripts.run(
+        "order_cancel", str(root), "--f0", "150", "300", "--harmonics", "14", "--screen", "300",
+        "--n-fft", "256", "--n-bands", "16", "--l2", "1e-3",
+    )  # fmt: skip
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].startswith("test backgrounds: orders cancelled by")
@@ -146,10 +131,6 @@ def test_screen_finds_weak_hits_once_the_orders_are_out(tmp_path: Path) -> None:
 
 
 def test_bad_f0_range_is_one_line(tmp_path: Path) -> None:
-    r = subprocess.run(
-        [sys.executable, str(_SCRIPT), str(tmp_path), "--f0", "300", "100"],
-        capture_output=True,
-        text=True,
-    )
+    r = diagnostic_scripts.run("order_cancel", str(tmp_path), "--f0", "300", "100")
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines()[-1] == "--f0 300 100: need 0 < LO < HI (Hz)"

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import diagnostic_scripts
 import pytest
 
 from tinyunfold.cli import main
@@ -216,16 +217,10 @@ def test_linear_probe_diagnostic_runs(dataset: Path, extra: list[str]) -> None:
 def test_readout_l2_rules_diagnostic_runs(dataset: Path) -> None:
     """examples/diagnostics/readout_l2_rules.py (the docs' table of readout-weight rules): one
     row per weight, and each rule picks the best weight of its own column (ties: the larger)."""
-    script = (
-        Path(__file__).resolve().parents[2] / "examples" / "diagnostics" / "readout_l2_rules.py"
-    )
-    r = subprocess.run(
-        [sys.executable, str(script), str(dataset), "--n-fft", "128", "--hop", "128"]
-        + ["--n-bands", "8", "--augment", "12", "--grid", "1e-3", "1e-1", "--noise-stretch"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    r = diagnostic_scripts.run(
+        "readout_l2_rules", str(dataset), "--n-fft", "128", "--hop", "128", "--n-bands", "8",
+        "--augment", "12", "--grid", "1e-3", "1e-1", "--noise-stretch", timeout=300,
+    )  # fmt: skip
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     head = lines[0].split()
@@ -281,23 +276,12 @@ def test_shipped_padnmf_configs_load(path: Path) -> None:
     assert front.gap_warning() is None or path.name in {"d1_b48.toml", "dataset2-hard-full.toml"}
 
 
-_MASKING = Path(__file__).resolve().parents[2] / "examples" / "diagnostics" / "masking.py"
+_MASKING = diagnostic_scripts.script("masking")
 
 
 def _masking_module():  # type: ignore[no-untyped-def]
     """examples/diagnostics/masking.py imported as a module (it imports its neighbour)."""
-    import importlib.util
-
-    script = _MASKING
-    sys.path.insert(0, str(script.parent))
-    try:
-        spec = importlib.util.spec_from_file_location("masking", script)
-        assert spec is not None and spec.loader is not None
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(script.parent))
-    return mod
+    return diagnostic_scripts.load("masking")
 
 
 def _masking(args: list[str]) -> list[str]:
