@@ -31,18 +31,30 @@ that window alone, and asks what the shipped readout's decision reaches on what 
    positives on no-hit mixtures. It also prints how many dB of the test backgrounds (a mixture
    minus its stem) the canceller removes.
 
+4. **Product** (``cli [--f0 LO HI] [--harmonics H] -- ARGS``): ``tinyunfold ARGS`` with the
+   orders cancelled in every window before its spectrogram (:func:`orders_out_front_end`:
+   the recorded and synthetic training windows, the readout's and the evaluation's alike), so
+   a shipped configuration is trained and evaluated as it would run behind the canceller.
+
 Host only and one-off: the canceller is not in any model's front-end and does not run on the
-device (docs/padnmf.md, "Not done").
+device (docs/padnmf.md, "Not done"); a model trained through ``cli`` is only meaningful when
+evaluated through ``cli``.
 
     python examples/diagnostics/order_cancel.py data/d2h16 --screen 2000     # ~10 min, 2 cores
+    python examples/diagnostics/order_cancel.py cli -- train padnmf --dataset data/d2h16 \
+        --config examples/padnmf/dataset2-hard-deploy.toml --out oc.tum        # 16-25 min
+    python examples/diagnostics/order_cancel.py cli -- evaluate --model oc.tum \
+        --dataset data/d2h16 --out rep_oc
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import multiprocessing
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +170,55 @@ class Canceller:
         return power_spectrogram(self.clean(x) if cancel else x, self.fe).sum(1)
 
 
+@contextlib.contextmanager
+def orders_out_front_end(
+    f0_range: tuple[float, float] = (300.0, 600.0),
+    n_harmonics: int = 25,
+    smooth_s: float = 0.02,
+    block_s: float = 0.00025,
+) -> Iterator[None]:
+    """Within the block every spectrogram the pipelines take (``datasets.prep.spectrogram``:
+    training, synthetic and evaluation windows) is taken of the window with its orders
+    cancelled (:func:`track_f0` on that window, then :func:`cancel_orders`)."""
+    import tinyunfold.datasets.prep as prep
+
+    original = prep.power_spectrogram
+
+    def orders_out(x: np.ndarray, p: Any) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 1:
+            poly = track_f0(x, p.sample_rate, f0_range, n_harmonics)
+            x = cancel_orders(x, p.sample_rate, poly, n_harmonics, smooth_s, block_s=block_s)[0]
+        return original(x, p)
+
+    prep.power_spectrogram = orders_out
+    try:
+        yield
+    finally:
+        prep.power_spectrogram = original
+
+
+def _cli(argv: list[str]) -> int:
+    """``cli [--f0 LO HI] [--harmonics H] -- ARGS``: ``tinyunfold ARGS`` behind the canceller."""
+    from tinyunfold.cli import main as tinyunfold_main
+
+    if "--" not in argv:
+        raise SystemExit("cli: put `--` before the tinyunfold arguments (cli -- train padnmf ...)")
+    cut = argv.index("--")
+    ap = argparse.ArgumentParser(prog="order_cancel.py cli")
+    ap.add_argument("--f0", type=float, nargs=2, default=(300.0, 600.0), metavar=("LO", "HI"))
+    ap.add_argument("--harmonics", type=int, default=25)
+    opts = ap.parse_args(argv[:cut])
+    _check_f0(opts.f0)
+    with orders_out_front_end(tuple(opts.f0), opts.harmonics):
+        return tinyunfold_main(argv[cut + 1 :])
+
+
+def _check_f0(f0: Any) -> None:
+    if not f0[0] > 0 or not f0[1] > f0[0]:
+        raise SystemExit(f"--f0 {f0[0]:g} {f0[1]:g}: need 0 < LO < HI (Hz)")
+
+
 def _readout(F_tr: np.ndarray, y_tr: np.ndarray, n_sets: int, l2: float, clip: float) -> Any:
     """The readout's input map and a fitted multinomial regression over the label sets."""
     import torch
@@ -260,7 +321,14 @@ def _order(k: str) -> tuple[int, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["cli"]:
+        raise SystemExit(_cli(argv[1:]))
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="or: order_cancel.py cli [--f0 LO HI] [--harmonics H] -- TINYUNFOLD-ARGS "
+        "(tinyunfold behind the canceller, e.g. cli -- train padnmf ...; see the module help)",
+    )
     ap.add_argument("dataset", type=Path, help="a dataset folder (docs/datasets.md layout)")
     ap.add_argument(
         "--f0",
@@ -285,8 +353,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n-bands", type=int, default=128, help="log bands")
     ap.add_argument("--jobs", type=int, default=2, help="worker processes")
     args = ap.parse_args(argv)
-    if not args.f0[0] > 0 or not args.f0[1] > args.f0[0]:
-        raise SystemExit(f"--f0 {args.f0[0]:g} {args.f0[1]:g}: need 0 < LO < HI (Hz)")
+    _check_f0(args.f0)
     screen(args)
 
 

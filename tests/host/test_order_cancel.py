@@ -134,3 +134,29 @@ def test_bad_f0_range_is_one_line(tmp_path: Path) -> None:
     r = diagnostic_scripts.run("order_cancel", str(tmp_path), "--f0", "300", "100")
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines()[-1] == "--f0 300 100: need 0 < LO < HI (Hz)"
+
+
+def test_orders_out_front_end_and_cli(tmp_path: Path) -> None:
+    """Inside ``orders_out_front_end`` the pipelines' spectrogram of ramping orders is >= 20 dB
+    lower and a hit's is kept within 1 dB; outside it is the plain one again. ``cli`` without
+    ``--`` is one line."""
+    import tinyunfold.datasets.prep as prep
+    from tinyunfold.features import SpectrogramParams
+
+    oc = _module()
+    fs, n = 8000, 16384
+    t = np.arange(n) / fs
+    x = _orders(t, 200.0, 230.0, np.linspace(1.0, 0.3, 12), np.random.default_rng(2))
+    hit = _hit(t, 3500.0, 0.5)  # above the 12 orders
+    p = SpectrogramParams(n_fft=256, hop=256, sample_rate=fs)
+    db = lambda S: 10 * np.log10(float(np.sum(S)))  # noqa: E731
+    plain = prep.spectrogram(x, p, 1.0)
+    with oc.orders_out_front_end((150.0, 300.0), 14):
+        out = prep.spectrogram(x, p, 1.0)
+        kept = prep.spectrogram(x + 10.0 * hit, p, 1.0) - out
+    assert db(plain) - db(out) >= 20.0
+    assert abs(db(kept) - db(prep.spectrogram(10.0 * hit, p, 1.0))) < 1.0
+    np.testing.assert_array_equal(prep.spectrogram(x, p, 1.0), plain)
+    r = diagnostic_scripts.run("order_cancel", "cli", "train", "padnmf")
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("cli: put `--` before")
