@@ -31,10 +31,11 @@ that window alone, and asks what the shipped readout's decision reaches on what 
    positives on no-hit mixtures. It also prints how many dB of the test backgrounds (a mixture
    minus its stem) the canceller removes.
 
-4. **Product** (``cli [--f0 LO HI] [--harmonics H] -- ARGS``): ``tinyunfold ARGS`` with the
-   orders cancelled in every window before its spectrogram (:func:`orders_out_front_end`:
-   the recorded and synthetic training windows, the readout's and the evaluation's alike), so
-   a shipped configuration is trained and evaluated as it would run behind the canceller.
+4. **Product** (``cli [--f0 LO HI] [--harmonics H] [--smooth S] [--block B] -- ARGS``):
+   ``tinyunfold ARGS`` with the orders cancelled in every window before its spectrogram
+   (:func:`orders_out_front_end`: the recorded and synthetic training windows, the readout's
+   and the evaluation's alike), so a shipped configuration is trained and evaluated as it
+   would run behind the canceller.
 
 Host only and one-off: the canceller is not in any model's front-end and does not run on the
 device (docs/padnmf.md, "Not done"); a model trained through ``cli`` is only meaningful when
@@ -148,6 +149,20 @@ def cancel_orders(
     return outs[0], (outs[1] if also is not None else None)
 
 
+def orders_out(
+    x: np.ndarray,
+    fs: float,
+    f0_range: tuple[float, float] = (300.0, 600.0),
+    n_harmonics: int = 25,
+    smooth_s: float = 0.02,
+    block_s: float = 0.00025,
+    frame_s: float = 0.17,
+) -> np.ndarray:
+    """``x`` without its orders, tracked in ``x`` alone (:func:`track_f0`, :func:`cancel_orders`)."""
+    poly = track_f0(x, fs, f0_range, n_harmonics, frame_s)
+    return cancel_orders(x, fs, poly, n_harmonics, smooth_s, block_s=block_s)[0]
+
+
 class Canceller:
     """Picklable per-window job: track, cancel, band energies (for a process pool)."""
 
@@ -160,8 +175,15 @@ class Canceller:
         return track_f0(x, self.fs, self.f0, self.harmonics, self.frame)  # type: ignore[arg-type]
 
     def clean(self, x: np.ndarray) -> np.ndarray:
-        poly = self.track(x)
-        return cancel_orders(x, self.fs, poly, self.harmonics, self.smooth, block_s=self.block)[0]
+        return orders_out(
+            x,
+            self.fs,
+            self.f0,
+            self.harmonics,
+            self.smooth,
+            self.block,
+            self.frame,  # type: ignore[arg-type]
+        )
 
     def energies(self, args: tuple[np.ndarray, bool]) -> np.ndarray:
         from tinyunfold.features import power_spectrogram
@@ -184,14 +206,13 @@ def orders_out_front_end(
 
     original = prep.power_spectrogram
 
-    def orders_out(x: np.ndarray, p: Any) -> np.ndarray:
+    def spectrogram(x: np.ndarray, p: Any) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
         if x.ndim == 1:
-            poly = track_f0(x, p.sample_rate, f0_range, n_harmonics)
-            x = cancel_orders(x, p.sample_rate, poly, n_harmonics, smooth_s, block_s=block_s)[0]
+            x = orders_out(x, p.sample_rate, f0_range, n_harmonics, smooth_s, block_s)
         return original(x, p)
 
-    prep.power_spectrogram = orders_out
+    prep.power_spectrogram = spectrogram
     try:
         yield
     finally:
@@ -199,19 +220,35 @@ def orders_out_front_end(
 
 
 def _cli(argv: list[str]) -> int:
-    """``cli [--f0 LO HI] [--harmonics H] -- ARGS``: ``tinyunfold ARGS`` behind the canceller."""
+    """``cli [canceller options] -- ARGS``: ``tinyunfold ARGS`` behind the canceller."""
     from tinyunfold.cli import main as tinyunfold_main
 
     if "--" not in argv:
         raise SystemExit("cli: put `--` before the tinyunfold arguments (cli -- train padnmf ...)")
     cut = argv.index("--")
     ap = argparse.ArgumentParser(prog="order_cancel.py cli")
-    ap.add_argument("--f0", type=float, nargs=2, default=(300.0, 600.0), metavar=("LO", "HI"))
-    ap.add_argument("--harmonics", type=int, default=25)
-    opts = ap.parse_args(argv[:cut])
+    opts = _canceller_options(ap).parse_args(argv[:cut])
     _check_f0(opts.f0)
-    with orders_out_front_end(tuple(opts.f0), opts.harmonics):
+    with orders_out_front_end(tuple(opts.f0), opts.harmonics, opts.smooth, opts.block):
         return tinyunfold_main(argv[cut + 1 :])
+
+
+def _canceller_options(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    ap.add_argument(
+        "--f0",
+        type=float,
+        nargs=2,
+        default=(300.0, 600.0),
+        metavar=("LO", "HI"),
+        help="range of the orders' fundamental in Hz (default 300 600: dataset2's engine, "
+        "445 Hz ± 30%%)",
+    )
+    ap.add_argument("--harmonics", type=int, default=25, help="orders to cancel (default 25)")
+    ap.add_argument("--smooth", type=float, default=0.02, help="Hann smoother, s (default 0.02)")
+    ap.add_argument(
+        "--block", type=float, default=0.00025, help="demodulated blocks, s (default 0.00025)"
+    )
+    return ap
 
 
 def _check_f0(f0: Any) -> None:
@@ -326,26 +363,14 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(_cli(argv[1:]))
     ap = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
-        epilog="or: order_cancel.py cli [--f0 LO HI] [--harmonics H] -- TINYUNFOLD-ARGS "
+        epilog="or: order_cancel.py cli [--f0 LO HI] [--harmonics H] [--smooth S] [--block B] "
+        "-- TINYUNFOLD-ARGS "
         "(tinyunfold behind the canceller, e.g. cli -- train padnmf ...; see the module help)",
     )
     ap.add_argument("dataset", type=Path, help="a dataset folder (docs/datasets.md layout)")
-    ap.add_argument(
-        "--f0",
-        type=float,
-        nargs=2,
-        default=(300.0, 600.0),
-        metavar=("LO", "HI"),
-        help="range of the orders' fundamental in Hz (default 300 600: dataset2's engine, "
-        "445 Hz ± 30%%)",
-    )
-    ap.add_argument("--harmonics", type=int, default=25, help="orders to cancel (default 25)")
-    ap.add_argument("--smooth", type=float, default=0.02, help="Hann smoother, s (default 0.02)")
+    _canceller_options(ap)
     ap.add_argument(
         "--track-frame", type=float, default=0.17, help="tracker's STFT frame, s (default 0.17)"
-    )
-    ap.add_argument(
-        "--block", type=float, default=0.00025, help="demodulated blocks, s (default 0.00025)"
     )
     ap.add_argument("--screen", type=int, default=2000, help="synthetic training mixtures")
     ap.add_argument("--l2", type=float, nargs="+", default=[1e-3], help="readout L2 weights")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import diagnostic_scripts
@@ -17,15 +16,13 @@ import pytest
 
 from tinyunfold.cli import main
 
-_SCRIPT = diagnostic_scripts.script("clairvoyant")
-
 
 def _module():  # type: ignore[no-untyped-def]
     return diagnostic_scripts.load("clairvoyant")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(_SCRIPT), *args], capture_output=True, text=True)
+    return diagnostic_scripts.run("clairvoyant", *args)
 
 
 def _rows(out: str) -> dict[str, tuple[float, float, float]]:

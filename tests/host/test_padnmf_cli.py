@@ -192,15 +192,10 @@ def test_frames_that_skip_audio_are_named_at_training(
 )
 def test_linear_probe_diagnostic_runs(dataset: Path, extra: list[str]) -> None:
     """examples/diagnostics/linear_probe.py (the docs' probe tables) runs and prints its rows."""
-    script = Path(__file__).resolve().parents[2] / "examples" / "diagnostics" / "linear_probe.py"
-    r = subprocess.run(
-        [sys.executable, str(script), str(dataset), "--n-fft", "128", "--hop", "128"]
-        + ["--augment", "12", "--l2", "1e-3"]
-        + extra,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    r = diagnostic_scripts.run(
+        "linear_probe", str(dataset), "--n-fft", "128", "--hop", "128", "--augment", "12",
+        "--l2", "1e-3", *extra, timeout=300,
+    )  # fmt: skip
     assert r.returncode == 0, r.stderr
     if "--test-gain-db" in extra:  # one row per test level: gain, overall, FP-any
         head, *rows = r.stdout.splitlines()
@@ -276,9 +271,6 @@ def test_shipped_padnmf_configs_load(path: Path) -> None:
     assert front.gap_warning() is None or path.name in {"d1_b48.toml", "dataset2-hard-full.toml"}
 
 
-_MASKING = diagnostic_scripts.script("masking")
-
-
 def _masking_module():  # type: ignore[no-untyped-def]
     """examples/diagnostics/masking.py imported as a module (it imports its neighbour)."""
     return diagnostic_scripts.load("masking")
@@ -286,9 +278,7 @@ def _masking_module():  # type: ignore[no-untyped-def]
 
 def _masking(args: list[str]) -> list[str]:
     """The lines examples/diagnostics/masking.py prints for ``args`` (it must succeed)."""
-    r = subprocess.run(
-        [sys.executable, str(_MASKING), *args], capture_output=True, text=True, timeout=300
-    )
+    r = diagnostic_scripts.run("masking", *args, timeout=300)
     assert r.returncode == 0, r.stderr
     return r.stdout.splitlines()
 
@@ -477,12 +467,7 @@ def test_masking_diagnostic_own_hits_and_unseen_backgrounds(tmp_path: Path) -> N
     unseen_ds = mod.unseen_backgrounds_view(own)
     bgs = {m.name for m in unseen_ds.mixtures if not m.has_hit}
     assert bgs == {m.name for m in ds.mixtures if m.split == "test" and not m.has_hit}
-    r = subprocess.run(
-        [sys.executable, str(_MASKING), str(hum), "--own-hits"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    r = diagnostic_scripts.run("masking", str(hum), "--own-hits", timeout=60)
     assert r.returncode == 2 and "--own-hits and --unseen-backgrounds go with --sets" in r.stderr
 
 
