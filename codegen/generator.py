@@ -23,7 +23,7 @@ from tinyunfold.kinds import validate
 from tinyunfold.modelfile import ModelFile
 
 GENERATOR_VERSION = f"tinyunfold-codegen {__version__}"
-RUNTIME_ABI_VERSION = 3  # must equal TU_RUNTIME_ABI_VERSION in firmware/include/tinyunfold/status.h
+RUNTIME_ABI_VERSION = 4  # must equal TU_RUNTIME_ABI_VERSION in firmware/include/tinyunfold/status.h
 TEMPLATE_DIR = Path(str(importlib.resources.files("tinyunfold.codegen").joinpath("templates")))
 OUTPUTS = ("tu_model_config.h", "tu_model.c")
 

@@ -39,13 +39,17 @@ def train(dataset: Path, kind: str, out: Path) -> Path:
     return out
 
 
-def readout_detector(root: Path, model_keys: str, detection_keys: str) -> tuple[Path, dict]:
+def readout_detector(
+    root: Path, model_keys: str, detection_keys: str, feature_keys: str = ""
+) -> tuple[Path, dict]:
     """A tiny PAD-NMF detector trained on the demo set with the demo CONFIG plus ``model_keys``
-    (TOML lines of [model]) and ``detection_keys`` (lines of [detection]), its stream decision
-    set to ``readout``; returns (model, the demo WAVs)."""
+    (TOML lines of [model]), ``detection_keys`` (lines of [detection]) and ``feature_keys``
+    (lines of [features]), its stream decision set to ``readout``; returns (model, the demo
+    WAVs)."""
     ds = make_dataset(root / "ds")
     cfg = root / "readout.toml"
-    cfg.write_text(CONFIG.replace("[detection]", model_keys + "[detection]") + detection_keys)
+    text = CONFIG.replace("[features]\n", "[features]\n" + feature_keys)
+    cfg.write_text(text.replace("[detection]", model_keys + "[detection]") + detection_keys)
     out = root / "padnmf-readout.tum"
     argv = ["train", "padnmf", "--dataset", str(ds), "--config", str(cfg), "--out", str(out)]
     assert main([*argv, "--no-progress"]) == 0

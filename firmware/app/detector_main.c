@@ -258,6 +258,10 @@ static void audio(const tu_proto_parser *P) {
         next_frame = 0U;
         next_window = 0U;
         window_h_valid = 0; /* its first window starts cold */
+        if (tu_detector_reset() != TU_OK) {
+            send_error(P->seq, TU_PROTO_ERR_MODEL);
+            return;
+        }
         for (uint32_t c = 0U; c < N_CLASSES; ++c) {
             last_onset[c] = NO_ONSET;
         }

@@ -15,6 +15,12 @@ tu_status tu_spectrogram_frame_f32(const tu_spectrogram_instance_f32 *S, const f
     S->power[0] = S->spectrum[0] * S->spectrum[0];
     S->power[half] = S->spectrum[1] * S->spectrum[1];
     arm_cmplx_mag_squared_f32(&S->spectrum[2], &S->power[1], half - 1U); /* re² + im² */
+    if (S->orders != NULL) { /* the spectrum is consumed: it holds the log powers */
+        const tu_status st = tu_orders_notch_f32(S->orders, S->power, S->spectrum);
+        if (st != TU_OK) {
+            return st;
+        }
+    }
     for (uint32_t b = 0; b < S->n_features; ++b) {
         float acc = 0.0f;
         for (uint32_t k = S->edges[b]; k < S->edges[b + 1U]; ++k) {

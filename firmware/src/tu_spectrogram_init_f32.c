@@ -29,5 +29,6 @@ tu_status tu_spectrogram_init_f32(tu_spectrogram_instance_f32 *S, uint16_t n_fft
     S->scratch = scratch;
     S->spectrum = spectrum;
     S->power = power;
+    S->orders = NULL;
     return TU_OK;
 }

@@ -8,6 +8,7 @@ runs with CMSIS-DSP::
       -> multiply by the scaled window     w[k] / sum(w)               (arm_mult_f32)
       -> real FFT                           arm_rfft_fast_f32 (n_fft a power of two, 32..4096)
       -> power |X_f|^2, f = 0..n_fft/2      (arm_cmplx_mag_squared_f32; DC and Nyquist are real)
+      -> optional order notch               ``orders_f0``: :func:`notch_orders` (tu_orders_notch_f32)
       -> pooling B @ P                      fixed nonnegative (n_features x n_fft/2+1) matrix
       -> optional log compression           log1p(P / log_floor)
 
@@ -67,6 +68,19 @@ class SpectrogramParams:
         ``"linear"`` or ``"log"`` band edges (only used with ``n_bands``).
     log_floor : float
         Power level mapped to log1p(1) = 0.69; powers far below it map to ~0.
+    orders_f0 : (float, float) or None
+        Range in Hz of the fundamental of a machine's orders (its shaft or engine speed times
+        the orders per revolution). Given, every frame's orders are tracked and notched out of
+        its power before pooling (:func:`notch_orders`); None (default) leaves the power alone.
+    orders : int
+        Orders (harmonics 1..orders of the fundamental) notched per frame.
+    orders_width : int
+        Bins notched on each side of an order's sweep (a Hann main lobe is 2 bins wide).
+    orders_step : float
+        The tracker's grid spacing in Hz over ``orders_f0``.
+    orders_gate_db : float
+        A frame is notched only when at least half of the orders of its best comb stand this
+        many dB above the average comb point (orders present); a hit's few partials do not.
     """
 
     sample_rate: int
@@ -79,9 +93,23 @@ class SpectrogramParams:
     f_max: float | None = None
     band_scale: str = "linear"
     log_floor: float = 1e-8
+    orders_f0: tuple[float, float] | None = None
+    orders: int = 25
+    orders_width: int = 3
+    orders_step: float = 0.5
+    orders_gate_db: float = 12.0
 
     def __post_init__(self) -> None:
+        if isinstance(self.orders_f0, list):  # a TOML or JSON array
+            object.__setattr__(self, "orders_f0", tuple(self.orders_f0))
         validate_params(self)
+
+    @property
+    def n_orders_grid(self) -> int:
+        """Candidate fundamentals of the order tracker: orders_f0[0] + g * orders_step."""
+        if self.orders_f0 is None:
+            return 0
+        return int(round((self.orders_f0[1] - self.orders_f0[0]) / self.orders_step)) + 1
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (the ``features`` entry of a model file's params)."""
@@ -207,6 +235,43 @@ def validate_params(p: SpectrogramParams) -> None:
             )
     if not (p.log_floor > 0 and math.isfinite(p.log_floor)):
         _fail(f"log_floor must be positive and finite, got {p.log_floor!r}", "use e.g. 1e-8")
+    _validate_orders(p, nyq)
+
+
+MAX_ORDERS, MAX_ORDERS_WIDTH, MAX_ORDERS_GRID = 64, 64, 8192
+ORDERS_COARSE = 4  # the order tracker's first pass takes every 4th candidate
+
+
+def _validate_orders(p: SpectrogramParams, nyq: float) -> None:
+    if not _is_int(p.orders) or not 1 <= p.orders <= MAX_ORDERS:
+        _fail(f"orders must be an integer in [1, {MAX_ORDERS}], got {p.orders!r}", "use e.g. 25")
+    if not _is_int(p.orders_width) or not 0 <= p.orders_width <= MAX_ORDERS_WIDTH:
+        _fail(
+            f"orders_width must be an integer in [0, {MAX_ORDERS_WIDTH}], got {p.orders_width!r}",
+            "use e.g. 3 (bins each side of an order)",
+        )
+    if not _is_num(p.orders_gate_db) or not 0 <= p.orders_gate_db <= 100:
+        _fail(
+            f"orders_gate_db must be a number in [0, 100], got {p.orders_gate_db!r}",
+            "use e.g. 12 (dB per order above the average comb)",
+        )
+    if not _is_num(p.orders_step) or not p.orders_step > 0:
+        _fail(f"orders_step must be a positive number, got {p.orders_step!r}", "use e.g. 0.5 (Hz)")
+    f0 = p.orders_f0
+    if f0 is None:
+        return
+    if not isinstance(f0, tuple) or len(f0) != 2 or not all(_is_num(v) for v in f0):
+        _fail(f"orders_f0 must be two numbers [lo, hi] in Hz, got {f0!r}", "e.g. [300, 600]")
+    if not 0 < f0[0] < f0[1] < nyq:
+        _fail(
+            f"orders_f0 = [{f0[0]}, {f0[1]}] is not a range inside (0, {nyq}) Hz",
+            "give the lowest and highest fundamental of the orders, lo < hi < sample_rate / 2",
+        )
+    if not 3 <= p.n_orders_grid <= MAX_ORDERS_GRID:
+        _fail(
+            f"orders_f0 / orders_step give {p.n_orders_grid} candidate fundamentals",
+            f"choose a step that gives 3 to {MAX_ORDERS_GRID} (e.g. 0.5 Hz over a few hundred Hz)",
+        )
 
 
 def kept_bins(p: SpectrogramParams) -> np.ndarray:
@@ -315,11 +380,151 @@ def power_spectrogram(x: np.ndarray, p: SpectrogramParams) -> np.ndarray:
     frames = np.lib.stride_tricks.sliding_window_view(x, p.n_fft)[:: p.hop][:n]  # (N, n_fft)
     spec = np.fft.rfft(frames * window(p), axis=1)  # (N, n_fft/2+1)
     power = spec.real**2 + spec.imag**2
+    if p.orders_f0 is not None:
+        power = notch_orders(power, p)[0]
     B = band_matrix(p)
     out = B @ power.T  # (F, N)
     if p.log:
         out = np.log1p(out / p.log_floor)
     return out
+
+
+def orders_terms(p: SpectrogramParams, T: Any = np.float64) -> tuple[Any, Any, Any, int, int, int]:
+    """The order notch's constants in the arithmetic ``T``: (lo, step, r = n_fft / sample_rate,
+    candidates G, orders H, width) — what :func:`notch_orders` computes with and the firmware
+    stores (float32)."""
+    assert p.orders_f0 is not None
+    return (
+        T(p.orders_f0[0]),
+        T(p.orders_step),
+        T(p.n_fft / p.sample_rate),
+        p.n_orders_grid,
+        int(p.orders),
+        int(p.orders_width),
+    )
+
+
+def orders_gate(p: SpectrogramParams, T: Any = np.float64) -> Any:
+    """The presence gate of one order in nepers of power: ``orders_gate_db x ln 10 / 10``."""
+    return T(p.orders_gate_db * math.log(10.0) / 10.0)
+
+
+def notch_orders(
+    P: np.ndarray,
+    p: SpectrogramParams,
+    log: Any = np.log,
+    f0_prev: float | None = None,
+) -> tuple[np.ndarray, float | None]:
+    """Track each frame's orders and notch them out of its power, frames in order.
+
+    The one definition of the order notch (``orders_f0``); in float64 for the features, and in
+    float32 with the shared ``logf`` for the golden reference of ``tu_orders_notch_f32``, whose
+    every operation it performs in the C's order (``P.dtype`` sets the arithmetic). Per frame,
+    with ``K = n_fft/2 + 1`` bins, ``r = n_fft / sample_rate`` (bins per Hz):
+
+    1. **Track**: ``L_k = ln(P_k + 1e-30)`` (for the bins ``k < min(K, floor(H f_(G-1) r)
+       + 2)`` that the sums read); the harmonic sum of candidate ``f_g = lo + g step``,
+       ``S_g = Σ_{h=1..H} (1 - w) L_i + w L_(i+1)``, ``i + w = (h f_g) r`` (orders with
+       ``i + 1 >= K`` skipped); the first argmax ``g_c`` over every 4th candidate
+       (``ORDERS_COARSE``: g = 0, 4, 8, ...), then the first argmax ``g*`` over the candidates
+       within 4 of ``g_c``. **Gate**: the orders are present when at least half of the terms
+       of ``S_g*`` (the orders in range) stand ``orders_gate_db`` above the average term of
+       the first pass, ``m / H + gate`` with ``m`` the mean of its sums (added in ascending
+       g): a machine's orders all stand out, a hit's few partials do not make half of a comb.
+       Without them the frame is left alone and the sweep's memory cleared. Else ``g*`` is
+       kept in ``[1, G - 2]`` and refined by the parabola through ``S_(g*-1), S_g*, S_(g*+1)``
+       (offset ``(S_- - S_+) / 2 / (S_- - 2 S_g* + S_+)`` when that curvature is negative,
+       clipped to ±1 step): ``f0``.
+    2. **Sweep**: the fundamental moves within a frame when the speed ramps; its half-range
+       is taken as ``d = |f0 - f0_prev| / 2`` (the previous frame of the same signal or
+       stream; 0 on the first).
+    3. **Notch**, orders ``h = 1..H`` in turn, in place: bins ``a0 = floor(h (f0 - d) r) -
+       width`` to ``a1 = ceil(h (f0 + d) r) + width`` are set to ``min(P_(a0-1), P_(a1+1))``
+       (the lower of the power just outside; orders whose notch would touch bin 0 or K - 1 are
+       left alone).
+
+    A hit's resonance that sits on an order loses those bins, one that does not keeps all of
+    its power; the machine's tonal background loses most of its own (docs/padnmf.md,
+    "Where the accuracy goes", item 12).
+
+    Parameters
+    ----------
+    P : ndarray, shape (N, K), float32 or float64
+        Power rows of N consecutive frames (not modified).
+    p : SpectrogramParams
+        With ``orders_f0`` set.
+    log : callable
+        Elementwise natural logarithm of ``P``'s dtype (``golden.mathf.logf`` for float32).
+    f0_prev : float or None
+        The fundamental of the frame before the first (a stream's state), None at its start.
+
+    Returns
+    -------
+    Q : ndarray, shape (N, K)
+        The notched powers, P's dtype.
+    f0_prev : float or None
+        The last frame's fundamental (the state for the next frames).
+    """
+    if p.orders_f0 is None:
+        return P, f0_prev
+    T = P.dtype.type
+    Q = np.array(P, copy=True)
+    K = Q.shape[1]
+    lo, step, r, G, H, wd = orders_terms(p, T)
+    gate = orders_gate(p, T)
+    grid = lo + np.arange(G).astype(T) * step
+    tiny, one, half, two = T(1e-30), T(1.0), T(0.5), T(2.0)
+    prev = None if f0_prev is None else T(f0_prev)
+    n_log = min(K, int((T(H) * grid[-1]) * r) + 2)  # the bins the harmonic sums read
+
+    def sums(g: np.ndarray, L: np.ndarray) -> np.ndarray:  # S_g of the candidates g
+        f = grid[g]
+        score = np.zeros(len(g), dtype=T)
+        for h in range(1, H + 1):
+            pos = (T(h) * f) * r
+            i0 = pos.astype(np.int64)
+            ok = i0 + 1 < K
+            if not ok.any():
+                break
+            w = pos[ok] - i0[ok].astype(T)
+            score[ok] = score[ok] + ((one - w) * L[i0[ok]] + w * L[i0[ok] + 1])
+        return score
+
+    def terms(g: int, L: np.ndarray) -> np.ndarray:  # the H terms of S_g (orders in range)
+        pos = (np.arange(1, H + 1).astype(T) * grid[g]) * r
+        i0 = pos.astype(np.int64)
+        i0 = i0[i0 + 1 < K]
+        w = pos[: len(i0)] - i0.astype(T)
+        return (one - w) * L[i0] + w * L[i0 + 1]
+
+    for j in range(Q.shape[0]):
+        L = np.asarray(log(Q[j, :n_log] + tiny), dtype=T)
+        coarse = np.arange(0, G, ORDERS_COARSE)
+        sc = sums(coarse, L)
+        gc = int(coarse[np.argmax(sc)])
+        mean = np.cumsum(sc, dtype=T)[-1] / T(len(coarse))  # sequential, as the C adds
+        fine = np.arange(max(gc - ORDERS_COARSE, 0), min(gc + ORDERS_COARSE, G - 1) + 1)
+        k = int(fine[np.argmax(sums(fine, L))])
+        e = terms(k, L)
+        if 2 * int(np.sum(e >= mean / T(H) + gate)) < len(e):  # fewer than half the orders
+            prev = None  # stand out: no orders in this frame
+            continue
+        k = min(max(k, 1), G - 2)
+        a, b, c = sums(np.arange(k - 1, k + 2), L)
+        den = (a - two * b) + c
+        off = T(0.0)
+        if den < 0:
+            off = min(max((half * (a - c)) / den, T(-1.0)), one)
+        f0 = grid[k] + step * off
+        d = T(0.0) if prev is None else abs(f0 - prev) * half
+        prev = f0
+        for h in range(1, H + 1):
+            a0 = int(np.floor((T(h) * (f0 - d)) * r)) - wd
+            a1 = int(np.ceil((T(h) * (f0 + d)) * r)) + wd
+            if a0 < 1 or a1 > K - 2:
+                continue
+            Q[j, a0 : a1 + 1] = min(Q[j, a0 - 1], Q[j, a1 + 1])
+    return Q, (None if prev is None else float(prev))
 
 
 def hankel(X: np.ndarray, T: int) -> np.ndarray:

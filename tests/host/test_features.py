@@ -144,6 +144,16 @@ def test_band_matrix_properties(kw: dict) -> None:
         ({"band_scale": "mel"}, "band_scale"),
         ({"sample_rate": 0}, "sample_rate"),
         ({"log_floor": 0.0}, "log_floor"),
+        ({"orders_f0": (600.0, 300.0)}, "orders_f0"),
+        ({"orders_f0": (300.0, 30000.0)}, "orders_f0"),
+        ({"orders_f0": (300.0, 400.0, 500.0)}, "orders_f0"),
+        ({"orders_f0": (float("nan"), 400.0)}, "orders_f0"),
+        ({"orders_f0": "300-600"}, "orders_f0"),
+        ({"orders_f0": (300.0, 600.0), "orders_step": 1e-6}, "candidate"),
+        ({"orders": 0}, "orders"),
+        ({"orders": True}, "orders"),
+        ({"orders_width": -1}, "orders_width"),
+        ({"orders_step": 0.0}, "orders_step"),
     ],
 )
 def test_bad_params_are_clear_errors(kw: dict, word: str) -> None:
@@ -161,6 +171,54 @@ def test_params_roundtrip_through_json() -> None:
         SpectrogramParams.from_dict(d | {"mel": True})
     with pytest.raises(FeatureParamsError, match="lack"):
         SpectrogramParams.from_dict({"sample_rate": 8000})
+    q = SpectrogramParams(48000, 4096, 4096, orders_f0=[300, 600.5], orders=12)  # a TOML array
+    assert q.orders_f0 == (300, 600.5) and q.n_orders_grid == 602
+    assert SpectrogramParams.from_dict(json.loads(json.dumps(q.to_dict()))) == q
+
+
+def _orders_signal(n: int, fs: int, hit: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(background, hit): ten orders of a fundamental ramping 140 -> 154 Hz over the signal,
+    and a decaying 3000 Hz hit from the middle on (above the orders)."""
+    t = np.arange(n) / fs
+    phase = 2 * np.pi * np.cumsum(140.0 + 14.0 * t / t[-1]) / fs
+    bg = sum(np.sin(h * phase + h) / h for h in range(1, 11))
+    bg = bg + 1e-4 * np.random.default_rng(1).standard_normal(n)
+    tail = np.clip(t - t[n // 2], 0.0, None)
+    x = 0.05 * np.exp(-tail / 0.05) * np.sin(2 * np.pi * 3000.0 * tail) * (t >= t[n // 2])
+    return bg, x if hit else 0 * x
+
+
+@pytest.mark.parametrize("f0, removed", [((100.0, 200.0), True), ((300.0, 400.0), False)])
+def test_order_notch_takes_the_orders_keeps_the_hit(f0, removed) -> None:
+    """``orders_f0``: a ramping series of orders loses > 20 dB of its power while a hit above
+    them keeps its band energy to 0.1 dB; a range that misses the fundamental removes
+    little (< 6 dB): the notch follows the track, not a fixed comb."""
+    fs, n = 16000, 16 * 1024
+    kw = {"sample_rate": fs, "n_fft": 1024, "hop": 1024, "n_bands": 32, "band_scale": "log"}
+    p0, p = SpectrogramParams(**kw), SpectrogramParams(**kw, orders_f0=f0, orders=10)
+    bg, hit = _orders_signal(n, fs, True)
+    cut = 10 * np.log10(power_spectrogram(bg, p0).sum() / power_spectrogram(bg, p).sum())
+    assert (cut > 20.0) if removed else (cut < 6.0), cut
+    if removed:
+        b = int(np.argmin(np.abs(band_frequencies(p) - 3000.0)))
+        kept = power_spectrogram(bg + hit, p)[b].sum() - power_spectrogram(bg, p)[b].sum()
+        alone = power_spectrogram(hit, p0)[b].sum()
+        assert abs(10 * np.log10(kept / alone)) < 0.1
+
+
+def test_order_notch_golden_is_the_float32_of_the_features() -> None:
+    """The golden front-end (float32, shared logf, the C's order) notches what the float64
+    features notch: the same bands to float32 rounding."""
+    from tinyunfold.golden import spectrogram as gspec
+
+    fs = 16000
+    p = SpectrogramParams(fs, 1024, 1024, n_bands=32, band_scale="log", orders_f0=(100.0, 200.0),
+                          orders=10)  # fmt: skip
+    bg, hit = _orders_signal(16 * 1024, fs, True)
+    x = (bg + hit).astype(np.float32)
+    want = power_spectrogram(x, p)
+    got = gspec.frame_power_f32(gspec.constants(p), x.reshape(16, 1024)).T
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-6 * want.max())
 
 
 def test_short_or_bad_signal() -> None:
@@ -239,3 +297,20 @@ def test_hankel_reproduces_the_published_piano_forward_pass() -> None:
     # the newest-block-first order (a plausible mistake) does not reproduce it
     Hrev = hankel(X, T).reshape(T, 143, 7)[::-1].reshape(T * 143, 7)
     assert np.max(np.abs(forward(Hrev) - ref) / ref) > 1e-3
+
+
+def test_order_gate_leaves_a_clean_hit_alone() -> None:
+    """A hit without orders (a template: four inharmonic modes over a faint floor) is not
+    notched: fewer than half of the orders of its best comb stand out; the same hit over a
+    machine's ten orders is (the gate opens where orders are)."""
+    fs, n = 16000, 8 * 1024
+    t = np.arange(n) / fs
+    modes = (523.0, 1187.0, 2071.0, 2950.0)
+    hit = sum(np.exp(-t / 0.1) * np.sin(2 * np.pi * f * t) for f in modes)
+    hit = hit + 1e-3 * np.random.default_rng(0).standard_normal(n)
+    kw = {"sample_rate": fs, "n_fft": 1024, "hop": 1024}
+    p0, p = SpectrogramParams(**kw), SpectrogramParams(**kw, orders_f0=(100.0, 500.0), orders=10)
+    assert np.array_equal(power_spectrogram(hit, p), power_spectrogram(hit, p0))
+    orders = sum(0.1 * np.sin(2 * np.pi * 150.0 * h * t) for h in range(1, 11))
+    changed = np.any(power_spectrogram(hit + orders, p) != power_spectrogram(hit + orders, p0), 0)
+    assert changed.all()

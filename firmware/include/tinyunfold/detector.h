@@ -34,6 +34,9 @@ typedef struct {
 /** @brief Bind the front-end and detection constants (call once, after tu_model_init). */
 tu_status tu_detector_init(void);
 
+/** @brief A new stream starts: forget the front-end's state (the order notch's last frame). */
+tu_status tu_detector_reset(void);
+
 /**
  * @brief One front-end frame: TU_MODEL_N_FFT samples -> TU_MODEL_N_BINS band powers x input_scale.
  * @param[in]  pSrc samples (float32, already scaled by 2^-15)

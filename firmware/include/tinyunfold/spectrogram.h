@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "arm_math.h"
+#include "tinyunfold/orders.h"
 #include "tinyunfold/status.h"
 
 #ifdef __cplusplus
@@ -30,6 +31,7 @@ typedef struct {
     float *scratch;                   /**< n_fft floats: windowed frame (destroyed by the rfft) */
     float *spectrum;                  /**< n_fft floats: packed rfft output */
     float *power;                     /**< n_fft / 2 + 1 floats */
+    tu_orders_instance_f32 *orders;   /**< order notch before the band sums, or NULL (init) */
 } tu_spectrogram_instance_f32;
 
 /**
@@ -57,6 +59,13 @@ tu_status tu_spectrogram_init_f32(tu_spectrogram_instance_f32 *S, uint16_t n_fft
  * @param[out] pDst F band powers
  * @return TU_OK or TU_ERROR_ARG
  */
+/**
+ * @brief Notch a machine's orders out of every frame's power before the band sums (orders.h);
+ *        the spectrum buffer holds the log powers. NULL detaches it.
+ * @return TU_ERROR_ARG on a NULL S; TU_ERROR_SIZE when orders->n_bins != n_fft / 2 + 1
+ */
+tu_status tu_spectrogram_orders_f32(tu_spectrogram_instance_f32 *S, tu_orders_instance_f32 *orders);
+
 tu_status tu_spectrogram_frame_f32(const tu_spectrogram_instance_f32 *S, const float *pSrc,
                                    float *pDst);
 

@@ -6,7 +6,7 @@
 #define TINYUNFOLD_STATUS_H
 
 /** Bumped whenever an instance struct or a kernel signature changes; generated files check it. */
-#define TU_RUNTIME_ABI_VERSION 3
+#define TU_RUNTIME_ABI_VERSION 4
 
 /** @brief Result of every tinyunfold kernel. */
 typedef enum {

@@ -17,6 +17,7 @@ from tinyunfold.datasets.prep import init_sets
 from tinyunfold.detection import Detector
 from tinyunfold.errors import TinyUnfoldError
 from tinyunfold.golden import padnmf as golden
+from tinyunfold.golden import spectrogram as gspec
 from tinyunfold.golden import stream as golden_stream
 from tinyunfold.kinds.base import Detection, Kind, Trained, Training
 from tinyunfold.modelfile import ModelFile
@@ -106,6 +107,7 @@ def detector_context(
         "n_bands": cfg.front.n_features,
         "window": cfg.front.window,
         "edges": [int(e) for e in cfg.front.edges],
+        "orders": gspec.orders_context(cfg.front),
         "input_scale": cfg.input_scale,
         "pcm_scale": golden_stream.PCM_SCALE,
         "decision": cfg.decision,

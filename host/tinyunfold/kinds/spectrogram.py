@@ -43,6 +43,7 @@ def _codegen(model: ModelFile) -> dict[str, Any]:
         "F": c.n_features,
         "window": c.window,
         "edges": [int(e) for e in c.edges],
+        "orders": golden.orders_context(c),
         "sample_rate": p.sample_rate,
         "in_len": c.n_fft,
         "out_len": c.n_features,

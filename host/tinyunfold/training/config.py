@@ -79,7 +79,8 @@ def load_sections(
 
 
 FEATURE_KEYS = (
-    "n_fft", "hop", "window", "n_bands", "log", "f_min", "f_max", "band_scale", "log_floor"
+    "n_fft", "hop", "window", "n_bands", "log", "f_min", "f_max", "band_scale", "log_floor",
+    "orders_f0", "orders", "orders_width", "orders_step", "orders_gate_db",
 )  # fmt: skip  # SpectrogramParams without sample_rate (taken from the dataset)
 MAX_TOML_BYTES = 1 << 20
 
