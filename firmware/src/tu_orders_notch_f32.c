@@ -15,8 +15,10 @@ static int32_t ceil_i(float x) {
     return ((float)i < x) ? i + 1 : i;
 }
 
-/* S_g: the harmonic sum of the log powers L at candidate g (h ascending from 0.0f). */
-static float harmonic_sum(const tu_orders_instance_f32 *S, const float *L, uint32_t g) {
+/* S_g: the harmonic sum of the log powers L at candidate g (h ascending from 0.0f); with `high`,
+ * also the orders in range (*valid) and those whose term reaches thr (*high). */
+static float harmonic_sum(const tu_orders_instance_f32 *S, const float *L, uint32_t g, float thr,
+                          uint32_t *high, uint32_t *valid) {
     const float f = S->f0_lo + (float)g * S->step;
     float acc = 0.0f;
     for (uint32_t h = 1U; h <= S->n_orders; ++h) {
@@ -26,7 +28,12 @@ static float harmonic_sum(const tu_orders_instance_f32 *S, const float *L, uint3
             break;
         }
         const float w = pos - (float)i;
-        acc += (1.0f - w) * L[i] + w * L[i + 1];
+        const float term = (1.0f - w) * L[i] + w * L[i + 1];
+        acc += term;
+        if (high != NULL) {
+            *valid += 1U;
+            *high += (term >= thr) ? 1U : 0U;
+        }
     }
     return acc;
 }
@@ -40,11 +47,11 @@ tu_status tu_orders_notch_f32(tu_orders_instance_f32 *S, float *pPower, float *p
         pScratch[k] = tu_logf(pPower[k] + 1e-30f); /* L_k, the bins the sums read */
     }
     uint32_t best = 0U; /* the first argmax over every C-th candidate ... */
-    float top = harmonic_sum(S, pScratch, 0U);
+    float top = harmonic_sum(S, pScratch, 0U, 0.0f, NULL, NULL);
     float sum = top;
     uint32_t n_coarse = 1U;
     for (uint32_t g = C; g < G; g += C) {
-        const float s = harmonic_sum(S, pScratch, g);
+        const float s = harmonic_sum(S, pScratch, g, 0.0f, NULL, NULL);
         sum += s;
         ++n_coarse;
         if (s > top) {
@@ -55,37 +62,26 @@ tu_status tu_orders_notch_f32(tu_orders_instance_f32 *S, float *pPower, float *p
     const uint32_t g0 = best >= C ? best - C : 0U;
     const uint32_t g1 = best + C < G - 1U ? best + C : G - 1U;
     best = g0; /* ... then over the candidates within C of it */
-    top = harmonic_sum(S, pScratch, g0);
+    top = harmonic_sum(S, pScratch, g0, 0.0f, NULL, NULL);
     for (uint32_t g = g0 + 1U; g <= g1; ++g) {
-        const float s = harmonic_sum(S, pScratch, g);
+        const float s = harmonic_sum(S, pScratch, g, 0.0f, NULL, NULL);
         if (s > top) {
             top = s;
             best = g;
         }
     }
-    { /* the gate: at least half of the orders of S_best stand out */
-        const float thr = (sum / (float)n_coarse) / (float)S->n_orders + S->gate;
-        const float f = S->f0_lo + (float)best * S->step;
-        uint32_t valid = 0U, high = 0U;
-        for (uint32_t h = 1U; h <= S->n_orders; ++h) {
-            const float pos = ((float)h * f) * S->bins_per_hz;
-            const int32_t i = (int32_t)pos;
-            if ((uint32_t)i + 1U >= S->n_bins) {
-                break;
-            }
-            const float w = pos - (float)i;
-            ++valid;
-            high += ((1.0f - w) * pScratch[i] + w * pScratch[i + 1] >= thr) ? 1U : 0U;
-        }
-        if (2U * high < valid) { /* no orders in this frame */
-            S->has_prev = 0U;
-            return TU_OK;
-        }
+    /* the gate: at least half of the orders of S_best stand out */
+    const float thr = (sum / (float)n_coarse) / (float)S->n_orders + S->gate;
+    uint32_t high = 0U, valid = 0U;
+    (void)harmonic_sum(S, pScratch, best, thr, &high, &valid);
+    if (2U * high < valid) { /* no orders in this frame */
+        S->has_prev = 0U;
+        return TU_OK;
     }
     best = best < 1U ? 1U : (best > G - 2U ? G - 2U : best);
-    const float a = harmonic_sum(S, pScratch, best - 1U);
-    const float b = harmonic_sum(S, pScratch, best);
-    const float c = harmonic_sum(S, pScratch, best + 1U);
+    const float a = harmonic_sum(S, pScratch, best - 1U, 0.0f, NULL, NULL);
+    const float b = harmonic_sum(S, pScratch, best, 0.0f, NULL, NULL);
+    const float c = harmonic_sum(S, pScratch, best + 1U, 0.0f, NULL, NULL);
     const float den = (a - 2.0f * b) + c;
     float off = 0.0f;
     if (den < 0.0f) { /* the parabola's vertex, within one step */

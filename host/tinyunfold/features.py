@@ -477,25 +477,20 @@ def notch_orders(
     prev = None if f0_prev is None else T(f0_prev)
     n_log = min(K, int((T(H) * grid[-1]) * r) + 2)  # the bins the harmonic sums read
 
-    def sums(g: np.ndarray, L: np.ndarray) -> np.ndarray:  # S_g of the candidates g
-        f = grid[g]
-        score = np.zeros(len(g), dtype=T)
-        for h in range(1, H + 1):
-            pos = (T(h) * f) * r
-            i0 = pos.astype(np.int64)
-            ok = i0 + 1 < K
-            if not ok.any():
-                break
-            w = pos[ok] - i0[ok].astype(T)
-            score[ok] = score[ok] + ((one - w) * L[i0[ok]] + w * L[i0[ok] + 1])
-        return score
+    hs = np.arange(1, H + 1).astype(T)
 
-    def terms(g: int, L: np.ndarray) -> np.ndarray:  # the H terms of S_g (orders in range)
-        pos = (np.arange(1, H + 1).astype(T) * grid[g]) * r
+    def terms(g: np.ndarray, L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates g x orders: the terms (1 - w) L_i + w L_(i+1) of S_g, and which are in
+        range (the others are 0)."""
+        pos = (hs[None, :] * grid[g][:, None]) * r
         i0 = pos.astype(np.int64)
-        i0 = i0[i0 + 1 < K]
-        w = pos[: len(i0)] - i0.astype(T)
-        return (one - w) * L[i0] + w * L[i0 + 1]
+        ok = i0 + 1 < K
+        i0 = np.where(ok, i0, 0)
+        w = pos - i0.astype(T)
+        return np.where(ok, (one - w) * L[i0] + w * L[i0 + 1], T(0.0)), ok
+
+    def sums(g: np.ndarray, L: np.ndarray) -> np.ndarray:  # S_g, orders added in turn
+        return np.cumsum(terms(g, L)[0], axis=1, dtype=T)[:, -1]
 
     for j in range(Q.shape[0]):
         L = np.asarray(log(Q[j, :n_log] + tiny), dtype=T)
@@ -505,8 +500,8 @@ def notch_orders(
         mean = np.cumsum(sc, dtype=T)[-1] / T(len(coarse))  # sequential, as the C adds
         fine = np.arange(max(gc - ORDERS_COARSE, 0), min(gc + ORDERS_COARSE, G - 1) + 1)
         k = int(fine[np.argmax(sums(fine, L))])
-        e = terms(k, L)
-        if 2 * int(np.sum(e >= mean / T(H) + gate)) < len(e):  # fewer than half the orders
+        e, ok = terms(np.array([k]), L)
+        if 2 * int(np.sum(ok & (e >= mean / T(H) + gate))) < int(ok.sum()):  # under half the orders
             prev = None  # stand out: no orders in this frame
             continue
         k = min(max(k, 1), G - 2)
