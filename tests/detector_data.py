@@ -17,6 +17,7 @@ from tinyunfold.cli import main
 from tinyunfold.pipelines.detector_demo import CONFIG, make_dataset, make_wavs
 
 __all__ = [
+    "EXCESS_READOUT",
     "detect_report",
     "event_key",
     "make_dataset",
@@ -37,6 +38,10 @@ def train(dataset: Path, kind: str, out: Path) -> Path:
     argv = ["train", kind, "--dataset", str(dataset), "--config", str(cfg), "--out", str(out)]
     assert main([*argv, "--no-progress"]) == 0
     return out
+
+
+# [detection] lines of the spectrum readout with the excess block (readout_excess = 5)
+EXCESS_READOUT = 'readout = "sets"\nreadout_input = "spectrum"\nreadout_excess = 5\n'
 
 
 def readout_detector(

@@ -18,13 +18,9 @@ ORDERS = "orders_f0 = [400.0, 600.0]\norders = 3\norders_width = 1\norders_step 
 
 @pytest.fixture(scope="module")
 def orders_model(tmp_path_factory):
+    """The spectrum readout with the excess block behind the order notch (ORDERS)."""
     root = tmp_path_factory.mktemp("orders")
-    return dd.readout_detector(
-        root,
-        "augment = 40\n",
-        'readout = "sets"\nreadout_input = "spectrum"\nreadout_excess = 5\n',
-        ORDERS,
-    )
+    return dd.readout_detector(root, "augment = 40\n", dd.EXCESS_READOUT, ORDERS)
 
 
 def test_orders_events_equal_detect(orders_model, capsys):

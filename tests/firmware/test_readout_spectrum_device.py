@@ -125,11 +125,8 @@ def test_dnmfd_spectrum_events_equal_detect(dnmfd_spectrum, capsys):
 @pytest.fixture(scope="module")
 def excess_model(tmp_path_factory):
     """The spectrum readout with the excess block (``readout_excess = 5``)."""
-    root = tmp_path_factory.mktemp("readout-excess")
     return dd.readout_detector(
-        root,
-        "augment = 40\n",
-        'readout = "sets"\nreadout_input = "spectrum"\nreadout_excess = 5\n',
+        tmp_path_factory.mktemp("readout-excess"), "augment = 40\n", dd.EXCESS_READOUT
     )
 
 
