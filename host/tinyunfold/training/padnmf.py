@@ -9,6 +9,7 @@ and the detector; every key is optional (the values shown are the defaults)::
     hop = 4096
     window = "hann"
     # n_bands = 48          # pool into 48 bands (default: the full spectrum)
+    # orders_f0 = [300, 600] # notch a machine's orders, f0 in this range (docs/datasets.md)
     [model]
     n_layers = 1000         # K
     n_discriminative = 20   # C (C-1 trained dictionaries)
