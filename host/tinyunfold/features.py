@@ -109,7 +109,10 @@ class SpectrogramParams:
         """Candidate fundamentals of the order tracker: orders_f0[0] + g * orders_step."""
         if self.orders_f0 is None:
             return 0
-        return int(round((self.orders_f0[1] - self.orders_f0[0]) / self.orders_step)) + 1
+        span = (self.orders_f0[1] - self.orders_f0[0]) / self.orders_step
+        if not math.isfinite(span) or span > MAX_ORDERS_GRID:  # validate_params refuses it
+            return MAX_ORDERS_GRID + 1
+        return int(round(span)) + 1
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (the ``features`` entry of a model file's params)."""

@@ -150,6 +150,7 @@ def test_band_matrix_properties(kw: dict) -> None:
         ({"orders_f0": (float("nan"), 400.0)}, "orders_f0"),
         ({"orders_f0": "300-600"}, "orders_f0"),
         ({"orders_f0": (300.0, 600.0), "orders_step": 1e-6}, "candidate"),
+        ({"orders_f0": (300.0, 600.0), "orders_step": 5e-324}, "candidate"),
         ({"orders": 0}, "orders"),
         ({"orders": True}, "orders"),
         ({"orders_width": -1}, "orders_width"),
