@@ -25,10 +25,8 @@ tu_status tu_orders_init_f32(tu_orders_instance_f32 *S, uint16_t n_bins, float f
     S->gate = gate;
     const float f_last = f0_lo + (float)(n_grid - 1U) * step; /* the highest candidate */
     const float top = ((float)n_orders * f_last) * bins_per_hz;
-    S->n_log = (top < (float)n_bins) ? (uint16_t)((uint32_t)top + 2U) : n_bins;
-    if (S->n_log > n_bins) {
-        S->n_log = n_bins;
-    }
+    const uint32_t read = (top < (float)n_bins) ? (uint32_t)top + 2U : n_bins; /* bins read */
+    S->n_log = (uint16_t)(read < n_bins ? read : n_bins);
     S->f0_lo = f0_lo;
     S->step = step;
     S->bins_per_hz = bins_per_hz;

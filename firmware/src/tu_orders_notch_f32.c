@@ -73,14 +73,15 @@ tu_status tu_orders_notch_f32(tu_orders_instance_f32 *S, float *pPower, float *p
     /* the gate: at least half of the orders of S_best stand out */
     const float thr = (sum / (float)n_coarse) / (float)S->n_orders + S->gate;
     uint32_t high = 0U, valid = 0U;
-    (void)harmonic_sum(S, pScratch, best, thr, &high, &valid);
+    const float s_best = harmonic_sum(S, pScratch, best, thr, &high, &valid);
     if (2U * high < valid) { /* no orders in this frame */
         S->has_prev = 0U;
         return TU_OK;
     }
-    best = best < 1U ? 1U : (best > G - 2U ? G - 2U : best);
+    const uint32_t kept = best < 1U ? 1U : (best > G - 2U ? G - 2U : best);
+    const float b = (kept == best) ? s_best : harmonic_sum(S, pScratch, kept, 0.0f, NULL, NULL);
+    best = kept;
     const float a = harmonic_sum(S, pScratch, best - 1U, 0.0f, NULL, NULL);
-    const float b = harmonic_sum(S, pScratch, best, 0.0f, NULL, NULL);
     const float c = harmonic_sum(S, pScratch, best + 1U, 0.0f, NULL, NULL);
     const float den = (a - 2.0f * b) + c;
     float off = 0.0f;

@@ -384,7 +384,7 @@ def power_spectrogram(x: np.ndarray, p: SpectrogramParams) -> np.ndarray:
     spec = np.fft.rfft(frames * window(p), axis=1)  # (N, n_fft/2+1)
     power = spec.real**2 + spec.imag**2
     if p.orders_f0 is not None:
-        power = notch_orders(power, p)[0]
+        power = notch_orders(power, p)
     B = band_matrix(p)
     out = B @ power.T  # (F, N)
     if p.log:
@@ -412,12 +412,7 @@ def orders_gate(p: SpectrogramParams, T: Any = np.float64) -> Any:
     return T(p.orders_gate_db * math.log(10.0) / 10.0)
 
 
-def notch_orders(
-    P: np.ndarray,
-    p: SpectrogramParams,
-    log: Any = np.log,
-    f0_prev: float | None = None,
-) -> tuple[np.ndarray, float | None]:
+def notch_orders(P: np.ndarray, p: SpectrogramParams, log: Any = np.log) -> np.ndarray:
     """Track each frame's orders and notch them out of its power, frames in order.
 
     The one definition of the order notch (``orders_f0``); in float64 for the features, and in
@@ -458,18 +453,14 @@ def notch_orders(
         With ``orders_f0`` set.
     log : callable
         Elementwise natural logarithm of ``P``'s dtype (``golden.mathf.logf`` for float32).
-    f0_prev : float or None
-        The fundamental of the frame before the first (a stream's state), None at its start.
 
     Returns
     -------
-    Q : ndarray, shape (N, K)
-        The notched powers, P's dtype.
-    f0_prev : float or None
-        The last frame's fundamental (the state for the next frames).
+    ndarray, shape (N, K)
+        The notched powers, P's dtype; the frames are one signal or stream from its start.
     """
     if p.orders_f0 is None:
-        return P, f0_prev
+        return P
     T = P.dtype.type
     Q = np.array(P, copy=True)
     K = Q.shape[1]
@@ -477,7 +468,7 @@ def notch_orders(
     gate = orders_gate(p, T)
     grid = lo + np.arange(G).astype(T) * step
     tiny, one, half, two = T(1e-30), T(1.0), T(0.5), T(2.0)
-    prev = None if f0_prev is None else T(f0_prev)
+    prev = None  # the previous notched frame's f0
     n_log = min(K, int((T(H) * grid[-1]) * r) + 2)  # the bins the harmonic sums read
 
     hs = np.arange(1, H + 1).astype(T)
@@ -522,7 +513,7 @@ def notch_orders(
             if a0 < 1 or a1 > K - 2:
                 continue
             Q[j, a0 : a1 + 1] = min(Q[j, a0 - 1], Q[j, a1 + 1])
-    return Q, (None if prev is None else float(prev))
+    return Q
 
 
 def hankel(X: np.ndarray, T: int) -> np.ndarray:

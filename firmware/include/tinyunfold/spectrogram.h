@@ -53,19 +53,19 @@ tu_status tu_spectrogram_init_f32(tu_spectrogram_instance_f32 *S, uint16_t n_fft
                                   float *power);
 
 /**
- * @brief Band powers of one frame.
- * @param[in]  S    instance
- * @param[in]  pSrc n_fft samples
- * @param[out] pDst F band powers
- * @return TU_OK or TU_ERROR_ARG
- */
-/**
  * @brief Notch a machine's orders out of every frame's power before the band sums (orders.h);
  *        the spectrum buffer holds the log powers. NULL detaches it.
  * @return TU_ERROR_ARG on a NULL S; TU_ERROR_SIZE when orders->n_bins != n_fft / 2 + 1
  */
 tu_status tu_spectrogram_orders_f32(tu_spectrogram_instance_f32 *S, tu_orders_instance_f32 *orders);
 
+/**
+ * @brief Band powers of one frame.
+ * @param[in]  S    instance
+ * @param[in]  pSrc n_fft samples
+ * @param[out] pDst F band powers
+ * @return TU_OK or TU_ERROR_ARG
+ */
 tu_status tu_spectrogram_frame_f32(const tu_spectrogram_instance_f32 *S, const float *pSrc,
                                    float *pDst);
 

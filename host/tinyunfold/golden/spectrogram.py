@@ -97,5 +97,5 @@ def frame_power_f32(c: FrontEndConstants, frames: np.ndarray) -> np.ndarray:
     P[..., 1:half] = re * re + im * im
     if c.orders is not None:
         flat = P.reshape(-1, half + 1)
-        P = notch_orders(flat, c.orders, log=mathf.logf)[0].reshape(P.shape)
+        P = notch_orders(flat, c.orders, log=mathf.logf).reshape(P.shape)
     return band_sums_f32(P, c.edges)
