@@ -24,6 +24,9 @@ Classifiers: one L2 logistic regression per class decided at p > 0.5 (default), 
 empty set included), decided by the most probable set; ``--hidden N`` puts one ReLU layer of N
 units in front (a nonlinear probe).
 
+``--orders-f0 LO HI`` runs the front-end's order notch (``[features] orders_f0``,
+docs/datasets.md "Order notch") before the pooling.
+
 ``--test-gain-db G ...`` scores the test split played louder or quieter by G dB (the first
 ``--l2`` only); ``--augment-gain-db`` gives the synthetic training mixtures random gains.
 
@@ -153,6 +156,9 @@ def main() -> None:
     ap.add_argument("--hop", type=int, default=4096)
     ap.add_argument("--n-bands", type=int)
     ap.add_argument("--log", action="store_true", help="log-spaced bands")
+    ap.add_argument(
+        "--orders-f0", type=float, nargs=2, metavar=("LO", "HI"), help="notch orders (features)"
+    )
     ap.add_argument("--augment", type=int, default=600)
     ap.add_argument("--l2", type=float, nargs="+", default=[1e-4, 1e-3, 1e-2])
     ap.add_argument("--sets", action="store_true", help="multinomial over label sets (<= 2 hits)")
@@ -201,6 +207,7 @@ def main() -> None:
             hop=a.hop,
             n_bands=a.n_bands,
             band_scale="log" if a.log else "linear",
+            orders_f0=tuple(a.orders_f0) if a.orders_f0 else None,
         )
         noise = np.concatenate([spectrogram(x, feats, 1.0) for x in ds.noise], axis=1)
         scale = 1.0 / noise.mean()

@@ -11,6 +11,7 @@ from tinyunfold.models.padnmf import (
     PADNMF,
     BlockLayout,
     block_h_mask,
+    column_blocks,
     h_mask,
     kl_layer,
     loss_terms,
@@ -205,6 +206,47 @@ def test_training_set_outputs_from_cache_equal_transform() -> None:
     )
     est.init_dictionary(targets, noise, ["a", "b"]).fit(mixes, stems)
     np.testing.assert_allclose(est.transform_training_set(), est.transform(mixes), rtol=1e-10)
+
+
+def test_column_blocks_cover_whole_mixtures() -> None:
+    from tinyunfold.models import padnmf as mod
+
+    assert column_blocks(10, 24, 8) == [slice(0, 24)]  # small: one block, as before
+    old = mod.FULL_PASS_ENTRIES
+    try:
+        mod.FULL_PASS_ENTRIES = 10 * 8 * 2  # two mixtures of 8 frames per block
+        assert column_blocks(10, 40, 8) == [slice(0, 16), slice(16, 32), slice(32, 40)]
+        mod.FULL_PASS_ENTRIES = 1  # never less than one mixture
+        assert column_blocks(10, 16, 8) == [slice(0, 8), slice(8, 16)]
+    finally:
+        mod.FULL_PASS_ENTRIES = old
+
+
+def test_full_passes_in_column_blocks_equal_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The passes over the whole training set (fixed layers, epoch loss, training-set outputs)
+    run in column blocks for bounded memory: a training with blocks of three mixtures gives what
+    one block gives."""
+    from tinyunfold.models import padnmf as mod
+
+    targets, noise, mixes, stems, _ = _toy_data(3)
+
+    def trained() -> PADNMF:
+        est = PADNMF(n_layers=30, n_discriminative=3, context=3, target_rank=4, noise_rank=3,
+                     alpha_s=10.0, eps=1e-12, n_epochs=2, batch_size=8, init_iter=20)  # fmt: skip
+        return est.init_dictionary(targets, noise, ["a", "b"]).fit(mixes, stems)
+
+    one = trained()
+    m = one.layout_.n_features
+    monkeypatch.setattr(mod, "FULL_PASS_ENTRIES", m * 8 * 3)
+    assert len(column_blocks(m, 8 * len(mixes), 8)) > 1
+    blocked = trained()
+    np.testing.assert_allclose(blocked.epoch_loss_, one.epoch_loss_, rtol=1e-12)
+    for Wb, W1 in zip(blocked.W_disc_, one.W_disc_, strict=True):
+        np.testing.assert_allclose(Wb, W1, rtol=1e-12)
+    np.testing.assert_allclose(blocked.transform_training_set(), one.transform_training_set(),
+                               rtol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(blocked.transform_training_set(), blocked.transform(mixes),
+                               rtol=1e-10)  # fmt: skip
 
 
 @pytest.mark.parametrize("masked", [False, True])

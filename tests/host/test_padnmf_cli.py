@@ -185,6 +185,7 @@ def test_frames_that_skip_audio_are_named_at_training(
         ["--sets", "--holdout", "4"],
         ["--sets", "--hidden", "4"],
         ["--energy", "--sets"],
+        ["--energy", "--sets", "--orders-f0", "300", "600"],
         ["--energy", "--augment-gain-db", "6", "--test-gain-db", "0", "6"],
         ["--pool", "energy", "binmax", "maxmed", "--sets", "--by-source", "--in-situ"],
     ],

@@ -91,6 +91,17 @@ VARIANTS: dict[str, dict[str, bool]] = {
 Array = Any  # numpy.ndarray or torch.Tensor
 
 DICTIONARY_LIMIT = 1e30  # a trained dictionary entry above this stops the training
+# Passes over the whole training set (the epoch loss, the training set's outputs) hold about ten
+# (m x columns) temporaries; they run over column blocks of at most this many entries each
+# (every map is column-separable) so that a full-spectrum model (m = 2049 T) trains in bounded
+# memory. Smaller sets are one block, as before.
+FULL_PASS_ENTRIES = 1 << 25
+
+
+def column_blocks(n_rows: int, n_cols: int, n_frames: int) -> list[slice]:
+    """Column ranges of at most :data:`FULL_PASS_ENTRIES` entries, whole mixtures each."""
+    per = max(1, FULL_PASS_ENTRIES // max(1, n_rows * n_frames)) * n_frames
+    return [slice(c, min(c + per, n_cols)) for c in range(0, n_cols, per)]
 
 
 class TrainingDataError(TinyUnfoldError):
@@ -804,11 +815,17 @@ class PADNMF:
         Xt_all, St_all = T_(X_all), T_(S_all)
         Mt_all = None if MH is None else T_(np.tile(MH, (1, Q)))
 
-        def full_loss() -> float:  # (4.3.21) over the whole training set
-            H = run_layers(H_fix, Xt_all, [(W, 1) for W in Wd], self.alpha_h, self.eps, Mt_all)
-            return loss_terms(
-                H, Wf, Xt_all, St_all, self.layout_.target_rank, self.alpha_s_eff, self.eps
-            )[0]
+        def full_loss() -> float:  # (4.3.21) over the whole training set, in column blocks
+            total = 0.0
+            for c in column_blocks(X_all.shape[0], X_all.shape[1], n):
+                Mc = None if Mt_all is None else Mt_all[:, c]
+                H = run_layers(H_fix[:, c], Xt_all[:, c], [(W, 1) for W in Wd], self.alpha_h,
+                               self.eps, Mc)  # fmt: skip
+                total += loss_terms(
+                    H, Wf, Xt_all[:, c], St_all[:, c], self.layout_.target_rank,
+                    self.alpha_s_eff, self.eps,
+                )[0]  # fmt: skip
+            return total
 
         self.epoch_loss_ = [full_loss()]
         for _ in range(self.n_epochs):
@@ -880,11 +897,14 @@ class PADNMF:
         dt, dev = H_fix.dtype, H_fix.device
         conv = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dt, device=dev)  # noqa: E731
         M = None if MH is None else conv(np.tile(MH, (1, Q)))
+        Ws = [(conv(W), 1) for W in self.W_disc_]
+        parts = []
         with torch_threads(self.n_threads):
-            H = run_layers(
-                H_fix, conv(X_all), [(conv(W), 1) for W in self.W_disc_], self.alpha_h, self.eps, M
-            )
-        H = H.cpu().numpy().astype(np.float64)
+            for c in column_blocks(X_all.shape[0], X_all.shape[1], n):  # bounded memory
+                Mc = None if M is None else M[:, c]
+                Hc = run_layers(H_fix[:, c], conv(X_all[:, c]), Ws, self.alpha_h, self.eps, Mc)
+                parts.append(Hc.cpu().numpy().astype(np.float64))
+        H = np.concatenate(parts, axis=1)
         return H.reshape(H.shape[0], Q, n).transpose(1, 0, 2)
 
     def cached_fixed_states(self, X_all: np.ndarray, Q: int, n: int, dt: Any, dev: Any) -> Any:
@@ -896,9 +916,14 @@ class PADNMF:
         H0 = torch.as_tensor(self._h0(n, Q), dtype=dt, device=dev)
         M = None if MH is None else torch.as_tensor(np.tile(MH, (1, Q)), dtype=dt, device=dev)
         W = torch.as_tensor(self.W_fixed_, dtype=dt, device=dev)
-        return run_layers(
-            H0, X, [(W, self.n_layers - self.n_discriminative)], self.alpha_h, self.eps, M
-        )
+        fixed = [(W, self.n_layers - self.n_discriminative)]
+        parts = [
+            run_layers(
+                H0[:, c], X[:, c], fixed, self.alpha_h, self.eps, None if M is None else M[:, c]
+            )
+            for c in column_blocks(X_all.shape[0], X_all.shape[1], n)  # bounded memory
+        ]
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
 
     # ------------------------------------------------------------------ model file
     def to_modelfile(
