@@ -249,6 +249,38 @@ def test_full_passes_in_column_blocks_equal_one_pass(monkeypatch: pytest.MonkeyP
                                rtol=1e-10)  # fmt: skip
 
 
+def test_training_set_larger_than_memory_is_refused_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """A training set that cannot fit is refused before it is allocated (the kernel would kill
+    the process with nothing said); one that fits trains."""
+    from tinyunfold.models.padnmf import TrainingDataError
+    from tinyunfold.platform import memory
+
+    info = tmp_path / "meminfo"
+    info.write_text("MemTotal:       1000 kB\nMemAvailable:     64 kB\n")
+    monkeypatch.setattr(memory, "MEMINFO", info)
+    assert memory.available_bytes() == 64 * 1024
+    targets, noise, mixes, stems, _ = _toy_data(4)
+
+    def est() -> PADNMF:
+        return PADNMF(n_layers=10, n_discriminative=2, context=3, target_rank=4, noise_rank=3,
+                      eps=1e-12, n_epochs=1, batch_size=8, init_iter=5).init_dictionary(
+            targets, noise, ["a", "b"])  # fmt: skip
+
+    with pytest.raises(TrainingDataError) as e:
+        est().fit(mixes, stems)
+    msg = str(e.value)
+    assert "\n" not in msg and "GiB" in msg and f"{len(mixes)} mixtures" in msg
+    assert "[model] augment" in msg
+    info.write_text("MemAvailable:  99999999 kB\n")
+    assert est().fit(mixes, stems).W_disc_
+    info.write_text("nothing here\n")  # a platform that does not say: no check
+    assert memory.available_bytes() is None
+    monkeypatch.setattr(memory, "MEMINFO", tmp_path / "absent")
+    assert memory.available_bytes() is None
+
+
 @pytest.mark.parametrize("masked", [False, True])
 @pytest.mark.parametrize("shifted", [False, True])
 def test_detection_term_split_gradients_equal_autograd(masked: bool, shifted: bool) -> None:

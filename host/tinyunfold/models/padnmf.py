@@ -794,6 +794,7 @@ class PADNMF:
             return torch.as_tensor(np.ascontiguousarray(a), dtype=dt, device=dev)
 
         Q = len(mixtures)
+        self._check_memory(Q, n)
         MW, MH = self.masks(n)
         X_all = stack_columns(mixtures, self.context)
         S_all = stack_columns(targets, self.context)
@@ -870,6 +871,26 @@ class PADNMF:
         # kept (not saved) so the training set's outputs need no second K-C-layer pass
         self._train_cache = (H_fix, X_all, Q, n)
         return self
+
+    def _check_memory(self, n_mix: int, n_frames: int) -> None:
+        """Refuse, in one line and before allocating, a training set whose Hankel-extended
+        mixtures and targets (2 x m x Q n float64) and one column block of temporaries
+        (:data:`FULL_PASS_ENTRIES`, about ten arrays) exceed the machine's available memory: the
+        kernel would otherwise kill the process with nothing said."""
+        from tinyunfold.platform.memory import available_bytes
+
+        entries = self.layout_.n_features * n_mix * n_frames
+        need = 8 * (2 * entries + 10 * min(entries, FULL_PASS_ENTRIES))
+        have = available_bytes()
+        if have is not None and need > have:
+            raise TrainingDataError(
+                f"the training set ({n_mix} mixtures x {self.layout_.n_features} rows x "
+                f"{n_frames} frames) needs about {need / 2**30:.1f} GiB, this machine has "
+                f"{have / 2**30:.1f} GiB available",
+                "use fewer synthetic mixtures ([model] augment; readout_augment costs no "
+                "network memory), fewer bands ([features] n_bands) or a shorter context "
+                "([model] context), or a machine with more memory",
+            )
 
     def _check_divergence(self, Wd: list[Any]) -> None:
         """Stop a training whose loss (4.3.21) or dictionaries left the finite range (NaN/Inf,
