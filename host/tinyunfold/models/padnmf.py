@@ -91,7 +91,7 @@ VARIANTS: dict[str, dict[str, bool]] = {
 Array = Any  # numpy.ndarray or torch.Tensor
 
 DICTIONARY_LIMIT = 1e30  # a trained dictionary entry above this stops the training
-# Passes over the whole training set (the epoch loss, the training set's outputs) hold about ten
+# Passes over the whole training set (fixed layers, epoch loss, outputs) hold about ten
 # (m x columns) temporaries; they run over column blocks of at most this many entries each
 # (every map is column-separable) so that a full-spectrum model (m = 2049 T) trains in bounded
 # memory. Smaller sets are one block, as before.
