@@ -235,6 +235,28 @@ def run_layers(
     return H
 
 
+def run_layers_blockwise(
+    H: Any,
+    X: Any,
+    dictionaries: Sequence[tuple[Any, int]],
+    alpha_h: float,
+    eps: float,
+    mask: Any | None,
+    n_frames: int,
+) -> Iterator[tuple[slice, Any]]:
+    """:func:`run_layers` over the whole training set in bounded memory: yields ``(columns,
+    H⁽ᵏ⁾[:, columns])`` for each :func:`column_blocks` block (every layer is column-separable).
+    ``H`` and ``mask`` are torch tensors (r, Q n); ``X`` (m, Q n) a tensor or a numpy array,
+    converted one block at a time."""
+    import torch
+
+    for c in column_blocks(X.shape[0], X.shape[1], n_frames):
+        Xc = X[:, c] if torch.is_tensor(X) else np.ascontiguousarray(X[:, c])
+        Xc = torch.as_tensor(Xc, dtype=H.dtype, device=H.device)
+        Mc = None if mask is None else mask[:, c]
+        yield c, run_layers(H[:, c], Xc, dictionaries, alpha_h, eps, Mc)
+
+
 def stack_columns(specs: Sequence[np.ndarray], context: int) -> np.ndarray:
     """Hankel-extend each (m', n) spectrogram and concatenate the columns -> (m'T, B n)."""
     return np.concatenate([hankel(np.asarray(s, dtype=np.float64), context) for s in specs], 1)
@@ -818,10 +840,9 @@ class PADNMF:
 
         def full_loss() -> float:  # (4.3.21) over the whole training set, in column blocks
             total = 0.0
-            for c in column_blocks(X_all.shape[0], X_all.shape[1], n):
-                Mc = None if Mt_all is None else Mt_all[:, c]
-                H = run_layers(H_fix[:, c], Xt_all[:, c], [(W, 1) for W in Wd], self.alpha_h,
-                               self.eps, Mc)  # fmt: skip
+            schedule = [(W, 1) for W in Wd]
+            for c, H in run_layers_blockwise(H_fix, Xt_all, schedule, self.alpha_h, self.eps,
+                                             Mt_all, n):  # fmt: skip
                 total += loss_terms(
                     H, Wf, Xt_all[:, c], St_all[:, c], self.layout_.target_rank,
                     self.alpha_s_eff, self.eps,
@@ -919,12 +940,11 @@ class PADNMF:
         conv = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dt, device=dev)  # noqa: E731
         M = None if MH is None else conv(np.tile(MH, (1, Q)))
         Ws = [(conv(W), 1) for W in self.W_disc_]
-        parts = []
         with torch_threads(self.n_threads):
-            for c in column_blocks(X_all.shape[0], X_all.shape[1], n):  # bounded memory
-                Mc = None if M is None else M[:, c]
-                Hc = run_layers(H_fix[:, c], conv(X_all[:, c]), Ws, self.alpha_h, self.eps, Mc)
-                parts.append(Hc.cpu().numpy().astype(np.float64))
+            parts = [
+                Hc.cpu().numpy().astype(np.float64)
+                for _, Hc in run_layers_blockwise(H_fix, X_all, Ws, self.alpha_h, self.eps, M, n)
+            ]
         H = np.concatenate(parts, axis=1)
         return H.reshape(H.shape[0], Q, n).transpose(1, 0, 2)
 
@@ -933,17 +953,12 @@ class PADNMF:
         import torch
 
         _, MH = self.masks(n)
-        X = torch.as_tensor(X_all, dtype=dt, device=dev)
         H0 = torch.as_tensor(self._h0(n, Q), dtype=dt, device=dev)
         M = None if MH is None else torch.as_tensor(np.tile(MH, (1, Q)), dtype=dt, device=dev)
         W = torch.as_tensor(self.W_fixed_, dtype=dt, device=dev)
         fixed = [(W, self.n_layers - self.n_discriminative)]
-        parts = [
-            run_layers(
-                H0[:, c], X[:, c], fixed, self.alpha_h, self.eps, None if M is None else M[:, c]
-            )
-            for c in column_blocks(X_all.shape[0], X_all.shape[1], n)  # bounded memory
-        ]
+        blocks = run_layers_blockwise(H0, X_all, fixed, self.alpha_h, self.eps, M, n)
+        parts = [H for _, H in blocks]  # X_all converted one block at a time
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
 
     # ------------------------------------------------------------------ model file
