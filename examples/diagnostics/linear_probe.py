@@ -42,6 +42,12 @@ no mismatch between the chain that made the templates and the one that made the 
 The difference between the two scores is what that mismatch costs. Their SNRs are continuous,
 so they are reported in 10 dB bins [lo, lo + 10) (a top bin of fewer than 10 mixtures joins
 the one below).
+
+``--empty-bar D ...`` (``--sets``): a bar on "no hit": a window is called empty only when no
+hit set's score beats the empty set's by more than −D (D > 0 favours hits; 0 is the argmax);
+one row per weight and bar. ``--fpr-bar F ...``: the bar D that leaves a stated fraction F of
+the training no-hit windows reported as hits, each window scored by a fit on the other four
+fifths (5-fold), printed and scored like the ``--empty-bar`` ones (docs/padnmf.md item 14).
 """
 
 from __future__ import annotations
@@ -134,17 +140,37 @@ def fit_probe(F: np.ndarray, Y: np.ndarray, l2: float, sets: bool, hidden: int):
     loss = torch.nn.functional.cross_entropy if sets else bce
     lbfgs_fit(net, Ft, lambda z: loss(z, target), l2, 800)
 
-    def predict(G: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            z = net(torch.tensor((G - mu) / sd)).numpy()
+    def predict(G: np.ndarray, bar: float = 0.0) -> np.ndarray:
+        """Decisions (Q, L); ``bar``: D of ``--empty-bar`` (label sets only)."""
+        z = margins(G, raw=True)
         if not sets:
             return z > 0.0
+        z[:, 0] -= bar
         out = np.zeros((len(G), L), dtype=bool)
         for q, k in enumerate(z.argmax(1)):
             out[q, list(table[k])] = True
         return out
 
+    def margins(G: np.ndarray, raw: bool = False) -> np.ndarray:
+        """Scores z (Q, outputs) with ``raw``, else the best hit set's margin over "no hit"."""
+        with torch.no_grad():
+            z = net(torch.tensor((G - mu) / sd)).numpy().copy()
+        return z if raw else z[:, 1:].max(1) - z[:, 0]
+
+    predict.margins = margins  # type: ignore[attr-defined]
     return predict
+
+
+def fpr_bars(F: np.ndarray, Y: np.ndarray, l2: float, hidden: int, rates: list[float]) -> list:
+    """``--fpr-bar``: per stated rate, the bar D that leaves that fraction of the no-hit windows
+    of (F, Y) reported as hits, each scored by a fit on the other four fifths."""
+    fold = np.random.default_rng(0).permutation(len(F)) % 5
+    m = np.zeros(len(F))
+    for k in range(5):
+        fit = fit_probe(F[fold != k], Y[fold != k], l2, True, hidden)
+        m[fold == k] = fit.margins(F[fold == k])  # type: ignore[attr-defined]
+    neg = m[Y.sum(1) == 0]
+    return [-float(np.quantile(neg, 1.0 - r)) for r in rates]
 
 
 def main() -> None:
@@ -172,9 +198,15 @@ def main() -> None:
         "--test-gain-db", type=float, nargs="+", default=[0.0], help="score at these test levels"
     )
     ap.add_argument("--holdout", type=int, default=0, help="score the last N synthetic mixtures")
+    ap.add_argument("--empty-bar", type=float, nargs="+", default=[], help="bars on no hit")
+    ap.add_argument("--fpr-bar", type=float, nargs="+", default=[], help="bars for these FP rates")
     a = ap.parse_args()
     if a.by_source and not a.sets:
         ap.error("--by-source needs --sets")
+    if (a.empty_bar or a.fpr_bar) and (not a.sets or a.by_source):
+        ap.error("--empty-bar and --fpr-bar need --sets (without --by-source)")
+    if any(not 0.0 < r < 1.0 for r in a.fpr_bar):
+        ap.error("--fpr-bar rates must lie in (0, 1), e.g. 0.01")
     torch.set_num_threads(1)
     ds = load_dataset(a.dataset)
     train, test = train_split(ds)
@@ -286,13 +318,25 @@ def main() -> None:
     else:
         snr = np.round(snr)
     snrs = sorted({float(s) for s in snr[single]})
-    print(f"{'l2':>8} overall " + " ".join(f"{s:>5g}" for s in snrs) + "  2-hit  FP-any")
+    barred = bool(a.empty_bar or a.fpr_bar)
+    bars_of = {l2: list(a.empty_bar) for l2 in a.l2}
+    for l2 in a.l2 if a.fpr_bar else []:
+        got = fpr_bars(Ftr, Ytr, l2, a.hidden, a.fpr_bar)
+        for r, d in zip(a.fpr_bar, got, strict=True):
+            print(f"# l2 {l2:g}: bar {d:.3f} for {r:g} of the training no-hit windows (5-fold)")
+        bars_of[l2] += got
+    head = f"{'l2':>8} " + (f"{'bar':>6} " if barred else "") + "overall "
+    print(head + " ".join(f"{s:>5g}" for s in snrs) + "  2-hit  FP-any")
     for l2 in a.l2:
-        pred = fitter(l2)(Fte)
-        ok = (pred == (Yte > 0)).all(1)
-        per = [ok[(snr == s) & single].mean() * 100 for s in snrs]
-        row = f"{l2:>8g} {ok.mean() * 100:7.1f} " + " ".join(f"{v:5.1f}" for v in per)
-        print(row + f" {ok[nh == 2].mean() * 100:6.1f} {pred[nh == 0].any(1).mean() * 100:7.1f}")
+        predict = fitter(l2)
+        for bar in bars_of[l2] or [0.0]:
+            pred = predict(Fte, bar) if barred else predict(Fte)
+            ok = (pred == (Yte > 0)).all(1)
+            per = [ok[(snr == s) & single].mean() * 100 for s in snrs]
+            row = f"{l2:>8g} " + (f"{bar:6.3f} " if barred else "") + f"{ok.mean() * 100:7.1f} "
+            row += " ".join(f"{v:5.1f}" for v in per)
+            fp = pred[nh == 0].any(1).mean() * 100
+            print(row + f" {ok[nh == 2].mean() * 100:6.1f} {fp:7.1f}")
 
 
 if __name__ == "__main__":

@@ -188,6 +188,7 @@ def test_frames_that_skip_audio_are_named_at_training(
         ["--energy", "--sets", "--orders-f0", "300", "600"],
         ["--energy", "--augment-gain-db", "6", "--test-gain-db", "0", "6"],
         ["--pool", "energy", "binmax", "maxmed", "--sets", "--by-source", "--in-situ"],
+        ["--energy", "--sets", "--empty-bar", "0", "1e9", "--fpr-bar", "0.5"],
     ],
     ids=str,
 )
@@ -203,6 +204,17 @@ def test_linear_probe_diagnostic_runs(dataset: Path, extra: list[str]) -> None:
         assert head.split() == ["gain", "dB", "overall", "FP-any"] and len(rows) == 2
         assert [float(row.split()[0]) for row in rows] == [0.0, 6.0]
         assert all(0.0 <= float(v) <= 100.0 for row in rows for v in row.split()[1:])
+        return
+    if "--empty-bar" in extra:  # a comment per stated rate, then one row per bar
+        note, head, *rows = r.stdout.splitlines()
+        assert note.startswith("# l2 0.001: bar ") and note.endswith(
+            "training no-hit windows (5-fold)"
+        )
+        assert head.split()[:3] == ["l2", "bar", "overall"] and len(rows) == 3
+        vals = [[float(v) for v in row.split()] for row in rows]
+        assert [v[1] for v in vals[:2]] == [0.0, 1e9] and vals[2][1] == float(note.split()[4])
+        assert vals[1][-1] == 100.0  # a bar that high calls every no-hit test window a hit
+        assert vals[0][-1] < 100.0 and all(0.0 <= v[2] <= 100.0 for v in vals)  # overall
         return
     head, row = r.stdout.splitlines()
     assert head.split()[:2] == ["l2", "overall"] and head.split()[-2:] == ["2-hit", "FP-any"]
