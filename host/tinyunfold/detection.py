@@ -666,6 +666,13 @@ def readout_features(H: np.ndarray, floor: float = 1e-6) -> np.ndarray:
     return np.log(np.maximum(H.sum(2), float(floor)))
 
 
+def window_totals(A: np.ndarray) -> np.ndarray:
+    """Each row's total over the window, (B, rows, n) -> (B, rows, 1): all that
+    :func:`readout_features` reads of a window (the same sum, so the same features to the bit),
+    at 1/n of the memory: what the readout's training keeps of its many windows."""
+    return np.asarray(A, dtype=np.float64).sum(2, keepdims=True)
+
+
 def readout_source(
     readout_input: str, H: np.ndarray | None, X: np.ndarray | None = None
 ) -> np.ndarray:
@@ -1425,13 +1432,17 @@ def fit_detector(
             f"the {ro.input} readout's training input",
             "pass the training mixtures' windows (X_train for the spectrum)",
         )  # fmt: skip
+        # the readout reads each row's total over the window only (readout_features): the
+        # windows are reduced to (Q, width, 1) before they are joined (bounded memory)
+        A = window_totals(A)
         fit_sets = [list(ls) for ls in label_sets]
         if readout_extra is not None:
             A2 = _readout_input(
                 ro.source(readout_extra.H, readout_extra.X), len(readout_extra.labels),
-                (width, A.shape[2]), "the readout's further mixtures",
+                (width, None), "the readout's further mixtures",
                 "build them with the training mixtures' front-end (train_from_dataset)",
             )  # fmt: skip
+            A2 = window_totals(A2)
             rec = np.ones(len(A), bool) if recorded is None else np.asarray(recorded, bool)
             recorded = np.concatenate([rec.reshape(-1), np.zeros(len(A2), bool)])
             if built_from is not None or readout_extra.built_from is not None:
@@ -1521,7 +1532,9 @@ class ReadoutExtra:
     """Synthetic mixtures that train the readout only (``[detection] readout_augment``): the
     network's input windows X (Q', m', n), its outputs H (Q', r, n; None when the readout
     reads the spectrum), their label sets and, where known, the training mixtures (indices)
-    each was built from (:func:`~tinyunfold.datasets.prep.built_from_recordings`)."""
+    each was built from (:func:`~tinyunfold.datasets.prep.built_from_recordings`). The readout
+    reads only each row's total over the window, so X and H may hold the totals
+    (:func:`window_totals`, n = 1): what the training keeps."""
 
     X: np.ndarray
     H: np.ndarray | None

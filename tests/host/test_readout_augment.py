@@ -16,6 +16,7 @@ from tinyunfold.detection import (
     ReadoutExtra,
     fit_detector,
     readout_augment_value,
+    window_totals,
 )
 from tinyunfold.errors import TinyUnfoldError
 from tinyunfold.models.padnmf import BlockLayout
@@ -39,8 +40,11 @@ def _toy(seed: int, Q: int) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
     return H, X, ls
 
 
+@pytest.mark.parametrize("totals", [False, True], ids=["windows", "totals"])
 @pytest.mark.parametrize("readout_input", ["spectrum", "activations"])
-def test_extra_mixtures_train_the_readout_only(readout_input: str) -> None:
+def test_extra_mixtures_train_the_readout_only(readout_input: str, totals: bool) -> None:
+    """... whether the extra mixtures are whole windows or, as readout_mixtures keeps them, each
+    window's totals (window_totals per mixture): the same readout to the bit."""
     H, X, ls = _toy(0, 21)
     H2, X2, ls2 = _toy(1, 49)
     rec = np.arange(21) < 14  # 14 recorded, 7 synthetic training mixtures
@@ -48,7 +52,10 @@ def test_extra_mixtures_train_the_readout_only(readout_input: str) -> None:
           "readout_l2": "cv-recorded", "readout_input": readout_input, "X_train": X,
           "recorded": rec}  # fmt: skip
     plain = fit_detector(H, ls, LAY, **kw)  # type: ignore[arg-type]
-    extra = ReadoutExtra(X=X2, H=H2 if readout_input == "activations" else None, labels=ls2)
+    keep = (lambda A: np.stack([window_totals(a[None])[0] for a in A])) if totals else np.asarray
+    assert keep(X2).shape == ((49, LAY.n_bins, 1) if totals else X2.shape)
+    extra = ReadoutExtra(X=keep(X2), H=keep(H2) if readout_input == "activations" else None,
+                         labels=ls2)  # fmt: skip
     det = fit_detector(H, ls, LAY, readout_extra=extra, **kw)  # type: ignore[arg-type]
     # the readout: the same fit on the training mixtures then the extra ones, not recorded
     A = np.concatenate([X, X2] if readout_input == "spectrum" else [H, H2])
@@ -113,11 +120,15 @@ def test_readout_mixtures_are_chunks_of_their_own_seeds(
         mix = augment_mixtures(ds, m, seed=s, **opts)  # type: ignore[arg-type]
         want_X += [spectrogram(x.audio, feats, 2.0) for x in mix]
         want_ls += label_sets_of(mix, ds.classes)
-    np.testing.assert_array_equal(ex.X, np.stack(want_X))
+    # what the readout reads of each window: its totals (1/n of the memory), as summed over the
+    # stacked windows
+    assert ex.X.shape == (12, 16, 1)
+    np.testing.assert_array_equal(ex.X, window_totals(np.stack(want_X)))
     assert ex.labels == want_ls
     # never the network's own synthetic mixtures ([model] augment, seed 3)
     own = augment_mixtures(ds, 12, seed=3, **opts)  # type: ignore[arg-type]
-    assert not np.allclose(ex.X, np.stack([spectrogram(x.audio, feats, 2.0) for x in own]))
+    own_X = np.stack([spectrogram(x.audio, feats, 2.0) for x in own])
+    assert not np.allclose(ex.X, window_totals(own_X))
 
     class Net:  # the network's forward pass, as transform_many calls it
         def transform(self, specs: list[np.ndarray]) -> np.ndarray:

@@ -368,13 +368,17 @@ def readout_mixtures(
 ) -> ReadoutExtra:
     """The ``readout_augment`` mixtures: ``n`` synthetic mixtures drawn like ``[model] augment``'s
     (``aug_opts``) in chunks of :data:`READOUT_CHUNK` (chunk k from the seed sequence (seed, 1,
-    k): never the network's own mixtures), kept as the network's input windows X̃ (and its
-    output H when the readout reads the activations), with the indices of the ``recordings``
-    (the recorded training mixtures) each was made from -> :class:`ReadoutExtra`."""
+    k): never the network's own mixtures), kept as the totals over the window
+    (:func:`~tinyunfold.detection.window_totals`, all the readout reads) of the network's input
+    windows X̃ (and of its output H when the readout reads the activations), with the indices
+    of the ``recordings`` (the recorded training mixtures) each was made from ->
+    :class:`ReadoutExtra`. The totals take 1/n of the windows' memory (a full-spectrum readout
+    of 18,000 mixtures: 0.3 instead of 3.5 GB)."""
     from tinyunfold.detection import (
         DEFAULT_READOUT_INPUT,
         ReadoutExtra,
         check_readout_input,
+        window_totals,
     )
 
     need_h = check_readout_input(dc.get("readout_input", DEFAULT_READOUT_INPUT)) == "activations"
@@ -389,8 +393,8 @@ def readout_mixtures(
             mixtures = augment_mixtures(ds, m, seed=s, **aug_opts)
             Xk = [spectrogram(x.audio, feats, scale) for x in mixtures]
             if need_h:
-                H.append(transform_many(est, Xk, "forward (readout)", False))
-            X += Xk
+                H.append(window_totals(transform_many(est, Xk, "forward (readout)", False)))
+            X += [window_totals(x[None])[0] for x in Xk]
             labels += label_sets_of(mixtures, ds.classes)
             built += built_from_recordings(mixtures, recordings)
             bar.update(m)
