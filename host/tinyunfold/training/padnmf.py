@@ -373,7 +373,7 @@ def readout_mixtures(
     windows X̃ (and of its output H when the readout reads the activations), with the indices
     of the ``recordings`` (the recorded training mixtures) each was made from ->
     :class:`ReadoutExtra`. The totals take 1/n of the windows' memory (a full-spectrum readout
-    of 18,000 mixtures: 0.3 instead of 3.5 GB)."""
+    of 18,000 mixtures: 0.3 instead of 3.2 GB)."""
     from tinyunfold.detection import (
         DEFAULT_READOUT_INPUT,
         ReadoutExtra,
