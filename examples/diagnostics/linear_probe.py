@@ -142,7 +142,7 @@ def fit_probe(F: np.ndarray, Y: np.ndarray, l2: float, sets: bool, hidden: int):
 
     def predict(G: np.ndarray, bar: float = 0.0) -> np.ndarray:
         """Decisions (Q, L); ``bar``: D of ``--empty-bar`` (label sets only)."""
-        z = margins(G, raw=True)
+        z = scores(G)
         if not sets:
             return z > 0.0
         z[:, 0] -= bar
@@ -151,13 +151,12 @@ def fit_probe(F: np.ndarray, Y: np.ndarray, l2: float, sets: bool, hidden: int):
             out[q, list(table[k])] = True
         return out
 
-    def margins(G: np.ndarray, raw: bool = False) -> np.ndarray:
-        """Scores z (Q, outputs) with ``raw``, else the best hit set's margin over "no hit"."""
+    def scores(G: np.ndarray) -> np.ndarray:
+        """The classifier's scores z (Q, outputs), a writable copy."""
         with torch.no_grad():
-            z = net(torch.tensor((G - mu) / sd)).numpy().copy()
-        return z if raw else z[:, 1:].max(1) - z[:, 0]
+            return net(torch.tensor((G - mu) / sd)).numpy().copy()
 
-    predict.margins = margins  # type: ignore[attr-defined]
+    predict.scores = scores  # type: ignore[attr-defined]
     return predict
 
 
@@ -167,8 +166,8 @@ def fpr_bars(F: np.ndarray, Y: np.ndarray, l2: float, hidden: int, rates: list[f
     fold = np.random.default_rng(0).permutation(len(F)) % 5
     m = np.zeros(len(F))
     for k in range(5):
-        fit = fit_probe(F[fold != k], Y[fold != k], l2, True, hidden)
-        m[fold == k] = fit.margins(F[fold == k])  # type: ignore[attr-defined]
+        z = fit_probe(F[fold != k], Y[fold != k], l2, True, hidden).scores(F[fold == k])  # type: ignore[attr-defined]
+        m[fold == k] = z[:, 1:].max(1) - z[:, 0]  # the best hit set's margin over "no hit"
     neg = m[Y.sum(1) == 0]
     return [-float(np.quantile(neg, 1.0 - r)) for r in rates]
 

@@ -663,7 +663,7 @@ def readout_features(H: np.ndarray, floor: float = 1e-6) -> np.ndarray:
         H = H[None]
     if H.ndim != 3:
         raise ShapeError(f"H has shape {H.shape}, expected (B, r, n)")
-    return np.log(np.maximum(H.sum(2), float(floor)))
+    return np.log(np.maximum(window_totals(H)[:, :, 0], float(floor)))
 
 
 def window_totals(A: np.ndarray) -> np.ndarray:
