@@ -43,16 +43,17 @@ def _toy(seed: int, Q: int) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
 @pytest.mark.parametrize("totals", [False, True], ids=["windows", "totals"])
 @pytest.mark.parametrize("readout_input", ["spectrum", "activations"])
 def test_extra_mixtures_train_the_readout_only(readout_input: str, totals: bool) -> None:
-    """... whether the extra mixtures are whole windows or, as readout_mixtures keeps them, each
-    window's totals (window_totals per mixture): the same readout to the bit."""
+    """... whether the training and the extra mixtures are whole windows or, as training passes
+    them, each window's totals (window_totals of the list of windows, never stacked): the same
+    readout to the bit."""
     H, X, ls = _toy(0, 21)
     H2, X2, ls2 = _toy(1, 49)
     rec = np.arange(21) < 14  # 14 recorded, 7 synthetic training mixtures
+    keep = (lambda A: window_totals(list(A))) if totals else np.asarray
     kw = {"rule": "fpr", "top_k": 0, "ur_beta": None, "readout": "sets", "floor": 1e-30,
-          "readout_l2": "cv-recorded", "readout_input": readout_input, "X_train": X,
+          "readout_l2": "cv-recorded", "readout_input": readout_input, "X_train": keep(X),
           "recorded": rec}  # fmt: skip
     plain = fit_detector(H, ls, LAY, **kw)  # type: ignore[arg-type]
-    keep = (lambda A: np.stack([window_totals(a[None])[0] for a in A])) if totals else np.asarray
     assert keep(X2).shape == ((49, LAY.n_bins, 1) if totals else X2.shape)
     extra = ReadoutExtra(X=keep(X2), H=keep(H2) if readout_input == "activations" else None,
                          labels=ls2)  # fmt: skip

@@ -163,7 +163,7 @@ def train_dnmfd_from_dataset(
     ds: Any, cfg: dict[str, dict[str, Any]], progress: bool = True
 ) -> tuple[Any, Any, Any, dict[str, Any]]:
     """Initialise, train and fit the detector. Returns (DeepNMFD, adapter, Detector, extra)."""
-    from tinyunfold.detection import fit_detector_from_config
+    from tinyunfold.detection import fit_detector_from_config, window_totals
     from tinyunfold.features import FrontEndWarning, SpectrogramParams
     from tinyunfold.models.dnmfd import DeepNMFD
 
@@ -217,7 +217,7 @@ def train_dnmfd_from_dataset(
     H = adapter.transform(X)
     dc = cfg["detection"]
     det = fit_detector_from_config(
-        H, label_sets_of(train, ds.classes), layout, dc, X_train=np.stack(X)
+        H, label_sets_of(train, ds.classes), layout, dc, X_train=window_totals(X)
     )
     extra = {
         "input_scale": scale,

@@ -214,6 +214,7 @@ def train_from_dataset(
     from tinyunfold.detection import (
         fit_detector_from_config,
         readout_augment_value,
+        window_totals,
     )
     from tinyunfold.features import FrontEndWarning, SpectrogramParams
 
@@ -293,7 +294,7 @@ def train_from_dataset(
         est.layout_,
         dc,
         shifted_default=not est.h_mask_on,
-        X_train=np.stack(X),  # the network's input windows X~ (readout_input = "spectrum")
+        X_train=window_totals(X),  # totals of the network's input windows X~ (readout on the spectrum)
         recorded=np.arange(len(train)) < n_recorded,  # the synthetic mixtures come last
         readout_extra=extra_ro,
         # what each synthetic mixture was cut from: held out with it by the readout's CV
@@ -394,7 +395,7 @@ def readout_mixtures(
             Xk = [spectrogram(x.audio, feats, scale) for x in mixtures]
             if need_h:
                 H.append(window_totals(transform_many(est, Xk, "forward (readout)", False)))
-            X += [window_totals(x[None])[0] for x in Xk]
+            X += list(window_totals(Xk))
             labels += label_sets_of(mixtures, ds.classes)
             built += built_from_recordings(mixtures, recordings)
             bar.update(m)
@@ -461,6 +462,7 @@ def finetune(
     from tinyunfold.detection import (
         fit_detector_from_config,
         readout_augment_value,
+        window_totals,
     )
     from tinyunfold.errors import ShapeError
 
@@ -545,7 +547,7 @@ def finetune(
     if sd.get("ur") and "beta" in sd["ur"]:
         dc.setdefault("ur_beta", float(sd["ur"]["beta"]))
     det = fit_detector_from_config(
-        H, label_sets, lay, dc, shifted_default=not est.h_mask_on, X_train=np.stack(mixtures)
+        H, label_sets, lay, dc, shifted_default=not est.h_mask_on, X_train=window_totals(mixtures)
     )
     problems = health_check(est, lay, H, det, est.kind)
     change = max(
