@@ -294,7 +294,7 @@ def train_from_dataset(
         est.layout_,
         dc,
         shifted_default=not est.h_mask_on,
-        X_train=window_totals(X),  # totals of the network's input windows X~ (readout on the spectrum)
+        X_train=window_totals(X),  # the input windows X~ summed (readout on the spectrum)
         recorded=np.arange(len(train)) < n_recorded,  # the synthetic mixtures come last
         readout_extra=extra_ro,
         # what each synthetic mixture was cut from: held out with it by the readout's CV
