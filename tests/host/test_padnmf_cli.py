@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import diagnostic_scripts
+import numpy as np
 import pytest
 
 from tinyunfold.cli import main
@@ -533,3 +534,53 @@ def test_masking_diagnostic_scores_a_models_readout(tmp_path: Path, dataset: Pat
     assert second.startswith("two hits by level gap (|SNR1 - SNR2|): 0-12 dB ")
     counts = [int(x.split(" ")[0]) for x in second.split("] of ")[1:]]
     assert counts == [40]  # one bin: the SNRs lie in [-10, 0] dB, every gap < 12 dB
+
+
+SCREEN_CFG = (
+    CFG
+    + """readout = "sets"
+readout_input = "spectrum"
+readout_excess = 10
+readout_augment = 10
+"""
+)
+
+
+def test_readout_screen_rebuilds_the_trained_readout(tmp_path: Path, dataset: Path) -> None:
+    """examples/diagnostics/readout_screen.py: the readout it fits from a config without training
+    a network is the trained model's, W and b to the bit; a count prior equal to the training
+    mixtures' own shares leaves every decision as it is, another one moves them; its rows print."""
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(SCREEN_CFG.replace("[model]", "[model]\naugment = 12\naugment_gain_db = 6.0"))
+    out = tmp_path / "m.tum"
+    assert main(["train", "padnmf", "--dataset", str(dataset), "--config", str(cfg),
+                 "--out", str(out), "--no-progress"]) == 0  # fmt: skip
+    from tinyunfold import kinds
+    from tinyunfold.datasets.io import load_dataset
+    from tinyunfold.training.padnmf import load_config
+
+    model = load_model(str(out))
+    trained = kinds.get(model.kind).require("detection")(model).detector.readout
+    screen = diagnostic_scripts.load("readout_screen")
+    conf = load_config(str(cfg), [])
+    d = screen.readout_inputs(load_dataset(str(dataset)), conf)
+    ro = screen.fit_readout(d, conf["detection"], conf["detection"].get("readout_l2", "cv"))
+    np.testing.assert_array_equal(ro.W, trained.W)
+    np.testing.assert_array_equal(ro.b, trained.b)
+    z = ro.score(d["T"][:, :, None])
+    sizes = np.array([len(s) for s in ro.sets])
+    n = np.array([len(s) for s in d["labels"]])
+    own = [float(np.mean(n == k)) for k in range(ro.max_hits + 1)]
+    same = z + screen.count_bias(own, d["labels"], sizes)[None, :]
+    assert same.argmax(1).tolist() == z.argmax(1).tolist()
+    rare = z + screen.count_bias([1.0, 1e-8, 1e-8], d["labels"], sizes)[None, :]
+    assert (rare.argmax(1) == 0).sum() > (z.argmax(1) == 0).sum()  # more windows called empty
+    r = diagnostic_scripts.run(
+        "readout_screen", str(dataset), "--config", str(cfg), "--cache", str(tmp_path / "c.npz"),
+        "--count-prior", "recorded", "--excess-scale", "2", timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    head, *rows = r.stdout.splitlines()
+    assert head.split()[:2] == ["rule", "overall"] and head.split()[-2:] == ["2-hit", "FP-any"]
+    assert [x.split()[0] for x in rows] == ["product", "count", "excess"]
+    assert (tmp_path / "c.npz").exists()

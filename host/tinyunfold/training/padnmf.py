@@ -245,7 +245,7 @@ def train_from_dataset(
     recordings = list(train)
     n_recorded = len(train)
     mc = cfg["model"]
-    aug_opts = _augment_options(mc, topts)
+    aug_opts = augment_options(mc, topts)
     in_situ = in_situ_snr_db(mc)
     ds_aug = ds if in_situ is None else with_in_situ_targets(ds, in_situ)
     if int(mc.get("augment", 0)) > 0:
@@ -313,7 +313,7 @@ def train_from_dataset(
     return est, det, extra
 
 
-def _augment_options(mc: dict[str, Any], topts: dict[str, Any]) -> dict[str, Any]:
+def augment_options(mc: dict[str, Any], topts: dict[str, Any]) -> dict[str, Any]:
     """The options of :func:`augment_mixtures` that a config's [model] section sets."""
     return {
         "two_hit": float(mc.get("augment_two_hit", 0.2)),
