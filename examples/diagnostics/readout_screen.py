@@ -38,13 +38,13 @@ from tinyunfold.datasets.io import load_dataset
 from tinyunfold.datasets.prep import (
     augment_mixtures,
     built_from_recordings,
+    config_front_end,
     label_sets_of,
     spectrogram,
     train_split,
     with_in_situ_targets,
 )
 from tinyunfold.detection import Readout, excess_features, window_totals
-from tinyunfold.features import SpectrogramParams
 from tinyunfold.training.padnmf import (
     augment_options,
     in_situ_snr_db,
@@ -58,11 +58,7 @@ def readout_inputs(ds: Any, cfg: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The band totals (Q, m') the config's readout trains on, as ``train_from_dataset`` builds
     them, with labels, recorded flags and what each was built from; the test split's (B, m')."""
     mc, dc = cfg["model"], cfg["detection"]
-    feats = SpectrogramParams(
-        sample_rate=int(ds.sample_rate), **{"n_fft": 1024, "hop": 4096, **cfg["features"]}
-    )
-    noise = np.concatenate([spectrogram(x, feats, 1.0) for x in ds.noise], axis=1)
-    scale = 1.0 / max(float(noise.mean()), 1e-300)  # as the training pipeline
+    feats, scale = config_front_end(ds, cfg["features"])  # as the training pipeline
     aug = augment_options(mc, template_options(mc))
     in_situ = in_situ_snr_db(mc)
     ds_aug = ds if in_situ is None else with_in_situ_targets(ds, in_situ)

@@ -1352,25 +1352,25 @@ def fit_detector(
 ) -> Detector:
     """Fit thresholds on the no-hit training mixtures and Â on all training mixtures.
 
-        ``top_k <= 0`` (the default of the training configs, not of this function, whose defaults
-        are the thesis' rules) reports every class over its threshold (set-valued decisions: a
-        two-hit mixture can be exactly right); it is stored as ``top_k = L``, so the device's top-k
-        selection (golden/detect.py) runs it unchanged.
+    ``top_k <= 0`` (the default of the training configs, not of this function, whose defaults
+    are the thesis' rules) reports every class over its threshold (set-valued decisions: a
+    two-hit mixture can be exactly right); it is stored as ``top_k = L``, so the device's top-k
+    selection (golden/detect.py) runs it unchanged.
 
-        ``readout``: False (none), True (one-vs-rest) or ``"sets"`` (the multinomial readout over the
-        label sets of at most ``readout_max_hits`` classes, :class:`Readout`), fitted on
-        ``readout_input``: ``"activations"`` (H_train) or ``"spectrum"`` (X_train (Q, m', n), the
-        network's input windows X̃ of the same mixtures, or their :func:`window_totals` (Q, m', 1),
-    all the readout reads of them). ``recorded`` (Q,) flags the recorded
-        (not synthetic) training mixtures, read by ``readout_l2 = "cv-recorded"``
-        (:meth:`Readout.fit`); ``readout_cv_score``: what a CV rule of ``readout_l2`` scores
-        (``"accuracy"`` or ``"log-loss"``); ``readout_excess`` > 0: the excess block of the
-        features over the no-hit mixtures, clipped there (:func:`excess_features`). ``readout_extra``: further synthetic mixtures that
-        train the readout only (``[detection] readout_augment``), appended after the training
-        mixtures as not recorded; the thresholds, Â and the checks never see them. ``built_from``
-        (Q lists of indices into the training mixtures; ``readout_extra.built_from`` likewise):
-        the recordings each synthetic mixture was made from, held out with them in the readout's
-        cross-validation (:meth:`Readout.fit`).
+    ``readout``: False (none), True (one-vs-rest) or ``"sets"`` (the multinomial readout over the
+    label sets of at most ``readout_max_hits`` classes, :class:`Readout`), fitted on
+    ``readout_input``: ``"activations"`` (H_train) or ``"spectrum"`` (X_train (Q, m', n), the
+    network's input windows X̃ of the same mixtures, or their :func:`window_totals` (Q, m', 1),
+    all the readout reads of them). ``recorded`` (Q,) flags the recorded (not synthetic)
+    training mixtures, read by ``readout_l2 = "cv-recorded"`` (:meth:`Readout.fit`);
+    ``readout_cv_score``: what a CV rule of ``readout_l2`` scores (``"accuracy"`` or
+    ``"log-loss"``); ``readout_excess`` > 0: the excess block of the features over the no-hit
+    mixtures, clipped there (:func:`excess_features`). ``readout_extra``: further synthetic
+    mixtures that train the readout only (``[detection] readout_augment``), appended after the
+    training mixtures as not recorded; the thresholds, Â and the checks never see them.
+    ``built_from`` (Q lists of indices into the training mixtures; ``readout_extra.built_from``
+    likewise): the recordings each synthetic mixture was made from, held out with them in the
+    readout's cross-validation (:meth:`Readout.fit`).
     """
     if top_k <= 0:
         top_k = layout.n_classes
@@ -1559,8 +1559,9 @@ def fit_detector_from_config(
 ) -> Detector:
     """:func:`fit_detector` with the options of a training config's ``[detection]`` section;
     ``X_train`` (Q, m', n): the network's input windows X̃ of the training mixtures, or their
-    totals (Q, m', 1) (:func:`window_totals`; needed by ``readout_input = "spectrum"``); ``recorded`` (Q,): which of them are recordings, not
-    synthetic (``readout_l2 = "cv-recorded"``); ``readout_extra``: the mixtures of
+    totals (Q, m', 1) (:func:`window_totals`; needed by ``readout_input = "spectrum"``);
+    ``recorded`` (Q,): which of them are recordings, not synthetic (``readout_l2 =
+    "cv-recorded"``); ``readout_extra``: the mixtures of
     ``readout_augment`` (built by the caller, which owns the dataset and the network);
     ``built_from``: the recordings each training mixture was made from (:func:`fit_detector`)."""
     return fit_detector(

@@ -7,13 +7,14 @@ and the initialisation sets (isolated targets per class, noise blocks) of thesis
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from tinyunfold.errors import TinyUnfoldError
-from tinyunfold.features import SpectrogramParams, power_spectrogram
+from tinyunfold.features import FrontEndWarning, SpectrogramParams, power_spectrogram
 
 NONE_LABELS = ("none", "", "-")
 
@@ -47,6 +48,22 @@ def model_front_end(params: dict[str, Any]) -> tuple[Any, float]:
 
 def spectrogram(x: np.ndarray, feats: Any, scale: float) -> np.ndarray:
     return power_spectrogram(x, feats) * scale
+
+
+def config_front_end(ds: Any, features: dict[str, Any]) -> tuple[SpectrogramParams, float]:
+    """(SpectrogramParams, input_scale) that training gives a model: a config's ``[features]``
+    at the dataset's rate, and the scale that makes the mean power of its ``noise/`` recordings
+    1, so that ε = 1e-16 means the same thing for every dataset (KL-NMF is scale covariant:
+    only ε's relative size changes). A front-end whose frames skip audio warns
+    (``FrontEndWarning``)."""
+    feats = SpectrogramParams(
+        sample_rate=int(ds.sample_rate), **{"n_fft": 1024, "hop": 4096, **features}
+    )
+    gap = feats.gap_warning()
+    if gap is not None:
+        warnings.warn(gap, FrontEndWarning, stacklevel=3)
+    noise = np.concatenate([spectrogram(x, feats, 1.0) for x in ds.noise], axis=1)
+    return feats, 1.0 / max(float(noise.mean()), 1e-300)
 
 
 def train_split(ds: Any) -> tuple[list[Any], list[Any]]:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import time
-import warnings
 from typing import Any
 
 import numpy as np
 
-from tinyunfold.datasets.prep import init_sets, label_sets_of, spectrogram, train_split
+from tinyunfold.datasets.prep import (
+    config_front_end,
+    init_sets,
+    label_sets_of,
+    spectrogram,
+    train_split,
+)
 from tinyunfold.errors import TinyUnfoldError
 from tinyunfold.models.dnmfd import DNMFDDetector, dnmfd_layout
 from tinyunfold.training.config import DETECTION_KEYS, load_sections
@@ -164,17 +169,10 @@ def train_dnmfd_from_dataset(
 ) -> tuple[Any, Any, Any, dict[str, Any]]:
     """Initialise, train and fit the detector. Returns (DeepNMFD, adapter, Detector, extra)."""
     from tinyunfold.detection import fit_detector_from_config, window_totals
-    from tinyunfold.features import FrontEndWarning, SpectrogramParams
     from tinyunfold.models.dnmfd import DeepNMFD
 
     mc = {**DNMFD_DEFAULTS, **cfg["model"]}
-    fcfg = {"n_fft": 1024, "hop": 4096, **cfg["features"]}
-    feats = SpectrogramParams(sample_rate=int(ds.sample_rate), **fcfg)
-    gap = feats.gap_warning()
-    if gap is not None:
-        warnings.warn(gap, FrontEndWarning, stacklevel=2)
-    noise0 = np.concatenate([spectrogram(x, feats, 1.0) for x in ds.noise], axis=1)
-    scale = 1.0 / max(float(noise0.mean()), 1e-300)  # mean noise power 1, as PAD-NMF
+    feats, scale = config_front_end(ds, cfg["features"])  # mean noise power 1, as PAD-NMF
     targets, noise = init_sets(ds, feats, scale, str(mc["noise_blocks"]))
     W_hat, ranks, block_class = dnmfd_init(targets, noise, mc, progress)
     est = DeepNMFD(

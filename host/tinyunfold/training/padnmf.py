@@ -93,6 +93,7 @@ import numpy as np
 from tinyunfold.datasets.prep import (
     augment_mixtures,
     built_from_recordings,
+    config_front_end,
     init_sets,
     label_sets_of,
     progress_bar,
@@ -216,7 +217,6 @@ def train_from_dataset(
         readout_augment_value,
         window_totals,
     )
-    from tinyunfold.features import FrontEndWarning, SpectrogramParams
 
     dc = cfg["detection"]
     n_readout = readout_augment_value(dc.get("readout_augment", 0))
@@ -225,15 +225,7 @@ def train_from_dataset(
             f"readout_augment = {n_readout} but the detector has no readout",
             'set [detection] readout = "sets" (or true), or readout_augment = 0',
         )
-    fcfg = {"n_fft": 1024, "hop": 4096, **cfg["features"]}
-    feats = SpectrogramParams(sample_rate=int(ds.sample_rate), **fcfg)
-    gap = feats.gap_warning()
-    if gap is not None:
-        warnings.warn(gap, FrontEndWarning, stacklevel=2)
-    noise0 = np.concatenate([spectrogram(x, feats, 1.0) for x in ds.noise], axis=1)
-    # inputs are scaled so the mean noise power is 1: ε = 1e-16 then means the same thing for
-    # every dataset (KL-NMF is scale covariant, so only ε's relative size changes)
-    scale = 1.0 / max(float(noise0.mean()), 1e-300)
+    feats, scale = config_front_end(ds, cfg["features"])  # mean noise power 1
     est = build_estimator(kind, cfg)
     topts = template_options(cfg["model"])
     targets, noise = init_sets(ds, feats, scale, cfg["model"].get("noise_blocks", "one"), **topts)
