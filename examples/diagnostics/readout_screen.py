@@ -36,21 +36,18 @@ import numpy as np
 
 from tinyunfold.datasets.io import load_dataset
 from tinyunfold.datasets.prep import (
-    augment_mixtures,
     built_from_recordings,
     config_front_end,
     label_sets_of,
     spectrogram,
     train_split,
-    with_in_situ_targets,
 )
 from tinyunfold.detection import Readout, excess_features, window_totals
 from tinyunfold.training.padnmf import (
-    augment_options,
-    in_situ_snr_db,
     load_config,
     readout_mixtures,
     template_options,
+    training_mixtures,
 )
 
 
@@ -59,14 +56,8 @@ def readout_inputs(ds: Any, cfg: dict[str, dict[str, Any]]) -> dict[str, Any]:
     them, with labels, recorded flags and what each was built from; the test split's (B, m')."""
     mc, dc = cfg["model"], cfg["detection"]
     feats, scale = config_front_end(ds, cfg["features"])  # as the training pipeline
-    aug = augment_options(mc, template_options(mc))
-    in_situ = in_situ_snr_db(mc)
-    ds_aug = ds if in_situ is None else with_in_situ_targets(ds, in_situ)
-    real, test = train_split(ds)
-    n_aug = int(mc.get("augment", 0))
-    train = real + (
-        augment_mixtures(ds_aug, n_aug, seed=int(mc.get("seed", 0)), **aug) if n_aug else []
-    )
+    train, real, ds_aug, aug = training_mixtures(ds, mc, template_options(mc))
+    _, test = train_split(ds)
     A = window_totals([spectrogram(m.audio, feats, scale) for m in train])[:, :, 0]
     labels = label_sets_of(train, ds.classes)
     built = built_from_recordings(train, real)

@@ -233,17 +233,9 @@ def train_from_dataset(
         est.init_dictionary(
             targets, noise, list(ds.classes), feats.to_dict(), progress=lambda i, n: bar.update(1)
         )
-    train, _ = train_split(ds)
-    recordings = list(train)
-    n_recorded = len(train)
     mc = cfg["model"]
-    aug_opts = augment_options(mc, topts)
-    in_situ = in_situ_snr_db(mc)
-    ds_aug = ds if in_situ is None else with_in_situ_targets(ds, in_situ)
-    if int(mc.get("augment", 0)) > 0:
-        train = train + augment_mixtures(
-            ds_aug, int(mc["augment"]), seed=int(mc.get("seed", 0)), **aug_opts
-        )
+    train, recordings, ds_aug, aug_opts = training_mixtures(ds, mc, topts)
+    n_recorded = len(recordings)
     X = [spectrogram(m.audio, feats, scale) for m in train]
     S = [
         spectrogram(m.target_stem, feats, scale) if m.target_stem is not None else np.zeros_like(x)
@@ -303,6 +295,25 @@ def train_from_dataset(
         "n_frames": int(X[0].shape[1]),
     }
     return est, det, extra
+
+
+def training_mixtures(
+    ds: Any, mc: dict[str, Any], topts: dict[str, Any]
+) -> tuple[list[Any], list[Any], Any, dict[str, Any]]:
+    """The mixtures a ``[model]`` section trains on: (the recorded ``split=train`` mixtures
+    followed by the ``augment`` synthetic ones, the recorded ones alone, the dataset whose
+    templates the synthetic hits are drawn from (with the in-situ hits), the
+    :func:`augment_mixtures` options), for the network and for ``readout_mixtures`` alike."""
+    recordings, _ = train_split(ds)
+    aug_opts = augment_options(mc, topts)
+    in_situ = in_situ_snr_db(mc)
+    ds_aug = ds if in_situ is None else with_in_situ_targets(ds, in_situ)
+    train = list(recordings)
+    if int(mc.get("augment", 0)) > 0:
+        train += augment_mixtures(
+            ds_aug, int(mc["augment"]), seed=int(mc.get("seed", 0)), **aug_opts
+        )
+    return train, list(recordings), ds_aug, aug_opts
 
 
 def augment_options(mc: dict[str, Any], topts: dict[str, Any]) -> dict[str, Any]:
