@@ -113,8 +113,33 @@ def lbfgs_fit(
     opt.step(closure)
 
 
-def fit_probe(F: np.ndarray, Y: np.ndarray, l2: float, sets: bool, hidden: int):  # noqa: ANN201
-    """Fitted predictor: features (Q, d) -> boolean decisions (Q, L)."""
+class Probe:
+    """A fitted probe: features (Q, d) -> scores z (Q, outputs) and boolean decisions (Q, L)."""
+
+    def __init__(
+        self, net: torch.nn.Module, mu: np.ndarray, sd: np.ndarray, table: list, L: int, sets: bool
+    ) -> None:
+        self.net, self.mu, self.sd, self.table, self.L, self.sets = net, mu, sd, table, L, sets
+
+    def scores(self, G: np.ndarray) -> np.ndarray:
+        """The classifier's scores z (Q, outputs), a writable copy."""
+        with torch.no_grad():
+            return self.net(torch.tensor((G - self.mu) / self.sd)).numpy().copy()
+
+    def __call__(self, G: np.ndarray, bar: float = 0.0) -> np.ndarray:
+        """Decisions (Q, L); ``bar``: D of ``--empty-bar`` (label sets only)."""
+        z = self.scores(G)
+        if not self.sets:
+            return z > 0.0
+        z[:, 0] -= bar
+        out = np.zeros((len(G), self.L), dtype=bool)
+        for q, k in enumerate(z.argmax(1)):
+            out[q, list(self.table[k])] = True
+        return out
+
+
+def fit_probe(F: np.ndarray, Y: np.ndarray, l2: float, sets: bool, hidden: int) -> Probe:
+    """The probe fitted on features F (Q, d) and labels Y (Q, L)."""
     L = Y.shape[1]
     table = [()] + [(c,) for c in range(L)] + list(itertools.combinations(range(L), 2))
     code: dict[tuple[int, ...], int] = {s: k for k, s in enumerate(table)}
@@ -139,25 +164,7 @@ def fit_probe(F: np.ndarray, Y: np.ndarray, l2: float, sets: bool, hidden: int):
     bce = torch.nn.functional.binary_cross_entropy_with_logits
     loss = torch.nn.functional.cross_entropy if sets else bce
     lbfgs_fit(net, Ft, lambda z: loss(z, target), l2, 800)
-
-    def predict(G: np.ndarray, bar: float = 0.0) -> np.ndarray:
-        """Decisions (Q, L); ``bar``: D of ``--empty-bar`` (label sets only)."""
-        z = scores(G)
-        if not sets:
-            return z > 0.0
-        z[:, 0] -= bar
-        out = np.zeros((len(G), L), dtype=bool)
-        for q, k in enumerate(z.argmax(1)):
-            out[q, list(table[k])] = True
-        return out
-
-    def scores(G: np.ndarray) -> np.ndarray:
-        """The classifier's scores z (Q, outputs), a writable copy."""
-        with torch.no_grad():
-            return net(torch.tensor((G - mu) / sd)).numpy().copy()
-
-    predict.scores = scores  # type: ignore[attr-defined]
-    return predict
+    return Probe(net, mu, sd, table, L, sets)
 
 
 def fpr_bars(F: np.ndarray, Y: np.ndarray, l2: float, hidden: int, rates: list[float]) -> list:
@@ -166,7 +173,7 @@ def fpr_bars(F: np.ndarray, Y: np.ndarray, l2: float, hidden: int, rates: list[f
     fold = np.random.default_rng(0).permutation(len(F)) % 5
     m = np.zeros(len(F))
     for k in range(5):
-        z = fit_probe(F[fold != k], Y[fold != k], l2, True, hidden).scores(F[fold == k])  # type: ignore[attr-defined]
+        z = fit_probe(F[fold != k], Y[fold != k], l2, True, hidden).scores(F[fold == k])
         m[fold == k] = z[:, 1:].max(1) - z[:, 0]  # the best hit set's margin over "no hit"
     neg = m[Y.sum(1) == 0]
     return [-float(np.quantile(neg, 1.0 - r)) for r in rates]
