@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,7 @@ from tinyunfold.datasets.prep import (
     train_split,
 )
 from tinyunfold.detection import Readout, excess_features, window_totals
+from tinyunfold.pipelines.evaluation import set_exact_scores
 from tinyunfold.training.padnmf import (
     load_config,
     readout_mixtures,
@@ -154,16 +156,16 @@ def recorded_prior(d: dict[str, Any], max_hits: int) -> list[float]:
 
 
 def scores(pred: Sequence[Sequence[int]], d: dict[str, Any]) -> list[float]:
-    """Set-exact % overall, per SNR of the single hits, two-hit, FP on no-hit mixtures."""
-    truth = [sorted(t) for t in d["test_labels"]]
-    ok = np.array([sorted(p) == t for p, t in zip(pred, truth, strict=True)])
-    n = np.array([len(t) for t in truth])
-    snr = np.array([np.nan if s is None else s for s in d["snr"]], dtype=np.float64)
-    out = [ok.mean()]
-    out += [ok[(n == 1) & (snr == s)].mean() for s in sorted(set(snr[n == 1]))]
-    out += [ok[n == 2].mean() if (n == 2).any() else np.nan]
-    out += [np.mean([len(p) > 0 for p, k in zip(pred, n, strict=True) if k == 0])]
-    return [100.0 * float(v) for v in out]
+    """Set-exact % overall, per SNR of the single hits, two-hit, FP on no-hit mixtures: the
+    report's own counts (:func:`~tinyunfold.pipelines.evaluation.set_exact_scores`)."""
+    mixtures = [
+        SimpleNamespace(snr_db=s, classes=t, extra={})  # no per-hit SNRs: no level-gap bins
+        for s, t in zip(d["snr"], d["test_labels"], strict=True)
+    ]
+    se = set_exact_scores(pred, mixtures, d["test_labels"], d["n_classes"])
+    cells = [se["overall"], *se["single_hit_per_snr"].values(), se["two_hit"]]
+    cells.append(se["false_positive_any"])
+    return [np.nan if c["rate"] is None else 100.0 * c["rate"] for c in cells]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -575,6 +575,11 @@ def test_readout_screen_rebuilds_the_trained_readout(tmp_path: Path, dataset: Pa
     assert same.argmax(1).tolist() == z.argmax(1).tolist()
     rare = z + screen.count_bias([1.0, 1e-8, 1e-8], d["labels"], sizes)[None, :]
     assert (rare.argmax(1) == 0).sum() > (z.argmax(1) == 0).sum()  # more windows called empty
+    # its rows are the report's counts, two-hit windows included (the tiny set has none)
+    toy = {"snr": [None, -10.0, 5.0, 5.0, -10.0], "n_classes": 2,
+           "test_labels": [[], [0], [1], [0, 1], [1]]}  # fmt: skip
+    got = screen.scores([[1], [0], [1], [1, 0], [0]], toy)
+    assert got == [60.0, 50.0, 100.0, 100.0, 100.0]  # overall, -10 dB, 5 dB, two-hit, FP-any
     r = diagnostic_scripts.run(
         "readout_screen", str(dataset), "--config", str(cfg), "--cache", str(tmp_path / "c.npz"),
         "--count-prior", "recorded", "--excess-scale", "2", timeout=300,
