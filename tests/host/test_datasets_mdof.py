@@ -12,12 +12,14 @@ import scipy.signal
 
 from tinyunfold.cli import main
 from tinyunfold.datasets import load_dataset
+from tinyunfold.datasets.io import DatasetError
 from tinyunfold.datasets.mdof import (
     DATASET1_CHAIN,
     DATASET2_CHAIN,
     THESIS_TABLE1,
     THESIS_TABLE2,
     Chain,
+    check_config,
     discretise,
     generate,
     preset_config,
@@ -254,6 +256,25 @@ def test_extra_test_mixtures_leave_the_preset_files_unchanged() -> None:
         np.testing.assert_array_equal(a.audio, b.audio)
     names = [m.name for m in more.mixtures]
     assert len(set(names)) == len(names)
+
+
+def test_extra_background_leaves_the_preset_files_unchanged() -> None:
+    """--n-extra-nohit-train: more recorded background of the same machine for training (no-hit,
+    split=train, the test chain's noise), every other file the same, the test split included."""
+    cfg = replace(_tiny("dataset1", seed=3), n_extra_test=1)
+    base = generate(cfg)
+    more = generate(replace(cfg, n_extra_nohit_train=3))
+    extra = more.mixtures[len(base.mixtures) :]
+    assert [m.name for m in extra] == [f"nohit_train_x{i:03d}.wav" for i in range(3)]
+    assert all(m.split == "train" and not m.has_hit and m.target_stem is None for m in extra)
+    for a, b in zip(base.mixtures, more.mixtures[: len(base.mixtures)], strict=True):
+        assert a.name == b.name
+        np.testing.assert_array_equal(a.audio, b.audio)
+    # new windows of the background, not copies of the recorded ones
+    old = [m.audio for m in base.mixtures if not m.has_hit]
+    assert all(not np.array_equal(m.audio, o) for m in extra for o in old)
+    with pytest.raises(DatasetError, match="n_extra_nohit_train"):
+        check_config(replace(cfg, n_extra_nohit_train=-1))
 
 
 def test_cli_mdof_pcm16_writes_what_a_board_receives(tmp_path: Path) -> None:

@@ -78,6 +78,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "preset's own files stay the same)",
     )
     g.add_argument("--n-nohit-train", type=int, help="no-hit mixtures marked split=train")
+    g.add_argument(
+        "--n-extra-nohit-train",
+        type=int,
+        help="extra split=train no-hit mixtures: more recorded background of the monitored "
+        "machine (default 0; the preset's own files, the test split included, stay the same)",
+    )
     g.add_argument("--n-nohit-test", type=int, help="no-hit mixtures marked split=test")
     g.add_argument("--n-two-hit", type=int, help="two-hit test mixtures (dataset2-hard: 20)")
     g.add_argument(
@@ -175,6 +181,7 @@ def _run_mdof(args: argparse.Namespace) -> int:
         snr_db=args.snr_db,
         n_per_snr=args.n_per_snr,
         n_extra_test=args.n_extra_test,
+        n_extra_nohit_train=args.n_extra_nohit_train,
         n_nohit_train=args.n_nohit_train,
         n_nohit_test=args.n_nohit_test,
         n_two_hit=args.n_two_hit,

@@ -320,6 +320,9 @@ class MdofConfig:
     n_extra_test : extra split=test mixtures per probed mass and SNR, at *every* SNR of the grid
         (the training SNRs too), drawn after all other files from the same random stream: the
         files of the preset itself do not change, the test split grows (``mMM_<snr>_xR.wav``).
+    n_extra_nohit_train : extra split=train no-hit mixtures (the monitored machine's background
+        recorded for longer), drawn after every other file, so the preset's files, the test
+        split included, do not change (``nohit_train_xNNN.wav``).
     preroll_s : simulated time before each window when the window needs its own simulation
         (speed ramps / flow), starting from the exact periodic steady state.
     seed : random seed (everything is deterministic given the config).
@@ -353,6 +356,7 @@ class MdofConfig:
     n_two_hit: int = 0
     n_noise_files: int = 1
     n_extra_test: int = 0
+    n_extra_nohit_train: int = 0
     preroll_s: float = 0.25
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -468,8 +472,9 @@ def check_config(cfg: MdofConfig) -> None:
         (0 <= cfg.speed_range < 1, "speed_range must be in [0, 1)", "e.g. --speed-range 0.15"),
         (0 <= cfg.mismatch < 0.5, "mismatch must be in [0, 0.5)", "e.g. --mismatch 0.03"),
         (
-            cfg.n_two_hit >= 0 and cfg.n_noise_files >= 1 and cfg.n_extra_test >= 0,
-            "n_two_hit and n_extra_test must be >= 0 and n_noise_files >= 1",
+            min(cfg.n_two_hit, cfg.n_extra_test, cfg.n_extra_nohit_train) >= 0
+            and cfg.n_noise_files >= 1,
+            "n_two_hit, n_extra_test and n_extra_nohit_train must be >= 0, n_noise_files >= 1",
             "fix the counts",
         ),
         (
@@ -639,7 +644,7 @@ def generate(
     train_snrs = {snrs[i] for i in cfg.train_snr_rank if -len(snrs) <= i < len(snrs)}
     n_hit = len(probed) * len(snrs) * cfg.n_per_snr
     n_mix = n_hit + cfg.n_nohit_train + cfg.n_nohit_test + cfg.n_two_hit
-    n_mix += len(probed) * len(snrs) * cfg.n_extra_test
+    n_mix += len(probed) * len(snrs) * cfg.n_extra_test + cfg.n_extra_nohit_train
     units = 2 * len(probed) + cfg.n_noise_files + n_mix
     if total_cb is not None:
         total_cb(units)
@@ -772,6 +777,8 @@ def generate(
                 add_mixture(
                     f"m{m:02d}_{_name_snr(snr)}_x{r}.wav", [(c, m, snr, draw_onset())], "test"
                 )
+    for i in range(cfg.n_extra_nohit_train):
+        add_mixture(f"nohit_train_x{i:03d}.wav", [], "train")
 
     # one microphone gain for every file: the reference noise window gets RMS mic_rms
     gain = cfg.mic_rms / math.sqrt(e_ref / n_out)
