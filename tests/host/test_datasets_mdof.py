@@ -259,8 +259,8 @@ def test_extra_test_mixtures_leave_the_preset_files_unchanged() -> None:
 
 
 def test_extra_background_leaves_the_preset_files_unchanged() -> None:
-    """--n-extra-nohit-train: more recorded background of the same machine for training (no-hit,
-    split=train, the test chain's noise), every other file the same, the test split included."""
+    """--n-extra-nohit-train: more recorded background of the same machine for training (new
+    no-hit split=train windows), every other file the same, the test split included."""
     cfg = replace(_tiny("dataset1", seed=3), n_extra_test=1)
     base = generate(cfg)
     more = generate(replace(cfg, n_extra_nohit_train=3))
