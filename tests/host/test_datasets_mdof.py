@@ -241,6 +241,13 @@ def test_cli_mdof_writes_loadable_dataset(tmp_path: Path) -> None:
     assert main(argv) == 2  # refuses to overwrite
 
 
+def _assert_files_kept(base, more) -> None:
+    """``more`` starts with every mixture of ``base``, same names, same samples."""
+    for a, b in zip(base.mixtures, more.mixtures[: len(base.mixtures)], strict=True):
+        assert a.name == b.name
+        np.testing.assert_array_equal(a.audio, b.audio)
+
+
 def test_extra_test_mixtures_leave_the_preset_files_unchanged() -> None:
     """--n-extra-test: more test mixtures at every SNR (training SNRs too), same other files."""
     cfg = _tiny("dataset1", seed=3)
@@ -251,9 +258,7 @@ def test_extra_test_mixtures_leave_the_preset_files_unchanged() -> None:
     assert len(extra) == 2 * n_probed * len(cfg.snr_db)
     assert all(m.split == "test" and m.name.split("_")[-1].startswith("x") for m in extra)
     assert {m.snr_db for m in extra} == set(cfg.snr_db)
-    for a, b in zip(base.mixtures, more.mixtures[: len(base.mixtures)], strict=True):
-        assert a.name == b.name
-        np.testing.assert_array_equal(a.audio, b.audio)
+    _assert_files_kept(base, more)
     names = [m.name for m in more.mixtures]
     assert len(set(names)) == len(names)
 
@@ -267,9 +272,7 @@ def test_extra_background_leaves_the_preset_files_unchanged() -> None:
     extra = more.mixtures[len(base.mixtures) :]
     assert [m.name for m in extra] == [f"nohit_train_x{i:03d}.wav" for i in range(3)]
     assert all(m.split == "train" and not m.has_hit and m.target_stem is None for m in extra)
-    for a, b in zip(base.mixtures, more.mixtures[: len(base.mixtures)], strict=True):
-        assert a.name == b.name
-        np.testing.assert_array_equal(a.audio, b.audio)
+    _assert_files_kept(base, more)
     # new windows of the background, not copies of the recorded ones
     old = [m.audio for m in base.mixtures if not m.has_hit]
     assert all(not np.array_equal(m.audio, o) for m in extra for o in old)
