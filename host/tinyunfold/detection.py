@@ -40,13 +40,20 @@ ln max(Σ_t X̃[b, t], floor), one per band (:func:`readout_source`, models/read
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from tinyunfold.errors import ModelFileError, ShapeError, ValueDomainError, check_choice
+from tinyunfold.errors import (
+    ModelFileError,
+    ShapeError,
+    ValueDomainError,
+    check_choice,
+    check_flag,
+)
 from tinyunfold.models.divergence import beta_gradient_parts
 from tinyunfold.models.labelsets import check_max_hits, check_set_table, label_set_table
 from tinyunfold.models.padnmf import BlockLayout
@@ -577,6 +584,27 @@ def readout_cv_score_value(v: Any) -> str:
     )
 
 
+def label_set_weights(label_sets: Sequence[Sequence[int]], judge: np.ndarray) -> np.ndarray:
+    """(Q,) each mixture's weight in a CV score (a weighted mean over the mixtures) when every
+    label set among the judged mixtures (``judge`` (Q,) True) weighs the same: 1 / the number of
+    judged mixtures with its label set; 0 for the mixtures not judged."""
+    keys = [tuple(sorted(int(c) for c in s)) for s in label_sets]
+    counts = Counter(k for k, j in zip(keys, judge, strict=True) if j)
+    return np.array([1.0 / counts[k] if j else 0.0 for k, j in zip(keys, judge, strict=True)])
+
+
+def check_readout_config(dc: dict[str, Any]) -> None:
+    """The readout keys of a ``[detection]`` section, each checked as the detector's fit reads it
+    (one line for a bad value): called before any training, so that a typo costs no network."""
+    _readout_flag(dc.get("readout", False))
+    readout_l2_value(dc.get("readout_l2", "cv"))
+    readout_cv_score_value(dc.get("readout_cv_score", "accuracy"))
+    check_flag(dc.get("readout_cv_balance", False), "readout_cv_balance")
+    readout_excess_value(dc.get("readout_excess", 0.0))
+    readout_augment_value(dc.get("readout_augment", 0))
+    check_readout_input(dc.get("readout_input", DEFAULT_READOUT_INPUT))
+
+
 def readout_augment_value(v: Any) -> int:
     """``[detection] readout_augment`` of a config: a whole number of mixtures >= 0."""
     if isinstance(v, bool) or not isinstance(v, int) or v < 0:
@@ -826,6 +854,8 @@ class Readout:
     cv_score : what a CV rule minimises the error of: ``"accuracy"`` (set-exact, the default)
         or ``"log-loss"`` (mean held-out log-loss). cv_scores / cv_log_loss : the held-out
         accuracy / mean log-loss of every weight of the grid (on the judged mixtures).
+    cv_balance : False (every judged mixture weighs the same in those scores) or True (each
+        label set among the judged mixtures weighs the same: :func:`label_set_weights`).
     max_hits : 0 (one-vs-rest) or the largest set size. sets : the set table (label sets mode).
     input : what the features read (models/readout.py): ``"activations"`` (H⁽ᴷ⁾, r = the rank
         columns of W) or ``"spectrum"`` (the window X̃, m' = n_bands columns). The methods below
@@ -846,6 +876,7 @@ class Readout:
     cv_scores: dict[str, float] = field(default_factory=dict)
     cv_score: str = "accuracy"
     cv_log_loss: dict[str, float] = field(default_factory=dict)
+    cv_balance: bool = False
     max_hits: int = 0
     sets: list[tuple[int, ...]] = field(default_factory=list)
     input: str = DEFAULT_READOUT_INPUT
@@ -986,7 +1017,10 @@ class Readout:
         mixtures (indices into the Q) whose audio each mixture was built from, e.g. a synthetic
         mixture laid on a recorded no-hit mixture or made with a recorded mixture's clean hit
         (``augment_in_situ_snr_db``); a fold leaves out of its fit every mixture built from one
-        it holds out, so that no held-out recording is judged by a readout that saw it."""
+        it holds out, so that no held-out recording is judged by a readout that saw it.
+        ``cv_balance``: both scores weigh each judged label set equally
+        (:func:`label_set_weights`), so that a label set recorded far more often than the others
+        (hours of background, a few hits) does not decide the weight alone."""
         F = readout_features(H, self.floor)
         Q = F.shape[0]
         if Q != len(label_sets):
@@ -1009,7 +1043,11 @@ class Readout:
                 if not judge.any():
                     judge = np.ones(Q, dtype=bool)
             by_loss = readout_cv_score_value(self.cv_score) == "log-loss"
-            n_judged = int(judge.sum())
+            # each mixture's weight in a score (a weighted mean): 1 per judged mixture, or
+            # 1 / its label set's count among them (every judged label set weighs the same)
+            weight = judge.astype(np.float64)
+            if check_flag(self.cv_balance, "readout_cv_balance"):
+                weight = label_set_weights(label_sets, judge)
             folds = _stratified_folds(label_sets, max(2, min(n_folds, Q)), seed)
             # per fold, the mixtures made from one it holds out: they leave its fit
             made_from_held = {int(f): np.zeros(Q, bool) for f in np.unique(folds)}
@@ -1023,25 +1061,23 @@ class Readout:
                     mask[:] = [any(folds[j] == f for j in b) for b in built_from]
             best: tuple[float, float, float] | None = None  # (score, λ, accuracy)
             for lam in grid:
-                correct = 0
-                loss = 0.0
+                right = np.zeros(Q)  # each mixture's held-out decision: right (1) or not
+                loss_q = np.zeros(Q)  # and its held-out log-loss
                 for f in np.unique(folds):
                     tr, te = (folds != f) & ~made_from_held[int(f)], folds == f
                     W, b, stats = self._fit_rows(F[tr], Y[tr], idx[tr], float(lam))
                     z = self._with_excess(F[te], stats) @ W.T + b
-                    pred = self._decide_z(z, k_top)
                     held = np.flatnonzero(te)
-                    correct += sum(
+                    right[held] = [
                         sorted(p) == sorted(label_sets[int(q)])
-                        for p, q in zip(pred, held, strict=True)
-                        if judge[q]
-                    )
-                    ll = readout_log_loss(z, Y[te], idx[te], self.max_hits)
-                    loss += float(ll[judge[held]].sum())
-                acc = correct / n_judged
+                        for p, q in zip(self._decide_z(z, k_top), held, strict=True)
+                    ]
+                    loss_q[held] = readout_log_loss(z, Y[te], idx[te], self.max_hits)
+                acc = float(weight @ right / weight.sum())
+                loss = float(weight @ loss_q / weight.sum())
                 self.cv_scores[f"{lam:g}"] = acc
-                self.cv_log_loss[f"{lam:g}"] = loss / n_judged
-                key = (-loss / n_judged if by_loss else acc, float(lam), acc)
+                self.cv_log_loss[f"{lam:g}"] = loss
+                key = (-loss if by_loss else acc, float(lam), acc)
                 if best is None or key[:2] > best[:2]:
                     best = key
             assert best is not None
@@ -1092,6 +1128,8 @@ class Readout:
             "cv_log_loss": dict(self.cv_log_loss),
             "input": self.input,
         }
+        if self.cv_balance:
+            out["cv_balance"] = True
         if self.excess:
             out["excess"] = float(self.excess)
         if self.max_hits:
@@ -1158,6 +1196,7 @@ class Readout:
             cv_scores=dict(d.get("cv_scores") or {}),
             cv_score=readout_cv_score_value(d.get("cv_score", "accuracy")),
             cv_log_loss=dict(d.get("cv_log_loss") or {}),
+            cv_balance=check_flag(d.get("cv_balance", False), "readout cv_balance"),
             max_hits=int(max_hits) if sets else 0,
             sets=sets,
             input=readout_input,
@@ -1342,6 +1381,7 @@ def fit_detector(
     readout_floor: float = 1e-6,
     readout_l2: float | str = "cv",
     readout_cv_score: str = "accuracy",
+    readout_cv_balance: bool = False,
     readout_excess: float = 0.0,
     readout_max_hits: int = 2,
     readout_input: str = DEFAULT_READOUT_INPUT,
@@ -1364,7 +1404,7 @@ def fit_detector(
     all the readout reads of them). ``recorded`` (Q,) flags the recorded (not synthetic)
     training mixtures, read by ``readout_l2 = "cv-recorded"`` (:meth:`Readout.fit`);
     ``readout_cv_score``: what a CV rule of ``readout_l2`` scores (``"accuracy"`` or
-    ``"log-loss"``); ``readout_excess`` > 0: the excess block of the features over the no-hit
+    ``"log-loss"``), ``readout_cv_balance``: with each label set weighed equally; ``readout_excess`` > 0: the excess block of the features over the no-hit
     mixtures, clipped there (:func:`excess_features`). ``readout_extra``: further synthetic
     mixtures that train the readout only (``[detection] readout_augment``), appended after the
     training mixtures as not recorded; the thresholds, Â and the checks never see them.
@@ -1426,6 +1466,7 @@ def fit_detector(
             floor=float(readout_floor),
             l2=readout_l2,
             cv_score=readout_cv_score,  # checked by Readout.fit
+            cv_balance=readout_cv_balance,  # likewise
             excess=readout_excess_value(readout_excess),
             max_hits=max_hits,
             input=check_readout_input(readout_input),
@@ -1586,6 +1627,7 @@ def fit_detector_from_config(
         readout_floor=float(dc.get("readout_floor", 1e-6)),
         readout_l2=readout_l2_value(dc.get("readout_l2", "cv")),
         readout_cv_score=readout_cv_score_value(dc.get("readout_cv_score", "accuracy")),
+        readout_cv_balance=check_flag(dc.get("readout_cv_balance", False), "readout_cv_balance"),
         readout_excess=readout_excess_value(dc.get("readout_excess", 0.0)),
         readout_max_hits=dc.get("readout_max_hits", 2),
         readout_input=check_readout_input(dc.get("readout_input", DEFAULT_READOUT_INPUT)),

@@ -142,6 +142,16 @@ def check_choice(value: object, choices: tuple[str, ...], name: str, fix: str) -
     return value
 
 
+def check_flag(value: object, name: str, fix: str | None = None) -> bool:
+    """``value`` when it is ``True`` or ``False``, else one line: ``name must be true or false,
+    got ...`` (a :class:`ValueDomainError`) with ``fix`` (default ``name = true``)."""
+    if not isinstance(value, bool):
+        raise ValueDomainError(
+            f"{name} must be true or false, got {value!r}", fix or f"{name} = true"
+        )
+    return value
+
+
 class TrainingError(TinyUnfoldError):
     """Training diverged (NaN/Inf or an exploding loss); nothing is saved."""
 

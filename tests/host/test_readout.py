@@ -155,6 +155,52 @@ def test_cv_log_loss_picks_the_weight_of_the_smallest_held_out_log_loss(max_hits
         Readout(l2="cv", cv_score="brier").fit(H, ls, 2, top_k=0)
 
 
+def test_cv_balance_weighs_every_recorded_label_set_the_same() -> None:
+    """readout_cv_balance: both CV scores are the mean over the judged label sets of each set's
+    mean held-out accuracy / log-loss (by hand, the same folds), not the mean over mixtures,
+    which many recorded no-hit windows would decide alone; kept in the model file."""
+    from scipy.special import log_softmax
+
+    H, ls = _toy(0, 40)
+    rec = np.array([not s for s in ls])  # every no-hit mixture, and two of each class
+    for c in (0, 1):
+        rec[[q for q, s in enumerate(ls) if s == [c]][:2]] = True
+    H2 = H.copy()  # the recorded hits unlike the rest (as in the cv-recorded test)
+    hits = np.flatnonzero(rec & np.array([bool(s) for s in ls]))
+    H2[np.ix_(hits, [8, 9])] = H[np.ix_(hits, [9, 8])]
+    kw = {"l2": "cv-recorded", "max_hits": 2}
+    plain = Readout(**kw, cv_score="log-loss").fit(H2, ls, 2, top_k=0, recorded=rec)
+    ro = Readout(**kw, cv_score="log-loss", cv_balance=True)
+    ro.fit(H2, ls, 2, top_k=0, recorded=rec)
+    folds = _stratified_folds(ls, 5, 0)
+    acc, loss = {}, {}
+    for lam in READOUT_L2_GRID:
+        per_set: dict[tuple[int, ...], list[tuple[float, float]]] = {}
+        for f in np.unique(folds):
+            tr, te = folds != f, (folds == f) & rec
+            r = Readout(l2=lam, max_hits=2).fit(H2[tr], [ls[q] for q in np.flatnonzero(tr)], 2)
+            held = zip(r.decide(H2[te], 2), r.score(H2[te]), np.flatnonzero(te), strict=True)
+            for p, zq, q in held:
+                key = tuple(ls[q])
+                ll = -float(log_softmax(zq)[r.sets.index(key)])
+                per_set.setdefault(key, []).append((float(sorted(p) == ls[q]), ll))
+        means = np.array([np.mean(v, 0) for v in per_set.values()])
+        acc[f"{lam:g}"], loss[f"{lam:g}"] = means.mean(0)
+    assert len(per_set) == 3
+    assert ro.cv_scores == pytest.approx(acc, rel=1e-9)
+    assert ro.cv_log_loss == pytest.approx(loss, rel=1e-9)
+    assert ro.cv_log_loss != pytest.approx(plain.cv_log_loss, rel=1e-3)
+    assert ro.cv_scores != pytest.approx(plain.cv_scores)
+    assert ro.l2 == min(READOUT_L2_GRID, key=lambda v: (loss[f"{v:g}"], -v))
+    back = Readout.from_params(json.loads(json.dumps(ro.to_params())), ro.W, ro.b, 2)
+    assert back.cv_balance and not Readout.from_params(plain.to_params(), ro.W, ro.b, 2).cv_balance
+    for bad in ("yes", 1, None):
+        with pytest.raises(TinyUnfoldError, match="cv_balance must be true or false"):
+            Readout(**kw, cv_balance=bad).fit(H2, ls, 2, top_k=0, recorded=rec)  # type: ignore[arg-type]
+        with pytest.raises(TinyUnfoldError, match="cv_balance must be true or false"):
+            Readout.from_params({**ro.to_params(), "cv_balance": bad}, ro.W, ro.b, 2)
+
+
 def test_detector_round_trip_and_methods() -> None:
     H, ls = _toy(2)
     det = fit_detector(H, ls, LAY, rule="max", top_k=0, ur_beta=None, readout=True)
@@ -259,3 +305,32 @@ def test_cv_holds_out_what_was_built_from_a_held_out_recording() -> None:
     for bad in (built[:-1], built[:-1] + [[len(H)]]):  # one list short; an index out of range
         with pytest.raises(TinyUnfoldError, match="built_from"):
             Readout(l2="cv-recorded").fit(H, sets, 2, top_k=0, recorded=rec, built_from=bad)
+
+
+@pytest.mark.parametrize(
+    ("key", "bad"),
+    [
+        ("readout", "yes"),
+        ("readout_l2", "auto"),
+        ("readout_cv_score", "brier"),
+        ("readout_cv_balance", "yes"),
+        ("readout_excess", -1.0),
+        ("readout_augment", 1.5),
+        ("readout_input", "bins"),
+    ],
+)
+def test_readout_keys_are_checked_before_anything_trains(key: str, bad: object) -> None:
+    """A bad readout key is one line naming it before the dataset or the network is touched
+    (None stands for both: any use of them would raise something else)."""
+    from tinyunfold.training.dnmfd import train_dnmfd_from_dataset
+    from tinyunfold.training.padnmf import finetune, train_from_dataset
+
+    cfg = {"model": {}, "features": {}, "detection": {"readout": "sets", key: bad}}
+    calls = (
+        lambda: train_from_dataset(None, "padnmf", cfg, progress=False),
+        lambda: train_dnmfd_from_dataset(None, cfg, progress=False),
+        lambda: finetune(None, {}, [], [], [], cfg, progress=False),
+    )
+    for call in calls:
+        with pytest.raises(TinyUnfoldError, match=key):
+            call()

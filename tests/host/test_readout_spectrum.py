@@ -337,15 +337,17 @@ def test_training_judges_the_readout_weight_on_the_recorded_mixtures(tmp_path: P
     for rule, n in (("cv", n_rec + 13), ("cv-recorded", n_rec)):  # correct / n for every weight
         assert np.allclose(scores[rule] * n, np.round(scores[rule] * n), atol=1e-9), rule
     assert not np.allclose(scores["cv"] * n_rec, np.round(scores["cv"] * n_rec), atol=1e-9)
-    # readout_cv_score = "log-loss" reaches the fit from the config and is kept in the model
+    # readout_cv_score = "log-loss" and readout_cv_balance reach the fit from the config and
+    # are kept in the model
     cfg = tmp_path / "ll.toml"
     extra = 'readout = "sets"\nreadout_input = "spectrum"\nreadout_l2 = "cv-recorded"\n'
     cfg.write_text(CONFIG.replace("[model]\n", "[model]\naugment = 13\n") + extra)
     out = tmp_path / "ll.tum"
     argv = ["train", "padnmf", "--dataset", str(root), "--config", str(cfg), "--out", str(out)]
     ll = [*argv, "--no-progress", "--set", "detection.readout_cv_score=log-loss"]
-    assert main(ll) == 0
+    assert main([*ll, "--set", "detection.readout_cv_balance=true"]) == 0
     ro = kinds.get("padnmf").require("detection")(kinds.load_model(out)).detector.readout
-    assert ro is not None and ro.cv_score == "log-loss"
+    assert ro is not None and ro.cv_score == "log-loss" and ro.cv_balance
     assert ro.l2 == float(min(ro.cv_log_loss, key=lambda k: (ro.cv_log_loss[k], -float(k))))
     assert main([*argv, "--no-progress", "--set", "detection.readout_cv_score=brier"]) != 0
+    assert main([*ll, "--set", "detection.readout_cv_balance=2"]) != 0

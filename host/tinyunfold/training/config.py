@@ -30,6 +30,7 @@ DETECTION_KEYS = {
     "readout_floor",
     "readout_l2",
     "readout_cv_score",
+    "readout_cv_balance",
     "readout_excess",
     "readout_max_hits",
     "readout_input",

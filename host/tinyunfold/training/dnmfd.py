@@ -168,8 +168,14 @@ def train_dnmfd_from_dataset(
     ds: Any, cfg: dict[str, dict[str, Any]], progress: bool = True
 ) -> tuple[Any, Any, Any, dict[str, Any]]:
     """Initialise, train and fit the detector. Returns (DeepNMFD, adapter, Detector, extra)."""
-    from tinyunfold.detection import fit_detector_from_config, window_totals
+    from tinyunfold.detection import (
+        check_readout_config,
+        fit_detector_from_config,
+        window_totals,
+    )
     from tinyunfold.models.dnmfd import DeepNMFD
+
+    check_readout_config(cfg["detection"])
 
     mc = {**DNMFD_DEFAULTS, **cfg["model"]}
     feats, scale = config_front_end(ds, cfg["features"])  # mean noise power 1, as PAD-NMF

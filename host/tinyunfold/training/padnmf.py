@@ -71,6 +71,8 @@ and the detector; every key is optional (the values shown are the defaults)::
     readout_cv_score = "accuracy"  # what those CV rules score on the held-out mixtures: "accuracy"
                             # (set-exact) or "log-loss" (mean log-loss of the readout's
                             # probabilities: steadier with few recorded mixtures)
+    readout_cv_balance = false  # true: each label set among the judged mixtures weighs the same
+                            # in that score (much more recorded background than hits)
     readout_input = "activations"  # what the readout reads: "activations" = ln sum_t H[a, t] per
                             # atom; "spectrum" = ln sum_t X~[b, t] per band of the window X~ (the
                             # network's input, x input_scale; robust to chain mismatch)
@@ -102,7 +104,7 @@ from tinyunfold.datasets.prep import (
     transform_many,
     with_in_situ_targets,
 )
-from tinyunfold.errors import TinyUnfoldError, ValueDomainError
+from tinyunfold.errors import TinyUnfoldError, ValueDomainError, check_flag
 from tinyunfold.training.config import DETECTION_KEYS, load_sections
 
 if TYPE_CHECKING:
@@ -149,10 +151,7 @@ NON_ESTIMATOR_KEYS = {
 
 def _flag(mc: dict[str, Any], key: str) -> bool:
     """A true/false [model] key (default false); anything else is one line."""
-    v = mc.get(key, False)
-    if not isinstance(v, bool):
-        raise TinyUnfoldError(f"[model] {key} must be true or false, got {v!r}", f"{key} = true")
-    return v
+    return check_flag(mc.get(key, False), f"[model] {key}", f"{key} = true")
 
 
 def template_options(model_cfg: dict[str, Any]) -> dict[str, Any]:
@@ -213,12 +212,14 @@ def train_from_dataset(
     Returns (estimator, detector, extra model params).
     """
     from tinyunfold.detection import (
+        check_readout_config,
         fit_detector_from_config,
         readout_augment_value,
         window_totals,
     )
 
     dc = cfg["detection"]
+    check_readout_config(dc)
     n_readout = readout_augment_value(dc.get("readout_augment", 0))
     if n_readout and not dc.get("readout", False):
         raise ValueDomainError(
@@ -463,12 +464,14 @@ def finetune(
     Returns (estimator, detector, extra model params).
     """
     from tinyunfold.detection import (
+        check_readout_config,
         fit_detector_from_config,
         readout_augment_value,
         window_totals,
     )
     from tinyunfold.errors import ShapeError
 
+    check_readout_config(cfg["detection"])
     lay = est.layout_
     mc = cfg["model"]
     fixed = [k for k in NETWORK_KEYS if k in mc]
