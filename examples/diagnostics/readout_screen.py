@@ -125,6 +125,7 @@ def fit_readout(d: dict[str, Any], dc: dict[str, Any], l2: Any, scale: float = 1
         floor=float(dc.get("readout_floor", 1e-6)),
         l2=l2,
         cv_score=str(dc.get("readout_cv_score", "accuracy")),
+        cv_balance=dc.get("readout_cv_balance", False),
         excess=float(dc.get("readout_excess", 0.0)),
         max_hits=int(dc.get("readout_max_hits", 2)),
         input="spectrum",
@@ -200,6 +201,8 @@ def main(argv: list[str] | None = None) -> None:
     ro = fit_readout(d, dc, l2)
     z = ro.score(d["T"][:, :, None])
     row(f"product (l2 {ro.l2:g})", ro.decide(d["T"][:, :, None], d["n_classes"]))
+    for lam, acc in ro.cv_scores.items():  # the weight rule's held-out scores, when it ran
+        print(f"  cv l2 {lam}: accuracy {acc:.4f} log-loss {ro.cv_log_loss[lam]:.4f}")
     sizes = np.array([len(s) for s in ro.sets])
     if a.count_prior:
         prior = (

@@ -1404,8 +1404,9 @@ def fit_detector(
     all the readout reads of them). ``recorded`` (Q,) flags the recorded (not synthetic)
     training mixtures, read by ``readout_l2 = "cv-recorded"`` (:meth:`Readout.fit`);
     ``readout_cv_score``: what a CV rule of ``readout_l2`` scores (``"accuracy"`` or
-    ``"log-loss"``), ``readout_cv_balance``: with each label set weighed equally; ``readout_excess`` > 0: the excess block of the features over the no-hit
-    mixtures, clipped there (:func:`excess_features`). ``readout_extra``: further synthetic
+    ``"log-loss"``), ``readout_cv_balance``: with each judged label set weighed the same;
+    ``readout_excess`` > 0: the excess block of the features over the no-hit mixtures, clipped
+    there (:func:`excess_features`). ``readout_extra``: further synthetic
     mixtures that train the readout only (``[detection] readout_augment``), appended after the
     training mixtures as not recorded; the thresholds, Â and the checks never see them.
     ``built_from`` (Q lists of indices into the training mixtures; ``readout_extra.built_from``
