@@ -557,6 +557,7 @@ def test_readout_screen_rebuilds_the_trained_readout(tmp_path: Path, dataset: Pa
                  "--out", str(out), "--no-progress"]) == 0  # fmt: skip
     from tinyunfold import kinds
     from tinyunfold.datasets.io import load_dataset
+    from tinyunfold.detection import READOUT_L2_GRID
     from tinyunfold.training.padnmf import load_config
 
     model = load_model(str(out))
@@ -587,5 +588,6 @@ def test_readout_screen_rebuilds_the_trained_readout(tmp_path: Path, dataset: Pa
     assert r.returncode == 0, r.stderr
     head, *rows = r.stdout.splitlines()
     assert head.split()[:2] == ["rule", "overall"] and head.split()[-2:] == ["2-hit", "FP-any"]
-    assert [x.split()[0] for x in rows] == ["product", "count", "excess"]
+    cv = ["cv"] * len(READOUT_L2_GRID)  # the weight rule's held-out scores, one per weight
+    assert [x.split()[0] for x in rows] == ["product", *cv, "count", "excess"]
     assert (tmp_path / "c.npz").exists()
