@@ -584,11 +584,17 @@ def readout_cv_score_value(v: Any) -> str:
     )
 
 
+def label_set_keys(label_sets: Sequence[Sequence[int]]) -> list[tuple[int, ...]]:
+    """Each label set as a hashable key: its classes ascending (the readout's folds and weights
+    group mixtures by it)."""
+    return [tuple(sorted(int(c) for c in s)) for s in label_sets]
+
+
 def label_set_weights(label_sets: Sequence[Sequence[int]], judge: np.ndarray) -> np.ndarray:
     """(Q,) each mixture's weight in a CV score (a weighted mean over the mixtures) when every
     label set among the judged mixtures (``judge`` (Q,) True) weighs the same: 1 / the number of
     judged mixtures with its label set; 0 for the mixtures not judged."""
-    keys = [tuple(sorted(int(c) for c in s)) for s in label_sets]
+    keys = label_set_keys(label_sets)
     counts = Counter(k for k, j in zip(keys, judge, strict=True) if j)
     return np.array([1.0 / counts[k] if j else 0.0 for k, j in zip(keys, judge, strict=True)])
 
@@ -723,7 +729,7 @@ def readout_source(
 def _stratified_folds(label_sets: Sequence[Sequence[int]], k: int, seed: int = 0) -> np.ndarray:
     """Fold of each mixture, stratified by label set (each set dealt round-robin over folds)."""
     rng = np.random.default_rng(seed)
-    keys = [tuple(sorted(int(c) for c in s)) for s in label_sets]
+    keys = label_set_keys(label_sets)
     folds = np.zeros(len(keys), dtype=np.int64)
     start = 0
     for key in sorted(set(keys)):

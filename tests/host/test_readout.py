@@ -46,6 +46,32 @@ def _exact(pred: list[list[int]], ls: list[list[int]]) -> float:
     return float(np.mean([sorted(p) == sorted(t) for p, t in zip(pred, ls, strict=True)]))
 
 
+def _held_out_by_hand(
+    H: np.ndarray, ls: list[list[int]], rec: np.ndarray, lam: float, max_hits: int = 0
+) -> list[tuple[tuple[int, ...], bool, float]]:
+    """Readout.fit's CV by hand (the same 5 folds): for each held-out recorded mixture, fold by
+    fold, its label set, whether the fold's readout decided it right and its log-loss
+    (scipy's log-softmax / log-sigmoid)."""
+    from scipy.special import log_expit, log_softmax
+
+    folds = _stratified_folds(ls, 5, 0)
+    out = []
+    for f in np.unique(folds):
+        tr, te = folds != f, (folds == f) & rec
+        r = Readout(l2=lam, max_hits=max_hits)
+        r.fit(H[tr], [ls[q] for q in np.flatnonzero(tr)], 2, top_k=0)
+        held = zip(r.decide(H[te], 2), r.score(H[te]), np.flatnonzero(te), strict=True)
+        for p, zq, q in held:
+            key = tuple(sorted(ls[q]))
+            if max_hits:
+                ll = -float(log_softmax(zq)[r.sets.index(key)])
+            else:
+                y = np.isin([0, 1], ls[q])
+                ll = -float(np.where(y, log_expit(zq), log_expit(-zq)).sum())
+            out.append((key, sorted(p) == list(key), ll))
+    return out
+
+
 def test_readout_learns_a_separable_toy() -> None:
     H, ls = _toy(0)
     ro = Readout().fit(H, ls, 2, top_k=0)
@@ -85,18 +111,10 @@ def test_cv_recorded_scores_weights_on_the_recordings_only() -> None:
     cv = Readout().fit(H2, ls, 2, top_k=0)
     ro = Readout(l2="cv-recorded").fit(H2, ls, 2, top_k=0, recorded=rec)
     assert isinstance(ro.l2, float) and ro.cv_accuracy is not None
-    by_hand = {}
-    for lam in READOUT_L2_GRID:  # the same folds, scored on the recordings only
-        folds = _stratified_folds(ls, 5, 0)
-        ok = 0
-        for f in np.unique(folds):
-            tr, te = folds != f, (folds == f) & rec
-            r = Readout(l2=lam).fit(H2[tr], [ls[q] for q in np.flatnonzero(tr)], 2, top_k=0)
-            ok += sum(
-                sorted(p) == sorted(ls[q])
-                for p, q in zip(r.decide(H2[te], 2), np.flatnonzero(te), strict=True)
-            )
-        by_hand[f"{lam:g}"] = ok / rec.sum()
+    by_hand = {  # the same folds, scored on the recordings only
+        f"{lam:g}": sum(ok for _, ok, _ in _held_out_by_hand(H2, ls, rec, lam)) / rec.sum()
+        for lam in READOUT_L2_GRID
+    }
     assert ro.cv_scores == pytest.approx(by_hand)
     assert ro.cv_scores != pytest.approx(cv.cv_scores)
     # no flags, or none set: every mixture judges, as "cv"
@@ -117,29 +135,16 @@ def test_cv_log_loss_picks_the_weight_of_the_smallest_held_out_log_loss(max_hits
     recomputation (scipy's log-softmax / log-sigmoid), on the recorded mixtures only, and the
     smallest wins; on a separable toy every weight ties on accuracy (the larger wins) while the
     log-loss prefers a weak penalty (sure and right), so the two scores pick differently."""
-    from scipy.special import log_expit, log_softmax
-
     H, ls = _toy(0, 40)
     rec = np.zeros(len(ls), dtype=bool)
     rec[1::3] = True
     kw = {"max_hits": max_hits}
     acc = Readout(l2="cv-recorded", **kw).fit(H, ls, 2, top_k=0, recorded=rec)
     ro = Readout(l2="cv-recorded", cv_score="log-loss", **kw).fit(H, ls, 2, top_k=0, recorded=rec)
-    folds = _stratified_folds(ls, 5, 0)
-    by_hand = {}
-    for lam in READOUT_L2_GRID:
-        tot = 0.0
-        for f in np.unique(folds):
-            tr, te = folds != f, (folds == f) & rec
-            r = Readout(l2=lam, **kw).fit(H[tr], [ls[q] for q in np.flatnonzero(tr)], 2, top_k=0)
-            z = r.score(H[te])
-            for zq, q in zip(z, np.flatnonzero(te), strict=True):
-                if max_hits:
-                    tot -= float(log_softmax(zq)[r.sets.index(tuple(sorted(ls[q])))])
-                else:
-                    y = np.isin([0, 1], ls[q])
-                    tot -= float(np.where(y, log_expit(zq), log_expit(-zq)).sum())
-        by_hand[f"{lam:g}"] = tot / rec.sum()
+    by_hand = {
+        f"{lam:g}": sum(ll for *_, ll in _held_out_by_hand(H, ls, rec, lam, max_hits)) / rec.sum()
+        for lam in READOUT_L2_GRID
+    }
     assert ro.cv_log_loss == pytest.approx(by_hand, rel=1e-9)
     assert ro.cv_scores == acc.cv_scores  # the accuracies are still reported
     pick = min(READOUT_L2_GRID, key=lambda v: (by_hand[f"{v:g}"], -v))
@@ -159,8 +164,6 @@ def test_cv_balance_weighs_every_recorded_label_set_the_same() -> None:
     """readout_cv_balance: both CV scores are the mean over the judged label sets of each set's
     mean held-out accuracy / log-loss (by hand, the same folds), not the mean over mixtures,
     which many recorded no-hit windows would decide alone; kept in the model file."""
-    from scipy.special import log_softmax
-
     H, ls = _toy(0, 40)
     rec = np.array([not s for s in ls])  # every no-hit mixture, and two of each class
     for c in (0, 1):
@@ -172,18 +175,11 @@ def test_cv_balance_weighs_every_recorded_label_set_the_same() -> None:
     plain = Readout(**kw, cv_score="log-loss").fit(H2, ls, 2, top_k=0, recorded=rec)
     ro = Readout(**kw, cv_score="log-loss", cv_balance=True)
     ro.fit(H2, ls, 2, top_k=0, recorded=rec)
-    folds = _stratified_folds(ls, 5, 0)
     acc, loss = {}, {}
     for lam in READOUT_L2_GRID:
         per_set: dict[tuple[int, ...], list[tuple[float, float]]] = {}
-        for f in np.unique(folds):
-            tr, te = folds != f, (folds == f) & rec
-            r = Readout(l2=lam, max_hits=2).fit(H2[tr], [ls[q] for q in np.flatnonzero(tr)], 2)
-            held = zip(r.decide(H2[te], 2), r.score(H2[te]), np.flatnonzero(te), strict=True)
-            for p, zq, q in held:
-                key = tuple(ls[q])
-                ll = -float(log_softmax(zq)[r.sets.index(key)])
-                per_set.setdefault(key, []).append((float(sorted(p) == ls[q]), ll))
+        for key, ok, ll in _held_out_by_hand(H2, ls, rec, lam, max_hits=2):
+            per_set.setdefault(key, []).append((float(ok), ll))
         means = np.array([np.mean(v, 0) for v in per_set.values()])
         acc[f"{lam:g}"], loss[f"{lam:g}"] = means.mean(0)
     assert len(per_set) == 3
