@@ -336,6 +336,41 @@ def test_warp_moves_each_resonance_by_its_own_amount(
     assert "augment_warp = 0.7 is not a fraction in [0, 0.5)" in err and "Traceback" not in err
 
 
+def test_snr_margin_draws_hits_below_the_weakest_labelled_level(
+    silent_targets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`augment_snr_margin_db`: the synthetic hits' SNRs are drawn from the margin below the
+    weakest labelled SNR up to the loudest; 0 draws the mixtures of before; an explicit range
+    is kept as given; the [model] key reaches the mixtures; a bad value is one line."""
+    from tinyunfold.datasets import load_dataset
+    from tinyunfold.datasets.prep import augment_mixtures
+    from tinyunfold.training.padnmf import augment_options
+
+    ds = load_dataset(silent_targets)
+    labelled = [m.snr_db for m in ds.mixtures if m.snr_db is not None]
+    lo, hi = min(labelled), max(labelled)
+    kw = dict(seed=3, no_hit=0.0, two_hit=0.3)
+
+    def each(ms: list) -> np.ndarray:
+        return np.array([float(v) for m in ms for v in m.extra["snr_db_each"].split(";")])
+
+    a, b = augment_mixtures(ds, 60, **kw), augment_mixtures(ds, 60, snr_margin_db=0.0, **kw)
+    assert all(np.array_equal(p.audio, q.audio) for p, q in zip(a, b, strict=True))
+    assert each(a).min() >= lo and each(a).max() <= hi
+    wide = each(augment_mixtures(ds, 60, snr_margin_db=12.0, **kw))
+    assert wide.min() >= lo - 12.0 and wide.max() <= hi
+    assert np.mean(wide < lo) > 0.15  # 12 of the range's hi - lo + 12 dB lie below it
+    given = each(augment_mixtures(ds, 30, snr_db=(-5.0, 5.0), snr_margin_db=12.0, **kw))
+    assert given.min() >= -5.0 and given.max() <= 5.0
+    opts = augment_options({"augment_snr_margin_db": 12}, {"gate_db": 40.0})
+    assert opts["snr_margin_db"] == 12.0
+    assert augment_options({}, {"gate_db": 40.0})["snr_margin_db"] == 0.0
+    for bad in ("-3.0", "true"):
+        err = _bad_model_key(tmp_path, silent_targets, f"augment_snr_margin_db = {bad}", capsys)
+        assert f"augment_snr_margin_db = {bad.title() if bad == 'true' else bad}" in err
+        assert "is not a number of dB >= 0" in err and "Traceback" not in err
+
+
 def test_in_situ_hits_join_the_templates(
     silent_targets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
 ) -> None:

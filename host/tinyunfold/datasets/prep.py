@@ -260,6 +260,7 @@ def augment_mixtures(
     gain_db: float = 0.0,
     noise_stretch: bool = False,
     warp: float = 0.0,
+    snr_margin_db: float = 0.0,
 ) -> list[Any]:
     """``n`` synthetic training mixtures from ``targets/`` and the background recordings.
 
@@ -270,7 +271,9 @@ def augment_mixtures(
     (a resonance shift of that relative size: recordings of other chains, other mountings),
     delayed to an onset drawn in ``onset_s`` (default: the range of the training mixtures'
     onsets) and scaled to an SNR drawn uniformly in ``snr_db`` (default: the range of every
-    labelled SNR of the dataset), SNR = 10 log10(‖s‖² / ‖n‖²) over the window (per hit).
+    labelled SNR of the dataset, its low end lowered by ``snr_margin_db``: hits below the weakest
+    labelled level, so that it lies inside the training range, not at its edge), SNR = 10
+    log10(‖s‖² / ‖n‖²) over the window (per hit).
     ``gain_db`` > 0: the whole mixture (background and hits, and its target stem) is then scaled
     by a gain drawn in ±``gain_db`` dB, so that a detector does not learn the level of the
     recordings it was trained on (another microphone, amplifier or machine is louder or quieter;
@@ -319,6 +322,7 @@ def augment_mixtures(
     if snr_db is None:
         snrs = [m.snr_db for m in ds.mixtures if m.snr_db is not None]
         snr_db = (min(snrs), max(snrs)) if snrs else (-20.0, 20.0)
+        snr_db = (snr_db[0] - float(snr_margin_db), snr_db[1])
     if onset_s is None:
         ons = [t for m in train for t in m.onsets_s]
         onset_s = (0.0, max(ons)) if ons else (0.0, 0.0)

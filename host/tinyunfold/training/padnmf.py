@@ -29,6 +29,8 @@ and the detector; every key is optional (the values shown are the defaults)::
     augment_warp = 0.0      # each synthetic hit's resonances also moved by a smooth random
                             # amount within +-this fraction, its own per frequency region (the
                             # unit-to-unit spread of a machine type; 0: off)
+    augment_snr_margin_db = 0.0  # synthetic hits' SNRs drawn from this many dB below the
+                            # weakest labelled SNR up to the loudest (0: the labelled range)
     augment_in_situ_snr_db = false  # a number: the clean hit (target stem) of each single-hit
                             # training mixture labelled at >= this SNR joins its class's
                             # templates for augment and readout_augment (the machine's own hits)
@@ -145,6 +147,7 @@ NON_ESTIMATOR_KEYS = {
     "augment_gain_db",
     "augment_noise_stretch",
     "augment_warp",
+    "augment_snr_margin_db",
     "augment_in_situ_snr_db",
 }
 
@@ -327,6 +330,7 @@ def augment_options(mc: dict[str, Any], topts: dict[str, Any]) -> dict[str, Any]
         "gain_db": float(mc.get("augment_gain_db", 0.0)),
         "noise_stretch": _flag(mc, "augment_noise_stretch"),
         "warp": _warp(mc),
+        "snr_margin_db": _snr_margin(mc),
     }
 
 
@@ -337,6 +341,18 @@ def _warp(mc: dict[str, Any]) -> float:
         raise ValueDomainError(
             f"[model] augment_warp = {v!r} is not a fraction in [0, 0.5)",
             "set it to a few percent such as 0.03, or 0 (off)",
+        )
+    return float(v)
+
+
+def _snr_margin(mc: dict[str, Any]) -> float:
+    """``[model] augment_snr_margin_db``: a finite number of dB >= 0; anything else is one line."""
+    v = mc.get("augment_snr_margin_db", 0.0)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v < float("inf"):
+        raise ValueDomainError(
+            f"[model] augment_snr_margin_db = {v!r} is not a number of dB >= 0",
+            "set it to e.g. 12.0 (synthetic hits down to 12 dB below the weakest labelled "
+            "SNR), or 0 (the labelled range)",
         )
     return float(v)
 
@@ -431,6 +447,7 @@ NETWORK_KEYS = (
     "augment_gain_db",
     "augment_noise_stretch",
     "augment_warp",
+    "augment_snr_margin_db",
     "augment_in_situ_snr_db",
 )
 
