@@ -17,6 +17,9 @@ Exit statuses of the ``tinyunfold`` command (also in ``tinyunfold --help`` and d
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 EXIT_OK = 0
 EXIT_MISMATCH = 1
 EXIT_INPUT = 2
@@ -150,6 +153,17 @@ def check_flag(value: object, name: str, fix: str | None = None) -> bool:
             f"{name} must be true or false, got {value!r}", fix or f"{name} = true"
         )
     return value
+
+
+def check_number(
+    value: object, name: str, what: str, fix: str, ok: Callable[[float], bool] = math.isfinite
+) -> float:
+    """``value`` as a float when it is a number (an int or float, not a bool) for which ``ok``
+    holds (default: finite), else one line: ``name = value is not what`` (a
+    :class:`ValueDomainError`) with ``fix``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(float(value)):
+        raise ValueDomainError(f"{name} = {value!r} is not {what}", fix)
+    return float(value)
 
 
 class TrainingError(TinyUnfoldError):

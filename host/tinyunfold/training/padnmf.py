@@ -88,6 +88,7 @@ and the detector; every key is optional (the values shown are the defaults)::
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -106,7 +107,7 @@ from tinyunfold.datasets.prep import (
     transform_many,
     with_in_situ_targets,
 )
-from tinyunfold.errors import TinyUnfoldError, ValueDomainError, check_flag
+from tinyunfold.errors import TinyUnfoldError, ValueDomainError, check_flag, check_number
 from tinyunfold.training.config import DETECTION_KEYS, load_sections
 
 if TYPE_CHECKING:
@@ -336,25 +337,25 @@ def augment_options(mc: dict[str, Any], topts: dict[str, Any]) -> dict[str, Any]
 
 def _warp(mc: dict[str, Any]) -> float:
     """``[model] augment_warp``: a fraction in [0, 0.5); anything else is one line."""
-    v = mc.get("augment_warp", 0.0)
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v < 0.5:
-        raise ValueDomainError(
-            f"[model] augment_warp = {v!r} is not a fraction in [0, 0.5)",
-            "set it to a few percent such as 0.03, or 0 (off)",
-        )
-    return float(v)
+    return check_number(
+        mc.get("augment_warp", 0.0),
+        "[model] augment_warp",
+        "a fraction in [0, 0.5)",
+        "set it to a few percent such as 0.03, or 0 (off)",
+        lambda v: 0.0 <= v < 0.5,
+    )
 
 
 def _snr_margin(mc: dict[str, Any]) -> float:
     """``[model] augment_snr_margin_db``: a finite number of dB >= 0; anything else is one line."""
-    v = mc.get("augment_snr_margin_db", 0.0)
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v < float("inf"):
-        raise ValueDomainError(
-            f"[model] augment_snr_margin_db = {v!r} is not a number of dB >= 0",
-            "set it to e.g. 12.0 (synthetic hits down to 12 dB below the weakest labelled "
-            "SNR), or 0 (the labelled range)",
-        )
-    return float(v)
+    return check_number(
+        mc.get("augment_snr_margin_db", 0.0),
+        "[model] augment_snr_margin_db",
+        "a number of dB >= 0",
+        "set it to e.g. 12.0 (synthetic hits down to 12 dB below the weakest labelled SNR), "
+        "or 0 (the labelled range)",
+        lambda v: 0.0 <= v < math.inf,
+    )
 
 
 def in_situ_snr_db(mc: dict[str, Any]) -> float | None:
@@ -364,12 +365,12 @@ def in_situ_snr_db(mc: dict[str, Any]) -> float | None:
     v = mc.get("augment_in_situ_snr_db", False)
     if v is False:
         return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
-        raise ValueDomainError(
-            f"[model] augment_in_situ_snr_db = {v!r} is not a number of dB or false",
-            "set it to an SNR such as 0.0 (the recordings' hits at 0 dB or above) or false",
-        )
-    return float(v)
+    return check_number(
+        v,
+        "[model] augment_in_situ_snr_db",
+        "a number of dB or false",
+        "set it to an SNR such as 0.0 (the recordings' hits at 0 dB or above) or false",
+    )
 
 
 READOUT_CHUNK = 2000  # synthetic mixtures held as audio at once by readout_mixtures
