@@ -321,8 +321,8 @@ def augment_mixtures(
         )
     if snr_db is None:
         snrs = [m.snr_db for m in ds.mixtures if m.snr_db is not None]
-        snr_db = (min(snrs), max(snrs)) if snrs else (-20.0, 20.0)
-        snr_db = (snr_db[0] - float(snr_margin_db), snr_db[1])
+        lo, hi = (min(snrs), max(snrs)) if snrs else (-20.0, 20.0)
+        snr_db = (lo - float(snr_margin_db), hi)
     if onset_s is None:
         ons = [t for m in train for t in m.onsets_s]
         onset_s = (0.0, max(ons)) if ons else (0.0, 0.0)
