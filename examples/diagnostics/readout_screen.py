@@ -16,6 +16,9 @@ the test split's set-exact accuracy, then one row per variant:
   mixtures, add-one smoothed (the machine's own rates). Equal p and q: the product's decisions.
 * ``--excess-scale S``: the excess block (``readout_excess``) multiplied by S before the fit,
   i.e. its L2 penalty divided by S² against the standardised levels.
+* ``--average-l2 L1 L2 ..``: the readouts fitted at each weight, their scores z averaged: one
+  linear readout (W and b averaged; every fit standardises the same features alike), so the
+  board's rule would not change, only its weights.
 
 The test split is read for the report only. ``--cache F.npz`` keeps the inputs (the synthetic
 mixtures take minutes). A diagnostic for docs/padnmf.md ("Where the accuracy goes", item 15),
@@ -43,7 +46,7 @@ from tinyunfold.datasets.prep import (
     spectrogram,
     train_split,
 )
-from tinyunfold.detection import Readout, excess_features, window_totals
+from tinyunfold.detection import Readout, decide_sets, excess_features, window_totals
 from tinyunfold.pipelines.evaluation import set_exact_scores
 from tinyunfold.training.padnmf import (
     load_config,
@@ -138,6 +141,11 @@ def fit_readout(d: dict[str, Any], dc: dict[str, Any], l2: Any, scale: float = 1
     return ro
 
 
+def averaged_scores(d: dict[str, Any], dc: dict[str, Any], weights: Sequence[float]) -> np.ndarray:
+    """The test windows' scores z (B, S) of the readouts fitted at each L2 weight, averaged."""
+    return np.mean([fit_readout(d, dc, lam).score(d["T"][:, :, None]) for lam in weights], 0)
+
+
 def count_bias(
     prior: Sequence[float], labels: Sequence[Sequence[int]], sizes: np.ndarray
 ) -> np.ndarray:
@@ -180,6 +188,7 @@ def main(argv: list[str] | None = None) -> None:
         "--count-prior", nargs="+", default=[], metavar="P", help="recorded or P0 P1 .."
     )
     ap.add_argument("--excess-scale", type=float, nargs="+", default=[])
+    ap.add_argument("--average-l2", type=float, nargs="+", default=[], metavar="L2")
     a = ap.parse_args(argv)
     cfg = load_config(a.config, a.set)
     dc = cfg["detection"]
@@ -220,6 +229,9 @@ def main(argv: list[str] | None = None) -> None:
     for s in a.excess_scale:
         r2 = fit_readout(d, dc, ro.l2, s)
         row(f"excess block x{s:g}", r2.decide(d["T"][:, :, None], d["n_classes"]))
+    if a.average_l2:
+        za = averaged_scores(d, dc, a.average_l2)
+        row("mean of l2 " + "/".join(f"{v:g}" for v in a.average_l2), decide_sets(za, ro.sets))
 
 
 if __name__ == "__main__":

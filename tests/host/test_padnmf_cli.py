@@ -583,11 +583,18 @@ def test_readout_screen_rebuilds_the_trained_readout(tmp_path: Path, dataset: Pa
     assert got == [60.0, 50.0, 100.0, 100.0, 100.0]  # overall, -10 dB, 5 dB, two-hit, FP-any
     r = diagnostic_scripts.run(
         "readout_screen", str(dataset), "--config", str(cfg), "--cache", str(tmp_path / "c.npz"),
-        "--count-prior", "recorded", "--excess-scale", "2", timeout=300,
+        "--count-prior", "recorded", "--excess-scale", "2", "--average-l2", "1e-3", "1e-2",
+        timeout=300,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     head, *rows = r.stdout.splitlines()
     assert head.split()[:2] == ["rule", "overall"] and head.split()[-2:] == ["2-hit", "FP-any"]
     cv = ["cv"] * len(READOUT_L2_GRID)  # the weight rule's held-out scores, one per weight
-    assert [x.split()[0] for x in rows] == ["product", *cv, "count", "excess"]
+    assert [x.split()[0] for x in rows] == ["product", *cv, "count", "excess", "mean"]
     assert (tmp_path / "c.npz").exists()
+    # --average-l2: one weight's average is that weight's readout, two weights' lies between
+    dc = conf["detection"]
+    z3, z2 = (screen.fit_readout(d, dc, lam).score(d["T"][:, :, None]) for lam in (1e-3, 1e-2))
+    np.testing.assert_array_equal(screen.averaged_scores(d, dc, [1e-3]), z3)
+    np.testing.assert_allclose(screen.averaged_scores(d, dc, [1e-3, 1e-2]), (z3 + z2) / 2)
+    assert not np.allclose(z3, z2)
