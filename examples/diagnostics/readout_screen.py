@@ -21,7 +21,7 @@ the test split's set-exact accuracy, then one row per variant:
   board's rule would not change, only its weights.
 
 The test split is read for the report only. ``--cache F.npz`` keeps the inputs (the synthetic
-mixtures take minutes). A diagnostic for docs/padnmf.md ("Where the accuracy goes", item 15),
+mixtures take minutes). A diagnostic for docs/padnmf.md ("Where the accuracy goes", items 15-20),
 not a detector.
 
     python examples/diagnostics/readout_screen.py DATASET \\

@@ -549,7 +549,8 @@ readout_augment = 10
 def test_readout_screen_rebuilds_the_trained_readout(tmp_path: Path, dataset: Path) -> None:
     """examples/diagnostics/readout_screen.py: the readout it fits from a config without training
     a network is the trained model's, W and b to the bit; a count prior equal to the training
-    mixtures' own shares leaves every decision as it is, another one moves them; its rows print."""
+    mixtures' own shares leaves every decision as it is, another one moves them; the average of
+    one weight's scores is that weight's readout; its rows print."""
     cfg = tmp_path / "cfg.toml"
     cfg.write_text(SCREEN_CFG.replace("[model]", "[model]\naugment = 12\naugment_gain_db = 6.0"))
     out = tmp_path / "m.tum"
