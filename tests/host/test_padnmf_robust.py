@@ -220,9 +220,12 @@ def test_augmented_mixtures_follow_the_dataset_definitions(silent_targets: Path)
     assert all(np.array_equal(a.audio, b.audio) for a, b in zip(aug, poisoned, strict=True))
 
 
-def test_augmentation_gains_spread_the_level_and_keep_the_snr(silent_targets: Path) -> None:
+def test_augmentation_gains_spread_the_level_and_keep_the_snr(
+    silent_targets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`augment_gain_db`: every synthetic mixture (background, hits and stem) scaled by one gain
-    in ±gain_db dB; the SNR labels stay exact; 0 draws nothing (the mixtures of before)."""
+    in ±gain_db dB; the SNR labels stay exact; 0 draws nothing (the mixtures of before); a bad
+    value of the [model] key is one line."""
     from tinyunfold.datasets import load_dataset
     from tinyunfold.datasets.prep import augment_mixtures
 
@@ -247,6 +250,9 @@ def test_augmentation_gains_spread_the_level_and_keep_the_snr(silent_targets: Pa
             s = m.target_stem
             n = m.audio - s
             assert abs(10 * np.log10(s @ s / (n @ n)) - m.snr_db) < 1e-9
+    for bad, shown in (('"loud"', "'loud'"), ("-6.0", "-6.0")):
+        err = _bad_model_key(tmp_path, silent_targets, f"augment_gain_db = {bad}", capsys)
+        assert f"augment_gain_db = {shown} is not" in err and "Traceback" not in err
 
 
 def test_noise_stretch_moves_the_resonances_of_noise_backgrounds(
